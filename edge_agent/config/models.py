@@ -1,0 +1,138 @@
+"""What the YAML files may say: pydantic models with `extra="forbid"`.
+
+`configs/cameras.yaml` is an `AgentConfig`; each `configs/zones/<camera>.yaml` is a `ZoneFile`.
+Geometry is in normalized coordinates (x, y as fractions of width and height) so one zone file
+fits a camera's main and sub stream alike. Cross-field checks that need the model's class names
+or the file system live in `config/loader.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Point = tuple[float, float]
+ZoneKind = Literal["rail", "water", "shore", "restricted"]
+AnchorName = Literal["bottom_center", "center", "top_center", "bottom_left", "bottom_right"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Zone(Strict):
+    name: str = Field(min_length=1, description="Unique within the camera; appears in every alarm.")
+    kind: ZoneKind
+    polygon: list[Point] = Field(min_length=3, description="[[x, y], ...] as fractions of width, height (0..1).")
+    labels: list[str] = Field(min_length=1, description="Class names of the loaded model, e.g. person, boat.")
+    dwell_s: float = Field(1.0, ge=0, description="Seconds an object must stay inside before the alarm.")
+    min_score: float = Field(0.3, ge=0, le=1)
+    min_size: float = Field(0.0, ge=0, le=1, description="Minimum box height as a fraction of frame height.")
+    anchor: AnchorName = "bottom_center"
+    cooldown_s: float = Field(30.0, ge=0, description="A track that leaves may alarm again after this long.")
+    schedule: list[str] | None = Field(
+        None, description='Local time windows in the site time zone, e.g. ["19:00-06:00"]; absent = always.'
+    )
+    stationary_s: float | None = Field(
+        None, gt=0, description="An object that stays put this long raises `stationary`."
+    )
+    stationary_radius: float = Field(0.03, gt=0, le=1, description="How far (fraction of width) counts as put.")
+    exclude: list[list[Point]] = Field(default_factory=list, description="Polygons where nothing counts.")
+    enabled: bool = True
+
+
+class ZoneFile(Strict):
+    zones: list[Zone] = Field(default_factory=list)
+
+
+class Site(Strict):
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = ""
+    timezone: str = "UTC"
+
+
+class Device(Strict):
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+
+
+class Location(Strict):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class Camera(Strict):
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = ""
+    url: str = Field(min_length=1, description="rtsp://user:pass@host/path or a video file path.")
+    substream_url: str | None = Field(None, description="Lower-resolution stream for detection; clips use `url`.")
+    detect_fps: float = Field(5.0, gt=0, le=60)
+    zones: str | None = Field(None, description="Zone file; default configs/zones/<id>.yaml beside this file.")
+    location: Location | None = None
+    enabled: bool = True
+    stall_timeout_s: float = Field(10.0, gt=0, description="No frame this long: the camera is stalled.")
+    offline_alarm_s: float = Field(60.0, ge=0, description="Offline or stalled this long: camera_offline alarm.")
+    idle_interval_s: float = Field(2.0, ge=0, description="No motion, no track: analyse only this often.")
+    loop: bool = Field(False, description="File sources only: start again at the end (demo cameras).")
+
+
+class Detector(Strict):
+    model: str = Field("yolov3-tiny", description="A name from models/models.yaml or a path to .onnx/.pt/.engine.")
+    providers: list[Literal["cpu", "cuda", "tensorrt"]] = Field(default_factory=lambda: ["cpu"])
+    min_score: float = Field(0.25, ge=0, le=1, description="Lowest score the detector reports.")
+    trt_fp16: bool = True
+    trt_cache_dir: str = "models/cache"
+    max_batch: int = Field(4, ge=1, le=64)
+    max_wait_ms: float = Field(20.0, ge=0)
+
+
+class Alarms(Strict):
+    pre_roll_s: float = Field(3.0, ge=0, le=60)
+    post_roll_s: float = Field(3.0, ge=0, le=60)
+    max_clip_s: float = Field(30.0, gt=0, le=600)
+    snapshot_quality: int = Field(85, ge=30, le=100)
+    store_dir: str = Field("data/media", description="Local snapshot and clip store.")
+
+
+class Tls(Strict):
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    insecure: bool = False
+
+
+class Outbox(Strict):
+    path: str = "data/outbox.sqlite"
+    media_quota_mb: float = Field(512.0, gt=0)
+
+
+class Mqtt(Strict):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    protocol: Literal["5", "3.1.1"] = "5"
+    client_id: str | None = Field(None, description="Default: edge-agent-<site>-<device>.")
+    username: str | None = None
+    password: str | None = None
+    password_env: str | None = Field(None, description="Environment variable that holds the password.")
+    password_file: str | None = Field(None, description="File whose first line is the password.")
+    tls: Tls | None = None
+    topic_prefix: str = "edge"
+    qos: Literal[0, 1, 2] = 1
+    chunk_size: int = Field(128 * 1024, ge=1024, description="Bytes per media chunk message.")
+    keepalive_s: int = Field(30, ge=5)
+    health_interval_s: float = Field(30.0, gt=0)
+    command_secret: str | None = None
+    command_secret_env: str | None = None
+    require_signed_commands: bool = False
+    outbox: Outbox = Field(default_factory=Outbox)
+
+
+class AgentConfig(Strict):
+    site: Site
+    device: Device
+    detector: Detector = Field(default_factory=Detector)
+    alarms: Alarms = Field(default_factory=Alarms)
+    mqtt: Mqtt = Field(default_factory=Mqtt)
+    patrol: str | None = Field(None, description="Patrol points file, e.g. patrol_points.yaml beside this file.")
+    cameras: list[Camera] = Field(default_factory=list)
