@@ -1,0 +1,70 @@
+"""Where finished events go: a folder (replay), the MQTT outbox (live), or both."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Mapping, Protocol
+
+from .event import Event, MediaRef
+
+CONTENT_TYPES = {"snapshot": "image/jpeg", "clip": "video/mp4"}
+SUFFIX = {"snapshot": ".jpg", "clip": ".mp4"}
+
+
+class EventSink(Protocol):
+    def emit(self, event: Event, media: Mapping[str, bytes]) -> Event:
+        """Deliver one event phase and its media ("snapshot"/"clip" -> bytes).
+
+        Returns the event as delivered, with `snapshot`/`clip` references filled in. Must not
+        block on the network: a sink that publishes writes to a durable outbox and returns.
+        """
+        ...
+
+    def close(self) -> None: ...
+
+
+class FolderSink:
+    """Replay output: `events.jsonl` (one event per line, all phases), `snapshots/`, `clips/`."""
+
+    def __init__(self, out_dir: str | Path) -> None:
+        self.out = Path(out_dir)
+        for sub in ("snapshots", "clips"):
+            (self.out / sub).mkdir(parents=True, exist_ok=True)
+        self._events = open(self.out / "events.jsonl", "a", encoding="utf-8")
+        self._lock = threading.Lock()
+
+    def emit(self, event: Event, media: Mapping[str, bytes]) -> Event:
+        refs = {}
+        for kind, data in media.items():
+            rel = f"{kind}s/{event.event_id}-{event.phase}{SUFFIX[kind]}"
+            (self.out / rel).write_bytes(data)
+            old = getattr(event, kind)
+            extra = {} if old is None else {"start": old.start, "duration_s": old.duration_s}
+            refs[kind] = MediaRef.for_bytes(data, CONTENT_TYPES[kind], path=rel, **extra)
+        event = event.model_copy(update=refs)
+        with self._lock:
+            self._events.write(event.to_json() + "\n")
+            self._events.flush()
+        return event
+
+    def close(self) -> None:
+        with self._lock:
+            self._events.close()
+
+
+class TeeSink:
+    """Send every event to several sinks (replay --mqtt: the folder and the broker)."""
+
+    def __init__(self, *sinks: EventSink) -> None:
+        self.sinks = sinks
+
+    def emit(self, event: Event, media: Mapping[str, bytes]) -> Event:
+        delivered = event
+        for sink in self.sinks:
+            delivered = sink.emit(event, media)
+        return delivered
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            sink.close()
