@@ -1,0 +1,269 @@
+"""Shared detector plumbing: options, letterbox, NMS, ONNX Runtime sessions and a batching base class.
+
+Every ONNX backend subclasses `OnnxDetector` and implements only `decode` (and `preprocess` when
+its input is not RGB/255). Constructor convention for every backend:
+`Cls(path: Path, options: DetectorOptions, entry: dict | None)`, where `entry` is the model's
+models.yaml entry (names, input size) or None for a user-supplied file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import cv2
+import numpy as np
+
+from ..errors import ModelError
+from ..frames import Detections
+
+if TYPE_CHECKING:  # config imports pydantic; keep detector imports light
+    import onnxruntime as ort
+
+    from ..config import models as config_models
+
+log = logging.getLogger(__name__)
+
+FIX_HINT = "run `edge-agent models fetch` (add --force to download and convert again)"
+
+_ORT_NAMES = {
+    "tensorrt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+_ORDER = ["tensorrt", "cuda", "cpu"]
+
+# A decoded candidate set for one image: (xyxy in letterboxed input pixels, scores, class ids).
+Candidates = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+@dataclass
+class DetectorOptions:
+    """How to run a detector; mirrors `config.models.Detector`."""
+
+    providers: list[str] = field(default_factory=lambda: ["cpu"])
+    min_score: float = 0.25
+    iou: float = 0.45
+    trt_fp16: bool = True
+    trt_cache_dir: str = "models/cache"
+    threads: int = 0  # intra-op threads; 0 = one per core, at most 4 (the box runs decode too)
+
+    @classmethod
+    def from_config(cls, cfg: config_models.Detector) -> DetectorOptions:
+        return cls(
+            providers=list(cfg.providers),
+            min_score=float(cfg.min_score),
+            trt_fp16=bool(cfg.trt_fp16),
+            trt_cache_dir=str(cfg.trt_cache_dir),
+        )
+
+
+def letterbox(
+    image_bgr: np.ndarray, size: tuple[int, int]
+) -> tuple[np.ndarray, float, tuple[float, float]]:
+    """Resize keeping aspect ratio into `size` (w, h), centred on grey 114.
+
+    Returns (padded image, scale, (pad_x, pad_y)); a source pixel p maps to p * scale + pad.
+    """
+    w, h = size
+    ih, iw = image_bgr.shape[:2]
+    scale = min(w / iw, h / ih)
+    nw, nh = max(1, round(iw * scale)), max(1, round(ih * scale))
+    pad_x, pad_y = (w - nw) // 2, (h - nh) // 2
+    out = np.full((h, w, 3), 114, dtype=np.uint8)
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = image_bgr if (nw, nh) == (iw, ih) else cv2.resize(image_bgr, (nw, nh), interpolation=interp)
+    out[pad_y : pad_y + nh, pad_x : pad_x + nw] = resized
+    return out, scale, (float(pad_x), float(pad_y))
+
+
+def nms(xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, iou: float) -> np.ndarray:
+    """Greedy non-maximum suppression within each class; returns kept indices, best first."""
+    if len(xyxy) == 0:
+        return np.zeros(0, dtype=np.int64)
+    boxes = xyxy.astype(np.float32)
+    # Shift each class into its own region so one pass never suppresses across classes.
+    offset = (class_ids.astype(np.float32) * (float(boxes.max()) + 1.0))[:, None]
+    boxes = boxes + offset
+    x1, y1, x2, y2 = boxes.T
+    areas = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    order = np.argsort(-scores, kind="stable")
+    keep: list[int] = []
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        w = np.clip(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0, None)
+        h = np.clip(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0, None)
+        inter = w * h
+        union = areas[i] + areas[rest] - inter
+        overlap = np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+        order = rest[overlap <= iou]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def check_model_file(path: Path) -> None:
+    """Raise ModelError when the file is missing or empty (the common broken-download cases)."""
+    if not path.exists():
+        raise ModelError(f"model file {path} not found; {FIX_HINT}")
+    if path.is_dir() or path.stat().st_size == 0:
+        raise ModelError(f"model file {path} is empty or not a file; {FIX_HINT}")
+
+
+def _provider_list(options: DetectorOptions, available: list[str]) -> tuple[list[Any], list[str]]:
+    """ORT provider list (names with options) in TensorRT, CUDA, CPU order, available ones only."""
+    wanted = [p for p in _ORDER if p in {x.lower() for x in options.providers}] or ["cpu"]
+    if "cpu" not in wanted:
+        wanted.append("cpu")  # always have somewhere to run the nodes a GPU provider rejects
+    providers: list[Any] = []
+    missing: list[str] = []
+    for key in wanted:
+        name = _ORT_NAMES[key]
+        if name not in available:
+            missing.append(key)
+            continue
+        if key == "tensorrt":
+            Path(options.trt_cache_dir).mkdir(parents=True, exist_ok=True)
+            trt = {
+                "trt_fp16_enable": bool(options.trt_fp16),
+                "trt_engine_cache_enable": True,
+                "trt_engine_cache_path": str(options.trt_cache_dir),
+            }
+            providers.append((name, trt))
+        else:
+            providers.append(name)
+    return providers, missing
+
+
+def make_session(path: Path | str, options: DetectorOptions) -> tuple[ort.InferenceSession, str]:
+    """Open an ONNX model with the best available requested provider; logs which one runs."""
+    import onnxruntime as ort
+
+    path = Path(path)
+    check_model_file(path)
+    providers, missing = _provider_list(options, ort.get_available_providers())
+    so = ort.SessionOptions()
+    threads = options.threads or min(os.cpu_count() or 1, 4)
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.log_severity_level = 3  # ORT's own warnings (e.g. unused initialisers) are noise here
+    try:
+        session = ort.InferenceSession(str(path), sess_options=so, providers=providers)
+    except Exception as exc:  # ORT raises its own pybind types for bad protobufs, graphs, ops
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"model file {path} cannot be loaded ({first}); it may be truncated or "
+                         f"not an ONNX model; {FIX_HINT}") from None
+    running = session.get_providers()[0]
+    note = f" (requested {', '.join(missing)} not available in this onnxruntime)" if missing else ""
+    log.info("detector %s runs on %s with %d threads%s", path.name, running, threads, note)
+    return session, running
+
+
+def to_detections(
+    xyxy_input_space: np.ndarray,
+    scores: np.ndarray,
+    class_ids: np.ndarray,
+    scale: float,
+    pad: tuple[float, float],
+    image_shape: tuple[int, ...],
+    names: Sequence[str],
+) -> Detections:
+    """Undo the letterbox, clip to the image, drop boxes with no area left, name the classes."""
+    if len(xyxy_input_space) == 0:
+        return Detections.empty()
+    h, w = image_shape[:2]
+    xyxy = np.asarray(xyxy_input_space, dtype=np.float32).reshape(-1, 4).copy()
+    xyxy[:, [0, 2]] = (xyxy[:, [0, 2]] - pad[0]) / scale
+    xyxy[:, [1, 3]] = (xyxy[:, [1, 3]] - pad[1]) / scale
+    xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, w)
+    xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, h)
+    ok = (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
+    class_ids = np.asarray(class_ids, dtype=np.int32)[ok]
+    label = np.array(
+        [names[c] if 0 <= c < len(names) else str(c) for c in class_ids], dtype=object
+    ).reshape(-1)
+    return Detections(
+        xyxy=xyxy[ok], confidence=np.asarray(scores)[ok], class_id=class_ids,
+        data={"class_name": label},
+    )
+
+
+class OnnxDetector:
+    """letterbox → session.run (batched when the batch dim is dynamic) → decode → NMS → Detections.
+
+    Subclasses implement `decode` and may override `preprocess`, `names_from_metadata` and set
+    `apply_nms = False` when the graph already suppresses duplicates.
+    """
+
+    apply_nms: bool = True
+    max_run_batch: int = 16  # cap per session.run so a burst cannot blow up memory
+
+    def __init__(self, path: Path, options: DetectorOptions, entry: dict | None = None) -> None:
+        self.path = Path(path)
+        self.options = options
+        self.entry = dict(entry or {})
+        self.session, self.provider = make_session(self.path, options)
+        inp = self.session.get_inputs()[0]
+        self.input_name = inp.name
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        shape = list(inp.shape)
+        if len(shape) != 4:
+            raise ModelError(f"model file {self.path}: expected a 4-D image input, got {shape}")
+        self.fixed_batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
+        self.input_size = self._input_size(shape)  # (w, h)
+        names = self.entry.get("names") or self.names_from_metadata()
+        self.names: list[str] = [str(n) for n in names]
+
+    def _input_size(self, shape: list[Any]) -> tuple[int, int]:
+        size = self.entry.get("input_size")
+        if size:
+            w, h = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+            return w, h
+        h, w = shape[2], shape[3]
+        if not (isinstance(h, int) and isinstance(w, int)):
+            raise ModelError(f"model file {self.path} has a dynamic input size; name it in models.yaml")
+        return int(w), int(h)
+
+    def names_from_metadata(self) -> list[str]:
+        """Class names when no manifest entry names them; backends read their own metadata."""
+        raise ModelError(f"model file {self.path}: no class names known for it")
+
+    def preprocess(self, padded_bgr: np.ndarray) -> np.ndarray:
+        """One letterboxed BGR image → (3, H, W) float32 input; default RGB scaled to 0..1."""
+        rgb = padded_bgr[:, :, ::-1]
+        return np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32) * (1.0 / 255.0)
+
+    def decode(self, outputs: list[np.ndarray]) -> list[Candidates]:
+        """Raw outputs of one batch → per image (xyxy in input pixels, scores, class ids)."""
+        raise NotImplementedError
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        """Detect in BGR uint8 images of any sizes; one `Detections` per image, in its pixels."""
+        if not images:
+            return []
+        boxes = [letterbox(img, self.input_size) for img in images]
+        tensors = [self.preprocess(b[0]) for b in boxes]
+        candidates: list[Candidates] = []
+        step = self.fixed_batch or self.max_run_batch
+        for start in range(0, len(tensors), step):
+            chunk = tensors[start : start + step]
+            n = len(chunk)
+            if self.fixed_batch and n < self.fixed_batch:  # fixed batch > n: pad with blanks
+                chunk = chunk + [np.zeros_like(chunk[0])] * (self.fixed_batch - n)
+            outputs = self.session.run(self.output_names, {self.input_name: np.stack(chunk)})
+            candidates.extend(self.decode(outputs)[:n])
+        return [self._finish(c, b, img) for c, b, img in zip(candidates, boxes, images)]
+
+    def _finish(self, cand: Candidates, box: tuple, image: np.ndarray) -> Detections:
+        xyxy, scores, class_ids = cand
+        ok = scores >= self.options.min_score
+        xyxy, scores, class_ids = xyxy[ok], scores[ok], class_ids[ok]
+        if self.apply_nms and len(scores):
+            keep = nms(xyxy, scores, class_ids, self.options.iou)
+            xyxy, scores, class_ids = xyxy[keep], scores[keep], class_ids[keep]
+        _, scale, pad = box
+        return to_detections(xyxy, scores, class_ids, scale, pad, image.shape, self.names)
