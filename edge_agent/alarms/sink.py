@@ -16,8 +16,9 @@ class EventSink(Protocol):
     def emit(self, event: Event, media: Mapping[str, bytes]) -> Event:
         """Deliver one event phase and its media ("snapshot"/"clip" -> bytes).
 
-        Returns the event as delivered, with `snapshot`/`clip` references filled in. Must not
-        block on the network: a sink that publishes writes to a durable outbox and returns.
+        The event arrives with a `MediaRef` (content type, size, sha256) for each media item;
+        the sink adds where it put it (`path` or `topic`) and returns the event as delivered.
+        Must not block on the network: a sink that publishes writes to a durable outbox.
         """
         ...
 
@@ -39,9 +40,8 @@ class FolderSink:
         for kind, data in media.items():
             rel = f"{kind}s/{event.event_id}-{event.phase}{SUFFIX[kind]}"
             (self.out / rel).write_bytes(data)
-            old = getattr(event, kind)
-            extra = {} if old is None else {"start": old.start, "duration_s": old.duration_s}
-            refs[kind] = MediaRef.for_bytes(data, CONTENT_TYPES[kind], path=rel, **extra)
+            ref = getattr(event, kind) or MediaRef.for_bytes(data, CONTENT_TYPES[kind])
+            refs[kind] = ref.model_copy(update={"path": rel})
         event = event.model_copy(update=refs)
         with self._lock:
             self._events.write(event.to_json() + "\n")

@@ -1,0 +1,104 @@
+"""A video file as a camera: replay (deterministic, faster than real time) and demo cameras.
+
+Time comes from the file: `media_time` is the frame's pts in seconds, and `wall_time` is the
+replay's start plus media time, so schedules and timestamps in a replay are what a live camera
+would have produced at that hour.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import av
+
+from ..errors import SourceError
+from ..frames import Frame
+from .packets import PacketRing
+
+log = logging.getLogger(__name__)
+
+
+class FileSource:
+    """Decode every frame of a file; convert to BGR only the frames sampled at `detect_fps`."""
+
+    def __init__(
+        self,
+        camera: str,
+        path: str | Path,
+        detect_fps: float,
+        start_wall: float,
+        ring: PacketRing | None = None,
+        loop: bool = False,
+    ) -> None:
+        self.camera = camera
+        self.path = Path(path)
+        self.detect_fps = float(detect_fps)
+        self.start_wall = float(start_wall)
+        self.ring = ring
+        self.loop = loop
+        self.frames_in = 0
+        self.frames_sampled = 0
+        self.duration: float | None = None
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _open(self) -> av.container.InputContainer:
+        if not self.path.is_file():
+            raise SourceError(f"camera {self.camera}: video file not found: {self.path}")
+        try:
+            container = av.open(str(self.path))
+        except av.error.FFmpegError as exc:
+            raise SourceError(f"camera {self.camera}: cannot read video {self.path}: {exc}") from None
+        if not container.streams.video:
+            container.close()
+            raise SourceError(f"camera {self.camera}: {self.path} has no video stream")
+        return container
+
+    def __iter__(self) -> Iterator[Frame]:
+        seq = 0
+        offset = 0.0  # media seconds added per loop, so time never goes backwards
+        next_sample = 0.0
+        interval = 1.0 / self.detect_fps
+        while not self._stop.is_set():
+            container = self._open()
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            tb = float(stream.time_base)
+            first_pts = stream.start_time or 0
+            if self.ring is not None:
+                self.ring.set_template(stream)
+            last_t = offset
+            try:
+                for packet in container.demux(stream):
+                    if self._stop.is_set():
+                        break
+                    if packet.pts is not None and self.ring is not None:
+                        self.ring.push(packet, offset + (packet.pts - first_pts) * tb)
+                    for frame in self._decode(packet):
+                        self.frames_in += 1
+                        t = offset + ((frame.pts if frame.pts is not None else 0) - first_pts) * tb
+                        last_t = max(last_t, t)
+                        if t + 1e-6 < next_sample:
+                            continue
+                        next_sample = max(next_sample + interval, t + interval / 2)
+                        self.frames_sampled += 1
+                        yield Frame(self.camera, seq, t, self.start_wall + t, frame.to_ndarray(format="bgr24"))
+                        seq += 1
+            finally:
+                container.close()
+            self.duration = last_t - offset + interval
+            if not self.loop:
+                return
+            offset = last_t + 1.0 / float(stream.average_rate or 25)
+
+    def _decode(self, packet: av.Packet) -> list[av.VideoFrame]:
+        try:
+            return list(packet.decode())
+        except av.error.InvalidDataError as exc:
+            log.warning("camera %s: skipping undecodable packet: %s", self.camera, exc)
+            return []
