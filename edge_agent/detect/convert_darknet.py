@@ -241,3 +241,13 @@ def convert(cfg_path: Path, weights_path: Path, out_path: Path, names: list[str]
     onnx.save(model, str(tmp))
     tmp.replace(out_path)  # never leave a half-written model where the agent looks for it
     return out_path
+
+
+def convert_entry(sources: dict[str, Path], out_path: Path, entry: dict) -> None:
+    """Registry hook: sources `cfg` and `weights`, names and anchor masks from the manifest entry."""
+    for key in ("cfg", "weights"):
+        if key not in sources:
+            raise ModelError(f"darknet model needs source file `{key}` in models.yaml")
+    options = entry.get("convert") or {}
+    convert(sources["cfg"], sources["weights"], out_path, [str(n) for n in entry["names"]],
+            masks=options.get("anchor_masks"))
