@@ -123,9 +123,9 @@ class PacketRing:
 
 
 def remux_clip(packets: list[StoredPacket], template: Any, time_base: Fraction) -> bytes:
-    """An MP4 (fragment-free, faststart) of the packets, timestamps rebased to zero."""
+    """An MP4 of the packets, timestamps rebased to zero."""
     buf = io.BytesIO()
-    with av.open(buf, "w", format="mp4", options={"movflags": "+faststart"}) as out:
+    with av.open(buf, "w", format="mp4") as out:
         stream = out.add_stream_from_template(template)
         base = packets[0].dts
         last_dts = None

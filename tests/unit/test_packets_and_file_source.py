@@ -1,0 +1,98 @@
+"""The file source's timing and sampling, and clips remuxed from the packet ring."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from edge_agent.errors import SourceError
+from edge_agent.sources.file import FileSource
+from edge_agent.sources.packets import PacketRing, cut_clip
+
+
+def _encode(path: Path, seconds: float = 6.0, fps: int = 10, gop: int = 10) -> None:
+    """A clip whose frame i has a white bar at x = 2i, so decoded frames can be identified."""
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=fps)
+        s.width, s.height, s.pix_fmt = 160, 96, "yuv420p"
+        s.codec_context.gop_size = gop
+        s.options = {"bf": "0", "sc_threshold": "0", "crf": "18"}
+        for i in range(int(seconds * fps)):
+            img = np.zeros((96, 160, 3), np.uint8)
+            img[:, 2 * i : 2 * i + 2] = 255
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+
+
+def _index(image: np.ndarray) -> int:
+    return int(np.argmax(image[:, :, 0].mean(axis=0))) // 2
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("clip") / "grey.mp4"
+    _encode(path)
+    return path
+
+
+def test_file_source_samples_at_detect_fps_with_media_time(clip):
+    frames = list(FileSource("cam", clip, detect_fps=2.5, start_wall=1000.0))
+    times = [f.media_time for f in frames]
+    assert len(frames) == 15  # 6 s at 2.5 fps
+    assert times[0] == pytest.approx(0.0)
+    assert np.allclose(np.diff(times), 0.4, atol=0.051)
+    assert all(f.wall_time == pytest.approx(1000.0 + f.media_time) for f in frames)
+    assert [f.seq for f in frames] == list(range(15))
+    # the frame really is the one at that time: its bar sits at x = 2 * frame index
+    assert _index(frames[5].image) == round(frames[5].media_time * 10) == 20
+
+
+def test_file_source_loop_keeps_time_increasing(clip):
+    src = FileSource("cam", clip, detect_fps=1, start_wall=0.0, loop=True)
+    times = []
+    for frame in src:
+        times.append(frame.media_time)
+        if len(times) == 14:
+            src.stop()
+    assert all(b > a for a, b in zip(times, times[1:]))
+    assert times[-1] > 12.0
+
+
+def test_missing_and_garbage_files_name_the_camera(tmp_path):
+    with pytest.raises(SourceError, match="camera gate-3: video file not found"):
+        list(FileSource("gate-3", tmp_path / "nope.mp4", 5, 0.0))
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video at all" * 100)
+    with pytest.raises(SourceError, match="camera gate-3: cannot read video"):
+        list(FileSource("gate-3", junk, 5, 0.0))
+
+
+def test_clip_from_ring_starts_at_keyframe_and_covers_window(clip):
+    ring = PacketRing(seconds=30)
+    for _ in FileSource("cam", clip, detect_fps=5, start_wall=0.0, ring=ring):
+        pass
+    data, first, last = cut_clip(ring, 2.35, 4.0)
+    assert first == pytest.approx(2.0)  # the keyframe at or before 2.35 s (GOP 1 s)
+    assert last == pytest.approx(4.0)
+    with av.open(io.BytesIO(data)) as c:
+        frames = [f.to_ndarray(format="bgr24") for f in c.decode(video=0)]
+    assert len(frames) == 21
+    assert [_index(f) for f in frames] == list(range(20, 41))
+
+
+def test_ring_forgets_old_packets_and_survives_source_close(clip):
+    ring = PacketRing(seconds=2)
+    for _ in FileSource("cam", clip, detect_fps=5, start_wall=0.0, ring=ring):
+        pass
+    # the source closed its container; the ring's own template must still mux
+    assert ring.earliest_time >= ring.latest_time - 2.0
+    data, first, _ = cut_clip(ring, 0.0, 10.0)
+    assert first >= 3.9
+    with av.open(io.BytesIO(data)) as c:
+        assert sum(1 for _ in c.decode(video=0)) >= 10
