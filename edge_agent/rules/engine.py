@@ -1,0 +1,300 @@
+"""Alarm rules as a pure function: (state, tracked detections, time) -> (new state, events).
+
+`evaluate` never mutates the state it is given, so replay and tests are deterministic and a
+caller can keep or compare states. `RuleEngine` is the thin stateful wrapper the pipeline uses.
+
+Semantics, per (zone, track), in the words a field technician would use:
+- A track counts for a zone in a frame when its label is one of the zone's labels, its score is
+  at least `min_score`, its box is at least `min_size` of the frame height, and its anchor point
+  is inside the polygon and outside every `exclude` polygon. A detection that fails the label,
+  score or size filter counts as "not seen" (a weak frame), not as "left".
+- Presence: a track is "in" the zone from the first frame it counts as inside. It stays in while
+  it is missing from the detections for up to `absent_grace_s` (the tracker's grace: a flickering
+  boat keeps its timer) or seen outside for up to `leave_grace_s` (jitter at the edge). Past
+  that, it has left (or, when not seen at all, is lost); its dwell starts again on re-entry.
+- intrusion: in the zone for `dwell_s` (>=, so exactly at the threshold alarms) -> `start`;
+  leaving or being lost -> `end` with the same `event_id`. One alarm per track per visit.
+- cooldown: after an alarm ends, the same track may raise a new alarm in that zone only once
+  `cooldown_s` has passed since the end. A re-entry inside the cooldown does not alarm; if the
+  track is still in the zone when the cooldown is over (and has dwelt), it alarms then, so a
+  person cannot silence the zone by stepping out and back.
+- stationary: a zone with `stationary_s` raises `stationary` *instead of* `intrusion` (the zone
+  is for things that stop, e.g. boats at a quay; passers-by are not alarms). The track must stay
+  within `stationary_radius` (fraction of frame width) of where it settled for `stationary_s`.
+  Moving away (beyond the radius for more than `leave_grace_s`), leaving or being lost -> `end`;
+  the track then settles anew.
+- schedule and enabled: a zone outside its schedule windows, or disabled, is disarmed: nothing
+  starts, open events end at once (details.reason "schedule" / "disabled") and the zone forgets
+  its tracks, so when it re-arms every object present starts its dwell from the arming time.
+- Events come out in zone order, then track id; an `end` before a `start` for the same pair.
+- event_id = Event.make_id(site, device, camera, zone, type, track_id, entry media time, run_id).
+  Media time (not wall time) keeps replay ids the same whatever `--start` is; a live agent sets
+  `EventContext.run_id` (e.g. its start time) so ids from two runs never collide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from math import hypot
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ..alarms.event import Event, Location
+from ..clock import iso_utc
+from ..config.models import Zone
+from ..frames import Detections
+from .schedule import check_timezone, in_schedule
+from .zones import ZoneGeometry, compile_zones
+
+_EPS = 1e-6  # float media times (0.2 * 5) must not miss a threshold by a hair
+
+
+@dataclass(frozen=True)
+class EventContext:
+    """Who raises the events: ids and place that go into every event."""
+
+    site: str
+    device: str
+    camera: str
+    timezone: str = "UTC"
+    location: Location | Mapping[str, float] | None = None  # {"lat": .., "lon": ..} is fine too
+    run_id: str = ""
+
+
+@dataclass(frozen=True)
+class Obs:
+    """One track's detection in this frame, as one zone sees it."""
+
+    inside: bool
+    point: tuple[float, float]  # anchor in pixels / frame width, so distances are width fractions
+    score: float
+    label: str
+    bbox: list[float]  # normalized xyxy
+
+
+@dataclass(frozen=True)
+class Presence:
+    """One (zone, track) pair's memory."""
+
+    track_id: int
+    present: bool = False
+    entered_t: float = 0.0
+    entered_media: float = 0.0
+    last_inside_t: float = 0.0
+    best_score: float = 0.0
+    label: str = ""
+    bbox: list[float] = field(default_factory=list)
+    open: Event | None = None
+    ended_t: float | None = None  # end of the last alarm, for the cooldown
+    settle: tuple[float, float] | None = None
+    settle_t: float = 0.0
+    settle_media: float = 0.0
+    away_since: float | None = None
+
+
+@dataclass(frozen=True)
+class EngineState:
+    zones: tuple[ZoneGeometry, ...]
+    records: Mapping[tuple[str, int], Presence] = field(default_factory=dict)
+    enabled: Mapping[str, bool] = field(default_factory=dict)  # overrides of Zone.enabled
+    leave_grace_s: float = 1.0
+    absent_grace_s: float = 2.0
+
+    @classmethod
+    def create(cls, zones: Sequence[Zone], leave_grace_s: float = 1.0, absent_grace_s: float = 2.0) -> EngineState:
+        return cls(tuple(compile_zones(zones)), {}, {}, leave_grace_s, absent_grace_s)
+
+    def zone_enabled(self, geo: ZoneGeometry) -> bool:
+        return self.enabled.get(geo.name, geo.zone.enabled)
+
+
+def _observations(geo: ZoneGeometry, dets: Detections, size: tuple[int, int]) -> dict[int, Obs]:
+    """Eligible tracked rows of this frame for one zone, by track id (best score wins a clash)."""
+    w, h = size
+    keep = geo.eligible(dets, h) & (dets.tracker_id >= 0)
+    if not keep.any():
+        return {}
+    inside = geo.inside(dets, w, h)
+    anchors = dets.anchors(geo.zone.anchor) / float(w)
+    scale = np.array([w, h, w, h], np.float64)
+    out: dict[int, Obs] = {}
+    for i in np.nonzero(keep)[0]:
+        tid, score = int(dets.tracker_id[i]), float(dets.confidence[i])
+        if tid in out and out[tid].score >= score:
+            continue
+        bbox = [round(float(v), 4) for v in np.clip(dets.xyxy[i] / scale, 0.0, 1.0)]
+        out[tid] = Obs(bool(inside[i]), (float(anchors[i, 0]), float(anchors[i, 1])), score,
+                       str(dets.class_name[i]), bbox)
+    return out
+
+
+def _event(geo: ZoneGeometry, rec: Presence, kind: str, t: float, media_time: float, ctx: EventContext) -> Event:
+    since_t, since_media = (rec.settle_t, rec.settle_media) if kind == "stationary" else (rec.entered_t, rec.entered_media)
+    details = {"entered": iso_utc(rec.entered_t), "entered_media_time": round(rec.entered_media, 3)}
+    if kind == "stationary":
+        details.update(settled=iso_utc(since_t), settled_media_time=round(since_media, 3))
+    event_id = Event.make_id(ctx.site, ctx.device, ctx.camera, geo.name, kind, rec.track_id,
+                             f"{since_media:.3f}", ctx.run_id)
+    return Event(
+        event_id=event_id, phase="start", type=kind, site=ctx.site, device=ctx.device, camera=ctx.camera,
+        zone=geo.name, zone_kind=geo.zone.kind, label=rec.label, score=round(rec.best_score, 4),
+        track_id=rec.track_id, start=iso_utc(t), time=iso_utc(t), media_time=round(media_time, 3),
+        bbox=rec.bbox, location=ctx.location, details=details,
+    )
+
+
+def _end(rec: Presence, reason: str, t: float, media_time: float) -> tuple[Presence, Event]:
+    assert rec.open is not None
+    details = {**rec.open.details, "reason": reason, "last_inside": iso_utc(rec.last_inside_t)}
+    ev = rec.open.next_phase("end", end=iso_utc(t), time=iso_utc(t), media_time=round(media_time, 3),
+                             bbox=rec.bbox or rec.open.bbox, details=details)
+    return replace(rec, open=None, ended_t=t), ev
+
+
+def _settle(geo: ZoneGeometry, rec: Presence, obs: Obs, t: float, media_time: float,
+            grace: float) -> tuple[Presence, list[Event]]:
+    """Track where a present object settled; end a stationary alarm when it moved away."""
+    if rec.settle is None:
+        return replace(rec, settle=obs.point, settle_t=t, settle_media=media_time, away_since=None), []
+    dist = hypot(obs.point[0] - rec.settle[0], obs.point[1] - rec.settle[1])
+    if dist <= geo.zone.stationary_radius:
+        return replace(rec, away_since=None), []
+    if rec.away_since is None:
+        return replace(rec, away_since=t), []
+    if t - rec.away_since <= grace:
+        return rec, []
+    events = []
+    if rec.open is not None:
+        rec, ev = _end(rec, "moved", t, media_time)
+        events.append(ev)
+    return replace(rec, settle=obs.point, settle_t=t, settle_media=media_time, away_since=None), events
+
+
+def _observe(geo: ZoneGeometry, rec: Presence | None, obs: Obs | None, t: float, media_time: float,
+             state: EngineState) -> tuple[Presence | None, list[Event]]:
+    """Update presence from this frame's observation (or its absence); end alarms on leave/loss."""
+    if obs is not None and obs.inside:
+        base = rec or Presence(track_id=-1)
+        if not base.present:  # a new visit
+            base = replace(base, present=True, entered_t=t, entered_media=media_time, best_score=0.0,
+                           settle=None, away_since=None)
+        rec = replace(base, last_inside_t=t, best_score=max(base.best_score, obs.score),
+                      label=obs.label, bbox=obs.bbox)
+        if geo.zone.stationary_s is not None:
+            return _settle(geo, rec, obs, t, media_time, state.leave_grace_s)
+        return rec, []
+    if rec is None or not rec.present:
+        return rec, []
+    grace = state.leave_grace_s if obs is not None else state.absent_grace_s
+    if t - rec.last_inside_t <= grace + _EPS:
+        return rec, []
+    events = []
+    if rec.open is not None:
+        rec, ev = _end(rec, "left" if obs is not None else "lost", t, media_time)
+        events.append(ev)
+    return replace(rec, present=False, settle=None, away_since=None), events
+
+
+def _maybe_start(geo: ZoneGeometry, rec: Presence, t: float, media_time: float,
+                 ctx: EventContext) -> tuple[Presence, list[Event]]:
+    if not rec.present or rec.open is not None or rec.last_inside_t != t:
+        return rec, []
+    if rec.ended_t is not None and t - rec.ended_t < geo.zone.cooldown_s - _EPS:
+        return rec, []
+    zone = geo.zone
+    if zone.stationary_s is not None:
+        if rec.settle is None or rec.away_since is not None or t - rec.settle_t < zone.stationary_s - _EPS:
+            return rec, []
+        kind = "stationary"
+    else:
+        if t - rec.entered_t < zone.dwell_s - _EPS:
+            return rec, []
+        kind = "intrusion"
+    ev = _event(geo, rec, kind, t, media_time, ctx)
+    return replace(rec, open=ev), [ev]
+
+
+def _keep(rec: Presence, geo: ZoneGeometry, t: float) -> bool:
+    """Forget a pair once it is gone and its cooldown (if any) is over: bounded memory."""
+    if rec.present or rec.open is not None:
+        return True
+    return rec.ended_t is not None and t - rec.ended_t < geo.zone.cooldown_s
+
+
+def _disarm(state: EngineState, geo: ZoneGeometry, reason: str, t: float, media_time: float) -> list[Event]:
+    pairs = sorted((k[1], r) for k, r in state.records.items() if k[0] == geo.name and r.open is not None)
+    return [_end(rec, reason, t, media_time)[1] for _, rec in pairs]
+
+
+def evaluate(state: EngineState, dets: Detections, frame_size: tuple[int, int], t: float,
+             media_time: float, ctx: EventContext) -> tuple[EngineState, list[Event]]:
+    """One frame: tracked `dets` of a `frame_size` (w, h) picture taken at epoch `t`."""
+    if dets.tracker_id is None:
+        raise ValueError("rules need tracked detections: run Tracker.update before evaluate")
+    records: dict[tuple[str, int], Presence] = {}
+    events: list[Event] = []
+    for geo in state.zones:
+        if not state.zone_enabled(geo):
+            events += _disarm(state, geo, "disabled", t, media_time)
+            continue
+        if not in_schedule(geo.windows, t, ctx.timezone):
+            events += _disarm(state, geo, "schedule", t, media_time)
+            continue
+        seen = _observations(geo, dets, frame_size)
+        ids = sorted({tid for (name, tid) in state.records if name == geo.name} | set(seen))
+        for tid in ids:
+            rec = state.records.get((geo.name, tid))
+            obs = seen.get(tid)
+            rec, ended = _observe(geo, rec, obs, t, media_time, state)
+            if rec is None:
+                continue
+            rec = replace(rec, track_id=tid)
+            rec, started = _maybe_start(geo, rec, t, media_time, ctx)
+            events += ended + started
+            if _keep(rec, geo, t):
+                records[(geo.name, tid)] = rec
+    return replace(state, records=records), events
+
+
+def close(state: EngineState, t: float, media_time: float) -> tuple[EngineState, list[Event]]:
+    """End every open event (end of a replay, shutdown); the state comes back empty."""
+    events = []
+    for geo in state.zones:
+        events += _disarm(state, geo, "shutdown", t, media_time)
+    return replace(state, records={}), events
+
+
+class RuleEngine:
+    """Holds an `EngineState` for one camera and steps it frame by frame."""
+
+    def __init__(self, zones: Sequence[Zone], ctx: EventContext, leave_grace_s: float = 1.0,
+                 absent_grace_s: float = 2.0) -> None:
+        check_timezone(ctx.timezone)
+        self.ctx = ctx
+        self.state = EngineState.create(zones, leave_grace_s, absent_grace_s)
+
+    def step(self, dets: Detections, frame_size: tuple[int, int], t: float, media_time: float) -> list[Event]:
+        self.state, events = evaluate(self.state, dets, frame_size, t, media_time, self.ctx)
+        return events
+
+    def set_zone_enabled(self, name: str, enabled: bool) -> bool:
+        """Arm or disarm a zone by name (central's `zone` command); False when no such zone.
+
+        Open events of a disabled zone end at the next `step`, which has the time to stamp them.
+        """
+        if not any(geo.name == name for geo in self.state.zones):
+            return False
+        self.state = replace(self.state, enabled={**self.state.enabled, name: bool(enabled)})
+        return True
+
+    def zone_names(self) -> list[str]:
+        return [geo.name for geo in self.state.zones]
+
+    def active_tracks(self) -> set[int]:
+        """Tracks currently in any armed zone (including ones waiting out their dwell)."""
+        return {tid for (_, tid), rec in self.state.records.items() if rec.present}
+
+    def close(self, t: float, media_time: float) -> list[Event]:
+        self.state, events = close(self.state, t, media_time)
+        return events

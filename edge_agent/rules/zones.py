@@ -1,0 +1,105 @@
+"""Zone geometry: which detections count for a zone, and whose anchor point lies inside it.
+
+Polygons are in normalized coordinates (fractions of width and height), so the same zone file fits
+a camera's main and sub stream. A point on the polygon's edge counts as inside, so a zone drawn
+to the frame's bottom edge (y = 1.0) catches a box whose bottom touches the frame's edge. Anchor
+points are clipped to the frame first, for the same reason.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import shapely
+from shapely.geometry import Polygon
+
+from ..config.models import Zone
+from ..frames import Detections
+from .schedule import Window, parse_window
+
+_EMPTY = np.zeros(0, dtype=bool)
+
+
+def polygon_problem(points: Sequence[Sequence[float]]) -> str | None:
+    """Why `points` is not a usable zone polygon, or None. The config loader reports this."""
+    if len(points) < 3:
+        return f"a polygon needs at least 3 points, got {len(points)}"
+    for x, y in points:
+        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+            return f"point [{x}, {y}] is outside 0..1 (coordinates are fractions of width and height)"
+    poly = Polygon(points)
+    if poly.convex_hull.area <= 0:
+        return "the polygon has no area (its points are on one line)"
+    if not poly.is_valid:
+        return f"the polygon crosses itself ({shapely.is_valid_reason(poly)})"
+    return None
+
+
+def _polygon(points: Sequence[Sequence[float]], what: str) -> Polygon:
+    problem = polygon_problem(points)
+    if problem:
+        raise ValueError(f"{what}: {problem}")
+    poly = Polygon(points)
+    shapely.prepare(poly)  # speeds up the repeated point tests
+    return poly
+
+
+class ZoneGeometry:
+    """A `Zone` compiled for per-frame tests: polygons, exclusions, filters, parsed schedule."""
+
+    def __init__(self, zone: Zone) -> None:
+        self.zone = zone
+        self.name = zone.name
+        self.polygon = _polygon(zone.polygon, f"zone {zone.name!r} polygon")
+        self.exclusions = [
+            _polygon(p, f"zone {zone.name!r} exclude[{i}]") for i, p in enumerate(zone.exclude)
+        ]
+        self.labels = frozenset(zone.labels)
+        self.windows: list[Window] | None = (
+            None if zone.schedule is None else [parse_window(w) for w in zone.schedule]
+        )
+
+    def points(self, dets: Detections, width: int, height: int) -> np.ndarray:
+        """(N, 2) normalized anchor points (the zone's anchor), clipped to the frame."""
+        if len(dets) == 0:
+            return np.zeros((0, 2), np.float64)
+        pts = dets.anchors(self.zone.anchor).astype(np.float64) / np.array([width, height], np.float64)
+        return np.clip(pts, 0.0, 1.0)
+
+    def inside(self, dets: Detections, width: int, height: int) -> np.ndarray:
+        """Bool mask: the anchor is inside the zone polygon and inside none of its exclusions."""
+        if len(dets) == 0:
+            return _EMPTY.copy()
+        pts = self.points(dets, width, height)
+        mask = shapely.intersects_xy(self.polygon, pts[:, 0], pts[:, 1])
+        for excl in self.exclusions:
+            mask &= ~shapely.intersects_xy(excl, pts[:, 0], pts[:, 1])
+        return np.asarray(mask, dtype=bool)
+
+    def eligible(self, dets: Detections, height: int) -> np.ndarray:
+        """Bool mask: label in the zone's labels, score >= min_score, box height >= min_size."""
+        if len(dets) == 0:
+            return _EMPTY.copy()
+        names = dets.class_name
+        label_ok = np.fromiter((str(n) in self.labels for n in names), dtype=bool, count=len(dets))
+        score_ok = dets.confidence >= np.float32(self.zone.min_score)
+        box_h = (dets.xyxy[:, 3] - dets.xyxy[:, 1]) / float(height)
+        size_ok = box_h >= self.zone.min_size - 1e-9
+        return label_ok & score_ok & size_ok
+
+    def matches(self, dets: Detections, width: int, height: int) -> np.ndarray:
+        """Bool mask: eligible and inside; what a zone counts in one frame."""
+        return self.eligible(dets, height) & self.inside(dets, width, height)
+
+
+def compile_zones(zones: Sequence[Zone]) -> list[ZoneGeometry]:
+    """Compile zones in file order; names must be unique (the loader checks, this guards)."""
+    seen: set[str] = set()
+    out = []
+    for zone in zones:
+        if zone.name in seen:
+            raise ValueError(f"zone name {zone.name!r} is used twice; names must be unique per camera")
+        seen.add(zone.name)
+        out.append(ZoneGeometry(zone))
+    return out

@@ -1,0 +1,219 @@
+"""ByteTrack-style multi-object tracking with time-based expiry.
+
+Each `update(dets, t)` call:
+1. predicts every live track's box at `t` with a constant velocity in pixels per second
+   (measured over the last second of matches, so it is the same at 2 fps and at 25 fps);
+2. matches high-score detections (>= `high_score`) to tracks by IoU, greedily, best pair first;
+3. matches low-score detections (`low_score` <= score < `high_score`) to the tracks still
+   unmatched: a boat whose score dips for a frame keeps its track instead of losing it;
+4. starts a new track for each unmatched high-score detection;
+5. removes tracks not seen for more than `lost_grace_s` seconds (time, not frame count, so a
+   slow camera does not lose tracks sooner than a fast one).
+
+Matching is class-aware: a detection only continues a track of the same class. Greedy matching
+(highest IoU first, ties by track id then row) is deterministic and, for the handful of objects
+a camera sees, gives the same pairs as an optimal assignment in practice without scipy.
+
+Rows are never dropped: `update` returns the same rows with `tracker_id` filled, and -1 for a row
+that continues no track and starts none (a low-score detection, or a new track not yet confirmed
+by `min_hits` matches). Ids are confirmed-track ids, 1, 2, 3, ..., never reused.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .frames import Detections
+
+_VELOCITY_WINDOW_S = 1.0  # velocity = displacement over about this long; smooths box jitter
+
+
+@dataclass
+class Track:
+    """One tracked object. `box` is the last matched box (pixels); `id` is 0 until confirmed."""
+
+    key: int  # internal, also for unconfirmed tracks
+    class_id: int
+    class_name: str
+    box: np.ndarray
+    score: float
+    first_seen: float
+    last_seen: float
+    id: int = 0
+    hits: int = 1
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float64))  # centre px/s
+    history: deque = field(default_factory=deque)  # (t, centre) of recent matches
+
+    def predict(self, t: float) -> np.ndarray:
+        """The box moved on by the velocity for the time since it was last seen."""
+        dt = max(0.0, t - self.last_seen)
+        shift = self.velocity * dt
+        return self.box + np.array([shift[0], shift[1], shift[0], shift[1]])
+
+    def observe(self, box: np.ndarray, score: float, t: float) -> None:
+        centre = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], np.float64)
+        self.history.append((t, centre))
+        while len(self.history) > 2 and t - self.history[1][0] >= _VELOCITY_WINDOW_S:
+            self.history.popleft()
+        t0, c0 = self.history[0]
+        if t - t0 > 1e-6:
+            self.velocity = (centre - c0) / (t - t0)
+        self.box = box.astype(np.float64)
+        self.score = score
+        self.last_seen = t
+        self.hits += 1
+
+
+@dataclass(frozen=True)
+class TrackInfo:
+    """What the rules may read about a confirmed track."""
+
+    id: int
+    box: tuple[float, float, float, float]
+    class_id: int
+    class_name: str
+    score: float
+    first_seen: float
+    last_seen: float
+    hits: int
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) IoU of xyxy boxes."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)), np.float64)
+    a = a.astype(np.float64)[:, None, :]
+    b = b.astype(np.float64)[None, :, :]
+    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    inter = iw * ih
+    area_a = np.clip(a[..., 2] - a[..., 0], 0, None) * np.clip(a[..., 3] - a[..., 1], 0, None)
+    area_b = np.clip(b[..., 2] - b[..., 0], 0, None) * np.clip(b[..., 3] - b[..., 1], 0, None)
+    union = area_a + area_b - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def greedy_match(iou: np.ndarray, threshold: float) -> list[tuple[int, int]]:
+    """(row, col) pairs, best IoU first, each row and col at most once, IoU >= threshold."""
+    rows, cols = np.nonzero(iou >= threshold)
+    if len(rows) == 0:
+        return []
+    order = np.lexsort((cols, rows, -iou[rows, cols]))  # best IoU, then lowest row, then col
+    used_r: set[int] = set()
+    used_c: set[int] = set()
+    pairs = []
+    for k in order:
+        r, c = int(rows[k]), int(cols[k])
+        if r not in used_r and c not in used_c:
+            used_r.add(r)
+            used_c.add(c)
+            pairs.append((r, c))
+    return pairs
+
+
+class Tracker:
+    """Give each detection a stable track id across frames; see the module docstring."""
+
+    def __init__(
+        self,
+        high_score: float = 0.4,
+        low_score: float = 0.1,
+        match_iou: float = 0.3,
+        lost_grace_s: float = 2.0,
+        min_hits: int = 1,
+    ) -> None:
+        if not 0 <= low_score <= high_score <= 1:
+            raise ValueError(f"need 0 <= low_score ({low_score}) <= high_score ({high_score}) <= 1")
+        if lost_grace_s < 0 or min_hits < 1:
+            raise ValueError("lost_grace_s must be >= 0 and min_hits >= 1")
+        self.high_score = high_score
+        self.low_score = low_score
+        self.match_iou = match_iou
+        self.lost_grace_s = lost_grace_s
+        self.min_hits = min_hits
+        self._live: list[Track] = []
+        self._next_key = 1
+        self._next_id = 1
+        self._last_t: float | None = None
+
+    @property
+    def tracks(self) -> dict[int, TrackInfo]:
+        """Confirmed live tracks (including those within their lost grace), by id."""
+        return {
+            tr.id: TrackInfo(
+                tr.id, tuple(float(v) for v in tr.box), tr.class_id, tr.class_name,
+                tr.score, tr.first_seen, tr.last_seen, tr.hits,
+            )
+            for tr in self._live
+            if tr.id
+        }
+
+    def reset(self) -> None:
+        """Forget all tracks (a camera reconnected to a different scene); ids keep increasing."""
+        self._live = []
+        self._last_t = None
+
+    def update(self, dets: Detections, t: float) -> Detections:
+        """Associate `dets` (one frame at epoch or media time `t`) with tracks; see module docstring."""
+        t = float(t)
+        if self._last_t is not None and t < self._last_t:
+            t = self._last_t  # a clock step back must not make tracks "predict" backwards
+        self._last_t = t
+        # Expire first, so a track past its grace cannot steal a detection from a new track.
+        self._live = [tr for tr in self._live if t - tr.last_seen <= self.lost_grace_s + 1e-9]
+        n = len(dets)
+        out_ids = np.full(n, -1, np.int64)
+        conf = dets.confidence
+        names = dets.class_name
+        high = np.nonzero(conf >= self.high_score)[0]
+        low = np.nonzero((conf >= self.low_score) & (conf < self.high_score))[0]
+
+        matched_rows: dict[int, Track] = {}
+        free = list(self._live)
+        for rows in (high, low):
+            pairs = self._associate(dets, rows, free, t)
+            for r, tr in pairs:
+                matched_rows[r] = tr
+            taken = {id(tr) for _, tr in pairs}
+            free = [tr for tr in free if id(tr) not in taken]
+
+        for r, tr in matched_rows.items():
+            tr.observe(dets.xyxy[r], float(conf[r]), t)
+            if not tr.id and tr.hits >= self.min_hits:
+                tr.id = self._take_id()
+        # Unconfirmed tracks get one chance: missing a frame before confirmation drops them.
+        seen = {id(tr) for tr in matched_rows.values()}
+        self._live = [tr for tr in self._live if tr.id or id(tr) in seen]
+        for r in high:
+            r = int(r)
+            if r not in matched_rows:
+                matched_rows[r] = self._start(dets.xyxy[r], float(conf[r]), int(dets.class_id[r]), str(names[r]), t)
+        for r, tr in matched_rows.items():
+            out_ids[r] = tr.id if tr.id else -1
+        return dets.with_tracker_id(out_ids)
+
+    def _associate(self, dets: Detections, rows: np.ndarray, tracks: list[Track], t: float) -> list[tuple[int, Track]]:
+        if len(rows) == 0 or not tracks:
+            return []
+        predicted = np.stack([tr.predict(t) for tr in tracks])
+        iou = iou_matrix(dets.xyxy[rows], predicted)
+        same_class = dets.class_id[rows][:, None] == np.array([tr.class_id for tr in tracks])[None, :]
+        iou = np.where(same_class, iou, 0.0)
+        # `tracks` is in creation order, so on equal IoU the older track wins.
+        return [(int(rows[r]), tracks[c]) for r, c in greedy_match(iou, self.match_iou)]
+
+    def _start(self, box: np.ndarray, score: float, class_id: int, name: str, t: float) -> Track:
+        tr = Track(self._next_key, class_id, name, box.astype(np.float64), score, t, t)
+        self._next_key += 1
+        tr.history.append((t, np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], np.float64)))
+        if self.min_hits <= 1:
+            tr.id = self._take_id()
+        self._live.append(tr)
+        return tr
+
+    def _take_id(self) -> int:
+        self._next_id += 1
+        return self._next_id - 1
