@@ -174,26 +174,28 @@ def _settle(geo: ZoneGeometry, rec: Presence, obs: Obs, t: float, media_time: fl
 def _observe(geo: ZoneGeometry, rec: Presence | None, obs: Obs | None, t: float, media_time: float,
              state: EngineState) -> tuple[Presence | None, list[Event]]:
     """Update presence from this frame's observation (or its absence); end alarms on leave/loss."""
-    if obs is not None and obs.inside:
-        base = rec or Presence(track_id=-1)
-        if not base.present:  # a new visit
-            base = replace(base, present=True, entered_t=t, entered_media=media_time, best_score=0.0,
-                           settle=None, away_since=None)
-        rec = replace(base, last_inside_t=t, best_score=max(base.best_score, obs.score),
-                      label=obs.label, bbox=obs.bbox)
-        if geo.zone.stationary_s is not None:
-            return _settle(geo, rec, obs, t, media_time, state.leave_grace_s)
-        return rec, []
-    if rec is None or not rec.present:
-        return rec, []
-    grace = state.leave_grace_s if obs is not None else state.absent_grace_s
-    if t - rec.last_inside_t <= grace + _EPS:
-        return rec, []
-    events = []
-    if rec.open is not None:
-        rec, ev = _end(rec, "left" if obs is not None else "lost", t, media_time)
-        events.append(ev)
-    return replace(rec, present=False, settle=None, away_since=None), events
+    events: list[Event] = []
+    if rec is not None and rec.present:
+        seen_outside = obs is not None and not obs.inside
+        grace = state.leave_grace_s if seen_outside else state.absent_grace_s
+        # Also checked when the track is back inside: no frame may have come during a long gap.
+        if t - rec.last_inside_t > grace + _EPS:
+            if rec.open is not None:
+                rec, ev = _end(rec, "left" if seen_outside else "lost", t, media_time)
+                events.append(ev)
+            rec = replace(rec, present=False, settle=None, away_since=None)
+    if obs is None or not obs.inside:
+        return rec, events
+    base = rec or Presence(track_id=-1)
+    if not base.present:  # a new visit
+        base = replace(base, present=True, entered_t=t, entered_media=media_time, best_score=0.0,
+                       settle=None, away_since=None)
+    rec = replace(base, last_inside_t=t, best_score=max(base.best_score, obs.score),
+                  label=obs.label, bbox=obs.bbox)
+    if geo.zone.stationary_s is not None:
+        rec, moved = _settle(geo, rec, obs, t, media_time, state.leave_grace_s)
+        events += moved
+    return rec, events
 
 
 def _maybe_start(geo: ZoneGeometry, rec: Presence, t: float, media_time: float,

@@ -1,0 +1,255 @@
+"""The alarm engine on scripted, already-tracked detections and times."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+
+from edge_agent.alarms.event import Event
+from edge_agent.clock import iso_utc
+from edge_agent.config.models import Zone
+from edge_agent.frames import Detections
+from edge_agent.rules.engine import EngineState, EventContext, RuleEngine, evaluate
+
+SIZE = (1000, 1000)
+T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+CTX = EventContext(site="s1", device="d1", camera="cam1", location={"lat": 59.9, "lon": 10.7})
+LEFT = [(0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)]
+IN, OUT = 200.0, 800.0  # x of an object inside / outside the left-half zone
+
+
+def obj(tid: int, x: float = IN, y: float = 500.0, score: float = 0.9, label: str = "person", h: float = 200.0):
+    return (tid, [x - 20, y - h, x + 20, y], score, label)
+
+
+def dets(*objs) -> Detections:
+    return Detections(
+        xyxy=np.array([o[1] for o in objs], np.float32).reshape(-1, 4),
+        confidence=np.array([o[2] for o in objs], np.float32),
+        class_id=np.zeros(len(objs), np.int32),
+        tracker_id=np.array([o[0] for o in objs], np.int64),
+        data={"class_name": np.array([o[3] for o in objs], dtype=object)},
+    )
+
+
+def zone(**kw) -> Zone:
+    base = dict(name="rail", kind="rail", polygon=LEFT, labels=["person"], dwell_s=1.0, cooldown_s=10.0)
+    base.update(kw)
+    return Zone(**base)
+
+
+def run(engine: RuleEngine, script, t0: float = T0) -> list[tuple[float, Event]]:
+    """script: [(seconds, [objs])]; returns (seconds, event) for every event."""
+    out = []
+    for sec, objs in script:
+        for ev in engine.step(dets(*objs), SIZE, t0 + sec, sec):
+            out.append((sec, ev))
+    return out
+
+
+def every(step: float, start: float, stop: float, *objs):
+    """Frames every `step` s from start to stop inclusive, all showing `objs`."""
+    n = int(round((stop - start) / step))
+    return [(round(start + i * step, 6), list(objs)) for i in range(n + 1)]
+
+
+def summary(events):
+    return [(sec, ev.type, ev.phase, ev.zone, ev.track_id) for sec, ev in events]
+
+
+def test_intrusion_starts_exactly_at_dwell_and_carries_the_facts():
+    eng = RuleEngine([zone()], CTX)
+    events = run(eng, every(0.2, 0.0, 1.4, obj(7, score=0.6)))
+    assert summary(events) == [(1.0, "intrusion", "start", "rail", 7)]
+    ev = events[0][1]
+    assert ev.start == ev.time == iso_utc(T0 + 1.0)
+    assert ev.details == {"entered": iso_utc(T0), "entered_media_time": 0.0}
+    assert ev.media_time == 1.0 and ev.zone_kind == "rail" and ev.label == "person"
+    assert ev.bbox == [0.18, 0.3, 0.22, 0.5]
+    assert ev.location is not None and ev.location.lat == 59.9
+    assert ev.event_id == Event.make_id("s1", "d1", "cam1", "rail", "intrusion", 7, "0.000", "")
+
+
+def test_score_is_the_best_seen_during_the_dwell():
+    eng = RuleEngine([zone()], CTX)
+    script = [(0.0, [obj(1, score=0.5)]), (0.5, [obj(1, score=0.8)]), (1.0, [obj(1, score=0.6)])]
+    (_, ev), = run(eng, script)
+    assert ev.score == pytest.approx(0.8)
+
+
+def test_gap_within_grace_keeps_the_dwell_and_beyond_resets_it():
+    eng = RuleEngine([zone(dwell_s=3.0)], CTX, absent_grace_s=2.0)
+    # seen 0..1, missing 1..2.5 (1.5 s gap), seen again: the dwell still counts from 0
+    script = every(0.5, 0.0, 1.0, obj(1)) + every(0.5, 2.5, 3.0, obj(1))
+    assert summary(run(eng, script)) == [(3.0, "intrusion", "start", "rail", 1)]
+
+    eng = RuleEngine([zone(dwell_s=3.0)], CTX, absent_grace_s=2.0)
+    # missing 1..3.5 (2.5 s gap): the dwell starts again at 3.5, alarm at 6.5
+    script = every(0.5, 0.0, 1.0, obj(1)) + every(0.5, 3.5, 7.0, obj(1))
+    assert summary(run(eng, script)) == [(6.5, "intrusion", "start", "rail", 1)]
+
+
+def test_brief_step_outside_keeps_the_dwell():
+    eng = RuleEngine([zone(dwell_s=2.0)], CTX, leave_grace_s=1.0)
+    script = [(0.0, [obj(1)]), (0.5, [obj(1, x=OUT)]), (1.0, [obj(1)]), (2.0, [obj(1)])]
+    assert summary(run(eng, script)) == [(2.0, "intrusion", "start", "rail", 1)]
+
+
+def test_one_alarm_per_track_and_end_on_leave_with_the_same_id():
+    eng = RuleEngine([zone()], CTX)
+    script = every(0.5, 0.0, 5.0, obj(1)) + every(0.5, 5.5, 7.0, obj(1, x=OUT))
+    events = run(eng, script)
+    # left at 5.5; outside for more than 1 s at 7.0 (6.5 - 5.0 = 1.5 > 1 already at 6.5)
+    assert summary(events) == [(1.0, "intrusion", "start", "rail", 1), (6.5, "intrusion", "end", "rail", 1)]
+    start, end = events[0][1], events[1][1]
+    assert end.event_id == start.event_id
+    assert end.end == iso_utc(T0 + 6.5) and end.start == start.start
+    assert end.details["reason"] == "left" and end.details["last_inside"] == iso_utc(T0 + 5.0)
+
+
+def test_end_when_lost():
+    eng = RuleEngine([zone()], CTX, absent_grace_s=2.0)
+    script = every(0.5, 0.0, 2.0, obj(1)) + every(0.5, 2.5, 5.0)
+    events = run(eng, script)
+    assert summary(events) == [(1.0, "intrusion", "start", "rail", 1), (4.5, "intrusion", "end", "rail", 1)]
+    assert events[1][1].details["reason"] == "lost"
+    assert eng.active_tracks() == set()
+
+
+def test_reentry_within_cooldown_does_not_alarm_but_after_cooldown_does():
+    eng = RuleEngine([zone(cooldown_s=10.0)], CTX)
+    script = (
+        every(0.5, 0.0, 2.0, obj(1))  # alarm at 1.0
+        + every(0.5, 2.5, 4.0, obj(1, x=OUT))  # end at 3.5
+        + every(0.5, 5.0, 8.0, obj(1))  # back within cooldown (ends 13.5): no alarm
+        + every(0.5, 8.5, 15.0, obj(1, x=OUT))  # away again past 13.5
+        + every(0.5, 15.5, 17.0, obj(1))  # back after cooldown: new alarm at 16.5
+    )
+    events = run(eng, script)
+    assert summary(events) == [
+        (1.0, "intrusion", "start", "rail", 1),
+        (3.5, "intrusion", "end", "rail", 1),
+        (16.5, "intrusion", "start", "rail", 1),
+    ]
+    assert events[2][1].event_id != events[0][1].event_id
+    assert events[2][1].details["entered_media_time"] == 15.5
+
+
+def test_staying_in_past_the_cooldown_alarms_then():
+    eng = RuleEngine([zone(cooldown_s=5.0)], CTX)
+    script = every(0.5, 0.0, 1.0, obj(1)) + every(0.5, 1.5, 3.0, obj(1, x=OUT)) + every(0.5, 3.5, 9.0, obj(1))
+    assert summary(run(eng, script)) == [
+        (1.0, "intrusion", "start", "rail", 1),
+        (2.5, "intrusion", "end", "rail", 1),
+        (7.5, "intrusion", "start", "rail", 1),  # cooldown over at 2.5 + 5
+    ]
+
+
+def test_filters_labels_score_size():
+    eng = RuleEngine([zone(labels=["person"], min_score=0.5, min_size=0.1)], CTX)
+    script = every(0.5, 0.0, 3.0, obj(1, label="car"), obj(2, score=0.49), obj(3, h=99.0), obj(4, score=0.5, h=100.0))
+    assert summary(run(eng, script)) == [(1.0, "intrusion", "start", "rail", 4)]
+
+
+def test_exclusion_polygon_and_anchor():
+    platform = [(0.0, 0.0), (0.2, 0.0), (0.2, 1.0), (0.0, 1.0)]
+    eng = RuleEngine([zone(exclude=[platform])], CTX)
+    assert run(eng, every(0.5, 0.0, 3.0, obj(1, x=100.0))) == []
+    # top-centre anchor: a box whose feet are below a zone band but whose head is in it
+    band = [(0.0, 0.0), (1.0, 0.0), (1.0, 0.4), (0.0, 0.4)]
+    feet = RuleEngine([zone(polygon=band)], CTX)
+    head = RuleEngine([zone(polygon=band, anchor="top_center")], CTX)
+    script = every(0.5, 0.0, 1.0, obj(1, y=500.0, h=200.0))
+    assert run(feet, script) == []
+    assert summary(run(head, script)) == [(1.0, "intrusion", "start", "rail", 1)]
+
+
+def test_disabled_zone_and_runtime_toggle():
+    eng = RuleEngine([zone(enabled=False)], CTX)
+    assert run(eng, every(0.5, 0.0, 3.0, obj(1))) == []
+    eng = RuleEngine([zone()], CTX)
+    events = run(eng, every(0.5, 0.0, 2.0, obj(1)))
+    assert eng.set_zone_enabled("rail", False) and not eng.set_zone_enabled("nope", False)
+    events += run(eng, every(0.5, 2.5, 4.0, obj(1)))
+    assert summary(events) == [(1.0, "intrusion", "start", "rail", 1), (2.5, "intrusion", "end", "rail", 1)]
+    assert events[1][1].details["reason"] == "disabled"
+    eng.set_zone_enabled("rail", True)  # re-armed: dwell counts from arming
+    assert summary(run(eng, every(0.5, 4.5, 6.0, obj(1)))) == [(5.5, "intrusion", "start", "rail", 1)]
+
+
+def test_schedule_across_midnight_in_oslo():
+    tz = ZoneInfo("Europe/Oslo")
+    ctx = EventContext(site="s1", device="d1", camera="cam1", timezone="Europe/Oslo")
+    eng = RuleEngine([zone(schedule=["23:00-01:00"])], ctx)
+    t0 = datetime(2026, 1, 10, 22, 59, 0, tzinfo=tz).timestamp()  # 21:59Z; in UTC it would be outside
+    script = every(5.0, 0.0, 125 * 60.0, obj(1))  # 22:59 .. 01:04 local
+    events = run(eng, script, t0=t0)
+    assert summary(events) == [(65.0, "intrusion", "start", "rail", 1), (7260.0, "intrusion", "end", "rail", 1)]
+    assert events[1][1].details["reason"] == "schedule"  # the window closed at 01:00 local
+    assert events[1][1].end == iso_utc(datetime(2026, 1, 11, 1, 0, 0, tzinfo=tz).timestamp())
+
+
+def test_stationary_not_before_stationary_s_and_not_while_moving():
+    z = zone(name="quay", kind="water", labels=["boat"], dwell_s=0.0, stationary_s=10.0, stationary_radius=0.03)
+    eng = RuleEngine([z], CTX)
+    boat = obj(3, label="boat", score=0.3)
+    drifting = [(i * 1.0, [obj(4, x=50.0 + 25.0 * i, label="boat")]) for i in range(16)]  # 2.5% width/s
+    events = run(eng, [(sec, [boat] + objs) for sec, objs in drifting])
+    assert summary(events) == [(10.0, "stationary", "start", "quay", 3)]
+    assert events[0][1].details["settled_media_time"] == 0.0
+
+
+def test_stationary_ends_when_it_moves_away_and_tolerates_jitter():
+    z = zone(name="quay", kind="water", labels=["boat"], dwell_s=0.0, stationary_s=5.0, cooldown_s=0.0)
+    eng = RuleEngine([z], CTX, leave_grace_s=1.0)
+    jitter = [(float(i), [obj(3, x=IN + (10.0 if i % 2 else -10.0), label="boat")]) for i in range(8)]
+    away = [(8.0 + i, [obj(3, x=IN + 100.0, label="boat")]) for i in range(4)]
+    events = run(eng, jitter + away)
+    assert summary(events) == [(5.0, "stationary", "start", "quay", 3), (10.0, "stationary", "end", "quay", 3)]
+    assert events[1][1].details["reason"] == "moved"
+    assert 3 in eng.active_tracks()  # still inside the zone, settling anew
+
+
+def test_stationary_zone_raises_no_intrusion():
+    z = zone(name="quay", labels=["person"], dwell_s=1.0, stationary_s=30.0)
+    eng = RuleEngine([z], CTX)
+    assert run(eng, every(1.0, 0.0, 20.0, obj(1))) == []
+
+
+def test_ordering_by_zone_then_track_and_stable_ids():
+    zones = [zone(name="b_zone"), zone(name="a_zone", polygon=[(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)])]
+    script = every(0.5, 0.0, 1.0, obj(9), obj(2), obj(5, x=OUT))
+
+    def ids():
+        return [(ev.zone, ev.track_id, ev.event_id) for _, ev in run(RuleEngine(zones, CTX), script)]
+
+    first = ids()
+    assert [(z, t) for z, t, _ in first] == [("b_zone", 2), ("b_zone", 9), ("a_zone", 2), ("a_zone", 5), ("a_zone", 9)]
+    assert ids() == first  # replay gives the same ids
+    other = RuleEngine(zones, EventContext(site="s1", device="d1", camera="cam1", run_id="boot-2"))
+    assert {e.event_id for _, e in run(other, script)}.isdisjoint({i for _, _, i in first})
+
+
+def test_evaluate_is_pure_and_close_ends_everything():
+    state = EngineState.create([zone(dwell_s=0.0)])
+    d = dets(obj(1), obj(2))
+    s1, ev1 = evaluate(state, d, SIZE, T0, 0.0, CTX)
+    again, ev_again = evaluate(state, d, SIZE, T0, 0.0, CTX)
+    assert [e.track_id for e in ev1] == [1, 2] and ev_again == ev1
+    assert state.records == {}  # the input state was not touched
+    eng = RuleEngine([zone(dwell_s=0.0)], CTX)
+    eng.step(d, SIZE, T0, 0.0)
+    ends = eng.close(T0 + 3.0, 3.0)
+    assert [(e.phase, e.track_id, e.details["reason"]) for e in ends] == [("end", 1, "shutdown"), ("end", 2, "shutdown")]
+    assert eng.close(T0 + 4.0, 4.0) == []
+
+
+def test_untracked_rows_are_ignored_and_untracked_input_is_refused():
+    eng = RuleEngine([zone(dwell_s=0.0)], CTX)
+    assert run(eng, [(0.0, [obj(-1)])]) == []
+    plain = dets(obj(1)).with_tracker_id(None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="tracked detections"):
+        eng.step(plain, SIZE, T0, 0.0)
