@@ -8,11 +8,13 @@ or the file system live in `config/loader.py`.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-Point = tuple[float, float]
+# A coordinate as a fraction of width or height; 0..1 keeps one zone file valid for every stream size.
+Coord = Annotated[float, Field(ge=0, le=1)]
+Point = tuple[Coord, Coord]
 ZoneKind = Literal["rail", "water", "shore", "restricted"]
 AnchorName = Literal["bottom_center", "center", "top_center", "bottom_left", "bottom_right"]
 
@@ -21,25 +23,63 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# The rules stage owns what a usable polygon and a schedule window are (it compiles them); the
+# model asks it, imported late because rules imports these models.
+def _check_window(text: str) -> str:
+    from ..rules.schedule import parse_window
+
+    parse_window(text)
+    return text
+
+
+def _check_polygon(points: list[Point]) -> list[Point]:
+    from ..rules.zones import polygon_problem
+
+    problem = polygon_problem(points)
+    if problem:
+        raise ValueError(problem)
+    return points
+
+
+# Validated per item so each bad window or exclusion is reported at its own line.
+Window = Annotated[
+    str,
+    AfterValidator(_check_window),
+    Field(json_schema_extra={"pattern": r"^\s*\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}\s*$"}, examples=["19:00-06:00"]),
+]
+Outline = Annotated[list[Point], AfterValidator(_check_polygon), Field(min_length=3)]
+
+
 class Zone(Strict):
     name: str = Field(min_length=1, description="Unique within the camera; appears in every alarm.")
     kind: ZoneKind
-    polygon: list[Point] = Field(min_length=3, description="[[x, y], ...] as fractions of width, height (0..1).")
+    polygon: Outline = Field(description="[[x, y], ...] as fractions of width, height (0..1), in outline order.")
     labels: list[str] = Field(min_length=1, description="Class names of the loaded model, e.g. person, boat.")
     dwell_s: float = Field(1.0, ge=0, description="Seconds an object must stay inside before the alarm.")
     min_score: float = Field(0.3, ge=0, le=1)
     min_size: float = Field(0.0, ge=0, le=1, description="Minimum box height as a fraction of frame height.")
     anchor: AnchorName = "bottom_center"
     cooldown_s: float = Field(30.0, ge=0, description="A track that leaves may alarm again after this long.")
-    schedule: list[str] | None = Field(
-        None, description='Local time windows in the site time zone, e.g. ["19:00-06:00"]; absent = always.'
+    schedule: list[Window] | None = Field(
+        None,
+        description='Local time windows in the site time zone, e.g. ["19:00-06:00"] (may cross midnight); '
+        "absent = always.",
     )
     stationary_s: float | None = Field(
-        None, gt=0, description="An object that stays put this long raises `stationary`."
+        None, gt=0, description="An object that stays put this long (longer than dwell_s) raises `stationary`."
     )
     stationary_radius: float = Field(0.03, gt=0, le=1, description="How far (fraction of width) counts as put.")
-    exclude: list[list[Point]] = Field(default_factory=list, description="Polygons where nothing counts.")
+    exclude: list[Outline] = Field(default_factory=list, description="Polygons inside the zone where nothing counts.")
     enabled: bool = True
+
+    @model_validator(mode="after")
+    def _stationary_after_dwell(self) -> Zone:
+        # An object must first be inside (dwell) before staying put can mean anything.
+        if self.stationary_s is not None and self.stationary_s <= self.dwell_s:
+            raise ValueError(
+                f"stationary_s ({self.stationary_s:g}) must be longer than dwell_s ({self.dwell_s:g})"
+            )
+        return self
 
 
 class ZoneFile(Strict):
@@ -104,6 +144,9 @@ class Tls(Strict):
 class Outbox(Strict):
     path: str = "data/outbox.sqlite"
     media_quota_mb: float = Field(512.0, gt=0)
+    synchronous: Literal["full", "normal"] = Field(
+        "full", description="SQLite fsync policy: full survives power loss, normal only a process crash."
+    )
 
 
 class Mqtt(Strict):
@@ -125,6 +168,11 @@ class Mqtt(Strict):
     command_secret: str | None = None
     command_secret_env: str | None = None
     require_signed_commands: bool = False
+    command_max_ttl_s: float = Field(3600.0, gt=0, description="Commands may expire at most this far ahead.")
+    max_inflight: int = Field(20, ge=1, le=1000, description="Messages sent and not yet acknowledged.")
+    reconnect_min_s: int = Field(1, ge=1)
+    reconnect_max_s: int = Field(30, ge=1)
+    session_expiry_s: int = Field(7 * 24 * 3600, ge=0, description="MQTT 5 persistent session lifetime.")
     outbox: Outbox = Field(default_factory=Outbox)
 
 

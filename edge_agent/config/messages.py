@@ -1,0 +1,270 @@
+"""YAML with line numbers, and pydantic errors rewritten as `file:line: key.path: what is wrong`.
+
+A field technician reads these messages, so each one names the key as written in the file, says
+what is wrong, and what would be allowed. Values are echoed only after redaction: URL credentials
+are masked and secret-looking keys (password, secret, token) are never echoed at all.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+from pydantic import BaseModel
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from ..redact import redact_text, redact_url
+
+Loc = tuple[Any, ...]
+_SECRET_WORDS = ("password", "secret", "token", "passwd")
+_SECRET_LINE = re.compile(r"(?im)^[^#\n]*(?:password|secret|token|passwd)[^:\n]*:\s*[\"']?([^\"'\s#]+)")
+_USERINFO = re.compile(r"://([^@/\s]+)@")
+
+
+@dataclass
+class YamlDoc:
+    """A parsed YAML file that remembers where each value was written."""
+
+    path: Path
+    node: Node | None
+    data: Any
+    secrets: list[str] = field(default_factory=list)
+
+    def line(self, loc: Loc) -> int:
+        """1-based line of the value at `loc`; for a missing key, the line of its parent mapping."""
+        node = self.node
+        if node is None:
+            return 1
+        line = node.start_mark.line + 1
+        for part in loc:
+            if isinstance(node, MappingNode):
+                pair = _member(node, part)
+                if pair is None:
+                    break
+                key, node = pair
+                line = key.start_mark.line + 1
+            elif isinstance(node, SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+                node = node.value[part]
+                line = node.start_mark.line + 1
+            else:
+                break
+        return line
+
+    def problem(self, loc: Loc, message: str) -> str:
+        """`file:line: key.path: message`, with secrets of this file masked."""
+        key = dotted(loc)
+        text = f"{self.path}:{self.line(loc)}: {key + ': ' if key else ''}{message}"
+        return redact_text(text, self.secrets)
+
+
+def _member(node: MappingNode, name: Any) -> tuple[Node, Node] | None:
+    merged: list[Node] = []
+    for key, value in node.value:
+        if isinstance(key, ScalarNode) and key.value == str(name):
+            return key, value
+        if isinstance(key, ScalarNode) and key.tag == "tag:yaml.org,2002:merge":
+            merged += value.value if isinstance(value, SequenceNode) else [value]
+    for m in merged:  # `<<: *defaults` keys count as written where the anchor was
+        if isinstance(m, MappingNode) and (found := _member(m, name)):
+            return found
+    return None
+
+
+def dotted(loc: Loc) -> str:
+    """('zones', 0, 'kind') -> 'zones[0].kind'."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+# ---- parsing ---------------------------------------------------------------------------------------
+
+def parse_yaml(path: str | Path) -> tuple[YamlDoc | None, list[str]]:
+    """Read and compose a YAML file; (None, problems) when it cannot be read or parsed."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, [f"{path}: file not found"]
+    except IsADirectoryError:
+        return None, [f"{path}: is a folder, not a YAML file"]
+    except UnicodeDecodeError as exc:
+        return None, [f"{path}: not UTF-8 text (byte {exc.start}); save the file as UTF-8"]
+    except OSError as exc:
+        return None, [f"{path}: cannot be read: {exc.strerror}"]
+    secrets = _secrets_in_text(text)
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        return None, [redact_text(_syntax_message(path, exc), secrets)]
+    except yaml.YAMLError as exc:  # reader errors (control characters) carry no mark
+        return None, [redact_text(f"{path}: YAML error: {exc}", secrets)]
+    finally:
+        loader.dispose()
+    doc = YamlDoc(path, node, data, secrets)
+    return doc, _duplicate_keys(doc, node)
+
+
+def _syntax_message(path: Path, exc: yaml.MarkedYAMLError) -> str:
+    # Built from the parts, never str(exc): that quotes the offending line, which may hold a password.
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark else 1
+    what = exc.problem or exc.context or "not valid YAML"
+    extra = ""
+    if exc.context and exc.problem and exc.context_mark and exc.context_mark.line + 1 != line:
+        extra = f" ({exc.context} at line {exc.context_mark.line + 1})"
+    hint = ""
+    if "mapping values are not allowed" in what:
+        hint = "; a value containing ': ' must be quoted, or an indent is wrong"
+    elif "found character '\\t'" in what:
+        hint = "; indent with spaces, not tabs"
+    return f"{path}:{line}: YAML syntax error: {what}{extra}{hint}"
+
+
+def _duplicate_keys(doc: YamlDoc, node: Node | None) -> list[str]:
+    """PyYAML keeps the last of two equal keys silently; a technician should hear about it."""
+    problems: list[str] = []
+    if isinstance(node, MappingNode):
+        seen: dict[str, int] = {}
+        for key, value in node.value:
+            if isinstance(key, ScalarNode):
+                line = key.start_mark.line + 1
+                if key.value in seen:
+                    problems.append(redact_text(f"{doc.path}:{line}: key {key.value!r} is written twice (first "
+                                                f"at line {seen[key.value]}); only the last one would count",
+                                                doc.secrets))
+                seen.setdefault(key.value, line)
+            problems += _duplicate_keys(doc, value)
+    elif isinstance(node, SequenceNode):
+        for item in node.value:
+            problems += _duplicate_keys(doc, item)
+    return problems
+
+
+def _secrets_in_text(text: str) -> list[str]:
+    found = set(_SECRET_LINE.findall(text))
+    for userinfo in _USERINFO.findall(text):
+        found.add(userinfo)
+        found.update(p for p in userinfo.split(":", 1)[1:] if p)
+    # Short strings would blank out ordinary words; URL credentials are masked by pattern anyway.
+    return sorted((s for s in found if len(s) >= 4), key=len, reverse=True)
+
+
+# ---- pydantic errors --------------------------------------------------------------------------------
+
+def describe(err: Any, model: type[BaseModel], secrets: list[str]) -> tuple[Loc, str]:
+    """(loc as written in the file, message) for one pydantic error dict."""
+    loc: Loc = tuple(err["loc"])
+    kind, ctx, msg = err["type"], err.get("ctx") or {}, str(err["msg"])
+    secret = any(isinstance(p, str) and any(w in p.lower() for w in _SECRET_WORDS) for p in loc)
+    got = "***" if secret else _show(err.get("input"))
+    if kind == "extra_forbidden":
+        return loc, _unknown_key(loc, model)
+    if kind == "missing":
+        return loc, "required, but missing"
+    if kind == "literal_error":
+        allowed = re.sub(r"'([^']*)'", r"\1", str(ctx.get("expected", ""))).replace(" or ", ", ")
+        return loc, f"{got} is not allowed; use one of {allowed}"
+    if kind == "value_error":
+        text = msg.removeprefix("Value error, ")
+        first = text.split(" ", 1)[0]
+        target = _type_at(model, loc)
+        if isinstance(target, type) and issubclass(target, BaseModel) and first in target.model_fields:
+            loc = loc + (first,)  # a model-level check about one field: point at that field's line
+        return loc, text
+    if _is_coordinate(loc) and kind in ("greater_than_equal", "less_than_equal"):
+        axis = "x" if loc[-1] == 0 else "y"
+        return loc, (f"{axis} = {got} is outside the frame; points are fractions of the image "
+                     f"({'width' if axis == 'x' else 'height'}), from 0 to 1")
+    return loc, _generic(kind, ctx, msg, got, loc)
+
+
+def _generic(kind: str, ctx: dict, msg: str, got: str, loc: Loc) -> str:
+    if kind == "string_pattern_mismatch" and loc and loc[-1] == "id":
+        return f"{got} is not a valid id; use only letters, digits and _ . - (no spaces)"
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return f"must be a mapping (`key: value` lines), got {got}"
+    if kind in ("list_type", "tuple_type"):
+        return f"must be a list (`- item` lines or [a, b]), got {got}"
+    if kind in ("too_short", "too_long") and "actual_length" in ctx:
+        bound = ctx.get("min_length") if kind == "too_short" else ctx.get("max_length")
+        if kind == "too_short" and bound == 1 and msg.startswith("String"):
+            return "must not be empty"
+        if len(loc) >= 2 and loc[-2] in ("polygon",) or (len(loc) >= 3 and loc[-3] == "exclude"):
+            if kind == "too_long" or msg.startswith("Tuple"):
+                return f"a point is [x, y], two numbers; got {got}"
+        need = "at least" if kind == "too_short" else "at most"
+        return f"needs {need} {bound} {'entry' if bound == 1 else 'entries'}, has {ctx['actual_length']}"
+    if kind in ("float_parsing", "float_type", "int_parsing", "int_type", "int_from_float"):
+        whole = "a whole number" if kind.startswith("int") else "a number"
+        return f"must be {whole}, got {got}"
+    if kind in ("bool_parsing", "bool_type"):
+        return f"must be true or false, got {got}"
+    if kind == "string_type":
+        return f"must be text, got {got}; put it in quotes"
+    text = msg.replace("Input should be", "must be")
+    return f"{text}, got {got}"
+
+
+def _unknown_key(loc: Loc, model: type[BaseModel]) -> str:
+    target = _type_at(model, loc[:-1])
+    allowed = list(target.model_fields) if isinstance(target, type) and issubclass(target, BaseModel) else []
+    close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown key {str(loc[-1])!r}; {hint}allowed here: {', '.join(allowed)}"
+
+
+def _is_coordinate(loc: Loc) -> bool:
+    # (..., 'polygon', i, j) or (..., 'exclude', k, i, j)
+    return (len(loc) >= 3 and isinstance(loc[-1], int) and isinstance(loc[-2], int)
+            and (loc[-3] == "polygon" or (len(loc) >= 4 and loc[-4] == "exclude")))
+
+
+def _show(value: Any) -> str:
+    """A short, redacted rendering of an offending value."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        text = repr(list(value))
+        return text if len(text) <= 40 and all(not isinstance(v, (dict, list)) for v in value) else \
+            f"a list of {len(value)}"
+    if isinstance(value, str):
+        text = redact_url(value)
+        return repr(text if len(text) <= 60 else text[:57] + "...")
+    return "nothing" if value is None else repr(value)
+
+
+def _type_at(model: Any, loc: Loc) -> Any:
+    """The declared type at `loc` inside `model` (lists and optionals unwrapped), or None."""
+    tp = model
+    for part in loc:
+        tp = _unwrap(tp)
+        if isinstance(part, int):
+            args = typing.get_args(tp)
+            tp = args[part] if typing.get_origin(tp) is tuple and part < len(args) else (args[0] if args else None)
+        elif isinstance(tp, type) and issubclass(tp, BaseModel) and part in tp.model_fields:
+            tp = tp.model_fields[part].annotation
+        else:
+            return None
+    return _unwrap(tp)
+
+
+def _unwrap(tp: Any) -> Any:
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (Union, types.UnionType):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            tp = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), args[0])
+        else:
+            return tp
