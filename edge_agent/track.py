@@ -7,8 +7,9 @@ Each `update(dets, t)` call:
 3. matches low-score detections (`low_score` <= score < `high_score`) to the tracks still
    unmatched: a boat whose score dips for a frame keeps its track instead of losing it;
 4. starts a new track for each unmatched high-score detection;
-5. removes tracks not seen for more than `lost_grace_s` seconds (time, not frame count, so a
-   slow camera does not lose tracks sooner than a fast one).
+5. removes each track that is not in this frame and was last seen more than `lost_grace_s`
+   seconds ago (time, not frame count, so a slow camera keeps tracks as long as a fast one;
+   and a frame must show the track missing, so a gap with no frames at all loses nothing).
 
 Matching is class-aware: a detection only continues a track of the same class. Greedy matching
 (highest IoU first, ties by track id then row) is deterministic and, for the handful of objects
@@ -162,8 +163,6 @@ class Tracker:
         if self._last_t is not None and t < self._last_t:
             t = self._last_t  # a clock step back must not make tracks "predict" backwards
         self._last_t = t
-        # Expire first, so a track past its grace cannot steal a detection from a new track.
-        self._live = [tr for tr in self._live if t - tr.last_seen <= self.lost_grace_s + 1e-9]
         n = len(dets)
         out_ids = np.full(n, -1, np.int64)
         conf = dets.confidence
@@ -184,9 +183,14 @@ class Tracker:
             tr.observe(dets.xyxy[r], float(conf[r]), t)
             if not tr.id and tr.hits >= self.min_hits:
                 tr.id = self._take_id()
+        # Expire after matching: only a frame without the object is evidence that it is gone, so
+        # a long stretch with no analysed frames (motion gating, a slow camera) loses nothing.
         # Unconfirmed tracks get one chance: missing a frame before confirmation drops them.
         seen = {id(tr) for tr in matched_rows.values()}
-        self._live = [tr for tr in self._live if tr.id or id(tr) in seen]
+        self._live = [
+            tr for tr in self._live
+            if id(tr) in seen or (tr.id and t - tr.last_seen <= self.lost_grace_s + 1e-9)
+        ]
         for r in high:
             r = int(r)
             if r not in matched_rows:

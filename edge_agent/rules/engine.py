@@ -175,10 +175,11 @@ def _observe(geo: ZoneGeometry, rec: Presence | None, obs: Obs | None, t: float,
              state: EngineState) -> tuple[Presence | None, list[Event]]:
     """Update presence from this frame's observation (or its absence); end alarms on leave/loss."""
     events: list[Event] = []
-    if rec is not None and rec.present:
-        seen_outside = obs is not None and not obs.inside
+    # Only a frame without the track inside is evidence that it left: after a stretch with no
+    # analysed frames at all (motion gating, low fps) a track seen inside again simply stays.
+    if rec is not None and rec.present and not (obs is not None and obs.inside):
+        seen_outside = obs is not None
         grace = state.leave_grace_s if seen_outside else state.absent_grace_s
-        # Also checked when the track is back inside: no frame may have come during a long gap.
         if t - rec.last_inside_t > grace + _EPS:
             if rec.open is not None:
                 rec, ev = _end(rec, "left" if seen_outside else "lost", t, media_time)

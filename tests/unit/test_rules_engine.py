@@ -87,9 +87,15 @@ def test_gap_within_grace_keeps_the_dwell_and_beyond_resets_it():
     assert summary(run(eng, script)) == [(3.0, "intrusion", "start", "rail", 1)]
 
     eng = RuleEngine([zone(dwell_s=3.0)], CTX, absent_grace_s=2.0)
-    # missing 1..3.5 (2.5 s gap): the dwell starts again at 3.5, alarm at 6.5
-    script = every(0.5, 0.0, 1.0, obj(1)) + every(0.5, 3.5, 7.0, obj(1))
-    assert summary(run(eng, script)) == [(6.5, "intrusion", "start", "rail", 1)]
+    # missing in the frames 1.5..3.5 (2.5 s): the dwell starts again at 4.0, alarm at 7.0
+    script = every(0.5, 0.0, 1.0, obj(1)) + every(0.5, 1.5, 3.5) + every(0.5, 4.0, 7.5, obj(1))
+    assert summary(run(eng, script)) == [(7.0, "intrusion", "start", "rail", 1)]
+
+
+def test_no_frames_is_no_evidence_of_absence():
+    # A motion-gated or slow camera analyses a frame every 5 s: the visit goes on.
+    eng = RuleEngine([zone(dwell_s=8.0)], CTX, absent_grace_s=2.0)
+    assert summary(run(eng, every(5.0, 0.0, 10.0, obj(1)))) == [(10.0, "intrusion", "start", "rail", 1)]
 
 
 def test_brief_step_outside_keeps_the_dwell():
