@@ -1,0 +1,212 @@
+"""`edge-agent central`: the reference subscriber for central command.
+
+Subscribes to every site and device under the prefix with a persistent session, prints each
+alarm as it arrives, writes `OUT/events.jsonl` (one line per distinct event phase) and
+reassembles media into `OUT/media/<event_id>/<snapshot.jpg|clip.mp4>` after checking sha256.
+Redelivered messages (the agent resends anything not acknowledged) are dropped: `start` and
+`end` by (event_id, phase), `update` by (event_id, phase, payload hash) because one event may
+have several updates. An event phase is complete when all media it references has arrived or
+a later `update` says it was dropped; `--count N` exits after N complete event phases.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+from pydantic import ValidationError
+
+from ..alarms.event import Event
+from ..config.models import Mqtt
+from ..errors import EdgeAgentError
+from .mqtt import LinkOptions, MqttLink, Callbacks
+from .topics import central_filters, parse
+
+log = logging.getLogger("edge_agent.publish.central")
+SUFFIX = {"snapshot": ".jpg", "clip": ".mp4"}
+
+
+@dataclass
+class Assembly:
+    manifest: dict[str, Any] | None = None
+    chunks: dict[int, bytes] = field(default_factory=dict)
+    path: Path | None = None  # set once verified and written
+
+
+class Central:
+    """Receives, de-duplicates, reassembles; `handle` is called for every message."""
+
+    def __init__(self, out: str | Path, prefix: str, echo: Callable[[str], None] | None = None) -> None:
+        self.out = Path(out)
+        (self.out / "media").mkdir(parents=True, exist_ok=True)
+        self.prefix = prefix
+        self.echo = echo or (lambda line: print(line, flush=True))
+        self._events = open(self.out / "events.jsonl", "a", encoding="utf-8")
+        self._seen: set[tuple[str, ...]] = set()
+        self._media: dict[tuple[str, str], Assembly] = {}
+        self._waiting: dict[tuple[str, ...], set[tuple[str, str]]] = {}
+        self._dropped: set[tuple[str, str]] = set()
+        self.status: dict[str, Any] = {}
+        self.complete = 0
+        self.counts = {"events": 0, "duplicates": 0, "media": 0, "corrupt": 0, "invalid": 0}
+        self.changed = threading.Condition()
+
+    def handle(self, topic: str, payload: bytes) -> None:
+        t = parse(self.prefix, topic)
+        if t.kind == "event":
+            self._event(payload)
+        elif t.kind == "manifest":
+            self._manifest(t.event_id, t.media, payload)
+        elif t.kind == "chunk":
+            self._chunk(t.event_id, t.media, t.index, payload)
+        elif t.kind == "status":
+            self.status[f"{t.site}/{t.device}"] = payload.decode(errors="replace")
+            self.echo(f"STATUS {t.site}/{t.device} {payload.decode(errors='replace')}")
+        with self.changed:
+            self.changed.notify_all()
+
+    def _event(self, payload: bytes) -> None:
+        try:
+            ev = Event.from_json(payload)
+        except ValidationError as exc:
+            self.counts["invalid"] += 1
+            log.warning("invalid event JSON dropped: %s", exc.errors()[0]["msg"])
+            return
+        key: tuple[str, ...] = (ev.event_id, ev.phase)
+        if ev.phase == "update":
+            key += (hashlib.sha256(payload).hexdigest(),)
+        if key in self._seen:
+            self.counts["duplicates"] += 1
+            return
+        self._seen.add(key)
+        self.counts["events"] += 1
+        self._events.write(payload.decode() + "\n")
+        self._events.flush()
+        where = f" zone={ev.zone}" if ev.zone else ""
+        what = f" {ev.label} {ev.score:.2f}" if ev.label and ev.score is not None else ""
+        self.echo(f"ALARM {ev.time or ev.start} {ev.site}/{ev.device}/{ev.camera} {ev.type} {ev.phase}"
+                  f"{where}{what} id={ev.event_id}")
+        for kind in ev.details.get("dropped", []) if isinstance(ev.details.get("dropped"), list) else []:
+            self._dropped.add((ev.event_id, str(kind)))
+            self.echo(f"DROPPED {ev.event_id} {kind} (the device's media quota was full)")
+        need = {
+            (ev.event_id, kind)
+            for kind in ("snapshot", "clip")
+            if getattr(ev, kind) is not None and getattr(ev, kind).topic
+        }
+        self._waiting[key] = need
+        self._settle()
+
+    def _manifest(self, event_id: str, media: str, payload: bytes) -> None:
+        try:
+            manifest = json.loads(payload)
+            int(manifest["chunks"]), str(manifest["sha256"])
+        except (ValueError, KeyError, TypeError):
+            self.counts["invalid"] += 1
+            log.warning("invalid manifest for %s/%s", event_id, media)
+            return
+        a = self._media.setdefault((event_id, media), Assembly())
+        if a.path is not None and a.manifest and a.manifest["sha256"] == manifest["sha256"]:
+            return  # redelivered after we already have it
+        if a.manifest and a.manifest["sha256"] != manifest["sha256"]:
+            a.chunks.clear()
+            a.path = None
+        a.manifest = manifest
+        self._finish(event_id, media, a)
+
+    def _chunk(self, event_id: str, media: str, index: int, payload: bytes) -> None:
+        a = self._media.setdefault((event_id, media), Assembly())
+        if a.path is None:
+            a.chunks[index] = payload
+            self._finish(event_id, media, a)
+
+    def _finish(self, event_id: str, media: str, a: Assembly) -> None:
+        m = a.manifest
+        if m is None or a.path is not None or len(a.chunks) < int(m["chunks"]):
+            return
+        data = b"".join(a.chunks.get(i, b"") for i in range(int(m["chunks"])))
+        if hashlib.sha256(data).hexdigest() != m["sha256"] or len(data) != int(m.get("size", len(data))):
+            self.counts["corrupt"] += 1
+            log.error("media %s/%s failed its sha256 check; waiting for a resend", event_id, media)
+            a.chunks.clear()
+            return
+        folder = self.out / "media" / event_id
+        folder.mkdir(parents=True, exist_ok=True)
+        a.path = folder / f"{media}{SUFFIX.get(media, '.bin')}"
+        a.path.write_bytes(data)
+        a.chunks.clear()
+        self.counts["media"] += 1
+        self.echo(f"MEDIA {event_id} {media} {len(data)} bytes sha256 ok -> {a.path}")
+        self._settle()
+
+    def _settle(self) -> None:
+        """Count event phases whose media is all here (or announced as dropped)."""
+        for key, need in list(self._waiting.items()):
+            need -= {n for n in need if n in self._dropped or (n in self._media and self._media[n].path)}
+            if not need:
+                del self._waiting[key]
+                self.complete += 1
+
+    def close(self) -> None:
+        self._events.close()
+
+
+def load_mqtt(path: str | None) -> Mqtt:
+    """The `mqtt` section of a cameras.yaml; defaults when the file does not exist."""
+    if not path or not Path(path).is_file():
+        return Mqtt()
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        return Mqtt.model_validate(data.get("mqtt") or {})
+    except yaml.YAMLError as exc:
+        raise EdgeAgentError(f"{path}: not valid YAML ({exc})") from None
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        raise EdgeAgentError(f"{path}: mqtt.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}") from None
+
+
+def run_central(cfg: Mqtt, out: str, prefix: str, count: int | None, duration: float | None,
+                client_id: str | None = None) -> int:
+    central = Central(out, prefix)
+    cid = client_id or os.environ.get("EDGE_CENTRAL_CLIENT_ID") or f"edge-central-{socket.gethostname()}"
+    opts = LinkOptions(client_id=cid, subscriptions=central_filters(prefix),
+                       reconnect_min_s=cfg.reconnect_min_s, reconnect_max_s=max(cfg.reconnect_min_s, cfg.reconnect_max_s),
+                       session_expiry_s=cfg.session_expiry_s)
+    link = MqttLink(cfg, opts, Callbacks(message=lambda t, p, props: central.handle(t, p)))
+    link.start()
+    deadline = time.monotonic() + duration if duration else None
+    try:
+        with central.changed:
+            while count is None or central.complete < count:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                central.changed.wait(timeout=min(left, 0.5) if left is not None else 0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        link.stop(graceful=False)
+        central.close()
+    c = central.counts
+    print(f"central: {central.complete} complete event phases, {c['duplicates']} duplicates dropped, "
+          f"{c['media']} media files, {c['corrupt']} corrupt, {c['invalid']} invalid", flush=True)
+    return 0 if count is None or central.complete >= count else 1
+
+
+def cli_central(args: Any) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = load_mqtt(getattr(args, "config", None))
+    updates = {k: v for k, v in (("host", args.host), ("port", args.port)) if v}
+    if args.prefix:
+        updates["topic_prefix"] = args.prefix
+    cfg = cfg.model_copy(update=updates)
+    return run_central(cfg, args.out, cfg.topic_prefix, args.count, args.duration)

@@ -1,0 +1,192 @@
+"""Commands from central command: validated, time-limited, optionally signed, never replayed.
+
+A command arrives on `<base>/cmd/<name>` as JSON `{"request_id", "issued_at", "expires_at" | "ttl",
+"args"}`; the reply goes to `<base>/cmd/reply` and echoes `request_id`. Signing (HMAC-SHA256 with
+the shared `command_secret`) covers the topic and the exact command bytes, carried either way:
+
+- envelope (MQTT 3.1.1 and 5): payload `{"body": "<the command JSON as a string>", "sig": "<hex>"}`;
+- MQTT 5 user property `sig=<hex>` on a payload that is the command JSON itself.
+
+sig = hex(HMAC-SHA256(secret, topic_utf8 + b"\\n" + body_bytes)). A request_id is remembered until
+its command expires, so a replay is refused; expiry may be at most `max_ttl_s` away.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+from collections import OrderedDict
+from typing import Any, Callable
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .. import __version__
+from ..clock import Clock, SystemClock, iso_utc, parse_iso
+from .topics import REPLY
+
+log = logging.getLogger("edge_agent.publish.commands")
+
+NAMES = ("snapshot", "ack", "zone", "reload", "ping")
+MAX_SKEW_S = 300.0  # issued_at may be this far ahead of our clock
+MAX_NONCES = 10_000
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class Refused(Exception):
+    """A command not executed; the message goes into the error reply."""
+
+
+class CommandRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    request_id: str = Field(min_length=1, max_length=128)
+    issued_at: float | str
+    expires_at: float | str | None = None
+    ttl: float | None = Field(None, gt=0)
+    args: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _has_expiry(self) -> CommandRequest:
+        if self.expires_at is None and self.ttl is None:
+            raise ValueError("needs expires_at or ttl")
+        return self
+
+
+def _epoch(value: float | str, key: str) -> float:
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return parse_iso(value)
+    except ValueError:
+        raise Refused(f"malformed: {key} is not an ISO 8601 time or epoch seconds") from None
+
+
+def sign(secret: str, topic: str, body: bytes) -> str:
+    """The signature central command puts on a command (see the module docstring)."""
+    return hmac.new(secret.encode(), topic.encode() + b"\n" + body, hashlib.sha256).hexdigest()
+
+
+def envelope(secret: str, topic: str, command: dict[str, Any]) -> bytes:
+    """A signed command in the envelope form, ready to publish on `topic`."""
+    body = json.dumps(command, separators=(",", ":"))
+    return json.dumps({"body": body, "sig": sign(secret, topic, body.encode())}).encode()
+
+
+def _user_sig(props: Any) -> str | None:
+    for key, value in getattr(props, "UserProperty", None) or []:
+        if key == "sig":
+            return str(value)
+    return None
+
+
+class CommandDispatcher:
+    """Turns (topic, payload) into a reply dict; never raises on bad input."""
+
+    def __init__(
+        self,
+        handlers: dict[str, Handler] | None = None,
+        secret: str | None = None,
+        require_signed: bool = False,
+        clock: Clock | None = None,
+        max_ttl_s: float = 3600.0,
+    ) -> None:
+        self.handlers: dict[str, Handler] = {"ping": self._ping, **(handlers or {})}
+        self.secret = secret or None
+        self.require_signed = require_signed
+        self.clock = clock or SystemClock()
+        self.max_ttl_s = max_ttl_s
+        self._nonces: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+        self.counts = {"executed": 0, "refused": 0}
+
+    def _ping(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"pong": True, "time": iso_utc(self.clock.now()), "version": __version__}
+
+    def handle(self, topic: str, payload: bytes, props: Any = None) -> dict[str, Any] | None:
+        """The reply for one command message; None for our own reply topic."""
+        name = topic.rsplit("/", 1)[-1]
+        if name == REPLY:
+            return None
+        reply: dict[str, Any] = {"request_id": None, "command": name}
+        try:
+            body = self._verified_body(topic, payload, props)
+            req = self._parse(body, reply)
+            self._check(name, req)
+            handler = self.handlers[name]
+            try:
+                result = handler(dict(req.args))
+            except Exception as exc:  # a handler bug must not kill the dispatcher
+                log.exception("command %s (%s) failed", name, req.request_id)
+                raise Refused(f"failed: {type(exc).__name__}: {exc}") from None
+            reply.update(ok=True, result=result or {})
+            self.counts["executed"] += 1
+        except Refused as why:
+            reply.update(ok=False, error=str(why))
+            self.counts["refused"] += 1
+            log.warning("command %s (request_id %s) refused: %s", name, reply["request_id"], why)
+        reply["time"] = iso_utc(self.clock.now())
+        return reply
+
+    def _verified_body(self, topic: str, payload: bytes, props: Any) -> bytes:
+        """The command's bytes after the signature check (or the plain payload when unsigned)."""
+        try:
+            outer = json.loads(payload)
+        except (ValueError, UnicodeDecodeError):
+            raise Refused("malformed: payload is not JSON") from None
+        sig: str | None = None
+        body = payload
+        if isinstance(outer, dict) and set(outer) == {"body", "sig"}:
+            if not isinstance(outer["body"], str) or not isinstance(outer["sig"], str):
+                raise Refused("malformed: envelope body and sig must be strings")
+            body, sig = outer["body"].encode(), outer["sig"]
+        else:
+            sig = _user_sig(props)
+        if sig is None:
+            if self.require_signed:
+                raise Refused("unsigned: this device requires signed commands")
+            return body
+        if not self.secret:
+            raise Refused("signed command but no command secret is configured on this device")
+        if not hmac.compare_digest(sign(self.secret, topic, body), sig.lower()):
+            raise Refused("bad signature")
+        return body
+
+    def _parse(self, body: bytes, reply: dict[str, Any]) -> CommandRequest:
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise Refused("malformed: command body is not JSON") from None
+        if isinstance(data, dict) and isinstance(data.get("request_id"), str):
+            reply["request_id"] = data["request_id"][:128]
+        try:
+            return CommandRequest.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "command"
+            raise Refused(f"malformed: {where}: {first['msg']}") from None
+
+    def _check(self, name: str, req: CommandRequest) -> None:
+        if name not in self.handlers:
+            known = ", ".join(sorted(self.handlers))
+            why = "is not available on this device" if name in NAMES else "is unknown"
+            raise Refused(f"command {name!r} {why} (available: {known})")
+        now = self.clock.now()
+        issued = _epoch(req.issued_at, "issued_at")
+        expires = _epoch(req.expires_at, "expires_at") if req.expires_at is not None else issued + float(req.ttl or 0)
+        if issued > now + MAX_SKEW_S:
+            raise Refused("issued_at is in the future (check the clocks)")
+        if expires <= now:
+            raise Refused(f"expired at {iso_utc(expires)}")
+        if expires - now > self.max_ttl_s:
+            raise Refused(f"expiry more than {self.max_ttl_s:g} s away")
+        with self._lock:
+            for rid, until in list(self._nonces.items()):
+                if until <= now:
+                    del self._nonces[rid]
+            if req.request_id in self._nonces:
+                raise Refused(f"replayed: request_id {req.request_id} was already seen")
+            self._nonces[req.request_id] = expires
+            while len(self._nonces) > MAX_NONCES:
+                self._nonces.popitem(last=False)

@@ -1,0 +1,223 @@
+"""One paho-mqtt 2.x connection: persistent session, TLS, credentials, LWT, clear failure logs.
+
+`MqttLink` never raises on network trouble: it connects in the background (`connect_async` +
+`loop_start`, paho retries with `reconnect_delay_set`) and logs one clear line per distinct
+problem: a refused login (with the broker's reason code), a TLS failure, a broker that is absent.
+The password is read from the config, an environment variable or a file and never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import ssl
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from .. import __version__
+from ..config.models import Mqtt
+from ..errors import EdgeAgentError
+
+log = logging.getLogger("edge_agent.publish.mqtt")
+
+REPEAT_LOG_S = 300.0  # the same failure is logged again at WARNING at most this often
+
+
+def resolve_password(cfg: Mqtt) -> str | None:
+    """The password from `password`, `password_env` or `password_file` (first set wins)."""
+    if cfg.password:
+        return cfg.password
+    if cfg.password_env:
+        value = os.environ.get(cfg.password_env)
+        if value is None:
+            raise EdgeAgentError(f"mqtt.password_env: environment variable {cfg.password_env} is not set")
+        return value
+    if cfg.password_file:
+        try:
+            lines = Path(cfg.password_file).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise EdgeAgentError(f"mqtt.password_file: cannot read {cfg.password_file} ({exc.strerror})") from None
+        return lines[0] if lines else ""
+    return None
+
+
+def status_payload(state: str, client_id: str) -> bytes:
+    return json.dumps(
+        {"state": state, "version": __version__, "client_id": client_id, "time": round(time.time(), 3)},
+        separators=(",", ":"),
+    ).encode()
+
+
+def describe_connect_error(exc: BaseException | None, where: str) -> str:
+    """One line that says what went wrong and what to check; never includes credentials."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS failure with {where}: {exc.verify_message or exc.reason}; check mqtt.tls.ca_file and the host name"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failure with {where}: {exc.reason or exc}; check mqtt.tls settings and that the port speaks TLS"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"broker absent at {where}: connection refused"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve broker host {where}: {exc.strerror}"
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return f"broker at {where} did not answer (timeout)"
+    if isinstance(exc, OSError):
+        return f"cannot reach broker at {where}: {exc.strerror or exc}"
+    return f"cannot connect to broker at {where}"
+
+
+@dataclass
+class Callbacks:
+    """What the owner of a link wants to hear; each runs on paho's network thread."""
+
+    connected: Callable[[bool], None] = lambda session_present: None
+    disconnected: Callable[[], None] = lambda: None
+    published: Callable[[int, bool, str], None] = lambda mid, ok, reason: None
+    message: Callable[[str, bytes, Any], None] = lambda topic, payload, props: None
+
+
+@dataclass
+class LinkOptions:
+    client_id: str
+    status_topic: str | None = None  # LWT `offline` and `online` on connect, both retained
+    subscriptions: list[str] = field(default_factory=list)
+    reconnect_min_s: int = 1
+    reconnect_max_s: int = 30
+    session_expiry_s: int = 7 * 24 * 3600
+    max_inflight: int = 20
+
+
+class MqttLink:
+    """A paho client with a persistent session that reconnects by itself and explains failures."""
+
+    def __init__(self, cfg: Mqtt, opts: LinkOptions, callbacks: Callbacks | None = None) -> None:
+        self.cfg = cfg
+        self.opts = opts
+        self.cb = callbacks or Callbacks()
+        self.where = f"{cfg.host}:{cfg.port}"
+        self.connected = threading.Event()
+        self.last_error: str | None = None
+        self.connects = 0
+        self._logged: dict[str, float] = {}
+        self._v5 = cfg.protocol == "5"
+        self.client = self._build(resolve_password(cfg))
+
+    def _build(self, password: str | None) -> paho.Client:
+        kw: dict[str, Any] = {"callback_api_version": CallbackAPIVersion.VERSION2, "client_id": self.opts.client_id}
+        if self._v5:
+            kw["protocol"] = paho.MQTTv5
+        else:
+            kw.update(protocol=paho.MQTTv311, clean_session=False)
+        client = paho.Client(**kw)
+        if self.cfg.username is not None or password is not None:
+            client.username_pw_set(self.cfg.username or "", password)
+        if self.cfg.tls is not None:
+            self._tls(client)
+        if self.opts.status_topic:
+            client.will_set(self.opts.status_topic, status_payload("offline", self.opts.client_id), qos=1, retain=True)
+        client.reconnect_delay_set(self.opts.reconnect_min_s, self.opts.reconnect_max_s)
+        client.max_inflight_messages_set(self.opts.max_inflight)
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        return client
+
+    def _tls(self, client: paho.Client) -> None:
+        tls = self.cfg.tls
+        assert tls is not None
+        for key in ("ca_file", "cert_file", "key_file"):
+            path = getattr(tls, key)
+            if path and not Path(path).is_file():
+                raise EdgeAgentError(f"mqtt.tls.{key}: {path} does not exist")
+        try:
+            client.tls_set(ca_certs=tls.ca_file, certfile=tls.cert_file, keyfile=tls.key_file)
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise EdgeAgentError(f"mqtt.tls: cannot load the CA or client certificate ({exc})") from None
+        client.tls_insecure_set(tls.insecure)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        props = None
+        kw: dict[str, Any] = {}
+        if self._v5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = int(self.opts.session_expiry_s)
+            kw = {"clean_start": False, "properties": props}
+        self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s, **kw)
+        self.client.loop_start()
+
+    def stop(self, graceful: bool = True) -> None:
+        """Disconnect; when graceful and connected, first say `offline` on the status topic."""
+        try:
+            if graceful and self.connected.is_set() and self.opts.status_topic:
+                info = self.client.publish(
+                    self.opts.status_topic, status_payload("offline", self.opts.client_id), qos=1, retain=True
+                )
+                deadline = time.monotonic() + 1.0
+                while not info.is_published() and time.monotonic() < deadline and self.connected.is_set():
+                    time.sleep(0.01)
+            self.client.disconnect()
+        finally:
+            self.client.loop_stop()
+
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool = False) -> tuple[int, int]:
+        """Hand one message to paho; returns (rc, mid). rc 4 = not connected (paho keeps QoS>0)."""
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
+        return int(info.rc), int(info.mid)
+
+    # -- paho callbacks (network thread) ---------------------------------------------------
+    def _warn(self, text: str) -> None:
+        now = time.monotonic()
+        self.last_error = text
+        if now - self._logged.get(text, -1e9) >= REPEAT_LOG_S:
+            self._logged[text] = now
+            log.warning("mqtt %s: %s; retrying, messages stay queued in the outbox", self.opts.client_id, text)
+        else:
+            log.debug("mqtt %s: %s (again)", self.opts.client_id, text)
+
+    def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        # paho calls this inside its `except OSError`, so the exception is still current.
+        self._warn(describe_connect_error(sys.exc_info()[1], self.where))
+
+    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            value = getattr(reason, "value", reason)
+            self._warn(f"login refused by broker {self.where}: {reason} (reason code {value})"
+                       + ("; check mqtt.username and the password" if value in (134, 135, 4, 5) else ""))
+            return
+        self.connects += 1
+        self._logged.clear()
+        self.last_error = None
+        log.info("mqtt %s: connected to %s (session present: %s)",
+                 self.opts.client_id, self.where, getattr(flags, "session_present", False))
+        if self.opts.status_topic:
+            client.publish(self.opts.status_topic, status_payload("online", self.opts.client_id), qos=1, retain=True)
+        for topic in self.opts.subscriptions:
+            client.subscribe(topic, qos=1)
+        self.connected.set()
+        self.cb.connected(bool(getattr(flags, "session_present", False)))
+
+    def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        was = self.connected.is_set()
+        self.connected.clear()
+        if was:
+            log.warning("mqtt %s: disconnected from %s (%s)", self.opts.client_id, self.where, reason)
+        self.cb.disconnected()
+
+    def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+        self.cb.published(mid, not reason.is_failure, str(reason))
+
+    def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        self.cb.message(msg.topic, bytes(msg.payload), getattr(msg, "properties", None))

@@ -1,0 +1,288 @@
+"""The durable outbox: every message is on disk before it is published, and leaves only on PUBACK.
+
+SQLite in WAL mode. One `put_event` writes an event's JSON, its media manifests and chunks in one
+transaction, so a kill -9 leaves either all of them or none. `claim` hands out the next messages
+in drain order (priority, then seq: event JSON and retained state first, then snapshots, then
+clips; within one event JSON, manifest, chunks) and remembers them as in flight until `ack`
+deletes them or `release` gives them back. In-flight marks live only in memory: after a restart
+everything left is sent again, and central command drops the duplicates.
+
+Media has a byte quota. When it is exceeded the oldest events' clips go first, then snapshots;
+each drop is counted and announced by a message the `announce` callback builds (an `update`
+event) inside the same transaction. Event JSON is never dropped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from ..errors import EdgeAgentError
+
+PRIO_EVENT = 0  # event JSON, retained state, drop announcements
+PRIO_MEDIA = {"snapshot": 1, "clip": 2}
+MAX_ATTEMPTS = 3  # a message the broker refuses this often is given up (counted, logged)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    priority INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    event_id TEXT,
+    media TEXT,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    qos INTEGER NOT NULL,
+    retain INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS messages_order ON messages (priority, seq);
+CREATE INDEX IF NOT EXISTS messages_media ON messages (event_id, media);
+CREATE TABLE IF NOT EXISTS event_meta (event_id TEXT PRIMARY KEY, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Message:
+    seq: int
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    kind: str
+    event_id: str | None
+    media: str | None
+
+
+@dataclass(frozen=True)
+class Row:
+    """One message to store: kind is event|manifest|chunk|retained."""
+
+    kind: str
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = False
+    media: str | None = None
+
+    @property
+    def priority(self) -> int:
+        return PRIO_MEDIA.get(self.media or "", PRIO_EVENT) if self.kind in ("manifest", "chunk") else PRIO_EVENT
+
+
+# announce(last event JSON, dropped media kinds) -> the Row that tells central, or None
+Announce = Callable[[str, list[str]], "Row | None"]
+
+
+class Outbox:
+    def __init__(
+        self,
+        path: str | Path,
+        media_quota_bytes: int,
+        synchronous: str = "full",
+        announce: Announce | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.quota = int(media_quota_bytes)
+        self.announce = announce
+        self._lock = threading.RLock()
+        self._inflight: set[int] = set()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
+            self._db.executescript(_SCHEMA)
+            self._media_bytes = int(
+                self._db.execute(
+                    "SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM messages WHERE kind='chunk'"
+                ).fetchone()[0]
+            )
+        except (sqlite3.Error, OSError) as exc:
+            raise EdgeAgentError(f"outbox {self.path}: cannot open ({exc})") from None
+
+    # -- writing ---------------------------------------------------------------------------
+    def put_event(self, event_id: str, event_json: str, rows: Iterable[Row]) -> dict[str, list[str]]:
+        """Store an event phase and its media atomically; returns {event_id: [media dropped for quota]}."""
+        rows = list(rows)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._insert(rows, event_id)
+                self._db.execute(
+                    "INSERT OR REPLACE INTO event_meta (event_id, json) VALUES (?, ?)", (event_id, event_json)
+                )
+                dropped = self._enforce_quota()
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                self._recount()
+                raise
+        return dropped
+
+    def put(self, row: Row) -> None:
+        """Store one message (retained state, a command's side output)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._insert([row], None)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def _insert(self, rows: list[Row], event_id: str | None) -> None:
+        now = time.time()
+        self._db.executemany(
+            "INSERT INTO messages (priority, kind, event_id, media, topic, payload, qos, retain, created)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (r.priority, r.kind, event_id, r.media, r.topic, sqlite3.Binary(r.payload), r.qos, int(r.retain), now)
+                for r in rows
+            ],
+        )
+        self._media_bytes += sum(len(r.payload) for r in rows if r.kind == "chunk")
+
+    def _enforce_quota(self) -> dict[str, list[str]]:
+        """Drop whole media (clips oldest first, then snapshots) until under quota; announce each event."""
+        dropped: dict[str, list[str]] = {}
+        if self._media_bytes <= self.quota:
+            return dropped
+        candidates = self._db.execute(
+            "SELECT event_id, media, MIN(seq), SUM(CASE WHEN kind='chunk' THEN LENGTH(payload) ELSE 0 END),"
+            " GROUP_CONCAT(seq) FROM messages WHERE kind IN ('manifest', 'chunk')"
+            " GROUP BY event_id, media ORDER BY (media = 'clip') DESC, MIN(seq)"
+        ).fetchall()
+        for event_id, media, _first, size, seqs in candidates:
+            if self._media_bytes <= self.quota:
+                break
+            if any(int(s) in self._inflight for s in str(seqs).split(",")):
+                continue  # partly on the wire: let it finish
+            self._db.execute("DELETE FROM messages WHERE event_id=? AND media=?", (event_id, media))
+            self._media_bytes -= int(size)
+            self._bump(f"dropped_{media}", 1)
+            dropped.setdefault(event_id, []).append(media)
+        for event_id, kinds in dropped.items():
+            meta = self._db.execute("SELECT json FROM event_meta WHERE event_id=?", (event_id,)).fetchone()
+            row = self.announce(meta[0], kinds) if (meta and self.announce) else None
+            if row is not None:
+                self._insert([row], event_id)
+        return dropped
+
+    def _bump(self, name: str, by: int) -> None:
+        self._db.execute(
+            "INSERT INTO counters (name, value) VALUES (?, ?)"
+            " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+            (name, by),
+        )
+
+    def _recount(self) -> None:
+        self._media_bytes = int(
+            self._db.execute("SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM messages WHERE kind='chunk'").fetchone()[0]
+        )
+
+    # -- draining --------------------------------------------------------------------------
+    def claim(self, n: int) -> list[Message]:
+        """Up to n messages not yet in flight, in drain order; they are in flight from now on."""
+        if n <= 0:
+            return []
+        with self._lock:
+            seqs = [
+                s
+                for (s,) in self._db.execute(
+                    "SELECT seq FROM messages ORDER BY priority, seq LIMIT ?", (n + len(self._inflight),)
+                )
+                if s not in self._inflight
+            ][:n]
+            if not seqs:
+                return []
+            marks = ",".join("?" * len(seqs))
+            rows = self._db.execute(
+                f"SELECT seq, topic, payload, qos, retain, kind, event_id, media FROM messages WHERE seq IN ({marks})",
+                seqs,
+            ).fetchall()
+            self._inflight.update(seqs)
+        by_seq = {r[0]: Message(r[0], r[1], bytes(r[2]), r[3], bool(r[4]), r[5], r[6], r[7]) for r in rows}
+        return [by_seq[s] for s in seqs if s in by_seq]
+
+    def ack(self, seqs: Iterable[int]) -> None:
+        """Delivered (PUBACK, or sent for QoS 0): delete."""
+        seqs = list(seqs)
+        if not seqs:
+            return
+        with self._lock:
+            marks = ",".join("?" * len(seqs))
+            self._db.execute("BEGIN IMMEDIATE")
+            size = self._db.execute(
+                f"SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM messages WHERE kind='chunk' AND seq IN ({marks})", seqs
+            ).fetchone()[0]
+            self._db.execute(f"DELETE FROM messages WHERE seq IN ({marks})", seqs)
+            self._bump("delivered", len(seqs))
+            self._db.execute("COMMIT")
+            self._media_bytes -= int(size)
+            self._inflight.difference_update(seqs)
+
+    def fail(self, seq: int) -> bool:
+        """The broker refused it; True when it was given up after MAX_ATTEMPTS (deleted, counted)."""
+        with self._lock:
+            self._inflight.discard(seq)
+            self._db.execute("UPDATE messages SET attempts = attempts + 1 WHERE seq=?", (seq,))
+            row = self._db.execute("SELECT attempts FROM messages WHERE seq=?", (seq,)).fetchone()
+            if row and row[0] >= MAX_ATTEMPTS:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute("DELETE FROM messages WHERE seq=?", (seq,))
+                self._bump("rejected", 1)
+                self._db.execute("COMMIT")
+                self._recount()
+                return True
+        return False
+
+    def release(self, seqs: Iterable[int] | None = None) -> None:
+        """Not delivered after all (the client that held them is gone): claimable again."""
+        with self._lock:
+            if seqs is None:
+                self._inflight.clear()
+            else:
+                self._inflight.difference_update(seqs)
+
+    def prune_meta(self) -> None:
+        """Forget event JSON kept for drop announcements once none of its media is left."""
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM event_meta WHERE event_id NOT IN"
+                " (SELECT DISTINCT event_id FROM messages WHERE kind IN ('manifest', 'chunk'))"
+            )
+
+    # -- health ----------------------------------------------------------------------------
+    def depth(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
+
+    def pending_events(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM messages WHERE kind='event'").fetchone()[0])
+
+    def inflight(self) -> int:
+        with self._lock:
+            return len(self._inflight)
+
+    def media_bytes(self) -> int:
+        with self._lock:
+            return self._media_bytes
+
+    def counters(self) -> dict[str, int]:
+        with self._lock:
+            return {k: int(v) for k, v in self._db.execute("SELECT name, value FROM counters")}
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                self._db.close()

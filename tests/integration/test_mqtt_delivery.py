@@ -1,0 +1,61 @@
+"""Alarms with real media reach central command through a real mosquitto."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+
+import av
+import cv2
+import numpy as np
+
+from edge_agent.publish.publisher import MqttSink
+from tests.fixtures.mosquitto import mqtt_settings, sample_event, sample_media
+
+
+def test_alarm_with_jpeg_and_mp4_reaches_central_through_a_256k_limit(mosquitto_factory, central_factory, tmp_path):
+    broker = mosquitto_factory(message_size_limit=256 * 1024)
+    media = sample_media()
+    assert len(media["clip"]) > 256 * 1024, "the clip must need chunking"
+    cfg = mqtt_settings(broker, tmp_path / "outbox.sqlite", chunk_size=64 * 1024)
+    central = central_factory(cfg, tmp_path / "central")
+    central.wait_connected()
+    sink = MqttSink(cfg, "site1", "dev1").start()
+    try:
+        sent = sink.emit(sample_event(1), media)
+        assert sent.clip is not None and sent.clip.topic == f"edge/site1/dev1/alarms/{sent.event_id}/clip"
+        assert central.wait_complete(1, timeout=20), central.lines
+        assert sink.wait_drained(5)
+    finally:
+        sink.close(1)
+    events = central.events()
+    assert [e["event_id"] for e in events] == [sent.event_id]
+    assert events[0]["snapshot"]["sha256"] == hashlib.sha256(media["snapshot"]).hexdigest()
+    folder = tmp_path / "central" / "media" / sent.event_id
+    image = cv2.imdecode(np.frombuffer((folder / "snapshot.jpg").read_bytes(), np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None and image.shape == (240, 320, 3)
+    clip = (folder / "clip.mp4").read_bytes()
+    assert hashlib.sha256(clip).hexdigest() == hashlib.sha256(media["clip"]).hexdigest()
+    with av.open(str(folder / "clip.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 30
+
+
+def test_status_is_retained_online_then_offline_and_patrol_goes_to_patrol(mosquitto, central_factory, tmp_path):
+    cfg = mqtt_settings(mosquitto, tmp_path / "outbox.sqlite")
+    central = central_factory(cfg, tmp_path / "central")
+    central.wait_connected()
+    sink = MqttSink(cfg, "site1", "dev1").start()
+    ev = sample_event(2, type_="patrol_checkin")
+    sink.emit(ev, {})
+    sink.publish_retained("patrol/status/gate-3", {"state": "ok"})
+    assert central.wait_complete(1, timeout=10)
+    assert sink.wait_drained(5)
+    status = json.loads(central.central.status["site1/dev1"])
+    assert status["state"] == "online" and status["version"]
+    sink.close(1)
+    deadline = time.monotonic() + 5
+    while json.loads(central.central.status["site1/dev1"])["state"] != "offline" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert json.loads(central.central.status["site1/dev1"])["state"] == "offline"
+    assert any("patrol_checkin" in line for line in central.lines)
