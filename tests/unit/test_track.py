@@ -1,0 +1,138 @@
+"""The tracker on scripted boxes: stable ids at any frame rate, crossings, weak boats, expiry."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edge_agent.frames import Detections
+from edge_agent.track import Tracker, greedy_match, iou_matrix
+
+PERSON, CAR, BOAT = 0, 2, 8
+NAMES = {PERSON: "person", CAR: "car", BOAT: "boat"}
+
+
+def box(cx: float, cy: float, w: float = 40.0, h: float = 100.0) -> list[float]:
+    return [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
+
+
+def dets(*rows) -> Detections:
+    """rows: (box, score, class_id)."""
+    return Detections(
+        xyxy=np.array([r[0] for r in rows], np.float32).reshape(-1, 4),
+        confidence=np.array([r[1] for r in rows], np.float32),
+        class_id=np.array([r[2] for r in rows], np.int32),
+        data={"class_name": np.array([NAMES[r[2]] for r in rows], dtype=object)},
+    )
+
+
+def ids(tracker: Tracker, t: float, *rows) -> list[int]:
+    return tracker.update(dets(*rows), t).tracker_id.tolist()
+
+
+def test_ids_stable_across_varying_frame_rates_with_motion():
+    # Two people walking at 60 px/s and -40 px/s; at 2 fps a box moves 30 px of its 40 px width,
+    # so plain IoU with the last box (0.14) would not match: the px/s prediction does.
+    times = [i / 25 for i in range(25)] + [1.0 + i * 0.5 for i in range(1, 8)] + [4.5 + i * 0.2 for i in range(1, 10)]
+    tr = Tracker()
+    seen = []
+    for t in times:
+        seen.append(ids(tr, t, (box(100 + 60 * t, 300), 0.9, PERSON), (box(700 - 40 * t, 500), 0.8, PERSON)))
+    assert all(row == [1, 2] for row in seen), seen
+
+
+def test_crossing_people_keep_their_ids():
+    # Two alike people on one path pass through each other at t = 2 s; just after, each box
+    # overlaps both last boxes equally, so only the motion prediction tells them apart.
+    tr = Tracker()
+    out = []
+    for i in range(40):
+        t = i * 0.1
+        a = (box(200 + 100 * t, 400, 50, 130), 0.9, PERSON)
+        b = (box(600 - 100 * t, 400, 50, 130), 0.85, PERSON)
+        out.append(ids(tr, t, a, b) if i % 2 else ids(tr, t, b, a)[::-1])  # row order must not matter
+    assert out[0] == [2, 1]  # b came first in the first frame
+    assert all(row == out[0] for row in out), out
+
+
+def test_low_score_boat_continues_its_track_but_starts_none():
+    tr = Tracker(high_score=0.4, low_score=0.1)
+    assert ids(tr, 0.0, (box(300, 300), 0.8, BOAT)) == [1]
+    for k in range(1, 10):  # the boat's score sags below high_score for 2 s
+        assert ids(tr, k * 0.2, (box(300 + k, 300), 0.2, BOAT)) == [1]
+    assert ids(tr, 2.2, (box(310, 300), 0.7, BOAT)) == [1]
+    # a weak detection of something new is not a track: -1, and no id is used up
+    assert ids(tr, 2.4, (box(310, 300), 0.7, BOAT), (box(800, 300), 0.2, BOAT)) == [1, -1]
+    assert ids(tr, 2.6, (box(310, 300), 0.7, BOAT), (box(800, 300), 0.6, BOAT)) == [1, 2]
+    # below low_score is noise
+    assert ids(tr, 2.8, (box(310, 300), 0.05, BOAT)) == [-1]
+
+
+def test_one_missed_frame_does_not_reset():
+    tr = Tracker()
+    assert ids(tr, 0.0, (box(100, 100), 0.9, BOAT)) == [1]
+    assert ids(tr, 0.2) == []
+    assert ids(tr, 0.4, (box(102, 100), 0.9, BOAT)) == [1]
+
+
+def test_expiry_is_by_time_not_frames():
+    # 25 fps: 40 empty frames (1.6 s) are within a 2 s grace
+    fast = Tracker(lost_grace_s=2.0)
+    ids(fast, 0.0, (box(100, 100), 0.9, PERSON))
+    for i in range(1, 41):
+        assert ids(fast, i / 25) == []
+    assert ids(fast, 41 / 25, (box(100, 100), 0.9, PERSON)) == [1]
+    # 1 fps: only 2 empty frames, but 3 s: the track is gone and the object gets a new id
+    slow = Tracker(lost_grace_s=2.0)
+    ids(slow, 0.0, (box(100, 100), 0.9, PERSON))
+    assert ids(slow, 1.0) == [] and 1 in slow.tracks
+    assert ids(slow, 2.0) == [] and 1 in slow.tracks  # exactly at the grace: still kept
+    assert ids(slow, 3.0) == [] and slow.tracks == {}
+    assert ids(slow, 4.0, (box(100, 100), 0.9, PERSON)) == [2]
+
+
+def test_no_frames_at_all_is_not_absence():
+    tr = Tracker(lost_grace_s=2.0)
+    ids(tr, 0.0, (box(100, 100), 0.9, PERSON))
+    assert ids(tr, 30.0, (box(101, 100), 0.9, PERSON)) == [1]
+
+
+def test_class_aware_matching_and_increasing_ids():
+    tr = Tracker()
+    assert ids(tr, 0.0, (box(100, 100), 0.9, PERSON)) == [1]
+    assert ids(tr, 0.2, (box(100, 100), 0.9, CAR), (box(101, 100), 0.9, PERSON)) == [2, 1]
+    assert ids(tr, 0.4, (box(500, 100), 0.9, PERSON)) == [3]
+
+
+def test_min_hits_confirms_before_giving_an_id():
+    tr = Tracker(min_hits=3)
+    assert ids(tr, 0.0, (box(100, 100), 0.9, PERSON)) == [-1]
+    assert ids(tr, 0.2, (box(100, 100), 0.9, PERSON)) == [-1]
+    assert ids(tr, 0.4, (box(100, 100), 0.9, PERSON)) == [1]
+    # a one-frame blip never becomes a track and uses no id
+    assert ids(tr, 0.6, (box(100, 100), 0.9, PERSON), (box(600, 100), 0.9, PERSON)) == [1, -1]
+    assert ids(tr, 0.8, (box(100, 100), 0.9, PERSON)) == [1]
+    for t in (1.0, 1.2, 1.4):
+        out = ids(tr, t, (box(100, 100), 0.9, PERSON), (box(600, 100), 0.9, PERSON))
+    assert out == [1, 2]
+
+
+def test_tracks_view_and_rows_kept_in_order():
+    tr = Tracker()
+    d = dets((box(100, 100), 0.9, PERSON), (box(900, 100), 0.05, PERSON), (box(500, 100), 0.7, BOAT))
+    out = tr.update(d, 10.0)
+    assert out.tracker_id.tolist() == [1, -1, 2]
+    np.testing.assert_array_equal(out.xyxy, d.xyxy)
+    tr.update(dets((box(110, 100), 0.8, PERSON)), 10.5)
+    info = tr.tracks[1]
+    assert (info.class_name, info.first_seen, info.last_seen, info.hits) == ("person", 10.0, 10.5, 2)
+    assert info.box == tuple(float(v) for v in box(110, 100))
+    assert tr.tracks[2].last_seen == 10.0
+
+
+def test_matching_helpers():
+    a = np.array([[0, 0, 10, 10], [20, 0, 30, 10]], np.float32)
+    b = np.array([[0, 0, 10, 5], [100, 100, 110, 110]], np.float32)
+    np.testing.assert_allclose(iou_matrix(a, b), [[0.5, 0.0], [0.0, 0.0]])
+    # greedy takes the best pair first, then the best remaining one
+    assert greedy_match(np.array([[0.9, 0.8], [0.85, 0.1]]), 0.3) == [(0, 0)]
+    assert greedy_match(np.array([[0.9, 0.8], [0.85, 0.4]]), 0.3) == [(0, 0), (1, 1)]
