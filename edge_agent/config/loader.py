@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import os
 import re
 import zoneinfo
 from pathlib import Path
@@ -89,7 +90,8 @@ _LINE = re.compile(r"^.*?:(\d+): ")
 def resolve(config_path: str | Path, value: str | Path) -> Path:
     """A path written in cameras.yaml: absolute as is, relative to the cameras file's folder."""
     p = Path(value).expanduser()
-    return p if p.is_absolute() else Path(config_path).parent / p
+    # normpath only tidies `a/../b` for messages; the file reached is the same.
+    return p if p.is_absolute() else Path(os.path.normpath(Path(config_path).parent / p))
 
 
 def zones_path(config_path: str | Path, camera: Camera) -> Path:
@@ -252,7 +254,7 @@ def _unknown_label(label: str, names: list[str], model: str) -> str:
     return f"{label!r} is not a class of model {model}; {hint}known labels: {shown}"
 
 
-def _load_zones(path: str | Path, class_names: list[str] | None,
+def collect_zones(path: str | Path, class_names: list[str] | None,
                 model: str) -> tuple[ZoneFile | None, list[str]]:
     doc, zf, problems = load_doc(path, ZoneFile)
     if doc is not None and isinstance(doc.data, dict):
@@ -262,7 +264,7 @@ def _load_zones(path: str | Path, class_names: list[str] | None,
 
 def load_zones(path: str | Path, class_names: list[str] | None = None, model: str = "the detector") -> ZoneFile:
     """Load one zone file; labels are checked against `class_names` when given (None: not checked)."""
-    zf, problems = _load_zones(path, class_names, model)
+    zf, problems = collect_zones(path, class_names, model)
     if problems or zf is None:
         raise ConfigError(problems)
     return zf
@@ -302,7 +304,7 @@ def collect(config_path: str | Path) -> tuple[AgentConfig | None, dict[str, Zone
                 problems.append(doc.problem(key, f"zone file {path} not found for camera {cam.id!r}; create it "
                                             "or point `zones:` at one"))
             continue
-        zf, more = _load_zones(path, names, cfg.detector.model)
+        zf, more = collect_zones(path, names, cfg.detector.model)
         problems += more
         if zf is not None:
             zones[cam.id] = zf

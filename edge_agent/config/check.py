@@ -1,0 +1,129 @@
+"""`edge-agent check`: validate cameras.yaml, every zone file and the patrol file in one pass.
+
+Every problem is printed as `file:line: key: what is wrong` (the format editors and grep understand),
+all at once, and the exit status is 2 when there is any. On success a short summary says what the
+agent would watch, plus warnings for settings that are valid but probably not what was meant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from pathlib import Path
+
+from ..errors import ConfigError, EdgeAgentError
+from .loader import collect, collect_zones, model_class_names, resolve, zones_path
+from .models import AgentConfig, Detector, ZoneFile
+
+DEFAULT_CONFIG = "configs/cameras.yaml"
+
+
+def config_warnings(cfg: AgentConfig, zones: dict[str, ZoneFile]) -> list[str]:
+    """Valid settings that are probably mistakes; reported by `check`, never fatal."""
+    out: list[str] = []
+    for cam in cfg.cameras:
+        if not cam.enabled:
+            out.append(f"camera {cam.id}: disabled (enabled: false); it is not watched")
+            continue
+        zf = zones.get(cam.id)
+        if zf is not None and not any(z.enabled for z in zf.zones):
+            out.append(f"camera {cam.id}: no enabled zone, so it only raises camera_offline/tampered alarms")
+        for zone in zf.zones if zf else []:
+            if zone.enabled and zone.min_score < cfg.detector.min_score:
+                out.append(f"camera {cam.id}, zone {zone.name}: min_score {zone.min_score:g} is below the "
+                           f"detector's min_score {cfg.detector.min_score:g}; the detector's applies")
+    mqtt = cfg.mqtt
+    if mqtt.enabled and mqtt.password_env and mqtt.password_env not in os.environ:
+        out.append(f"mqtt.password_env: {mqtt.password_env} is not set in this shell (the agent's "
+                   "environment may differ)")
+    if mqtt.enabled and mqtt.password and not mqtt.tls:
+        out.append("mqtt.password is written in the config and sent without TLS; prefer password_file")
+    return out
+
+
+def check_patrol(path: Path, cfg: AgentConfig | None) -> tuple[list[str], list[str]]:
+    """(problems, notes) from the patrol stage's own loader, when that stage is installed.
+
+    Hook for the patrol engineer: `edge_agent.patrol.points.load_patrol(path, config)` raises
+    ConfigError (problems with lines) or another EdgeAgentError when the file is wrong.
+    """
+    try:
+        points = importlib.import_module("edge_agent.patrol.points")
+    except ModuleNotFoundError:
+        return [], [f"{path}: patrol points not checked (this build has no patrol stage)"]
+    if cfg is None:
+        return [], [f"{path}: patrol points not checked until cameras.yaml is fixed"]
+    try:
+        points.load_patrol(path, cfg)
+    except ConfigError as exc:
+        return exc.problems, []
+    except EdgeAgentError as exc:
+        return [f"{path}: {exc}"], []
+    return [], [f"{path}: patrol points OK"]
+
+
+def _summary(config_path: Path, cfg: AgentConfig, zones: dict[str, ZoneFile]) -> list[str]:
+    lines = [f"{config_path}: site {cfg.site.id} ({cfg.site.timezone}), device {cfg.device.id}, "
+             f"model {cfg.detector.model}, {len(cfg.cameras)} camera(s)"]
+    for cam in cfg.cameras:
+        zf = zones.get(cam.id)
+        if zf is None:
+            lines.append(f"  {cam.id}: disabled, no zone file")
+            continue
+        parts = [f"{z.name} ({z.kind}{'' if z.enabled else ', disabled'})" for z in zf.zones]
+        state = "" if cam.enabled else " [camera disabled]"
+        lines.append(f"  {cam.id}: {len(zf.zones)} zone(s) in {zones_path(config_path, cam)}{state}: "
+                     f"{', '.join(parts) or '-'}")
+    return lines
+
+
+def _extra_zones(files: list[str], cfg: AgentConfig | None) -> tuple[list[str], list[str]]:
+    model = cfg.detector.model if cfg else Detector().model
+    try:
+        names = model_class_names(model)
+    except EdgeAgentError:
+        names = None  # reported with the config when there is one
+    problems, lines = [], []
+    for name in files:
+        zf, more = collect_zones(name, names, model)
+        problems += more
+        if zf is not None:
+            lines.append(f"{name}: {len(zf.zones)} zone(s): {', '.join(z.name for z in zf.zones) or '-'}")
+    return problems, lines
+
+
+def cli_check(args: argparse.Namespace) -> int:
+    """Validate everything; print all problems and return 2, or print a summary and return 0."""
+    config_path = Path(args.config)
+    extra: list[str] = list(getattr(args, "zones", None) or [])
+    problems: list[str] = []
+    report: list[str] = []
+    cfg: AgentConfig | None = None
+    zones: dict[str, ZoneFile] = {}
+    # `check --zones f.yaml` on a laptop without a site config checks just the zone files.
+    if not (extra and args.config == DEFAULT_CONFIG and not config_path.exists()):
+        cfg, zones, problems = collect(config_path)
+        if cfg is not None and not problems:
+            report += _summary(config_path, cfg, zones)
+    more, lines = _extra_zones(extra, cfg)
+    problems += more
+    report += lines
+    patrol = getattr(args, "patrol", None) or (str(resolve(config_path, cfg.patrol)) if cfg and cfg.patrol else None)
+    if patrol:
+        more, notes = check_patrol(Path(patrol), cfg)
+        problems += more
+        report += notes
+    if problems:
+        for line in problems:
+            print(line, file=sys.stderr)
+        print(f"edge-agent check: {len(problems)} problem(s); the agent will not start until they are fixed",
+              file=sys.stderr)
+        return 2
+    for line in report:
+        print(line)
+    for line in config_warnings(cfg, zones) if cfg else []:
+        print(f"warning: {line}")
+    print("OK")
+    return 0

@@ -1,0 +1,151 @@
+"""Draw zones over a picture: `edge-agent zones render ZONES --image SRC --out PNG`, and `draw_zones`.
+
+A technician checks a zone file by looking at it over the camera's own view: each zone is filled
+translucently in its kind's colour and outlined, labelled with name, kind and schedule; exclusions
+are hatched white; disabled zones are dashed grey without fill. The alarms stage reuses
+`draw_zones` for the outlines on snapshots.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from ..errors import EdgeAgentError, SourceError
+from ..redact import redact_text, redact_url
+from .loader import load_zones
+from .models import Point, Zone
+
+# BGR, chosen to stay apart from each other and from sky, water and grass.
+KIND_COLORS: dict[str, tuple[int, int, int]] = {
+    "rail": (0, 140, 255),  # orange
+    "water": (255, 110, 0),  # blue
+    "shore": (0, 220, 255),  # yellow
+    "restricted": (40, 0, 230),  # red
+}
+DISABLED_COLOR = (160, 160, 160)
+EXCLUDE_COLOR = (255, 255, 255)
+FILL_ALPHA = 0.35  # share of the kind's colour inside a zone; the rest is the picture
+
+
+def _pixels(points: Sequence[Point], width: int, height: int) -> np.ndarray:
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2) * (width, height)
+    return np.clip(np.rint(pts), 0, (width - 1, height - 1)).astype(np.int32)
+
+
+def _dashed(img: np.ndarray, pts: np.ndarray, color: tuple[int, int, int], thickness: int, dash: int) -> None:
+    for a, b in zip(pts, np.roll(pts, -1, axis=0)):
+        length = float(np.hypot(*(b - a)))
+        steps = max(1, int(length // dash))
+        for k in range(0, steps, 2):
+            p = a + (b - a) * (k / steps)
+            q = a + (b - a) * (min(k + 1, steps) / steps)
+            cv2.line(img, tuple(int(v) for v in p), tuple(int(v) for v in q), color, thickness, cv2.LINE_AA)
+
+
+def _hatch(img: np.ndarray, pts: np.ndarray, color: tuple[int, int, int], spacing: int) -> None:
+    """Diagonal lines inside the polygon only."""
+    h, w = img.shape[:2]
+    mask = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(mask, [pts], 255)
+    lines = img.copy()
+    for c in range(-h, w, spacing):
+        cv2.line(lines, (c, 0), (c + h, h), color, max(1, spacing // 6), cv2.LINE_AA)
+    img[mask > 0] = lines[mask > 0]
+
+
+def _label(zone: Zone) -> str:
+    text = f"{zone.name} [{zone.kind}]"
+    if zone.schedule:
+        text += " " + ",".join(zone.schedule)
+    if not zone.enabled:
+        text += " (disabled)"
+    return text.encode("ascii", "replace").decode()  # Hershey fonts are ASCII only
+
+
+def _put_label(img: np.ndarray, text: str, pts: np.ndarray, color: tuple[int, int, int], scale: float) -> None:
+    h, w = img.shape[:2]
+    thick = max(1, int(round(scale * 2)))
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    x, y = pts[np.argmin(pts[:, 1])]  # the topmost vertex, so the label sits on the zone's upper edge
+    x = int(min(max(0, x - tw // 2), max(0, w - tw - 4)))
+    y = int(min(max(th + 4, y - 4), h - base - 2))
+    cv2.rectangle(img, (x, y - th - 4), (x + tw + 4, y + base), (0, 0, 0), -1)
+    cv2.putText(img, text, (x + 2, y - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, color, thick, cv2.LINE_AA)
+
+
+def draw_zones(image_bgr: np.ndarray, zones: Sequence[Zone], labels: bool = True) -> np.ndarray:
+    """A copy of `image_bgr` with every zone drawn (fill, exclusions, outline, label)."""
+    img = image_bgr.copy()
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    h, w = img.shape[:2]
+    thick = max(1, round(min(w, h) / 300))
+    fill = img.copy()
+    for zone in zones:
+        if zone.enabled:
+            cv2.fillPoly(fill, [_pixels(zone.polygon, w, h)], KIND_COLORS[zone.kind])
+    img = cv2.addWeighted(fill, FILL_ALPHA, img, 1 - FILL_ALPHA, 0)
+    original = image_bgr if image_bgr.ndim == 3 else cv2.cvtColor(image_bgr, cv2.COLOR_GRAY2BGR)
+    for zone in zones:
+        for points in zone.exclude:
+            pts = _pixels(points, w, h)
+            mask = np.zeros((h, w), np.uint8)
+            cv2.fillPoly(mask, [pts], 255)
+            img[mask > 0] = original[mask > 0]  # nothing counts here: show the picture, hatched
+            _hatch(img, pts, EXCLUDE_COLOR, spacing=max(6, thick * 6))
+            cv2.polylines(img, [pts], True, EXCLUDE_COLOR, thick, cv2.LINE_AA)
+    for zone in zones:
+        pts = _pixels(zone.polygon, w, h)
+        if zone.enabled:
+            cv2.polylines(img, [pts], True, KIND_COLORS[zone.kind], thick * 2, cv2.LINE_AA)
+        else:
+            _dashed(img, pts, DISABLED_COLOR, thick * 2, dash=max(8, thick * 8))
+    if labels:
+        scale = max(0.4, min(w, h) / 900)
+        for zone in zones:
+            color = KIND_COLORS[zone.kind] if zone.enabled else DISABLED_COLOR
+            _put_label(img, _label(zone), _pixels(zone.polygon, w, h), color, scale)
+    return img
+
+
+def first_frame(source: str) -> np.ndarray:
+    """The first picture of an image file, a video file or a stream URL, as BGR."""
+    if "://" not in source:
+        if not Path(source).is_file():
+            raise SourceError(f"{source}: file not found")
+        img = cv2.imread(source, cv2.IMREAD_COLOR)
+        if img is not None:
+            return img
+    import av  # only videos and streams need PyAV
+
+    options = {"rtsp_transport": "tcp"} if source.startswith(("rtsp://", "rtsps://")) else {}
+    try:
+        with av.open(source, options=options, timeout=(10.0, 10.0)) as container:
+            if not container.streams.video:
+                raise SourceError(f"{redact_url(source)}: no video stream")
+            for frame in container.decode(video=0):
+                return frame.to_ndarray(format="bgr24")
+    except (av.error.FFmpegError, OSError) as exc:
+        raise SourceError(f"{redact_url(source)}: cannot read a frame: {redact_text(str(exc))}") from None
+    raise SourceError(f"{redact_url(source)}: the video has no frames")
+
+
+def cli_zones(args: argparse.Namespace) -> int:
+    """`edge-agent zones render ZONES --image SRC --out PNG`."""
+    if args.zones_command != "render":
+        raise EdgeAgentError(f"unknown zones command {args.zones_command!r}")
+    zone_file = load_zones(args.zones)  # labels unchecked: drawing does not need the model
+    image = first_frame(args.image)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    drawn = draw_zones(image, zone_file.zones)
+    if not cv2.imwrite(str(out), drawn):
+        raise EdgeAgentError(f"{out}: cannot write the picture (use a .png or .jpg name in a writable folder)")
+    h, w = drawn.shape[:2]
+    print(f"{out}: {len(zone_file.zones)} zone(s) drawn over a {w}x{h} frame of {redact_url(args.image)}")
+    return 0

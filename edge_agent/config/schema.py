@@ -1,0 +1,98 @@
+"""JSON Schemas of the config files and of events: `edge-agent schema events|zones|cameras|patrol`.
+
+The zones and cameras schemas are also committed under docs/schemas/ so editors (the YAML language
+server, via the `# yaml-language-server: $schema=...` line at the top of a file) complete keys and
+flag mistakes while typing. Regenerate them after changing config/models.py with
+`python -m edge_agent.config.schema --write`; a unit test fails when they are stale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import EdgeAgentError
+from .models import AgentConfig, ZoneFile
+
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "docs" / "schemas"
+
+
+def _with_header(schema: dict[str, Any], title: str, description: str) -> dict[str, Any]:
+    return {"$schema": DRAFT, "title": title, "description": description, **{
+        k: v for k, v in schema.items() if k not in ("title", "description")}}
+
+
+def zones_schema() -> dict[str, Any]:
+    return _with_header(ZoneFile.model_json_schema(), "edge-agent zone file",
+                        "configs/zones/<camera>.yaml: the geofenced zones of one camera.")
+
+
+def cameras_schema() -> dict[str, Any]:
+    return _with_header(AgentConfig.model_json_schema(), "edge-agent cameras file",
+                        "configs/cameras.yaml: site, device, detector, alarms, MQTT and cameras.")
+
+
+def events_schema() -> dict[str, Any]:
+    from ..alarms.event import event_json_schema
+
+    return _with_header(event_json_schema(), "edge-agent event", "One phase of an alarm, camera or patrol event.")
+
+
+def patrol_schema() -> dict[str, Any]:
+    """The patrol stage's schema: its `patrol_json_schema()` or the `PatrolFile` model, when present."""
+    try:
+        points = importlib.import_module("edge_agent.patrol.points")
+    except ModuleNotFoundError:
+        raise EdgeAgentError("this build has no patrol stage, so there is no patrol schema") from None
+    if hasattr(points, "patrol_json_schema"):
+        schema = points.patrol_json_schema()
+    elif hasattr(points, "PatrolFile"):
+        schema = points.PatrolFile.model_json_schema()
+    else:
+        raise EdgeAgentError("edge_agent.patrol.points offers no patrol_json_schema() yet")
+    return _with_header(schema, "edge-agent patrol points file", "configs/patrol_points.yaml.")
+
+
+SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
+    "events": events_schema,
+    "zones": zones_schema,
+    "cameras": cameras_schema,
+    "patrol": patrol_schema,
+}
+COMMITTED = ("zones", "cameras")  # docs/schemas/<name>.schema.json
+
+
+def render(schema: dict[str, Any]) -> str:
+    """Stable text in the models' field order, which reads like the YAML files."""
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_schemas(folder: Path = SCHEMA_DIR) -> list[Path]:
+    """Write the committed schemas; returns the paths written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for name in COMMITTED:
+        path = folder / f"{name}.schema.json"
+        path.write_text(render(SCHEMAS[name]()), encoding="utf-8")
+        out.append(path)
+    return out
+
+
+def cli_schema(args: argparse.Namespace) -> int:
+    """Print one JSON Schema to stdout."""
+    sys.stdout.write(render(SCHEMAS[args.what]()))
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--write"]:
+        for written in write_schemas():
+            print(written)
+    else:
+        print("usage: python -m edge_agent.config.schema --write", file=sys.stderr)
+        sys.exit(2)
