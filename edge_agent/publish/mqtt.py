@@ -62,7 +62,8 @@ def status_payload(state: str, client_id: str) -> bytes:
 def describe_connect_error(exc: BaseException | None, where: str) -> str:
     """One line that says what went wrong and what to check; never includes credentials."""
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"TLS failure with {where}: {exc.verify_message or exc.reason}; check mqtt.tls.ca_file and the host name"
+        why = exc.verify_message or exc.reason
+        return f"TLS failure with {where}: certificate verify failed ({why}); check mqtt.tls.ca_file and the host name"
     if isinstance(exc, ssl.SSLError):
         return f"TLS failure with {where}: {exc.reason or exc}; check mqtt.tls settings and that the port speaks TLS"
     if isinstance(exc, ConnectionRefusedError):
