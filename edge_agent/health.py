@@ -1,0 +1,177 @@
+"""Counters and states of every camera and of the detector, in one thread-safe place.
+
+Sources, the batcher and the app write here; `snapshot()` is what the MQTT health topic
+publishes and what `--health-file` writes. `OfflineMonitor` turns a camera that stays down into
+`camera_offline` events (start when down for `offline_alarm_s`, end when it is back).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+from .alarms.event import Event
+from .clock import Clock, SystemClock, iso_utc
+from .redact import redact_text
+from .sources.base import SourceState
+
+COUNTERS = (
+    "reconnects", "stalls", "decode_errors", "frames_in", "frames_analysed", "frames_dropped",
+    "frames_gated", "packets_in",
+)
+
+
+@dataclass
+class CameraHealth:
+    state: str = SourceState.CONNECTING.value
+    since: float = 0.0  # monotonic time of the last state change
+    down_since: float | None = 0.0  # monotonic time it stopped being online (None while online)
+    last_error: str | None = None
+    last_frame: float | None = None  # monotonic
+    width: int = 0
+    height: int = 0
+    counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
+
+
+class Health:
+    """Thread-safe store of camera states and counters, plus free-form detector stats."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock = clock or SystemClock()
+        self._cams: dict[str, CameraHealth] = {}
+        self._detector: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._started = self.clock.monotonic()
+
+    def _cam(self, camera: str) -> CameraHealth:
+        cam = self._cams.get(camera)
+        if cam is None:
+            now = self.clock.monotonic()
+            cam = self._cams[camera] = CameraHealth(since=now, down_since=now)
+        return cam
+
+    def register(self, camera: str) -> None:
+        with self._lock:
+            self._cam(camera)
+
+    def set_state(self, camera: str, state: SourceState, error: str | None = None) -> None:
+        """Record a state change; `error` is redacted (no URL credentials ever stored)."""
+        with self._lock:
+            cam = self._cam(camera)
+            now = self.clock.monotonic()
+            if cam.state != state.value:
+                cam.state, cam.since = state.value, now
+            if state == SourceState.ONLINE:
+                cam.down_since = None
+                cam.last_error = None
+            elif cam.down_since is None and state != SourceState.CONNECTING:
+                cam.down_since = now
+            if error is not None:
+                cam.last_error = redact_text(error)
+
+    def count(self, camera: str, counter: str, n: int = 1) -> None:
+        with self._lock:
+            counters = self._cam(camera).counters
+            counters[counter] = counters.get(counter, 0) + n
+
+    def frame_seen(self, camera: str, width: int = 0, height: int = 0) -> None:
+        with self._lock:
+            cam = self._cam(camera)
+            cam.counters["frames_in"] += 1
+            cam.last_frame = self.clock.monotonic()
+            if width:
+                cam.width, cam.height = width, height
+
+    def set_detector(self, **stats: Any) -> None:
+        with self._lock:
+            self._detector.update(stats)
+
+    def state(self, camera: str) -> str:
+        with self._lock:
+            return self._cam(camera).state
+
+    def counters(self, camera: str) -> dict[str, int]:
+        with self._lock:
+            return dict(self._cam(camera).counters)
+
+    def down_for(self, camera: str) -> float:
+        """Seconds the camera has not been online (0 while online)."""
+        with self._lock:
+            cam = self._cam(camera)
+            return 0.0 if cam.down_since is None else self.clock.monotonic() - cam.down_since
+
+    def snapshot(self) -> dict[str, Any]:
+        """A JSON-ready copy for the health topic."""
+        with self._lock:
+            now = self.clock.monotonic()
+            cams = {}
+            for cid, cam in self._cams.items():
+                d = asdict(cam)
+                d["state_for_s"] = round(now - cam.since, 1)
+                d["last_frame_age_s"] = None if cam.last_frame is None else round(now - cam.last_frame, 2)
+                d["down_for_s"] = 0.0 if cam.down_since is None else round(now - cam.down_since, 1)
+                for key in ("since", "down_since", "last_frame"):
+                    d.pop(key)
+                cams[cid] = d
+            return {
+                "time": iso_utc(self.clock.now()),
+                "uptime_s": round(now - self._started, 1),
+                "cameras": cams,
+                "detector": dict(self._detector),
+            }
+
+
+@dataclass
+class _Outage:
+    event: Event
+
+
+class OfflineMonitor:
+    """Raise `camera_offline` when a camera is down for `offline_alarm_s`; end it when it is back."""
+
+    def __init__(self, health: Health, emit: Callable[[Event], None], ctx_for: Callable[[str], Any],
+                 offline_alarm_s: dict[str, float]) -> None:
+        self.health = health
+        self.emit = emit
+        self.ctx_for = ctx_for  # camera id -> EventContext (site, device, location)
+        self.limits = dict(offline_alarm_s)
+        self.open: dict[str, _Outage] = {}
+
+    def check(self) -> list[Event]:
+        """Call about once a second; returns (and emits) the events it raised."""
+        out: list[Event] = []
+        clock = self.health.clock
+        for cam, limit in self.limits.items():
+            down = self.health.down_for(cam)
+            if cam not in self.open and down >= limit and down > 0:
+                out.append(self._start(cam, clock.now() - down))
+            elif cam in self.open and down == 0:
+                ev = self.open.pop(cam).event
+                now = iso_utc(clock.now())
+                out.append(ev.next_phase("end", end=now, time=now))
+        for ev in out:
+            self.emit(ev)
+        return out
+
+    def _start(self, cam: str, began: float) -> Event:
+        ctx = self.ctx_for(cam)
+        snap = self.health.snapshot()["cameras"].get(cam, {})
+        ev = Event(
+            event_id=Event.make_id(ctx.site, ctx.device, cam, "camera_offline", f"{began:.3f}"),
+            phase="start", type="camera_offline", site=ctx.site, device=ctx.device, camera=cam,
+            start=iso_utc(began), time=iso_utc(self.health.clock.now()), location=ctx.location,
+            details={"state": snap.get("state"), "error": snap.get("last_error")},
+        )
+        self.open[cam] = _Outage(ev)
+        return ev
+
+    def close(self) -> list[Event]:
+        """End open outages at shutdown so central does not wait for them for ever."""
+        now = iso_utc(self.health.clock.now())
+        out = [o.event.next_phase("end", end=now, time=now, details={**o.event.details, "reason": "shutdown"})
+               for o in self.open.values()]
+        self.open.clear()
+        for ev in out:
+            self.emit(ev)
+        return out

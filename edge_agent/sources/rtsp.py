@@ -1,0 +1,315 @@
+"""A live RTSP camera: one decode thread, reconnect with backoff, a watchdog for frozen streams.
+
+Facts this design rests on (shared/notes/infrastructure.md): PyAV ends the demux iterator
+quietly when the server goes away, so end of iteration is a disconnect; a frozen server hangs
+a read for ever unless `timeout=(open, read)` is given, which then raises; decoding releases
+the GIL, so one thread per camera scales; BGR conversion costs twice the decode, so only the
+frames sampled at detect fps that the motion gate lets through are converted.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from typing import Callable
+from urllib.parse import urlsplit
+
+import av
+
+from ..clock import Clock, SystemClock
+from ..detect.motion import GateDecision, SceneWatch, small_grey
+from ..frames import Frame
+from ..health import Health
+from ..redact import redact_text, redact_url
+from .base import FrameCallback, Sampler, SourceState
+from .packets import PacketRing
+
+log = logging.getLogger(__name__)
+
+TamperCallback = Callable[[str, "str | None", Frame], None]
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short, actionable reason for a failed open or read (no URL: the caller adds a redacted one)."""
+    kinds = [
+        (av.error.HTTPUnauthorizedError, "unauthorized (401): check the camera user and password"),
+        (av.error.HTTPForbiddenError, "forbidden (403)"),
+        (av.error.HTTPNotFoundError, "stream not found (404): check the path"),
+        (av.error.ConnectionRefusedError, "connection refused: nothing listens on that host and port"),
+        (av.error.TimeoutError, "timed out"),
+        (av.error.ExitError, "timed out (no data)"),
+        (av.error.InvalidDataError, "invalid data: not an RTSP/H.264 stream, or the server does not answer"),
+        (av.error.HTTPServerError, "server error (5XX)"),
+    ]
+    for cls, text in kinds:
+        if isinstance(exc, cls):
+            return text
+    return type(exc).__name__
+
+
+class Backoff:
+    """Capped exponential backoff with jitter; `reset` after a connection that delivered frames."""
+
+    def __init__(self, initial: float = 0.25, cap: float = 2.0, rng: random.Random | None = None) -> None:
+        self.initial, self.cap = initial, cap
+        self.attempt = 0
+        self.rng = rng or random.Random()
+
+    def next(self) -> float:
+        delay = min(self.cap, self.initial * (2 ** self.attempt))
+        self.attempt += 1
+        return delay * self.rng.uniform(0.75, 1.0)  # jitter: cameras that fell together do not retry together
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class RtspSource:
+    """One camera. Frames go to `on_frame` (only sampled, gated, BGR-converted ones); packets to `ring`.
+
+    With `substream_url` the substream is decoded for detection and the main stream only feeds
+    the packet ring (clips keep the full resolution, detection decodes the small picture).
+    """
+
+    def __init__(
+        self,
+        camera: str,
+        url: str,
+        detect_fps: float,
+        on_frame: FrameCallback,
+        health: Health,
+        ring: PacketRing | None = None,
+        clock: Clock | None = None,
+        substream_url: str | None = None,
+        stall_timeout_s: float = 10.0,
+        open_timeout_s: float = 10.0,
+        backoff_cap_s: float = 2.0,
+        watch: SceneWatch | None = None,
+        on_tamper: TamperCallback | None = None,
+    ) -> None:
+        self.camera = camera
+        self.url = url
+        self.substream_url = substream_url
+        self.detect_fps = detect_fps
+        self.on_frame = on_frame
+        self.health = health
+        self.ring = ring
+        self.clock = clock or SystemClock()
+        self.stall_timeout_s = stall_timeout_s
+        # A silent server is noticed after about two read timeouts (FFmpeg lets one more packet
+        # through after the first), so half the stall timeout makes the restart land on time.
+        self.read_timeout_s = max(0.5, min(5.0, stall_timeout_s / 2))
+        self.open_timeout_s = open_timeout_s
+        self.backoff_cap_s = backoff_cap_s
+        self.watch = watch
+        self.on_tamper = on_tamper
+        self._secrets = [s for s in (urlsplit(url).password, urlsplit(substream_url or "").password) if s]
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._t0 = self.clock.monotonic()
+        self._media_end = 0.0  # latest media time delivered, so time never goes backwards on reconnect
+        self._last_frame = self._t0
+        self._tamper: str | None = None
+        self._seq = 0
+        health.register(camera)
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        decode_url = self.substream_url or self.url
+        self._threads = [threading.Thread(target=self._run, args=(decode_url, True), name=f"rtsp-{self.camera}",
+                                          daemon=True)]
+        if self.substream_url and self.ring is not None:
+            self._threads.append(threading.Thread(target=self._run, args=(self.url, False),
+                                                  name=f"rtsp-main-{self.camera}", daemon=True))
+        for t in self._threads:
+            t.start()
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        self._stop.set()
+        deadline = self.clock.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - self.clock.monotonic()))
+        alive = any(t.is_alive() for t in self._threads)
+        self.health.set_state(self.camera, SourceState.STOPPED)
+        return not alive
+
+    @property
+    def state(self) -> SourceState:
+        return SourceState(self.health.state(self.camera))
+
+    @property
+    def alive(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    def check_watchdog(self) -> None:
+        """Report `stalled` while the decode thread waits on a silent server (its read timeout restarts it)."""
+        if self.state == SourceState.ONLINE and self.clock.monotonic() - self._last_frame > self.stall_timeout_s:
+            self.health.set_state(self.camera, SourceState.STALLED, "no frame for %.0f s" % self.stall_timeout_s)
+
+    # --- the decode thread -----------------------------------------------------------------
+    def _safe(self, text: str) -> str:
+        return redact_text(text, self._secrets)
+
+    def _run(self, url: str, decode: bool) -> None:
+        backoff = Backoff(cap=self.backoff_cap_s)
+        last_error = None
+        first = True
+        while not self._stop.is_set():
+            if decode:
+                self.health.set_state(self.camera, SourceState.CONNECTING)
+            if not first and decode:
+                self.health.count(self.camera, "reconnects")
+            first = False
+            try:
+                container = av.open(
+                    url,
+                    options={"rtsp_transport": "tcp", "timeout": str(int(self.read_timeout_s * 1e6))},
+                    timeout=(self.open_timeout_s, self.read_timeout_s),
+                )
+            except (av.error.FFmpegError, OSError) as exc:
+                error = describe_error(exc)
+                if error != last_error:  # log a change, not every retry of a camera that stays down
+                    log.warning("camera %s: cannot open %s: %s", self.camera, self._safe(redact_url(url)), error)
+                last_error = error
+                if decode:
+                    self.health.set_state(self.camera, SourceState.OFFLINE, error)
+                self._stop.wait(backoff.next())
+                continue
+            try:
+                outcome, delivered = self._pump(container, decode)
+            finally:
+                container.close()
+            if delivered:
+                backoff.reset()
+                last_error = None
+            if self._stop.is_set():
+                break
+            log.warning("camera %s: %s; reconnecting", self.camera, outcome)
+            if decode:
+                state = SourceState.STALLED if outcome.startswith("stalled") else SourceState.OFFLINE
+                if state == SourceState.STALLED:
+                    self.health.count(self.camera, "stalls")
+                self.health.set_state(self.camera, state, outcome)
+            self._stop.wait(backoff.next())
+
+    def _pump(self, container, decode: bool) -> tuple[str, bool]:
+        """Read one connection until it ends; returns (why it ended, whether frames came)."""
+        if not container.streams.video:
+            return "no video stream", False
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        tb = float(stream.time_base)
+        rate = float(stream.average_rate or stream.guessed_rate or 25)
+        if self.ring is not None and (not decode or not self.substream_url):
+            self.ring.set_template(stream)
+        conn = _Connection(self, tb, rate)
+        ring = self.ring if (not decode or not self.substream_url) else None
+        self._last_frame = self.clock.monotonic()  # the stall clock starts with the connection
+        delivered = False
+        held: av.Packet | None = None
+        try:
+            for packet in container.demux(stream):
+                if self._stop.is_set():
+                    return "stopped", delivered
+                if packet.pts is None:
+                    if conn.first_pts is None and held is None and packet.size:
+                        # The first RTSP packet has no pts yet is the first keyframe: keep it
+                        # until the next packet tells its time, rather than lose a whole GOP.
+                        held = packet
+                    continue
+                batch = [packet]
+                if held is not None:
+                    held.pts = packet.pts - round(conn.ticks)
+                    held.dts = (packet.dts if packet.dts is not None else packet.pts) - round(conn.ticks)
+                    batch, held = [held, packet], None
+                for pkt in batch:
+                    t = conn.media_time(pkt.pts)
+                    if ring is not None:
+                        ring.push(pkt, t)
+                    delivered = delivered or not decode
+                    if decode:
+                        for frame in self._decode(pkt):
+                            delivered = True
+                            self._on_decoded(conn, frame)
+                if decode and self.clock.monotonic() - self._last_frame > self.stall_timeout_s:
+                    return f"stalled: no frame for {self.stall_timeout_s:.0f} s", delivered
+        except (av.error.TimeoutError, av.error.ExitError):
+            return f"stalled: no data for {self.stall_timeout_s:.0f} s", delivered
+        except (av.error.FFmpegError, OSError) as exc:
+            return f"read error: {self._safe(describe_error(exc))}", delivered
+        return "stream ended (disconnected)", delivered
+
+    def _decode(self, packet: av.Packet) -> list[av.VideoFrame]:
+        try:
+            return list(packet.decode())
+        except av.error.FFmpegError:
+            self.health.count(self.camera, "decode_errors")
+            return []
+
+    def _on_decoded(self, conn: "_Connection", frame: av.VideoFrame) -> None:
+        now = self.clock.monotonic()
+        if self.state != SourceState.ONLINE:
+            self.health.set_state(self.camera, SourceState.ONLINE)
+            log.info("camera %s: online (%dx%d)", self.camera, frame.width, frame.height)
+        self._last_frame = now
+        self.health.frame_seen(self.camera, frame.width, frame.height)
+        t = conn.frame_time(frame.pts)
+        self._media_end = max(self._media_end, t)
+        if not conn.sampler.take(t):
+            return
+        decision = self.watch.observe(small_grey(frame), t) if self.watch else GateDecision(True, 0.0, None)
+        if not decision.analyse and decision.tamper == self._tamper:
+            self.health.count(self.camera, "frames_gated")
+            return
+        image = frame.to_ndarray(format="bgr24")
+        out = Frame(self.camera, self._seq, t, conn.wall_time(t), image, decision.motion)
+        self._seq += 1
+        if decision.tamper != self._tamper:
+            self._tamper = decision.tamper
+            if self.on_tamper is not None:
+                self.on_tamper(self.camera, decision.tamper, out)
+        if decision.analyse:
+            self.on_frame(out)
+        else:
+            self.health.count(self.camera, "frames_gated")
+
+
+class _Connection:
+    """Time for one connection: pts deltas give spacing, the source's clock gives the anchor.
+
+    Media time starts at 0 on the first connection (so a served file's times match its replay)
+    and continues from the wall-clock elapsed time on later ones, never going backwards.
+    """
+
+    def __init__(self, source: RtspSource, time_base: float, rate: float) -> None:
+        self.source = source
+        self.tb = time_base
+        self.ticks = 1.0 / (rate * time_base)  # pts units per frame
+        self.first_pts: int | None = None
+        self.last_frame_t: float | None = None
+        elapsed = source.clock.monotonic() - source._t0
+        self.offset = 0.0 if source._media_end == 0.0 else max(source._media_end + 0.04, elapsed)
+        self.wall0: float | None = None  # set at the first frame: opening takes a second or more
+        self.sampler = Sampler(source.detect_fps)
+
+    def media_time(self, pts: int) -> float:
+        if self.first_pts is None:
+            self.first_pts = pts
+        return self.offset + (pts - self.first_pts) * self.tb
+
+    def frame_time(self, pts: int | None) -> float:
+        if pts is None:  # a decoder that lost the pts: one frame after the previous one
+            t = self.offset if self.last_frame_t is None else self.last_frame_t + self.ticks * self.tb
+        else:
+            t = self.media_time(pts)
+        self.last_frame_t = t
+        return t
+
+    def wall_time(self, media_time: float) -> float:
+        now = self.source.clock.now()
+        wall = now if self.wall0 is None else self.wall0 + media_time
+        if self.wall0 is None or abs(now - wall) > 2.0:  # a slow start, a loop or a clock step: re-anchor to now
+            self.wall0 = now - media_time
+            wall = now
+        return wall
