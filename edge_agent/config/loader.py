@@ -17,11 +17,11 @@ import zoneinfo
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ..errors import ConfigError, EdgeAgentError
 from .messages import YamlDoc, describe, parse_yaml
-from .models import AgentConfig, Camera, Zone, ZoneFile
+from .models import AgentConfig, Camera, Detector, Outline, ZoneFile
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -230,21 +230,33 @@ def _check_exclusions(doc: YamlDoc, i: int, raw: dict) -> list[str]:
     """Exclusions that miss their zone or swallow it are almost always a typing mistake."""
     from shapely.geometry import Polygon
 
-    try:
-        zone = Zone.model_validate(raw)
-    except ValidationError:
-        return []  # already reported with its line
+    area = _outline(raw.get("polygon"))
+    excludes = raw.get("exclude")
+    if area is None or not isinstance(excludes, list):
+        return []  # a bad polygon is reported with its line by validation
     problems: list[str] = []
-    area = Polygon(zone.polygon)
-    for k, points in enumerate(zone.exclude):
-        ex = Polygon(points)
-        if ex.intersection(area).area <= 0:
+    zone = Polygon(area)
+    for k, points in enumerate(excludes):
+        ex = _outline(points)
+        if ex is None:
+            continue
+        if Polygon(ex).intersection(zone).area <= 0:
             problems.append(doc.problem(("zones", i, "exclude", k), "this exclusion does not overlap its zone's "
                                         "polygon, so it has no effect (x and y swapped?)"))
-        elif ex.covers(area):
+        elif Polygon(ex).covers(zone):
             problems.append(doc.problem(("zones", i, "exclude", k), "this exclusion covers the whole zone, so "
                                         "the zone can never alarm"))
     return problems
+
+
+_OUTLINE: TypeAdapter[list] = TypeAdapter(Outline)
+
+
+def _outline(value: Any) -> list | None:
+    try:
+        return _OUTLINE.validate_python(value)
+    except ValidationError:
+        return None
 
 
 def _unknown_label(label: str, names: list[str], model: str) -> str:
@@ -286,29 +298,40 @@ def model_class_names(model: str) -> list[str] | None:
 # ---- everything ----------------------------------------------------------------------------------
 
 def collect(config_path: str | Path) -> tuple[AgentConfig | None, dict[str, ZoneFile], list[str]]:
-    """Load cameras.yaml and every enabled camera's zone file without raising."""
+    """Load cameras.yaml and every enabled camera's zone file without raising.
+
+    Zone files are checked even when cameras.yaml has problems: each camera entry with a usable id
+    names its file, so one run of `edge-agent check` shows the problems of every file.
+    """
     doc, cfg, problems = _load_config(config_path)
     zones: dict[str, ZoneFile] = {}
-    if doc is None or cfg is None:
+    if doc is None or not isinstance(doc.data, dict):
         return None, zones, problems
+    model = _get(doc.data, "detector", "model")
+    model = model if isinstance(model, str) else Detector().model
     names = None
     try:
-        names = model_class_names(cfg.detector.model)
+        names = model_class_names(model)
     except EdgeAgentError as exc:
         problems.append(doc.problem(("detector", "model"), str(exc)))
-    for i, cam in enumerate(cfg.cameras):
-        path = zones_path(config_path, cam)
+    in_files: list[str] = []  # problems inside the zone files, after those of cameras.yaml
+    for i, raw in _items(doc.data, "cameras"):
+        cam_id, zones_key = raw.get("id"), raw.get("zones")
+        if not isinstance(cam_id, str) or not cam_id or not isinstance(zones_key, (str, type(None))):
+            continue  # reported by validation
+        path = resolve(config_path, zones_key or Path("zones") / f"{cam_id}.yaml")
         if not path.is_file():
-            if cam.enabled:
-                key = ("cameras", i, "zones") if cam.zones else ("cameras", i, "id")
-                problems.append(doc.problem(key, f"zone file {path} not found for camera {cam.id!r}; create it "
-                                            "or point `zones:` at one"))
+            if raw.get("enabled") is not False:
+                key = ("cameras", i, "zones") if zones_key else ("cameras", i, "id")
+                problems.append(doc.problem(key, f"zone file {path} not found for camera {cam_id!r}; create "
+                                            "it or point `zones:` at one"))
             continue
-        zf, more = collect_zones(path, names, cfg.detector.model)
-        problems += more
+        zf, more = collect_zones(path, names, model)
+        in_files += more
         if zf is not None:
-            zones[cam.id] = zf
-    return cfg, zones, problems
+            zones[cam_id] = zf
+    problems = by_line(problems) + in_files
+    return (cfg if not problems else None), zones, problems
 
 
 def load_all(config_path: str | Path) -> tuple[AgentConfig, dict[str, ZoneFile]]:

@@ -23,7 +23,10 @@ from ..redact import redact_text, redact_url
 
 Loc = tuple[Any, ...]
 _SECRET_WORDS = ("password", "secret", "token", "passwd")
-_SECRET_LINE = re.compile(r"(?im)^[^#\n]*(?:password|secret|token|passwd)[^:\n]*:\s*[\"']?([^\"'\s#]+)")
+# `password: x`, `{command_secret: "x"}`, `- token: [x]`: the key is one word, the value its first token.
+_SECRET_LINE = re.compile(
+    r"(?i)(?:^|[\s{,])([\w.-]*(?:password|passwd|secret|token)[\w.-]*)\s*:\s*[\[\s\"']*([^\"'\s#,\[\]{}]+)"
+)
 _USERINFO = re.compile(r"://([^@/\s]+)@")
 
 
@@ -151,7 +154,8 @@ def _duplicate_keys(doc: YamlDoc, node: Node | None) -> list[str]:
 
 
 def _secrets_in_text(text: str) -> list[str]:
-    found = set(_SECRET_LINE.findall(text))
+    # *_file and *_env values are a path and a variable name, not the secret itself.
+    found = {value for key, value in _SECRET_LINE.findall(text) if not key.lower().endswith(("_file", "_env"))}
     for userinfo in _USERINFO.findall(text):
         found.add(userinfo)
         found.update(p for p in userinfo.split(":", 1)[1:] if p)

@@ -1,0 +1,94 @@
+"""Zones drawn over a picture: each zone's inside takes its kind's colour, exclusions do not."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from edge_agent.config.models import Zone
+from edge_agent.config.render import DISABLED_COLOR, FILL_ALPHA, KIND_COLORS, draw_zones, first_frame
+
+ROOT = Path(__file__).resolve().parents[2]
+GREY = (90, 90, 90)
+ZONES = """\
+zones:
+  - name: left-water
+    kind: water
+    polygon: [[0.0, 0.0], [0.5, 0.0], [0.5, 1.0], [0.0, 1.0]]
+    labels: [person]
+    exclude:
+      - [[0.05, 0.6], [0.2, 0.6], [0.2, 0.9], [0.05, 0.9]]
+  - name: right-rail
+    kind: rail
+    polygon: [[0.5, 0.0], [1.0, 0.0], [1.0, 1.0], [0.5, 1.0]]
+    labels: [person]
+    schedule: ["22:00-05:00"]
+"""
+
+
+def blended(kind: str) -> np.ndarray:
+    return np.array(KIND_COLORS[kind]) * FILL_ALPHA + np.array(GREY) * (1 - FILL_ALPHA)
+
+
+def grey_image(h: int = 200, w: int = 400) -> np.ndarray:
+    return np.full((h, w, 3), GREY, np.uint8)
+
+
+def zone(name: str, kind: str, poly: list, **kw: object) -> Zone:
+    return Zone(name=name, kind=kind, polygon=poly, labels=["person"], **kw)
+
+
+@pytest.mark.parametrize("kind", sorted(KIND_COLORS))
+def test_inside_of_a_zone_has_its_kinds_colour(kind: str) -> None:
+    img = draw_zones(grey_image(), [zone("z", kind, [(0.25, 0.25), (0.75, 0.25), (0.75, 0.75), (0.25, 0.75)])],
+                     labels=False)
+    assert np.abs(img[100, 200].astype(float) - blended(kind)).max() <= 2
+    assert tuple(img[10, 10]) == GREY  # outside untouched
+
+
+def test_disabled_zone_is_outlined_grey_without_fill() -> None:
+    z = zone("off", "restricted", [(0.25, 0.25), (0.75, 0.25), (0.75, 0.75), (0.25, 0.75)], enabled=False)
+    img = draw_zones(grey_image(), [z], labels=False)
+    assert tuple(img[100, 200]) == GREY
+    edge = img[48:53, 100:300].reshape(-1, 3)  # along the top edge at y = 50
+    assert (np.abs(edge.astype(int) - DISABLED_COLOR).max(axis=1) <= 10).any()
+    assert (np.abs(edge.astype(int) - GREY).max(axis=1) <= 10).any()  # dashed: gaps show the picture
+
+
+def test_render_command_writes_a_png_with_kind_colours_and_a_clear_exclusion(tmp_path: Path) -> None:
+    src = tmp_path / "frame.png"
+    cv2.imwrite(str(src), grey_image())
+    zones = tmp_path / "zones.yaml"
+    zones.write_text(ZONES)
+    out = tmp_path / "out" / "zones.png"
+    res = subprocess.run([sys.executable, "-m", "edge_agent.cli", "zones", "render", str(zones), "--image", str(src),
+                          "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    img = cv2.imread(str(out))
+    assert img.shape == (200, 400, 3)
+    assert np.abs(img[100, 100].astype(float) - blended("water")).max() <= 2
+    assert np.abs(img[100, 300].astype(float) - blended("rail")).max() <= 2
+    hatch = img[125:175, 25:75].reshape(-1, 3).astype(int)  # inside the exclusion
+    assert not (np.abs(hatch - blended("water")).max(axis=1) <= 2).any()  # no zone fill there
+    assert (hatch == GREY).all(axis=1).any() and (hatch.min(axis=1) > 200).any()  # picture + white hatching
+
+
+def test_first_frame_of_a_video(tmp_path: Path) -> None:
+    path = tmp_path / "v.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mpeg4", rate=5)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for value in (200, 20):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), value, np.uint8), format="bgr24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    img = first_frame(str(path))
+    assert img.shape == (48, 64, 3) and abs(int(img[24, 32, 1]) - 200) <= 6
