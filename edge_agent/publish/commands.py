@@ -81,6 +81,18 @@ def _user_sig(props: Any) -> str | None:
     return None
 
 
+def _guess_request_id(payload: bytes) -> str | None:
+    """Best effort, for the error reply of a command refused before validation."""
+    try:
+        data = json.loads(payload)
+        if isinstance(data, dict) and isinstance(data.get("body"), str):
+            data = json.loads(data["body"])
+        rid = data.get("request_id") if isinstance(data, dict) else None
+        return rid[:128] if isinstance(rid, str) else None
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        return None
+
+
 class CommandDispatcher:
     """Turns (topic, payload) into a reply dict; never raises on bad input."""
 
@@ -123,6 +135,7 @@ class CommandDispatcher:
             reply.update(ok=True, result=result or {})
             self.counts["executed"] += 1
         except Refused as why:
+            reply["request_id"] = reply["request_id"] or _guess_request_id(payload)
             reply.update(ok=False, error=str(why))
             self.counts["refused"] += 1
             log.warning("command %s (request_id %s) refused: %s", name, reply["request_id"], why)

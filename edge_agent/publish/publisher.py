@@ -78,8 +78,11 @@ class MqttSink:
             mqtt.outbox.synchronous,
             announce=self._announce,
         )
+        secret = command_secret or mqtt.command_secret
+        if not secret and mqtt.command_secret_env:
+            secret = os.environ.get(mqtt.command_secret_env)
         self.commands = CommandDispatcher(
-            handlers, command_secret, mqtt.require_signed_commands, self.clock, mqtt.command_max_ttl_s
+            handlers, secret, mqtt.require_signed_commands, self.clock, mqtt.command_max_ttl_s
         )
         opts = LinkOptions(
             client_id=mqtt.client_id or f"edge-agent-{site}-{device}",
@@ -102,9 +105,7 @@ class MqttSink:
 
     @classmethod
     def from_config(cls, cfg: AgentConfig, clock: Clock | None = None, handlers: dict[str, Handler] | None = None) -> MqttSink:
-        m = cfg.mqtt
-        secret = m.command_secret or (os.environ.get(m.command_secret_env) if m.command_secret_env else None)
-        return cls(m, cfg.site.id, cfg.device.id, clock, handlers, secret)
+        return cls(cfg.mqtt, cfg.site.id, cfg.device.id, clock, handlers)
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> MqttSink:

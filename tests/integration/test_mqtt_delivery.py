@@ -59,3 +59,46 @@ def test_status_is_retained_online_then_offline_and_patrol_goes_to_patrol(mosqui
         time.sleep(0.05)
     assert json.loads(central.central.status["site1/dev1"])["state"] == "offline"
     assert any("patrol_checkin" in line for line in central.lines)
+
+
+def test_media_quota_drops_oldest_clips_and_central_is_told(mosquitto, central_factory, tmp_path):
+    cfg = mqtt_settings(mosquitto, tmp_path / "outbox.sqlite", media_quota_mb=5.0)
+    central = central_factory(cfg, tmp_path / "central")
+    central.wait_connected()
+    mosquitto.stop()
+    media = sample_media()  # ~2 MB of clip each: three do not fit in 5 MB
+    sink = MqttSink(cfg, "site1", "dev1").start()
+    sent = [sink.emit(sample_event(i), media).event_id for i in range(3)]
+    stats = sink.stats()
+    assert stats["dropped"]["clip"] >= 1 and stats["dropped"]["snapshot"] == 0
+    assert stats["media_bytes"] <= stats["media_quota_bytes"]
+    mosquitto.start()
+    try:
+        # 3 alarms + one `update` per event whose clip was dropped; all complete
+        assert central.wait_complete(3 + stats["dropped"]["clip"], timeout=30), central.lines[-5:]
+    finally:
+        sink.close(1)
+    events = central.events()
+    assert [e["event_id"] for e in events if e["phase"] == "start"] == sent
+    drops = [e for e in events if e["phase"] == "update"]
+    assert drops and all(e["details"]["dropped"] == ["clip"] and "clip" not in e for e in drops)
+    assert drops[0]["event_id"] == sent[0]  # the oldest clip went first
+    assert (tmp_path / "central" / "media" / sent[-1] / "clip.mp4").is_file()
+    for eid in sent:
+        assert (tmp_path / "central" / "media" / eid / "snapshot.jpg").is_file()
+
+
+def test_mqtt_311_persistent_session_delivers_too(mosquitto, central_factory, tmp_path):
+    cfg = mqtt_settings(mosquitto, tmp_path / "outbox.sqlite", protocol="3.1.1")
+    central = central_factory(cfg, tmp_path / "central")
+    central.wait_connected()
+    central.link.stop(graceful=False)  # central offline: its 3.1.1 session must queue for it
+    sink = MqttSink(cfg, "site1", "dev1").start()
+    try:
+        sent = [sink.emit(sample_event(i), {}).event_id for i in range(5)]
+        assert sink.wait_drained(10)
+    finally:
+        sink.close(1)
+    again = central_factory(cfg, tmp_path / "central2")
+    assert again.wait_complete(5, timeout=15), again.lines
+    assert [e["event_id"] for e in again.events()] == sent

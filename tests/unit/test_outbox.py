@@ -1,0 +1,104 @@
+"""The durable outbox: order, acknowledgement, restart, quota drops."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edge_agent.publish.outbox import MAX_ATTEMPTS, Outbox, Row
+
+
+def event_rows(eid: str, snap: int = 0, clip: int = 0, chunk: int = 100) -> list[Row]:
+    rows = [Row("event", "a/alarms", json.dumps({"event_id": eid}).encode())]
+    for media, size in (("snapshot", snap), ("clip", clip)):
+        if size:
+            rows.append(Row("manifest", f"a/alarms/{eid}/{media}", b"{}", media=media))
+            rows += [Row("chunk", f"a/alarms/{eid}/{media}/{i}", b"x" * chunk, media=media) for i in range(size // chunk)]
+    return rows
+
+
+def put(box: Outbox, eid: str, **kw: int) -> dict[str, list[str]]:
+    return box.put_event(eid, json.dumps({"event_id": eid}), event_rows(eid, **kw))
+
+
+def announce(event_json: str, kinds: list[str]) -> Row:
+    eid = json.loads(event_json)["event_id"]
+    return Row("event", "a/alarms", json.dumps({"event_id": eid, "dropped": kinds}).encode())
+
+
+def test_drains_event_json_first_then_snapshots_then_clips_each_in_event_order(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite", 10**9)
+    put(box, "e1", snap=200, clip=200)
+    put(box, "e2", snap=100)
+    topics = [m.topic for m in box.claim(100)]
+    assert topics == [
+        "a/alarms", "a/alarms",
+        "a/alarms/e1/snapshot", "a/alarms/e1/snapshot/0", "a/alarms/e1/snapshot/1",
+        "a/alarms/e2/snapshot", "a/alarms/e2/snapshot/0",
+        "a/alarms/e1/clip", "a/alarms/e1/clip/0", "a/alarms/e1/clip/1",
+    ]
+
+
+def test_claim_respects_window_and_ack_deletes(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite", 10**9)
+    for i in range(5):
+        put(box, f"e{i}")
+    first = box.claim(2)
+    assert [json.loads(m.payload)["event_id"] for m in first] == ["e0", "e1"]
+    assert box.claim(2)[0].seq not in {m.seq for m in first}  # in-flight ones are not handed out twice
+    box.ack([first[0].seq])
+    assert box.depth() == 4 and box.counters()["delivered"] == 1
+
+
+def test_unacknowledged_messages_survive_reopen(tmp_path):
+    path = tmp_path / "o.sqlite"
+    box = Outbox(path, 10**9)
+    put(box, "e1", snap=300)
+    claimed = box.claim(10)
+    box.ack([claimed[0].seq])
+    # no close(): as after kill -9
+    again = Outbox(path, 10**9)
+    assert [m.topic for m in again.claim(10)] == [m.topic for m in claimed[1:]]
+    assert again.media_bytes() == 300
+
+
+def test_quota_drops_oldest_clips_first_then_snapshots_and_announces(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite", 1000, announce=announce)
+    put(box, "e1", snap=200, clip=400)
+    assert put(box, "e2", snap=200, clip=400) == {"e1": ["clip"]}
+    assert put(box, "e3", snap=300) == {"e2": ["clip"]}
+    assert put(box, "e4", snap=400) == {"e1": ["snapshot"]}
+    assert box.media_bytes() == 900
+    c = box.counters()
+    assert c["dropped_clip"] == 2 and c["dropped_snapshot"] == 1
+    events = [json.loads(m.payload) for m in box.claim(100) if m.kind == "event"]
+    # every alarm's JSON is still there, plus one announcement per drop
+    assert [e["event_id"] for e in events if "dropped" not in e] == ["e1", "e2", "e3", "e4"]
+    assert [(e["event_id"], e["dropped"]) for e in events if "dropped" in e] == [
+        ("e1", ["clip"]), ("e2", ["clip"]), ("e1", ["snapshot"])
+    ]
+
+
+def test_media_partly_in_flight_is_not_dropped(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite", 500, announce=announce)
+    put(box, "e1", clip=400)
+    box.claim(3)  # event JSON, manifest, first chunk of e1's clip
+    assert put(box, "e2", clip=400) == {"e2": ["clip"]}
+
+
+def test_a_message_the_broker_keeps_refusing_is_given_up_and_counted(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite", 10**9)
+    put(box, "e1")
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        (msg,) = box.claim(1)
+        assert box.fail(msg.seq) is (attempt == MAX_ATTEMPTS)
+    assert box.depth() == 0 and box.counters()["rejected"] == 1
+
+
+def test_an_unopenable_outbox_is_a_clear_error(tmp_path):
+    from edge_agent.errors import EdgeAgentError
+
+    (tmp_path / "dir.sqlite").mkdir()
+    with pytest.raises(EdgeAgentError, match="dir.sqlite: cannot open"):
+        Outbox(tmp_path / "dir.sqlite", 1)
