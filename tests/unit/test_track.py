@@ -40,6 +40,17 @@ def test_ids_stable_across_varying_frame_rates_with_motion():
     assert all(row == [1, 2] for row in seen), seen
 
 
+def test_one_fps_walker_keeps_its_id_from_the_second_frame():
+    # At 1 fps a walker moves more than a body width per frame: no overlap, and a new track has
+    # no velocity yet. The distance fallback (similar size, within reach) continues the track.
+    tr = Tracker()
+    out = [ids(tr, float(t), (box(100 + 50 * t, 300), 0.9, PERSON)) for t in range(8)]
+    assert out == [[1]] * 8
+    # out of reach (5 box sizes in 1 s) or a very different size: a different object
+    assert ids(tr, 8.0, (box(100 + 50 * 7 + 320, 300), 0.9, PERSON)) == [2]
+    assert ids(tr, 9.0, (box(100 + 50 * 7 + 320 + 60, 300, 120, 300), 0.9, PERSON)) == [3]
+
+
 def test_crossing_people_keep_their_ids():
     # Two alike people on one path pass through each other at t = 2 s; just after, each box
     # overlaps both last boxes equally, so only the motion prediction tells them apart.
