@@ -1,0 +1,143 @@
+"""One detector thread for every camera: latest-frame slots, batches across cameras, round-robin.
+
+Each camera has a slot holding only its newest frame: a camera the detector cannot keep up with
+loses its older frames (counted as dropped) instead of queueing them, so latency stays bounded
+and memory never grows. A batch takes at most one frame per camera, starting after the camera
+served last, so a busy camera cannot starve the others. Like DeepStream's `batch-size` and
+`batched-push-timeout`, a batch waits up to `max_wait_ms` for more cameras to fill it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..frames import Detections, Frame
+from ..health import Health
+
+log = logging.getLogger(__name__)
+
+ResultCallback = Callable[[Frame, Detections], None]
+
+
+class DetectorBatcher:
+    """`submit(frame)` from any camera thread; results go to `on_result(frame, detections)`."""
+
+    def __init__(
+        self,
+        detector,
+        on_result: ResultCallback,
+        health: Health | None = None,
+        max_batch: int = 4,
+        max_wait_ms: float = 20.0,
+    ) -> None:
+        self.detector = detector
+        self.on_result = on_result
+        self.health = health
+        self.max_batch = max(1, int(max_batch))
+        self.max_wait = max(0.0, float(max_wait_ms)) / 1000.0
+        self._slots: dict[str, tuple[Frame, float]] = {}  # camera -> (frame, submitted at)
+        self._order: list[str] = []  # cameras in round-robin order
+        self._next = 0  # index in _order where the next batch starts
+        self._cond = threading.Condition()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self.batches = 0
+        self.frames = 0
+        self.dropped = 0
+        self.infer_s = 0.0
+        self.errors = 0
+
+    # --- producer side ---------------------------------------------------------------------
+    def submit(self, frame: Frame) -> None:
+        """Put a camera's newest frame in its slot; a frame still waiting there is dropped."""
+        with self._cond:
+            if frame.camera not in self._order:
+                self._order.append(frame.camera)
+            if frame.camera in self._slots:
+                self.dropped += 1
+                if self.health is not None:
+                    self.health.count(frame.camera, "frames_dropped")
+            self._slots[frame.camera] = (frame, time.monotonic())
+            self._cond.notify()
+
+    # --- consumer side ---------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="detector", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def take_batch(self, timeout: float | None = None) -> list[Frame]:
+        """Wait for frames, then up to `max_wait` for a fuller batch; one frame per camera, fairly."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._slots or self._stop, timeout):
+                return []
+            deadline = time.monotonic() + self.max_wait
+            while not self._stop and len(self._slots) < min(self.max_batch, len(self._order)):
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._cond.wait(left):
+                    break
+            return self._pick()
+
+    def _pick(self) -> list[Frame]:
+        n = len(self._order)
+        picked: list[Frame] = []
+        last = None
+        for i in range(n):
+            idx = (self._next + i) % n
+            cam = self._order[idx]
+            if cam in self._slots:
+                picked.append(self._slots.pop(cam)[0])
+                last = idx
+                if len(picked) == self.max_batch:
+                    break
+        if last is not None:
+            self._next = (last + 1) % n
+        return picked
+
+    def _run(self) -> None:
+        while True:
+            batch = self.take_batch(timeout=0.5)
+            if not batch:
+                with self._cond:
+                    if self._stop and not self._slots:
+                        return
+                continue
+            self.process(batch)
+
+    def process(self, batch: Sequence[Frame]) -> None:
+        """Detect on one batch and hand each result on; a detector error skips the batch, counted."""
+        began = time.perf_counter()
+        try:
+            results = self.detector.detect([f.image for f in batch])
+        except Exception:  # one bad batch must not kill every camera's analysis
+            self.errors += 1
+            log.exception("detector failed on a batch of %d frames", len(batch))
+            return
+        spent = time.perf_counter() - began
+        self.batches += 1
+        self.frames += len(batch)
+        self.infer_s += spent
+        if self.health is not None:
+            for f in batch:
+                self.health.count(f.camera, "frames_analysed")
+            self.health.set_detector(
+                batches=self.batches, frames=self.frames, dropped=self.dropped, errors=self.errors,
+                mean_batch=round(self.frames / self.batches, 2),
+                ms_per_frame=round(1000 * self.infer_s / self.frames, 1),
+            )
+        for frame, dets in zip(batch, results):
+            try:
+                self.on_result(frame, dets)
+            except Exception:
+                log.exception("camera %s: analysis of frame %d failed", frame.camera, frame.seq)

@@ -1,0 +1,122 @@
+"""DetectorBatcher: latest-frame slots, fair round-robin across cameras, a real detector behind it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge_agent.detect.batcher import DetectorBatcher
+from edge_agent.frames import Frame
+from edge_agent.health import Health
+
+PHOTO = Path("/work/shared/media/photos/person.jpg")
+ROOT_PHOTO = Path(__file__).resolve().parents[1] / "data" / "person.jpg"
+
+
+def frame(cam: str, seq: int, image: np.ndarray | None = None) -> Frame:
+    return Frame(cam, seq, seq * 0.2, 1_767_225_600 + seq * 0.2, image if image is not None else np.zeros((8, 8, 3), np.uint8))
+
+
+def test_a_frame_replaced_before_analysis_counts_as_dropped():
+    health = Health()
+    b = DetectorBatcher(detector=None, on_result=lambda f, d: None, health=health, max_batch=4, max_wait_ms=0)
+    for seq in range(3):
+        b.submit(frame("a", seq))
+    batch = b.take_batch(timeout=1)
+    assert [(f.camera, f.seq) for f in batch] == [("a", 2)]
+    assert b.dropped == 2 and health.counters("a")["frames_dropped"] == 2
+
+
+def test_batches_take_one_frame_per_camera_round_robin():
+    b = DetectorBatcher(detector=None, on_result=lambda f, d: None, max_batch=4, max_wait_ms=0)
+    for cam in "abcdef":
+        b.submit(frame(cam, 0))
+    assert [f.camera for f in b.take_batch(1)] == list("abcd")
+    for cam in "ab":
+        b.submit(frame(cam, 1))
+    assert [f.camera for f in b.take_batch(1)] == list("efab")
+    for cam in "abcdef":
+        b.submit(frame(cam, 2))
+    # the next batch starts after the camera served last ("b"), so "c".."f" go before "a", "b"
+    assert [f.camera for f in b.take_batch(1)] == list("cdef")
+    assert [f.camera for f in b.take_batch(1)] == list("ab")
+
+
+def test_a_lone_frame_waits_at_most_max_wait_for_company():
+    b = DetectorBatcher(detector=None, on_result=lambda f, d: None, max_batch=4, max_wait_ms=50)
+    for cam in "abc":  # three known cameras
+        b.submit(frame(cam, 0))
+    b.take_batch(1)
+    b.submit(frame("a", 1))
+    began = time.monotonic()
+    batch = b.take_batch(1)
+    assert [f.camera for f in batch] == ["a"]
+    assert time.monotonic() - began < 1.0  # bounded by max_wait, not by the other cameras
+    assert b.take_batch(timeout=0.05) == []  # nothing waiting: returns empty after the timeout
+
+
+@pytest.fixture(scope="module")
+def detector():
+    from edge_agent.detect.common import DetectorOptions
+    from edge_agent.detect.registry import load_detector
+
+    return load_detector("yolov3-tiny", DetectorOptions())
+
+
+def test_shared_detector_thread_finds_the_person_for_every_camera(detector):
+    image = cv2.imread(str(ROOT_PHOTO if ROOT_PHOTO.exists() else PHOTO))
+    assert image is not None
+    health = Health()
+    results: dict[str, list] = {}
+    done = threading.Event()
+
+    def on_result(f: Frame, dets) -> None:
+        results.setdefault(f.camera, []).append(list(dets.class_name))
+        if len(results) == 3:
+            done.set()
+
+    b = DetectorBatcher(detector, on_result, health, max_batch=4, max_wait_ms=20)
+    b.start()
+    try:
+        for cam in ("c1", "c2", "c3"):
+            b.submit(frame(cam, 0, image))
+        assert done.wait(30)
+    finally:
+        b.stop()
+    for cam in ("c1", "c2", "c3"):
+        assert "person" in results[cam][0]
+        assert health.counters(cam)["frames_analysed"] == 1
+    snap = health.snapshot()["detector"]
+    assert snap["frames"] == 3 and snap["batches"] >= 1 and snap["ms_per_frame"] > 0
+
+
+def test_a_failing_batch_is_counted_and_the_thread_lives_on():
+    class Broken:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def detect(self, images):
+            self.calls += 1
+            if self.calls == 1:
+                raise RuntimeError("boom")
+            return [None for _ in images]
+
+    got = []
+    b = DetectorBatcher(Broken(), lambda f, d: got.append(f.seq), max_batch=1, max_wait_ms=0)
+    b.start()
+    try:
+        b.submit(frame("a", 0))
+        deadline = time.monotonic() + 5
+        while b.errors == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        b.submit(frame("a", 1))
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        b.stop()
+    assert b.errors == 1 and got == [1]
