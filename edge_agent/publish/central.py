@@ -55,7 +55,10 @@ class Central:
         self._media: dict[tuple[str, str], Assembly] = {}
         self._waiting: dict[tuple[str, ...], set[tuple[str, str]]] = {}
         self._dropped: set[tuple[str, str]] = set()
-        self.status: dict[str, Any] = {}
+        self.status: dict[str, Any] = {}  # "site/device" -> latest status payload
+        self.health: dict[str, Any] = {}
+        self.patrol_status: dict[str, Any] = {}  # "site/device/point" -> retained payload
+        self.streams: dict[str, str] = {}  # event_id -> "alarms" | "patrol" (the topic it came on)
         self.complete = 0
         self.counts = {"events": 0, "duplicates": 0, "media": 0, "corrupt": 0, "invalid": 0}
         self.changed = threading.Condition()
@@ -63,7 +66,7 @@ class Central:
     def handle(self, topic: str, payload: bytes) -> None:
         t = parse(self.prefix, topic)
         if t.kind == "event":
-            self._event(payload)
+            self._event(payload, t.stream)
         elif t.kind == "manifest":
             self._manifest(t.event_id, t.media, payload)
         elif t.kind == "chunk":
@@ -71,10 +74,14 @@ class Central:
         elif t.kind == "status":
             self.status[f"{t.site}/{t.device}"] = payload.decode(errors="replace")
             self.echo(f"STATUS {t.site}/{t.device} {payload.decode(errors='replace')}")
+        elif t.kind == "patrol_status":
+            self.patrol_status[f"{t.site}/{t.device}/{t.point}"] = payload.decode(errors="replace")
+        elif t.kind == "health":
+            self.health[f"{t.site}/{t.device}"] = payload.decode(errors="replace")
         with self.changed:
             self.changed.notify_all()
 
-    def _event(self, payload: bytes) -> None:
+    def _event(self, payload: bytes, stream: str) -> None:
         try:
             ev = Event.from_json(payload)
         except ValidationError as exc:
@@ -88,6 +95,7 @@ class Central:
             self.counts["duplicates"] += 1
             return
         self._seen.add(key)
+        self.streams[ev.event_id] = stream
         self.counts["events"] += 1
         self._events.write(payload.decode() + "\n")
         self._events.flush()

@@ -51,6 +51,13 @@ def test_status_is_retained_online_then_offline_and_patrol_goes_to_patrol(mosqui
     sink.publish_retained("patrol/status/gate-3", {"state": "ok"})
     assert central.wait_complete(1, timeout=10)
     assert sink.wait_drained(5)
+    sink.publish_health({"cameras": {"cam1": "ok"}})
+    deadline = time.monotonic() + 5
+    while "site1/dev1" not in central.central.health and time.monotonic() < deadline:
+        time.sleep(0.05)
+    health = json.loads(central.central.health["site1/dev1"])
+    assert health["cameras"] == {"cam1": "ok"} and health["mqtt"]["connected"] is True
+    assert health["mqtt"]["outbox_depth"] == 0 and health["mqtt"]["dropped"] == {"clip": 0, "snapshot": 0}
     status = json.loads(central.central.status["site1/dev1"])
     assert status["state"] == "online" and status["version"]
     sink.close(1)
@@ -58,7 +65,8 @@ def test_status_is_retained_online_then_offline_and_patrol_goes_to_patrol(mosqui
     while json.loads(central.central.status["site1/dev1"])["state"] != "offline" and time.monotonic() < deadline:
         time.sleep(0.05)
     assert json.loads(central.central.status["site1/dev1"])["state"] == "offline"
-    assert any("patrol_checkin" in line for line in central.lines)
+    assert central.central.streams[ev.event_id] == "patrol"
+    assert json.loads(central.central.patrol_status["site1/dev1/gate-3"]) == {"state": "ok"}
 
 
 def test_media_quota_drops_oldest_clips_and_central_is_told(mosquitto, central_factory, tmp_path):

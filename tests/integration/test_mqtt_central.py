@@ -1,0 +1,44 @@
+"""`edge-agent central` as a user runs it: prints alarms, writes events.jsonl and media, exits on --count."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+from edge_agent.publish.publisher import MqttSink
+from tests.fixtures.mosquitto import mqtt_settings, sample_event, sample_media
+
+
+def test_central_cli_prints_writes_and_exits_after_count(mosquitto, tmp_path):
+    conf = tmp_path / "cameras.yaml"
+    conf.write_text(f"site: {{id: s}}\ndevice: {{id: d}}\nmqtt:\n  port: {mosquitto.port}\n  topic_prefix: plant\n")
+    out = tmp_path / "central"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge_agent.cli", "central", "--config", str(conf), "--out", str(out),
+         "--count", "3", "--duration", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={"EDGE_CENTRAL_CLIENT_ID": "cli-central", "PATH": "/usr/bin:/bin"},
+    )
+    try:
+        deadline = time.monotonic() + 15  # wait until the broker has its subscription
+        while "Received SUBSCRIBE from cli-central" not in mosquitto.log.read_text(errors="replace"):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.05)
+        time.sleep(0.2)
+        cfg = mqtt_settings(mosquitto, tmp_path / "outbox.sqlite", topic_prefix="plant")
+        sink = MqttSink(cfg, "site1", "dev1").start()
+        media = {"snapshot": sample_media(frames=2)["snapshot"]}
+        sent = [sink.emit(sample_event(i), media).event_id for i in range(3)]
+        stdout, stderr = proc.communicate(timeout=30)
+        sink.close(1)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr[-2000:]
+    assert [line.split("id=")[1] for line in stdout.splitlines() if line.startswith("ALARM")] == sent
+    assert "3 complete event phases" in stdout
+    assert [json.loads(line)["event_id"] for line in (out / "events.jsonl").read_text().splitlines()] == sent
+    assert all((out / "media" / eid / "snapshot.jpg").is_file() for eid in sent)
+
