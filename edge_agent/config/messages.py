@@ -67,15 +67,11 @@ class YamlDoc:
 
 
 def _member(node: MappingNode, name: Any) -> tuple[Node, Node] | None:
-    merged: list[Node] = []
-    for key, value in node.value:
+    # Last match wins, as in PyYAML: after construction a `<<: *anchor` merge has put the anchor's
+    # pairs first, so the keys written in this mapping itself are found before the merged ones.
+    for key, value in reversed(node.value):
         if isinstance(key, ScalarNode) and key.value == str(name):
             return key, value
-        if isinstance(key, ScalarNode) and key.tag == "tag:yaml.org,2002:merge":
-            merged += value.value if isinstance(value, SequenceNode) else [value]
-    for m in merged:  # `<<: *defaults` keys count as written where the anchor was
-        if isinstance(m, MappingNode) and (found := _member(m, name)):
-            return found
     return None
 
 
@@ -106,6 +102,7 @@ def parse_yaml(path: str | Path) -> tuple[YamlDoc | None, list[str]]:
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
+        duplicates = _duplicate_keys(path, node, (), secrets)  # before merges are flattened
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         return None, [redact_text(_syntax_message(path, exc), secrets)]
@@ -113,8 +110,7 @@ def parse_yaml(path: str | Path) -> tuple[YamlDoc | None, list[str]]:
         return None, [redact_text(f"{path}: YAML error: {exc}", secrets)]
     finally:
         loader.dispose()
-    doc = YamlDoc(path, node, data, secrets)
-    return doc, _duplicate_keys(doc, node)
+    return YamlDoc(path, node, data, secrets), duplicates
 
 
 def _syntax_message(path: Path, exc: yaml.MarkedYAMLError) -> str:
@@ -133,23 +129,24 @@ def _syntax_message(path: Path, exc: yaml.MarkedYAMLError) -> str:
     return f"{path}:{line}: YAML syntax error: {what}{extra}{hint}"
 
 
-def _duplicate_keys(doc: YamlDoc, node: Node | None) -> list[str]:
+def _duplicate_keys(path: Path, node: Node | None, loc: Loc, secrets: list[str]) -> list[str]:
     """PyYAML keeps the last of two equal keys silently; a technician should hear about it."""
     problems: list[str] = []
     if isinstance(node, MappingNode):
         seen: dict[str, int] = {}
         for key, value in node.value:
-            if isinstance(key, ScalarNode):
-                line = key.start_mark.line + 1
-                if key.value in seen:
-                    problems.append(redact_text(f"{doc.path}:{line}: key {key.value!r} is written twice (first "
-                                                f"at line {seen[key.value]}); only the last one would count",
-                                                doc.secrets))
-                seen.setdefault(key.value, line)
-            problems += _duplicate_keys(doc, value)
+            if not isinstance(key, ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+                continue
+            line = key.start_mark.line + 1
+            if key.value in seen:
+                where = dotted(loc + (key.value,))
+                problems.append(redact_text(f"{path}:{line}: {where}: written twice (first at line "
+                                            f"{seen[key.value]}); only the last one would count", secrets))
+            seen.setdefault(key.value, line)
+            problems += _duplicate_keys(path, value, loc + (key.value,), secrets)
     elif isinstance(node, SequenceNode):
-        for item in node.value:
-            problems += _duplicate_keys(doc, item)
+        for i, item in enumerate(node.value):
+            problems += _duplicate_keys(path, item, loc + (i,), secrets)
     return problems
 
 
@@ -177,6 +174,11 @@ def describe(err: Any, model: type[BaseModel], secrets: list[str]) -> tuple[Loc,
         return loc, "required, but missing"
     if kind == "literal_error":
         allowed = re.sub(r"'([^']*)'", r"\1", str(ctx.get("expected", ""))).replace(" or ", ", ")
+        raw = err.get("input")
+        if not secret and str(raw) in allowed.split(", "):  # right value, wrong YAML type
+            if isinstance(raw, str):
+                return loc, f"{got} must be written without quotes: {raw}"
+            return loc, f"{got} must be written as text, in quotes: \"{raw}\""
         return loc, f"{got} is not allowed; use one of {allowed}"
     if kind == "value_error":
         text = msg.removeprefix("Value error, ")

@@ -167,8 +167,24 @@ def test_file_level_problems(tmp_path: Path) -> None:
         load_yaml_model(listed, AgentConfig)
     twice = tmp_path / "twice.yaml"
     twice.write_text("zones: []\nzones: []\n")
-    with pytest.raises(ConfigError, match=r"twice.yaml:2: key 'zones' is written twice \(first at line 1\)"):
+    with pytest.raises(ConfigError, match=r"twice.yaml:2: zones: written twice \(first at line 1\)"):
         load_yaml_model(twice, ZoneFile)
+
+
+def test_merge_keys_point_at_the_key_written_in_the_mapping(tmp_path: Path) -> None:
+    merged = tmp_path / "merge.yaml"
+    merged.write_text("zones:\n  - &z {name: a, kind: rail, polygon: [[0,0],[1,0],[1,1]], labels: [person]}\n"
+                      "  - <<: *z\n    name: b\n    kind: pond\n")
+    text = only(pytest.raises(ConfigError, load_yaml_model, merged, ZoneFile).value.problems)
+    assert text.startswith(f"{merged}:5: zones[1].kind: 'pond' is not allowed"), text
+
+
+def test_a_value_of_the_wrong_yaml_type_says_how_to_write_it(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("site: {id: s}\ndevice: {id: d}\nmqtt:\n  protocol: 5\n  qos: '1'\n")
+    problems = pytest.raises(ConfigError, load_yaml_model, cfg, AgentConfig).value.problems
+    assert problems == [f'{cfg}:4: mqtt.protocol: 5 must be written as text, in quotes: "5"',
+                        f"{cfg}:5: mqtt.qos: '1' must be written without quotes: 1"]
 
 
 def test_missing_required_key_points_at_its_parent() -> None:
