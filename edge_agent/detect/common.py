@@ -222,14 +222,14 @@ class OnnxDetector:
         self.names: list[str] = [str(n) for n in names]
 
     def _input_size(self, shape: list[Any]) -> tuple[int, int]:
-        size = self.entry.get("input_size")
-        if size:
-            w, h = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-            return w, h
+        """The graph's own (w, h) when static, else the manifest's `input_size`."""
         h, w = shape[2], shape[3]
-        if not (isinstance(h, int) and isinstance(w, int)):
+        if isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0:
+            return int(w), int(h)
+        size = self.entry.get("input_size")
+        if not size:
             raise ModelError(f"model file {self.path} has a dynamic input size; name it in models.yaml")
-        return int(w), int(h)
+        return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
     def names_from_metadata(self) -> list[str]:
         """Class names when no manifest entry names them; backends read their own metadata."""

@@ -173,14 +173,19 @@ def _yolo(g: _Graph, x: str, s: Section, hw: tuple[int, int], inp: tuple[int, in
 
 
 def convert(cfg_path: Path, weights_path: Path, out_path: Path, names: list[str],
-            masks: list[list[int]] | None = None) -> Path:
+            masks: list[list[int]] | None = None, input_size: tuple[int, int] | None = None) -> Path:
     """Convert a Darknet model to ONNX at `out_path`.
 
-    `masks` overrides each yolo layer's `mask=` in order (some shipped cfgs carry wrong ones).
+    `masks` overrides each yolo layer's `mask=` in order (some shipped cfgs carry wrong ones);
+    `input_size` (w, h), multiples of 32, overrides the cfg's (the network is fully convolutional).
     """
     sections = parse_cfg(cfg_path)
     net, layers = sections[0], sections[1:]
     in_w, in_h, c = net.int("width"), net.int("height"), net.int("channels", 3)
+    if input_size:
+        in_w, in_h = int(input_size[0]), int(input_size[1])
+        if in_w % 32 or in_h % 32:
+            raise ModelError(f"input size {in_w}x{in_h}: width and height must be multiples of 32")
     w = _Weights(weights_path)
     g = _Graph()
     outs: list[tuple[str, int, int, int]] = []  # per layer: (tensor, channels, h, w)
@@ -250,4 +255,4 @@ def convert_entry(sources: dict[str, Path], out_path: Path, entry: dict) -> None
             raise ModelError(f"darknet model needs source file `{key}` in models.yaml")
     options = entry.get("convert") or {}
     convert(sources["cfg"], sources["weights"], out_path, [str(n) for n in entry["names"]],
-            masks=options.get("anchor_masks"))
+            masks=options.get("anchor_masks"), input_size=entry.get("input_size"))
