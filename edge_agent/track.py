@@ -17,8 +17,9 @@ Each `update(dets, t)` call:
    and a frame must show the track missing, so a gap with no frames at all loses nothing).
 
 Matching is class-aware: a detection only continues a track of the same class. Greedy matching
-(highest IoU first, ties by track id then row) is deterministic and, for the handful of objects
-a camera sees, gives the same pairs as an optimal assignment in practice without scipy.
+(highest IoU first, ties by detection row, then the older track) is deterministic and, for the
+handful of objects a camera sees, gives the same pairs as an optimal assignment in practice
+without scipy.
 
 Rows are never dropped: `update` returns the same rows with `tracker_id` filled, and -1 for a row
 that continues no track and starts none (a low-score detection, or a new track not yet confirmed
@@ -136,6 +137,9 @@ def greedy_match(iou: np.ndarray, threshold: float) -> list[tuple[int, int]]:
     return pairs
 
 
+Pair = tuple[int, Track]  # (detection row, track)
+
+
 class Tracker:
     """Give each detection a stable track id across frames; see the module docstring."""
 
@@ -218,12 +222,13 @@ class Tracker:
         for r in high:
             r = int(r)
             if r not in matched_rows:
-                matched_rows[r] = self._start(dets.xyxy[r], float(conf[r]), int(dets.class_id[r]), str(names[r]), t)
+                cls_id, name = int(dets.class_id[r]), str(names[r])
+                matched_rows[r] = self._start(dets.xyxy[r], float(conf[r]), cls_id, name, t)
         for r, tr in matched_rows.items():
             out_ids[r] = tr.id if tr.id else -1
         return dets.with_tracker_id(out_ids)
 
-    def _by_iou(self, dets: Detections, rows: np.ndarray, tracks: list[Track], t: float) -> list[tuple[int, Track]]:
+    def _by_iou(self, dets: Detections, rows: np.ndarray, tracks: list[Track], t: float) -> list[Pair]:
         if len(rows) == 0 or not tracks:
             return []
         predicted = np.stack([tr.predict(t) for tr in tracks])
@@ -232,7 +237,7 @@ class Tracker:
         # `tracks` is in creation order, so on equal IoU the older track wins.
         return [(int(rows[r]), tracks[c]) for r, c in greedy_match(iou, self.match_iou)]
 
-    def _by_distance(self, dets: Detections, rows: np.ndarray, tracks: list[Track], t: float) -> list[tuple[int, Track]]:
+    def _by_distance(self, dets: Detections, rows: np.ndarray, tracks: list[Track], t: float) -> list[Pair]:
         """Last resort for boxes that no longer overlap: at 1-2 fps a walker moves a body width
         between frames, and a new track has no velocity yet. A detection of similar size whose
         centre is within reach (`max_speed` box sizes per second since last seen) continues it."""

@@ -27,7 +27,8 @@ Semantics, per (zone, track), in the words a field technician would use:
   starts, open events end at once (details.reason "schedule" / "disabled") and the zone forgets
   its tracks, so when it re-arms every object present starts its dwell from the arming time.
 - Events come out in zone order, then track id; an `end` before a `start` for the same pair.
-- event_id = Event.make_id(site, device, camera, zone, type, track_id, entry media time, run_id).
+- event_id = Event.make_id(site, device, camera, zone, type, track_id, media time of the entry
+  (intrusion) or of settling (stationary), run_id).
   Media time (not wall time) keeps replay ids the same whatever `--start` is; a live agent sets
   `EventContext.run_id` (e.g. its start time) so ids from two runs never collide.
 """
@@ -102,7 +103,8 @@ class EngineState:
     absent_grace_s: float = 2.0
 
     @classmethod
-    def create(cls, zones: Sequence[Zone], leave_grace_s: float = 1.0, absent_grace_s: float = 2.0) -> EngineState:
+    def create(cls, zones: Sequence[Zone], leave_grace_s: float = 1.0,
+               absent_grace_s: float = 2.0) -> EngineState:
         return cls(tuple(compile_zones(zones)), {}, {}, leave_grace_s, absent_grace_s)
 
     def zone_enabled(self, geo: ZoneGeometry) -> bool:
@@ -129,8 +131,13 @@ def _observations(geo: ZoneGeometry, dets: Detections, size: tuple[int, int]) ->
     return out
 
 
-def _event(geo: ZoneGeometry, rec: Presence, kind: str, t: float, media_time: float, ctx: EventContext) -> Event:
-    since_t, since_media = (rec.settle_t, rec.settle_media) if kind == "stationary" else (rec.entered_t, rec.entered_media)
+def _event(geo: ZoneGeometry, rec: Presence, kind: str, t: float, media_time: float,
+           ctx: EventContext) -> Event:
+    # A stationary alarm is identified by where the object settled, an intrusion by its entry.
+    if kind == "stationary":
+        since_t, since_media = rec.settle_t, rec.settle_media
+    else:
+        since_t, since_media = rec.entered_t, rec.entered_media
     details = {"entered": iso_utc(rec.entered_t), "entered_media_time": round(rec.entered_media, 3)}
     if kind == "stationary":
         details.update(settled=iso_utc(since_t), settled_media_time=round(since_media, 3))
