@@ -242,6 +242,8 @@ def evaluate(state: EngineState, dets: Detections, frame_size: tuple[int, int], 
     """One frame: tracked `dets` of a `frame_size` (w, h) picture taken at epoch `t`."""
     if dets.tracker_id is None:
         raise ValueError("rules need tracked detections: run Tracker.update before evaluate")
+    if len(dets) and (frame_size[0] <= 0 or frame_size[1] <= 0):
+        raise ValueError(f"frame_size {frame_size} must be the (width, height) of the analysed picture")
     records: dict[tuple[str, int], Presence] = {}
     events: list[Event] = []
     for geo in state.zones:

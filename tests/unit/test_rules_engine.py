@@ -259,3 +259,5 @@ def test_untracked_rows_are_ignored_and_untracked_input_is_refused():
     plain = dets(obj(1)).with_tracker_id(None)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="tracked detections"):
         eng.step(plain, SIZE, T0, 0.0)
+    with pytest.raises(ValueError, match="frame_size"):
+        eng.step(dets(obj(1)), (0, 0), T0, 0.0)
