@@ -63,7 +63,7 @@ def load_doc(path: str | Path, model: type[M], context: Any = None) -> tuple[Yam
     if doc is None:
         return None, None, problems
     obj, more = _validate(doc, model, context)
-    return doc, obj, problems + more
+    return doc, obj, by_line(problems + more)
 
 
 def load_yaml_model(path: str | Path, model: type[M], context: Any = None) -> M:

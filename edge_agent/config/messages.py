@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from ..redact import redact_text, redact_url
+from ..redact import redact_url
 
 Loc = tuple[Any, ...]
 _SECRET_WORDS = ("password", "secret", "token", "passwd")
@@ -27,7 +27,7 @@ _SECRET_WORDS = ("password", "secret", "token", "passwd")
 _SECRET_LINE = re.compile(
     r"(?i)(?:^|[\s{,])([\w.-]*(?:password|passwd|secret|token)[\w.-]*)\s*:\s*[\[\s\"']*([^\"'\s#,\[\]{}]+)"
 )
-_USERINFO = re.compile(r"://([^@/\s]+)@")
+_USERINFO = re.compile(r"://([^/\s]+)@")  # greedy: a password may hold an unescaped @
 
 
 @dataclass
@@ -63,7 +63,14 @@ class YamlDoc:
         """`file:line: key.path: message`, with secrets of this file masked."""
         key = dotted(loc)
         text = f"{self.path}:{self.line(loc)}: {key + ': ' if key else ''}{message}"
-        return redact_text(text, self.secrets)
+        return mask(text, self.secrets)
+
+
+def mask(text: str, secrets: list[str]) -> str:
+    """Known secret values first (they may hold `@`), then any URL credentials left."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return redact_url(text)
 
 
 def _member(node: MappingNode, name: Any) -> tuple[Node, Node] | None:
@@ -105,9 +112,9 @@ def parse_yaml(path: str | Path) -> tuple[YamlDoc | None, list[str]]:
         duplicates = _duplicate_keys(path, node, (), secrets)  # before merges are flattened
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
-        return None, [redact_text(_syntax_message(path, exc), secrets)]
+        return None, [mask(_syntax_message(path, exc), secrets)]
     except yaml.YAMLError as exc:  # reader errors (control characters) carry no mark
-        return None, [redact_text(f"{path}: YAML error: {exc}", secrets)]
+        return None, [mask(f"{path}: YAML error: {exc}", secrets)]
     finally:
         loader.dispose()
     return YamlDoc(path, node, data, secrets), duplicates
@@ -140,7 +147,7 @@ def _duplicate_keys(path: Path, node: Node | None, loc: Loc, secrets: list[str])
             line = key.start_mark.line + 1
             if key.value in seen:
                 where = dotted(loc + (key.value,))
-                problems.append(redact_text(f"{path}:{line}: {where}: written twice (first at line "
+                problems.append(mask(f"{path}:{line}: {where}: written twice (first at line "
                                             f"{seen[key.value]}); only the last one would count", secrets))
             seen.setdefault(key.value, line)
             problems += _duplicate_keys(path, value, loc + (key.value,), secrets)
@@ -167,7 +174,7 @@ def describe(err: Any, model: type[BaseModel], secrets: list[str]) -> tuple[Loc,
     loc: Loc = tuple(err["loc"])
     kind, ctx, msg = err["type"], err.get("ctx") or {}, str(err["msg"])
     secret = any(isinstance(p, str) and any(w in p.lower() for w in _SECRET_WORDS) for p in loc)
-    got = "***" if secret else _show(err.get("input"))
+    got = "***" if secret else _show(err.get("input"), secrets)
     if kind == "extra_forbidden":
         return loc, _unknown_key(loc, model)
     if kind == "missing":
@@ -235,7 +242,7 @@ def _is_coordinate(loc: Loc) -> bool:
             and (loc[-3] == "polygon" or (len(loc) >= 4 and loc[-4] == "exclude")))
 
 
-def _show(value: Any) -> str:
+def _show(value: Any, secrets: list[str]) -> str:
     """A short, redacted rendering of an offending value."""
     if isinstance(value, dict):
         return "a mapping"
@@ -244,7 +251,7 @@ def _show(value: Any) -> str:
         return text if len(text) <= 40 and all(not isinstance(v, (dict, list)) for v in value) else \
             f"a list of {len(value)}"
     if isinstance(value, str):
-        text = redact_url(value)
+        text = mask(value, secrets)  # before shortening, so no part of a secret survives
         return repr(text if len(text) <= 60 else text[:57] + "...")
     return "nothing" if value is None else repr(value)
 

@@ -97,6 +97,15 @@ def test_camera_and_mqtt_secrets_never_appear_in_errors() -> None:
     assert ":10: cameras[0].detect_fps: must be a number, got 'fast'" in text
 
 
+def test_a_password_holding_an_at_sign_is_masked_whole(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("site: {id: s}\ndevice: {id: d}\ncameras:\n  - id: c\n"
+                   "    url: rtsp://admin:p@ss0rdX@10.0.0.1/x\n    location: rtsp://admin:p@ss0rdX@10.0.0.1/x\n")
+    problems = pytest.raises(ConfigError, load_yaml_model, cfg, AgentConfig).value.problems
+    assert problems == [f"{cfg}:6: cameras[0].location: must be a mapping (`key: value` lines), "
+                        "got 'rtsp://***@10.0.0.1/x'"]
+
+
 def test_yaml_syntax_error_on_a_password_line_does_not_quote_the_line() -> None:
     text = only(config_problems("cameras_password_syntax.yaml"))
     assert text.startswith(f"{DATA / 'cameras_password_syntax.yaml'}:6: YAML syntax error")
