@@ -214,7 +214,8 @@ class MqttLink:
         was = self.connected.is_set()
         self.connected.clear()
         if was:
-            log.warning("mqtt %s: disconnected from %s (%s)", self.opts.client_id, self.where, reason)
+            level = logging.WARNING if getattr(reason, "is_failure", True) else logging.INFO
+            log.log(level, "mqtt %s: disconnected from %s (%s)", self.opts.client_id, self.where, reason)
         self.cb.disconnected()
 
     def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
