@@ -20,20 +20,29 @@ from .models import AgentConfig, Detector, ZoneFile
 DEFAULT_CONFIG = "configs/cameras.yaml"
 
 
+def zone_warnings(where: str, zf: ZoneFile, detector_min_score: float) -> list[str]:
+    """Valid zone settings that are probably mistakes (`where` names the camera or file)."""
+    out: list[str] = []
+    if not any(z.enabled for z in zf.zones):
+        out.append(f"{where}: no enabled zone, so it raises only camera alarms (offline, tampered)")
+    for zone in zf.zones:
+        if zone.enabled and zone.min_score < detector_min_score:
+            out.append(f"{where}, zone {zone.name}: min_score {zone.min_score:g} is below the detector's "
+                       f"min_score {detector_min_score:g}; the detector's applies")
+        if zone.stationary_s is not None and "dwell_s" in zone.model_fields_set:
+            out.append(f"{where}, zone {zone.name}: dwell_s is unused: a zone with stationary_s raises "
+                       f"`stationary` after {zone.stationary_s:g} s instead of `intrusion`")
+    return out
+
+
 def config_warnings(cfg: AgentConfig, zones: dict[str, ZoneFile]) -> list[str]:
     """Valid settings that are probably mistakes; reported by `check`, never fatal."""
     out: list[str] = []
     for cam in cfg.cameras:
         if not cam.enabled:
             out.append(f"camera {cam.id}: disabled (enabled: false); it is not watched")
-            continue
-        zf = zones.get(cam.id)
-        if zf is not None and not any(z.enabled for z in zf.zones):
-            out.append(f"camera {cam.id}: no enabled zone, so it only raises camera_offline/tampered alarms")
-        for zone in zf.zones if zf else []:
-            if zone.enabled and zone.min_score < cfg.detector.min_score:
-                out.append(f"camera {cam.id}, zone {zone.name}: min_score {zone.min_score:g} is below the "
-                           f"detector's min_score {cfg.detector.min_score:g}; the detector's applies")
+        elif cam.id in zones:
+            out += zone_warnings(f"camera {cam.id}", zones[cam.id], cfg.detector.min_score)
     mqtt = cfg.mqtt
     if mqtt.enabled and mqtt.password_env and mqtt.password_env not in os.environ:
         out.append(f"mqtt.password_env: {mqtt.password_env} is not set in this shell (the agent's "
@@ -79,19 +88,22 @@ def _summary(config_path: Path, cfg: AgentConfig, zones: dict[str, ZoneFile]) ->
     return lines
 
 
-def _extra_zones(files: list[str], cfg: AgentConfig | None) -> tuple[list[str], list[str]]:
+def _extra_zones(files: list[str], cfg: AgentConfig | None) -> tuple[list[str], list[str], list[str]]:
+    """(problems, summary lines, warnings) of zone files named on the command line."""
     model = cfg.detector.model if cfg else Detector().model
     try:
         names = model_class_names(model)
     except EdgeAgentError:
         names = None  # reported with the config when there is one
-    problems, lines = [], []
+    min_score = cfg.detector.min_score if cfg else Detector().min_score
+    problems, lines, warnings = [], [], []
     for name in files:
         zf, more = collect_zones(name, names, model)
         problems += more
         if zf is not None:
             lines.append(f"{name}: {len(zf.zones)} zone(s): {', '.join(z.name for z in zf.zones) or '-'}")
-    return problems, lines
+            warnings += zone_warnings(name, zf, min_score)
+    return problems, lines, warnings
 
 
 def cli_check(args: argparse.Namespace) -> int:
@@ -107,7 +119,7 @@ def cli_check(args: argparse.Namespace) -> int:
         cfg, zones, problems = collect(config_path)
         if cfg is not None and not problems:
             report += _summary(config_path, cfg, zones)
-    more, lines = _extra_zones(extra, cfg)
+    more, lines, warnings = _extra_zones(extra, cfg)
     problems += more
     report += lines
     patrol = getattr(args, "patrol", None) or (str(resolve(config_path, cfg.patrol)) if cfg and cfg.patrol else None)
@@ -123,7 +135,7 @@ def cli_check(args: argparse.Namespace) -> int:
         return 2
     for line in report:
         print(line)
-    for line in config_warnings(cfg, zones) if cfg else []:
+    for line in (config_warnings(cfg, zones) if cfg else []) + warnings:
         print(f"warning: {line}")
     print("OK")
     return 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 # A coordinate as a fraction of width or height; 0..1 keeps one zone file valid for every stream size.
 Coord = Annotated[float, Field(ge=0, le=1)]
@@ -66,20 +66,14 @@ class Zone(Strict):
         "absent = always.",
     )
     stationary_s: float | None = Field(
-        None, gt=0, description="An object that stays put this long (longer than dwell_s) raises `stationary`."
+        None,
+        gt=0,
+        description="An object that stays put this long raises `stationary`; such a zone raises no `intrusion` "
+        "(dwell_s is then unused).",
     )
     stationary_radius: float = Field(0.03, gt=0, le=1, description="How far (fraction of width) counts as put.")
     exclude: list[Outline] = Field(default_factory=list, description="Polygons inside the zone where nothing counts.")
     enabled: bool = True
-
-    @model_validator(mode="after")
-    def _stationary_after_dwell(self) -> Zone:
-        # An object must first be inside (dwell) before staying put can mean anything.
-        if self.stationary_s is not None and self.stationary_s <= self.dwell_s:
-            raise ValueError(
-                f"stationary_s ({self.stationary_s:g}) must be longer than dwell_s ({self.dwell_s:g})"
-            )
-        return self
 
 
 class ZoneFile(Strict):

@@ -71,6 +71,12 @@ def test_check_warns_about_valid_but_doubtful_settings(tmp_path: Path) -> None:
     assert "warning: mqtt.password_env: EDGE_TEST_UNSET_VAR is not set" in res.stdout
 
 
+def test_dwell_in_a_stationary_zone_is_a_warning_not_an_error(tmp_path: Path) -> None:
+    res = edge_agent("check", "--zones", str(DATA / "zones_stationary_dwell.yaml"), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "zone moorings: dwell_s is unused: a zone with stationary_s raises `stationary` after 10 s" in res.stdout
+
+
 def test_committed_schemas_equal_the_generated_ones() -> None:
     for name in COMMITTED:
         committed = (SCHEMA_DIR / f"{name}.schema.json").read_text(encoding="utf-8")

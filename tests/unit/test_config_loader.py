@@ -49,7 +49,6 @@ def only(problems: list[str]) -> str:
         ("zones_self_crossing.yaml", ":5: zones[0].polygon:", ["crosses itself"]),
         ("zones_unknown_label.yaml", ":7: zones[0].labels[1]:", ["'persn' is not a class", "did you mean 'person'"]),
         ("zones_duplicate_name.yaml", ":6: zones[1].name:", ["'track' is used twice (first at line 2)"]),
-        ("zones_stationary_dwell.yaml", ":7: zones[0].stationary_s:", ["must be longer than dwell_s (30)"]),
         ("zones_syntax_error.yaml", ":5:", ["YAML syntax error", "flow sequence at line 4"]),
     ],
 )
