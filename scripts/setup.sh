@@ -30,3 +30,4 @@ fi
 .venv/bin/python -m pip install -q -e '.[dev]'
 
 .venv/bin/edge-agent models fetch
+bash scripts/setup_ultralytics.sh  # .venv-ultra: torch + ultralytics for .pt/.engine and their tests (~1.5 min, ~6 GB)
