@@ -123,7 +123,18 @@ class PacketRing:
 
 
 def remux_clip(packets: list[StoredPacket], template: Any, time_base: Fraction) -> bytes:
-    """An MP4 of the packets, timestamps rebased to zero."""
+    """An MP4 of the packets, timestamps rebased to zero.
+
+    Codecs MP4 cannot carry (old MPEG-4 variants from recorded files) are re-encoded to H.264;
+    cameras send H.264 or H.265, which are copied.
+    """
+    try:
+        return _remux(packets, template, time_base)
+    except ValueError:  # "'mp4' format does not support '<codec>' codec"
+        return _transcode(packets, template, time_base)
+
+
+def _remux(packets: list[StoredPacket], template: Any, time_base: Fraction) -> bytes:
     buf = io.BytesIO()
     with av.open(buf, "w", format="mp4") as out:
         stream = out.add_stream_from_template(template)
@@ -141,6 +152,31 @@ def remux_clip(packets: list[StoredPacket], template: Any, time_base: Fraction) 
             pkt.stream = stream
             out.mux(pkt)
             last_dts = dts
+    return buf.getvalue()
+
+
+def _transcode(packets: list[StoredPacket], template: Any, time_base: Fraction) -> bytes:
+    src = template.codec_context
+    decoder = av.CodecContext.create(src.name, "r")
+    decoder.width, decoder.height = src.width, src.height
+    if src.extradata:
+        decoder.extradata = src.extradata
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        fps = template.average_rate or 10
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = src.width, src.height, "yuv420p"
+        stream.options = {"preset": "veryfast", "crf": "26", "bf": "0"}
+        n = 0
+        for p in packets:
+            pkt = av.Packet(p.data)
+            pkt.pts, pkt.dts, pkt.time_base = p.pts, p.dts, time_base
+            for frame in decoder.decode(pkt):
+                frame = frame.reformat(format="yuv420p")
+                frame.pts, frame.time_base = n, Fraction(1, 1) / Fraction(fps)
+                n += 1
+                out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
     return buf.getvalue()
 
 
