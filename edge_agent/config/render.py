@@ -47,15 +47,17 @@ def _dashed(img: np.ndarray, pts: np.ndarray, color: tuple[int, int, int], thick
             cv2.line(img, tuple(int(v) for v in p), tuple(int(v) for v in q), color, thickness, cv2.LINE_AA)
 
 
-def _hatch(img: np.ndarray, pts: np.ndarray, color: tuple[int, int, int], spacing: int) -> None:
-    """Diagonal lines inside the polygon only."""
-    h, w = img.shape[:2]
+def _exclusion(img: np.ndarray, original: np.ndarray, pts: np.ndarray, thick: int) -> None:
+    """Nothing counts here: show the picture without zone fill, hatched, outlined (work in the box only)."""
+    x, y, w, h = cv2.boundingRect(pts)
     mask = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(mask, [pts], 255)
-    lines = img.copy()
+    cv2.fillPoly(mask, [pts - (x, y)], 255)
+    hatched = original[y:y + h, x:x + w].copy()
+    spacing = max(6, thick * 6)
     for c in range(-h, w, spacing):
-        cv2.line(lines, (c, 0), (c + h, h), color, max(1, spacing // 6), cv2.LINE_AA)
-    img[mask > 0] = lines[mask > 0]
+        cv2.line(hatched, (c, 0), (c + h, h), EXCLUDE_COLOR, max(1, spacing // 6), cv2.LINE_AA)
+    np.copyto(img[y:y + h, x:x + w], hatched, where=mask[..., None] > 0)
+    cv2.polylines(img, [pts], True, EXCLUDE_COLOR, thick, cv2.LINE_AA)
 
 
 def _label(zone: Zone) -> str:
@@ -93,12 +95,7 @@ def draw_zones(image_bgr: np.ndarray, zones: Sequence[Zone], labels: bool = True
     original = image_bgr if image_bgr.ndim == 3 else cv2.cvtColor(image_bgr, cv2.COLOR_GRAY2BGR)
     for zone in zones:
         for points in zone.exclude:
-            pts = _pixels(points, w, h)
-            mask = np.zeros((h, w), np.uint8)
-            cv2.fillPoly(mask, [pts], 255)
-            img[mask > 0] = original[mask > 0]  # nothing counts here: show the picture, hatched
-            _hatch(img, pts, EXCLUDE_COLOR, spacing=max(6, thick * 6))
-            cv2.polylines(img, [pts], True, EXCLUDE_COLOR, thick, cv2.LINE_AA)
+            _exclusion(img, original, _pixels(points, w, h), thick)
     for zone in zones:
         pts = _pixels(zone.polygon, w, h)
         if zone.enabled:
