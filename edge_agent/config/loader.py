@@ -103,6 +103,27 @@ def _is_url(value: str) -> bool:
     return "://" in value
 
 
+# What FFmpeg (PyAV) opens for a camera; anything else is almost surely a typing mistake (rtps://).
+SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "srt", "udp", "tcp", "file")
+
+
+def _source_problem(doc: YamlDoc, value: str) -> str | None:
+    """Why a camera `url` cannot be opened as written, or None."""
+    if _is_url(value):
+        scheme = value.split("://", 1)[0].lower()
+        if scheme in SCHEMES:
+            return None
+        # Swapped letters first (rtps -> rtsp), then the nearest spelling.
+        close = [s for s in SCHEMES if sorted(s) == sorted(scheme)] or \
+            difflib.get_close_matches(scheme, SCHEMES, n=1, cutoff=0.5)
+        hint = f"did you mean {close[0]}://? " if close else ""
+        return f"unknown URL scheme {scheme!r}; {hint}use one of {', '.join(s + '://' for s in SCHEMES)}"
+    if Path(value).exists() or resolve(doc.path, value).exists():
+        return None
+    return (f"video file {value!r} not found (neither from the working folder nor beside the cameras file); "
+            "an RTSP camera needs a URL like rtsp://host:554/stream")
+
+
 # ---- cameras.yaml --------------------------------------------------------------------------------
 # Cross-checks read the raw YAML data, not the validated model, so they still report when some
 # other key of the same file is wrong: every problem comes out in one pass.
@@ -135,11 +156,9 @@ def _check_config(doc: YamlDoc) -> list[str]:
             seen[cam_id] = i
         for key in ("url", "substream_url"):
             value = cam.get(key)
-            if isinstance(value, str) and value and not _is_url(value) and not Path(value).exists() \
-                    and not resolve(doc.path, value).exists():
-                problems.append(doc.problem(("cameras", i, key), f"video file {value!r} not found (neither from "
-                                            "the working folder nor beside the cameras file); an RTSP camera "
-                                            "needs a URL like rtsp://host:554/stream"))
+            why = _source_problem(doc, value) if isinstance(value, str) and value else None
+            if why:
+                problems.append(doc.problem(("cameras", i, key), why))
     tz = _get(doc.data, "site", "timezone")
     if isinstance(tz, str):
         problems += _check_timezone(doc, tz)

@@ -127,10 +127,11 @@ def test_missing_files_named_in_the_config_are_reported() -> None:
     where = [p.split(": ", 2)[0].rsplit(":", 1)[1] + " " + p.split(": ", 2)[1] for p in problems]
     assert where == [
         "2 device.id", "3 patrol", "5 mqtt.password_file", "7 mqtt.tls.ca_file", "8 mqtt.tls.cert_file",
-        "8 mqtt.tls.cert_file", "11 cameras[0].url", "13 cameras[1].id",
+        "8 mqtt.tls.cert_file", "11 cameras[0].url", "13 cameras[1].id", "14 cameras[1].url",
     ], problems
     assert "secrets/missing.txt" in problems[2]  # a path is not a secret
-    assert "zones/gate.yaml not found" in problems[-1]
+    assert "zones/gate.yaml not found" in problems[-2]
+    assert "unknown URL scheme 'rtps'; did you mean rtsp://?" in problems[-1]
 
 
 def test_zone_files_are_checked_even_when_cameras_yaml_has_problems(tmp_path: Path) -> None:
