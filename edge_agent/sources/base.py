@@ -8,6 +8,7 @@ files) implement `LiveSource`.
 
 from __future__ import annotations
 
+import threading
 from enum import Enum
 from typing import Callable, Protocol
 
@@ -53,3 +54,74 @@ class Sampler:
         late = t - self.next_t >= self.interval
         self.next_t = t + self.interval if late else self.next_t + self.interval
         return True
+
+
+class PacedFileSource:
+    """A video file played as a live camera in real time (demo cameras, machines without RTSP).
+
+    Wraps the replay `FileSource` (which decodes as fast as it can) in a thread that waits until
+    each sampled frame's media time has come, then hands it on like a camera would.
+    """
+
+    def __init__(self, camera: str, path: str, detect_fps: float, on_frame: FrameCallback, health,
+                 ring=None, clock=None, loop: bool = True, watch=None, on_tamper=None) -> None:
+        from ..clock import SystemClock
+        from .file import FileSource
+
+        self.camera = camera
+        self.on_frame = on_frame
+        self.health = health
+        self.clock = clock or SystemClock()
+        self.watch = watch
+        self.on_tamper = on_tamper
+        self._file = FileSource(camera, path, detect_fps, self.clock.now(), ring, loop=loop)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"file-{camera}", daemon=True)
+        self._tamper: str | None = None
+        health.register(camera)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        self._stop.set()
+        self._file.stop()
+        self._thread.join(timeout)
+        self.health.set_state(self.camera, SourceState.STOPPED)
+        return not self._thread.is_alive()
+
+    @property
+    def state(self) -> SourceState:
+        return SourceState(self.health.state(self.camera))
+
+    def _run(self) -> None:
+        from ..detect.motion import small_from_bgr
+
+        self.health.set_state(self.camera, SourceState.CONNECTING)
+        began = self.clock.monotonic()
+        wall0 = self.clock.now()
+        try:
+            for frame in self._file:
+                wait = began + frame.media_time - self.clock.monotonic()
+                if wait > 0 and self._stop.wait(wait):
+                    return
+                if self.state != SourceState.ONLINE:
+                    self.health.set_state(self.camera, SourceState.ONLINE)
+                frame.wall_time = wall0 + frame.media_time
+                self.health.frame_seen(self.camera, frame.width, frame.height)
+                if self.watch is not None and frame.image is not None:
+                    decision = self.watch.observe(small_from_bgr(frame.image), frame.media_time)
+                    frame.motion = decision.motion
+                    if decision.tamper != self._tamper:
+                        self._tamper = decision.tamper
+                        if self.on_tamper is not None:
+                            self.on_tamper(self.camera, decision.tamper, frame)
+                    if not decision.analyse:
+                        self.health.count(self.camera, "frames_gated")
+                        continue
+                self.on_frame(frame)
+        except Exception as exc:  # a broken file is this camera's problem, not the agent's
+            self.health.set_state(self.camera, SourceState.OFFLINE, str(exc))
+            return
+        if not self._stop.is_set():
+            self.health.set_state(self.camera, SourceState.OFFLINE, "end of file")

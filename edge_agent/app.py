@@ -1,0 +1,362 @@
+"""`edge-agent run`: the live agent. Wiring only: build everything from the config, start, supervise, stop.
+
+Threads: one decode thread per camera (sources/rtsp.py, or a paced file for demo cameras), one
+detector thread shared by all cameras (detect/batcher.py), one analytics thread that runs each
+camera's `CameraPipeline` in frame order, the MQTT pump, and the main thread supervising
+(watchdogs, camera_offline, clips due on quiet cameras, health). SIGTERM/SIGINT stop the
+sources, let the detector and analytics finish what they hold, end alarms in progress, flush
+the outbox, and exit 0.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .alarms.event import Event
+from .alarms.sink import EventSink, FolderSink
+from .alarms.snapshot import encode_jpeg
+from .clock import Clock, SystemClock, iso_utc
+from .config.models import AgentConfig, Camera, ZoneFile
+from .detect.batcher import DetectorBatcher
+from .detect.motion import SceneWatch
+from .frames import Detections, Frame
+from .health import Health, OfflineMonitor
+from .pipeline import CameraPipeline
+from .redact import redact_url
+from .rules.engine import EventContext
+from .sources.packets import PacketRing
+from .sources.rtsp import RtspSource
+from .sources.base import PacedFileSource
+
+log = logging.getLogger("edge_agent.app")
+
+
+@dataclass
+class CameraRuntime:
+    camera: Camera
+    ctx: EventContext
+    ring: PacketRing
+    pipeline: CameraPipeline
+    source: Any  # RtspSource | PacedFileSource
+    tamper_event: Event | None = None
+
+
+@dataclass
+class LiveStats:
+    latencies: list[float] = field(default_factory=list)  # seconds from frame to alarm delivered
+    events: int = 0
+
+
+class LiveAgent:
+    """Every camera of one config, one shared detector, one sink."""
+
+    def __init__(self, cfg: AgentConfig, zones: dict[str, ZoneFile], detector, sink: EventSink,
+                 clock: Clock | None = None, health: Health | None = None) -> None:
+        self.cfg = cfg
+        self.clock = clock or SystemClock()
+        self.health = health or Health(self.clock)
+        self.sink = sink
+        self.stats = LiveStats()
+        self.cameras: dict[str, CameraRuntime] = {}
+        self._results: queue.Queue[tuple[Frame, Detections] | None] = queue.Queue(maxsize=256)
+        self.batcher = DetectorBatcher(detector, self._on_result, self.health,
+                                       cfg.detector.max_batch, cfg.detector.max_wait_ms)
+        self._analytics = threading.Thread(target=self._analyse_loop, name="analytics", daemon=True)
+        run_id = f"{self.clock.now():.0f}"
+        for cam in cfg.cameras:
+            if cam.enabled:
+                zf = zones.get(cam.id)
+                self.cameras[cam.id] = self._build(cam, zf.zones if zf else [], run_id)
+        self.offline = OfflineMonitor(
+            self.health, self._emit_plain, lambda cid: self.cameras[cid].ctx,
+            {cid: rt.camera.offline_alarm_s for cid, rt in self.cameras.items()},
+        )
+
+    def _build(self, cam: Camera, zones: list, run_id: str) -> CameraRuntime:
+        a = self.cfg.alarms
+        ring = PacketRing(a.pre_roll_s + a.max_clip_s + a.post_roll_s + 5.0)
+        location = cam.location.model_dump() if cam.location else None
+        ctx = EventContext(self.cfg.site.id, self.cfg.device.id, cam.id, self.cfg.site.timezone, location, run_id)
+        pipeline = CameraPipeline(ctx, zones, a, self.sink, ring)
+        pipeline.alarms.keep_delivered = False  # live: count, do not keep every event in memory
+        watch = SceneWatch(cam.idle_interval_s, active=lambda p=pipeline: bool(p.active_tracks()))
+        if cam.url.startswith(("rtsp://", "rtsps://")):
+            source = RtspSource(
+                cam.id, cam.url, cam.detect_fps, self.batcher.submit, self.health, ring, self.clock,
+                substream_url=cam.substream_url, stall_timeout_s=cam.stall_timeout_s, watch=watch,
+                on_tamper=self._on_tamper,
+            )
+        else:
+            source = PacedFileSource(cam.id, cam.url, cam.detect_fps, self.batcher.submit, self.health, ring,
+                                     self.clock, loop=cam.loop, watch=watch, on_tamper=self._on_tamper)
+        return CameraRuntime(cam, ctx, ring, pipeline, source)
+
+    # --- running ---------------------------------------------------------------------------
+    def start(self) -> None:
+        self._analytics.start()
+        self.batcher.start()
+        for rt in self.cameras.values():
+            log.info("camera %s: starting %s", rt.camera.id, redact_url(rt.camera.url))
+            rt.source.start()
+
+    def supervise(self) -> None:
+        """One supervision step; call about twice a second."""
+        for rt in self.cameras.values():
+            check = getattr(rt.source, "check_watchdog", None)
+            if check:
+                check()
+            latest = rt.ring.latest_time
+            if latest is not None:
+                for ev in rt.pipeline.tick(latest):
+                    self._count(ev, None)
+        self.offline.check()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop sources, drain detector and analytics, end alarms in progress."""
+        for rt in self.cameras.values():
+            if not rt.source.stop(timeout):
+                log.warning("camera %s: decode thread did not stop in %.0f s", rt.camera.id, timeout)
+        self.batcher.stop(timeout)
+        self._results.put(None)
+        self._analytics.join(timeout)
+        now = self.clock.now()
+        for rt in self.cameras.values():
+            media = rt.ring.latest_time or 0.0
+            for ev in rt.pipeline.close(now, media):
+                self._count(ev, None)
+            if rt.tamper_event is not None:
+                self._end_tamper(rt, "shutdown")
+        self.offline.close()
+
+    # --- analytics -------------------------------------------------------------------------
+    def _on_result(self, frame: Frame, dets: Detections) -> None:
+        try:
+            self._results.put(((frame, dets)), timeout=5)
+        except queue.Full:
+            self.health.count(frame.camera, "frames_dropped")
+
+    def _analyse_loop(self) -> None:
+        while True:
+            item = self._results.get()
+            if item is None:
+                return
+            frame, dets = item
+            rt = self.cameras.get(frame.camera)
+            if rt is None:
+                continue
+            try:
+                for ev in rt.pipeline.process(frame, dets):
+                    self._count(ev, frame)
+            except Exception:  # one camera's bad frame must not stop the others' analysis
+                log.exception("camera %s: pipeline failed on frame %d", frame.camera, frame.seq)
+
+    def _count(self, ev: Event, frame: Frame | None) -> None:
+        self.stats.events += 1
+        if frame is not None and ev.phase == "start":
+            self.stats.latencies.append(self.clock.now() - frame.wall_time)
+            log.info("camera %s: %s %s in %s (%s)", ev.camera, ev.type, ev.phase, ev.zone, ev.label)
+
+    def _emit_plain(self, ev: Event, media: dict[str, bytes] | None = None) -> None:
+        try:
+            self.sink.emit(ev, media or {})
+            self.stats.events += 1
+            log.warning("camera %s: %s %s", ev.camera, ev.type, ev.phase)
+        except Exception:
+            log.exception("camera %s: could not deliver %s", ev.camera, ev.type)
+
+    # --- tampering -------------------------------------------------------------------------
+    def _on_tamper(self, camera: str, reason: str | None, frame: Frame) -> None:
+        rt = self.cameras[camera]
+        if reason is None:
+            if rt.tamper_event is not None:
+                self._end_tamper(rt, "restored")
+            return
+        if rt.tamper_event is not None:
+            return
+        ctx, t = rt.ctx, iso_utc(frame.wall_time)
+        ev = Event(
+            event_id=Event.make_id(ctx.site, ctx.device, camera, "camera_tampered", f"{frame.media_time:.3f}", ctx.run_id),
+            phase="start", type="camera_tampered", site=ctx.site, device=ctx.device, camera=camera, start=t, time=t,
+            media_time=round(frame.media_time, 3), location=ctx.location, details={"reason": reason},
+        )
+        rt.tamper_event = ev
+        media = {"snapshot": encode_jpeg(frame.image, self.cfg.alarms.snapshot_quality)} if frame.image is not None else {}
+        self._emit_plain(ev, media)
+
+    def _end_tamper(self, rt: CameraRuntime, why: str) -> None:
+        ev, rt.tamper_event = rt.tamper_event, None
+        now = iso_utc(self.clock.now())
+        self._emit_plain(ev.next_phase("end", end=now, time=now, details={**ev.details, "end_reason": why}))
+
+    # --- commands --------------------------------------------------------------------------
+    def _runtime(self, args: dict[str, Any]) -> CameraRuntime:
+        cam = args.get("camera")
+        if cam not in self.cameras:
+            raise ValueError(f"unknown camera {cam!r}; known: {sorted(self.cameras)}")
+        return self.cameras[cam]
+
+    def cmd_snapshot(self, args: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+        rt = self._runtime(args)
+        last = rt.pipeline.last
+        if last is None or last[0].image is None:
+            raise ValueError(f"camera {rt.camera.id} has no analysed frame yet (state {self.health.state(rt.camera.id)})")
+        jpeg = encode_jpeg(last[0].image, self.cfg.alarms.snapshot_quality)
+        return {"camera": rt.camera.id, "frame_time": iso_utc(last[0].wall_time), "size": len(jpeg)}, jpeg
+
+    def cmd_zone(self, args: dict[str, Any]) -> dict[str, Any]:
+        rt = self._runtime(args)
+        enabled = args.get("enabled")
+        if not isinstance(enabled, bool):
+            raise ValueError("args.enabled must be true or false")
+        if not rt.pipeline.set_zone_enabled(str(args.get("zone")), enabled):
+            raise ValueError(f"camera {rt.camera.id} has no zone {args.get('zone')!r}")
+        return {"camera": rt.camera.id, "zone": args.get("zone"), "enabled": enabled}
+
+
+
+
+# --- the CLI -----------------------------------------------------------------------------------
+
+class _Control:
+    """What command handlers and signals ask of the main loop."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.reload: tuple[AgentConfig, dict[str, ZoneFile]] | None = None
+        self.agent: LiveAgent | None = None
+        self.acked: dict[str, str] = {}
+
+
+def _resolve_files(cfg: AgentConfig, config_path: str) -> AgentConfig:
+    """File cameras (demo) are relative to the config's folder, like every other path in it."""
+    base = Path(config_path).resolve().parent
+    cams = []
+    for cam in cfg.cameras:
+        if "://" not in cam.url and not Path(cam.url).is_absolute() and (base / cam.url).exists():
+            cam = cam.model_copy(update={"url": str(base / cam.url)})
+        cams.append(cam)
+    return cfg.model_copy(update={"cameras": cams})
+
+
+def _load(config_path: str) -> tuple[AgentConfig, dict[str, ZoneFile]]:
+    from .config.loader import load_all
+    from .errors import ConfigError
+
+    cfg, zones = load_all(config_path)
+    if not any(c.enabled for c in cfg.cameras):
+        raise ConfigError([f"{config_path}: cameras: no enabled camera to run"])
+    return _resolve_files(cfg, config_path), zones
+
+
+def _handlers(ctl: _Control, config_path: str, sink_ref: dict[str, Any]) -> dict[str, Any]:
+    def agent() -> LiveAgent:
+        if ctl.agent is None:
+            raise ValueError("the agent is (re)starting; try again")
+        return ctl.agent
+
+    def snapshot(args: dict[str, Any]) -> dict[str, Any]:
+        info, jpeg = agent().cmd_snapshot(args)
+        sink = sink_ref.get("sink")
+        if hasattr(sink, "publish_retained"):
+            suffix = f"snapshot/{info['camera']}"
+            sink.publish_retained(suffix, jpeg)
+            info["topic"] = sink.topics.suffix(suffix)
+        return info
+
+    def ack(args: dict[str, Any]) -> dict[str, Any]:
+        event_id = args.get("event_id")
+        if not isinstance(event_id, str) or not event_id:
+            raise ValueError("args.event_id is required")
+        ctl.acked[event_id] = str(args.get("by", ""))
+        log.info("alarm %s acknowledged%s", event_id, f" by {args['by']}" if args.get("by") else "")
+        return {"event_id": event_id, "acked": True}
+
+    def reload(args: dict[str, Any]) -> dict[str, Any]:
+        cfg, zones = _load(config_path)  # a bad config is refused here; the running one stays
+        ctl.reload = (cfg, zones)
+        return {"reloading": True, "cameras": [c.id for c in cfg.cameras if c.enabled]}
+
+    return {"snapshot": snapshot, "ack": ack, "zone": lambda a: agent().cmd_zone(a), "reload": reload}
+
+
+def _make_sink(cfg: AgentConfig, clock: Clock, handlers: dict[str, Any]) -> EventSink:
+    if cfg.mqtt.enabled:
+        from .publish.publisher import MqttSink
+
+        return MqttSink.from_config(cfg, clock, handlers).start()
+    log.info("mqtt disabled: events go to %s", cfg.alarms.store_dir)
+    return FolderSink(cfg.alarms.store_dir)
+
+
+def _publish_health(agent: LiveAgent, sink: EventSink, health_file: str | None) -> None:
+    snap = agent.health.snapshot()
+    snap["events"] = agent.stats.events
+    if hasattr(sink, "publish_health"):
+        sink.publish_health(snap)
+    if health_file:
+        tmp = Path(health_file).with_suffix(".tmp")
+        tmp.write_text(json.dumps(snap, default=str, indent=1))
+        tmp.replace(health_file)
+
+
+def run_live(config_path: str, duration: float | None = None, health_file: str | None = None) -> int:
+    """Run until SIGTERM/SIGINT or `duration`; returns the exit code."""
+    from .detect.common import DetectorOptions
+    from .detect.registry import load_detector
+
+    cfg, zones = _load(config_path)
+    clock = SystemClock()
+    detector = load_detector(cfg.detector.model, DetectorOptions.from_config(cfg.detector))
+    ctl = _Control()
+    sink_ref: dict[str, Any] = {}
+    sink = sink_ref["sink"] = _make_sink(cfg, clock, _handlers(ctl, config_path, sink_ref))
+    previous = {sig: signal.signal(sig, lambda *_: ctl.stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    deadline = None if duration is None else time.monotonic() + duration
+    health_every = min(cfg.mqtt.health_interval_s, 2.0 if health_file else cfg.mqtt.health_interval_s)
+    try:
+        while True:
+            agent = ctl.agent = LiveAgent(cfg, zones, detector, sink, clock)
+            agent.start()
+            log.info("running %d camera(s) on %s", len(agent.cameras), detector.provider)
+            next_health = time.monotonic() + min(2.0, health_every)
+            while not ctl.stop.is_set() and ctl.reload is None:
+                if deadline is not None and time.monotonic() >= deadline:
+                    ctl.stop.set()
+                    break
+                agent.supervise()
+                if time.monotonic() >= next_health:
+                    _publish_health(agent, sink, health_file)
+                    next_health = time.monotonic() + health_every
+                ctl.stop.wait(0.5)
+            ctl.agent = None
+            agent.stop()
+            _publish_health(agent, sink, health_file)
+            if ctl.reload is None:
+                break
+            new_cfg, zones = ctl.reload
+            ctl.reload = None
+            if new_cfg.detector != cfg.detector:
+                detector = load_detector(new_cfg.detector.model, DetectorOptions.from_config(new_cfg.detector))
+            if new_cfg.mqtt != cfg.mqtt:
+                log.warning("reload: mqtt settings changed; they take effect at the next restart")
+            cfg = new_cfg
+            log.info("reloaded %s", config_path)
+    finally:
+        drained = sink.close(5.0) if hasattr(sink, "wait_drained") else sink.close()
+        if drained is False:
+            log.warning("outbox not empty at exit; it is sent at the next start")
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def cli_run(args) -> int:
+    return run_live(args.config, args.duration, getattr(args, "health_file", None))

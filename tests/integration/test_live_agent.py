@@ -1,0 +1,195 @@
+"""The live agent on real RTSP cameras (GStreamer server on loopback) and the real detector."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edge_agent.alarms.event import Event
+from edge_agent.alarms.sink import FolderSink
+from edge_agent.app import LiveAgent
+from edge_agent.config.models import AgentConfig, Camera, Device, Site, Zone, ZoneFile
+from edge_agent.replay import run_replay
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+ZONE = {"name": "track", "kind": "rail", "polygon": [[0.5, 0.3], [1.0, 0.3], [1.0, 1.0], [0.5, 1.0]],
+        "labels": ["person"], "dwell_s": 1.0}
+
+
+def render_walk(path: Path, seconds: float = 8.0, fps: int = 25) -> Path:
+    """A person walks from the left into a rail zone on the right half and stays there."""
+    import av
+
+    sys.path.insert(0, str(ROOT))
+    from tests.data.scenes import background, compose, cutout
+
+    bg, cut = background("train-tracks1"), cutout("dan1")
+    h, w = bg.shape[:2]
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.options = {"preset": "ultrafast", "bf": "0", "g": str(fps), "sc_threshold": "0"}
+        for i in range(int(seconds * fps)):
+            x = int(20 + (w - 120) * min(1.0, i / fps / (seconds * 0.6)))
+            img, _ = compose(bg, cut, x, 330, 180)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="module")
+def walk_clip(tmp_path_factory) -> Path:
+    return render_walk(tmp_path_factory.mktemp("live") / "walk.mp4")
+
+
+@pytest.fixture(scope="module")
+def detector():
+    from edge_agent.detect.common import DetectorOptions
+    from edge_agent.detect.registry import load_detector
+
+    return load_detector("yolov3-tiny", DetectorOptions())
+
+
+def agent_config(tmp: Path, cameras: list[Camera]) -> AgentConfig:
+    return AgentConfig(site=Site(id="s1"), device=Device(id="d1"), cameras=cameras,
+                       mqtt={"enabled": False}, alarms={"store_dir": str(tmp / "media")})
+
+
+def read_events(folder: Path) -> list[Event]:
+    path = folder / "events.jsonl"
+    return [Event.from_json(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def wait_for(cond, timeout: float, step: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(step)
+    return cond()
+
+
+def test_clip_over_rtsp_gives_the_same_alarms_as_its_replay(rtsp_server, walk_clip, detector, tmp_path):
+    replayed = run_replay(walk_clip, _zone_file(tmp_path), tmp_path / "replay")
+    srv = rtsp_server({"walk": walk_clip})
+    cfg = agent_config(tmp_path, [Camera(id="walk", url=srv.url("walk"), detect_fps=5)])
+    sink = FolderSink(tmp_path / "live")
+    agent = LiveAgent(cfg, {"walk": ZoneFile(zones=[Zone(**ZONE)])}, detector, sink)
+    agent.start()
+    try:
+        assert wait_for(lambda: agent.health.state("walk") == "online", 10)
+        # the served file ends after 8 s: stop when the camera drops, before it reconnects
+        assert wait_for(lambda: (agent.supervise() or True) and agent.health.state("walk") != "online", 20)
+    finally:
+        agent.stop()
+        sink.close()
+    live = [e for e in read_events(tmp_path / "live") if e.phase == "start"]
+    ref = [e for e in replayed.events if e.phase == "start"]
+    assert ref, "the replay itself found no alarm: the clip or the detector changed"
+    key = lambda e: (e.type, e.zone, e.label)  # noqa: E731
+    assert sorted(map(key, live)) == sorted(map(key, ref))
+    for a, b in zip(sorted(live, key=key), sorted(ref, key=key)):
+        assert abs(a.media_time - b.media_time) <= 1.0, (a.media_time, b.media_time)
+    assert agent.health.counters("walk")["frames_analysed"] >= 20
+    assert agent.stats.latencies and max(agent.stats.latencies) < 5
+
+
+def _zone_file(tmp: Path) -> Path:
+    path = tmp / "zones.yaml"
+    path.write_text(yaml.safe_dump({"zones": [ZONE]}))
+    return path
+
+
+def test_camera_offline_alarm_starts_and_ends_while_others_keep_analysing(rtsp_server, small_clip, detector,
+                                                                           tmp_path):
+    a = rtsp_server({"a": small_clip}, loop=True)
+    b = rtsp_server({"b": small_clip}, loop=True)
+    cams = [Camera(id="a", url=a.url("a"), offline_alarm_s=1.0, idle_interval_s=0.5),
+            Camera(id="b", url=b.url("b"), offline_alarm_s=1.0, idle_interval_s=0.5)]
+    sink = FolderSink(tmp_path / "events")
+    agent = LiveAgent(agent_config(tmp_path, cams), {}, detector, sink)
+    agent.start()
+
+    def offline_events(phase: str) -> list[Event]:
+        agent.supervise()
+        return [e for e in read_events(tmp_path / "events") if e.type == "camera_offline" and e.phase == phase]
+
+    try:
+        assert wait_for(lambda: agent.health.counters("a")["frames_analysed"] > 0
+                        and agent.health.counters("b")["frames_analysed"] > 0, 15)
+        a.kill()
+        assert wait_for(lambda: offline_events("start"), 5)
+        start = offline_events("start")[0]
+        assert start.camera == "a" and start.details.get("error")
+        analysed_b = agent.health.counters("b")["frames_analysed"]
+        a.restart()
+        back = time.monotonic()
+        assert wait_for(lambda: offline_events("end"), 8)
+        assert time.monotonic() - back < 5
+        before = agent.health.counters("a")["frames_analysed"]
+        assert wait_for(lambda: agent.health.counters("a")["frames_analysed"] > before, 5)
+        assert agent.health.counters("b")["frames_analysed"] > analysed_b
+    finally:
+        agent.stop()
+        sink.close()
+    assert all(e.camera == "a" for e in read_events(tmp_path / "events") if e.type == "camera_offline")
+
+
+def test_edge_agent_run_stops_gracefully_on_sigterm_and_keeps_secrets(rtsp_server, walk_clip, tmp_path):
+    srv = rtsp_server({"walk": walk_clip}, loop=True, user="viewer", password="pa55-Wd-secret")
+    (tmp_path / "zones").mkdir()
+    for cam in ("walk", "gone"):
+        (tmp_path / "zones" / f"{cam}.yaml").write_text(yaml.safe_dump({"zones": [ZONE]}))
+    config = {
+        "site": {"id": "s1"}, "device": {"id": "d1"},
+        "mqtt": {"enabled": False}, "alarms": {"store_dir": str(tmp_path / "media")},
+        "cameras": [{"id": "walk", "url": srv.url("walk")},
+                    {"id": "gone", "url": f"rtsp://viewer:pa55-Wd-secret@127.0.0.1:{srv.port}/missing"}],
+    }
+    (tmp_path / "cameras.yaml").write_text(yaml.safe_dump(config))
+    health = tmp_path / "health.json"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge_agent.cli", "-v", "run", "--config", str(tmp_path / "cameras.yaml"),
+         "--health-file", str(health)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    try:
+        def analysing() -> bool:
+            try:
+                cams = json.loads(health.read_text())["cameras"]
+            except (OSError, ValueError, KeyError):
+                return False
+            return cams["walk"]["counters"]["frames_analysed"] > 5 and "404" in (cams["gone"]["last_error"] or "")
+
+        assert wait_for(analysing, 30), proc.stdout.peek() if proc.poll() is None else proc.communicate()[0]
+        began = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out.decode()[-3000:]
+    assert time.monotonic() - began < 20
+    text = out.decode()
+    assert "pa55-Wd-secret" not in text and "pa55-Wd-secret" not in health.read_text()
+    assert "camera gone" in text and "404" in text
+    states = json.loads(health.read_text())["cameras"]
+    assert states["walk"]["state"] == "stopped"
+
+
+def test_edge_agent_run_refuses_a_bad_config(tmp_path):
+    (tmp_path / "cameras.yaml").write_text("site: {id: s1}\ndevice: {id: d1}\ncameras:\n  - id: a\n    urll: x\n")
+    out = subprocess.run([sys.executable, "-m", "edge_agent.cli", "run", "--config", str(tmp_path / "cameras.yaml")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "cameras.yaml:5" in out.stderr and "Traceback" not in out.stderr
