@@ -216,7 +216,9 @@ def _generic(kind: str, ctx: dict, msg: str, got: str, loc: Loc) -> str:
             if kind == "too_long" or msg.startswith("Tuple"):
                 return f"a point is [x, y], two numbers; got {got}"
         need = "at least" if kind == "too_short" else "at most"
-        return f"needs {need} {bound} {'entry' if bound == 1 else 'entries'}, has {ctx['actual_length']}"
+        outline = loc[-1] == "polygon" or (len(loc) >= 2 and loc[-2] == "exclude")
+        noun = ("point" if outline else "entry") if bound == 1 else ("points" if outline else "entries")
+        return f"needs {need} {bound} {noun}, has {ctx['actual_length']}"
     if kind in ("float_parsing", "float_type", "int_parsing", "int_type", "int_from_float"):
         whole = "a whole number" if kind.startswith("int") else "a number"
         return f"must be {whole}, got {got}"
