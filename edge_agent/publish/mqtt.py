@@ -110,6 +110,7 @@ class MqttLink:
         self.last_error: str | None = None
         self.connects = 0
         self._logged: dict[str, float] = {}
+        self._stopping = False
         self._v5 = cfg.protocol == "5"
         self.client = self._build(resolve_password(cfg))
 
@@ -161,6 +162,7 @@ class MqttLink:
 
     def stop(self, graceful: bool = True) -> None:
         """Disconnect; when graceful and connected, first say `offline` on the status topic."""
+        self._stopping = True
         try:
             if graceful and self.connected.is_set() and self.opts.status_topic:
                 info = self.client.publish(
@@ -216,6 +218,10 @@ class MqttLink:
         if was:
             level = logging.WARNING if getattr(reason, "is_failure", True) else logging.INFO
             log.log(level, "mqtt %s: disconnected from %s (%s)", self.opts.client_id, self.where, reason)
+        elif not self._stopping and (self.last_error is None or "login refused" not in self.last_error):
+            # Dropped before CONNACK: with TLS 1.3 a refused client certificate shows only as this.
+            hint = "; check mqtt.tls.cert_file and key_file" if self.cfg.tls is not None else ""
+            self._warn(f"broker {self.where} closed the connection before accepting the login ({reason}){hint}")
         self.cb.disconnected()
 
     def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:

@@ -90,3 +90,61 @@ def test_broker_absent_at_start_is_logged_and_delivered_when_it_appears(
     finally:
         sink.close(1)
     assert [e["event_id"] for e in central.events()] == sent
+
+
+def test_client_certificate_is_presented_when_configured(mosquitto_factory, central_factory, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger=MQTT_LOG)
+    broker = mosquitto_factory(tls=True, require_client_cert=True)
+    tls = broker.tls
+    base = mqtt_settings(broker, tmp_path / "c.sqlite")
+    with_cert = base.tls.model_copy(update={"cert_file": str(tls.client_cert), "key_file": str(tls.client_key)})
+    central = central_factory(base.model_copy(update={"tls": with_cert}), tmp_path / "central")
+    central.wait_connected()
+    no_cert = MqttSink(mqtt_settings(broker, tmp_path / "bad.sqlite"), "site1", "dev0").start()
+    try:
+        line = wait_for_log(caplog, "edge-agent-site1-dev0: broker")  # the broker wants a certificate
+        assert "closed the connection before accepting the login" in line and "cert_file" in line
+    finally:
+        no_cert.close(0.2)
+    cfg = mqtt_settings(broker, tmp_path / "outbox.sqlite").model_copy(update={"tls": with_cert})
+    sink = MqttSink(cfg, "site1", "dev1").start()
+    try:
+        sent = emit_three(sink)
+        assert central.wait_complete(3, timeout=20), central.lines
+    finally:
+        sink.close(1)
+    assert [e["event_id"] for e in central.events()] == sent
+
+
+def test_password_from_environment_or_file_and_a_missing_one_is_a_clear_error(
+    mosquitto_factory, central_factory, tmp_path, monkeypatch
+):
+    import pytest
+
+    from edge_agent.errors import EdgeAgentError
+
+    broker = mosquitto_factory(users={"agent": "env-S3cret", "central": "cpass"})
+    central = central_factory(mqtt_settings(broker, tmp_path / "c.sqlite", username="central", password="cpass"),
+                              tmp_path / "central")
+    central.wait_connected()
+    monkeypatch.setenv("EDGE_TEST_MQTT_PW", "env-S3cret")
+    sink = MqttSink(mqtt_settings(broker, tmp_path / "o.sqlite", username="agent", password_env="EDGE_TEST_MQTT_PW"),
+                    "site1", "dev1").start()
+    try:
+        sent = emit_three(sink)
+        assert central.wait_complete(3, timeout=20), central.lines
+    finally:
+        sink.close(1)
+    assert [e["event_id"] for e in central.events()] == sent
+    pw_file = tmp_path / "pw"
+    pw_file.write_text("env-S3cret\n")
+    filed = MqttSink(mqtt_settings(broker, tmp_path / "o2.sqlite", username="agent", password_file=str(pw_file)),
+                     "site1", "dev2").start()
+    try:
+        assert filed.link.connected.wait(10), filed.link.last_error
+    finally:
+        filed.close(0.5)
+    monkeypatch.delenv("EDGE_TEST_MQTT_PW")
+    with pytest.raises(EdgeAgentError, match="EDGE_TEST_MQTT_PW is not set"):
+        MqttSink(mqtt_settings(broker, tmp_path / "o3.sqlite", username="agent", password_env="EDGE_TEST_MQTT_PW"),
+                 "site1", "dev3")
