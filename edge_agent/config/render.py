@@ -128,7 +128,8 @@ def first_frame(source: str) -> np.ndarray:
             for frame in container.decode(video=0):
                 return frame.to_ndarray(format="bgr24")
     except (av.error.FFmpegError, OSError) as exc:
-        raise SourceError(f"{redact_url(source)}: cannot read a frame: {redact_text(str(exc))}") from None
+        why = getattr(exc, "strerror", None) or str(exc)  # strerror leaves out the URL PyAV appends
+        raise SourceError(f"{redact_url(source)}: cannot read a frame: {redact_text(why)}") from None
     raise SourceError(f"{redact_url(source)}: the video has no frames")
 
 

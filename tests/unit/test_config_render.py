@@ -92,3 +92,22 @@ def test_first_frame_of_a_video(tmp_path: Path) -> None:
             out.mux(packet)
     img = first_frame(str(path))
     assert img.shape == (48, 64, 3) and abs(int(img[24, 32, 1]) - 200) <= 6
+
+
+@pytest.mark.integration
+def test_render_over_a_real_rtsp_stream_with_credentials(rtsp_server, tmp_path: Path) -> None:
+    srv = rtsp_server(patterns=["live"], user="viewer", password="Cam3raSecret")
+    zones = tmp_path / "zones.yaml"
+    zones.write_text(ZONES)
+    out = tmp_path / "rtsp.png"
+    res = subprocess.run([sys.executable, "-m", "edge_agent.cli", "zones", "render", str(zones),
+                          "--image", srv.url("live"), "--out", str(out)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert cv2.imread(str(out)).shape == (360, 640, 3)
+    assert "rtsp://***@127.0.0.1" in res.stdout and "Cam3raSecret" not in res.stdout + res.stderr
+    wrong = subprocess.run([sys.executable, "-m", "edge_agent.cli", "zones", "render", str(zones),
+                            "--image", srv.url("live", password="WrongSecret9"), "--out", str(out)],
+                           cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert wrong.returncode == 2 and "cannot read a frame" in wrong.stderr
+    assert "WrongSecret9" not in wrong.stderr and "Traceback" not in wrong.stderr
