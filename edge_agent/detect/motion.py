@@ -114,6 +114,6 @@ class SceneWatch:
             return None
         if self._suspect_reason != reason:
             self._suspect_since, self._suspect_reason = t, reason
-        if t - (self._suspect_since or t) >= self.tamper_hold_s:
+        if self._suspect_since is not None and t - self._suspect_since >= self.tamper_hold_s:
             self.tampered = reason
         return self.tampered

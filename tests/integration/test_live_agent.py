@@ -193,3 +193,22 @@ def test_edge_agent_run_refuses_a_bad_config(tmp_path):
                          cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert "cameras.yaml:5" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_black_camera_raises_camera_tampered(rtsp_server, detector, tmp_path):
+    srv = rtsp_server(patterns=["black:black", "ok:smpte"])
+    cams = [Camera(id="black", url=srv.url("black")), Camera(id="ok", url=srv.url("ok"))]
+    sink = FolderSink(tmp_path / "events")
+    agent = LiveAgent(agent_config(tmp_path, cams), {}, detector, sink)
+    agent.start()
+    try:
+        assert wait_for(lambda: any(e.type == "camera_tampered" for e in read_events(tmp_path / "events")), 15)
+        time.sleep(1.0)
+    finally:
+        agent.stop()
+        sink.close()
+    tampered = [e for e in read_events(tmp_path / "events") if e.type == "camera_tampered"]
+    starts = [e for e in tampered if e.phase == "start"]
+    assert [e.camera for e in starts] == ["black"]
+    assert starts[0].details["reason"] == "uniform" and starts[0].snapshot is not None
+    assert any(e.phase == "end" for e in tampered)  # ended at shutdown

@@ -83,3 +83,10 @@ def test_camera_turned_away_is_tampered():
         watch2.observe(usual, 0.2 * i)
     walk = [watch2.observe(small_from_bgr(with_person(scene(), 40 + 20 * i)), 4.0 + 0.2 * i).tamper for i in range(15)]
     assert all(s is None for s in walk)
+
+
+def test_a_camera_black_from_its_first_frame_is_tampered():
+    watch = SceneWatch(idle_interval_s=2.0, tamper_hold_s=1.0)
+    black = small_from_bgr(np.zeros((360, 480, 3), np.uint8))
+    states = [watch.observe(black, 0.2 * i).tamper for i in range(8)]
+    assert states[0] is None and states[-1] == "uniform"
