@@ -1,0 +1,223 @@
+"""Check-ins at one camera's patrol points: a tracked person in a point's area showing a badge.
+
+`PatrolMonitor.process(frame, tracked)` runs after the tracker. It reads badges only inside the
+boxes of people whose feet are in a check-in area and who have not checked in yet on this visit,
+so a camera with nobody at a point costs one point-in-polygon test per person. A visit is one
+track's stay in one area (ended when the track is gone from it for `VISIT_GAP_S`); each visit
+gives at most one `patrol_checkin`, one `patrol_presence` and one `patrol_badge_rejected` per
+badge shown, never one per frame.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from ..alarms.event import Event
+from ..alarms.sink import EventSink
+from ..alarms.snapshot import encode_jpeg
+from ..clock import iso_utc
+from ..frames import Detections, Frame
+from ..rules.engine import EventContext
+from ..rules.schedule import _zone, in_schedule
+from .badge import BadgeReader, Reading, verify
+from .overdue import OverdueWatch
+from .points import PatrolFile, Point
+
+log = logging.getLogger(__name__)
+VISIT_GAP_S = 3.0  # a track out of the area (or unseen) this long has ended its visit
+CROP_MARGIN = 0.15  # around the person's box: a badge held out at arm's length
+
+
+@dataclass
+class Visit:
+    track: int
+    first_wall: float
+    first_media: float
+    last_wall: float
+    checked_in: bool = False
+    presence_sent: bool = False
+    rejected: set[tuple[int, ...]] = field(default_factory=set)
+
+
+@dataclass
+class PatrolStats:
+    frames: int = 0
+    reads: int = 0  # crops searched for badges
+    badges_seen: int = 0
+
+
+class PatrolMonitor:
+    """Patrol check-ins, presence and rejected badges for the points of one camera."""
+
+    def __init__(self, ctx: EventContext, patrol: PatrolFile, secret: bytes, sink: EventSink | None = None,
+                 watch: OverdueWatch | None = None, snapshot_quality: int = 85,
+                 reader: BadgeReader | None = None) -> None:
+        self.ctx = ctx
+        self.patrol = patrol
+        self.points: list[Point] = patrol.for_cameras([ctx.camera])
+        self.secret = secret
+        self.sink = sink
+        self.watch = watch
+        self.quality = snapshot_quality
+        self.reader = reader or BadgeReader()
+        self.visits: dict[tuple[str, int], Visit] = {}
+        self.last_badge: dict[tuple[str, int], float] = {}  # (point, badge) -> wall time of its check-in
+        self.stats = PatrolStats()
+        self._areas = {p.id: np.asarray(p.area, np.float32) for p in self.points}
+
+    def process(self, frame: Frame, tracked: Detections) -> list[Event]:
+        """Judge one analysed frame; returns the events delivered."""
+        if not self.points or frame.image is None:
+            return []
+        self.stats.frames += 1
+        persons = _persons(tracked)
+        anchors = persons.anchors("bottom_center") / np.array([frame.width, frame.height], np.float32)
+        readings: dict[int, list[Reading]] = {}  # track -> badges read this frame (read at most once)
+        events: list[Event] = []
+        for point in self.points:
+            area = self._areas[point.id]
+            for row, det in enumerate(persons):
+                if cv2.pointPolygonTest(area, (float(anchors[row][0]), float(anchors[row][1])), False) < 0:
+                    continue
+                track = int(det.tracker_id[0])
+                visit = self.visits.get((point.id, track))
+                if visit is None:
+                    visit = self.visits[(point.id, track)] = Visit(track, frame.wall_time, frame.media_time,
+                                                                   frame.wall_time)
+                visit.last_wall = frame.wall_time
+                if visit.checked_in:
+                    continue
+                if track not in readings:
+                    readings[track] = self._read(frame, det)
+                for reading in readings[track]:
+                    events += self._judge(point, visit, det, reading, frame)
+                events += self._presence(point, visit, det, frame)
+        self._expire(frame.wall_time)
+        return events
+
+    # -- reading and judging ---------------------------------------------------------------
+    def _read(self, frame: Frame, det: Detections) -> list[Reading]:
+        x1, y1, x2, y2 = det.xyxy[0]
+        mx, my = (x2 - x1) * CROP_MARGIN, (y2 - y1) * CROP_MARGIN
+        left, top = int(max(0, x1 - mx)), int(max(0, y1 - my))
+        right, bottom = int(min(frame.width, x2 + mx)), int(min(frame.height, y2 + my))
+        if right - left < 8 or bottom - top < 8:
+            return []
+        self.stats.reads += 1
+        found = self.reader.read(frame.image[top:bottom, left:right], offset=(left, top))
+        self.stats.badges_seen += len(found)
+        return found
+
+    def _judge(self, point: Point, visit: Visit, det: Detections, reading: Reading, frame: Frame) -> list[Event]:
+        number, signed = verify(self.secret, self.ctx.site, reading.ids)
+        member = self.patrol.badge(number) if signed else None
+        reason = None
+        if not signed:
+            reason = "bad_signature"  # another site's badge, a forgery or a misread
+        elif member is None:
+            reason = "unknown_badge"
+        elif member.valid_until is not None and self._local_date(frame.wall_time) > member.valid_until:
+            reason = "expired"
+        if reason is not None:
+            if reading.ids in visit.rejected:
+                return []
+            visit.rejected.add(reading.ids)
+            details = {"reason": reason, "badge": number if signed else None, "badge_claimed": number,
+                       "badge_px": round(reading.width_px, 1)}
+            if member is not None:
+                details.update(member=member.member, member_team=member.team)
+            return self._emit("patrol_badge_rejected", point, visit, det, frame, details, reading)
+        assert member is not None
+        visit.checked_in = True
+        key = (point.id, member.badge)
+        last = self.last_badge.get(key)
+        self.last_badge[key] = frame.wall_time
+        if last is not None and frame.wall_time - last < self.patrol.defaults.rearm_s:
+            return []  # the same patroller again (a new track id after an occlusion): one check-in
+        details = {"member": member.member, "badge": member.badge, "member_team": member.team,
+                   "team_matches": member.team == point.team, "badge_px": round(reading.width_px, 1)}
+        events = self._emit("patrol_checkin", point, visit, det, frame, details, reading)
+        if self.watch is not None:
+            events += self.watch.on_checkin(point.id, member.member, member.badge, frame.wall_time)
+        return events
+
+    def _presence(self, point: Point, visit: Visit, det: Detections, frame: Frame) -> list[Event]:
+        if visit.presence_sent or visit.checked_in or visit.rejected:
+            return []
+        if frame.wall_time - visit.first_wall < self.patrol.presence_s(point):
+            return []
+        due = self.patrol.due(point)
+        if not in_schedule([due.window] if due.window else None, frame.wall_time, self.ctx.timezone):
+            return []
+        visit.presence_sent = True
+        details = {"dwell_s": round(frame.wall_time - visit.first_wall, 1), "reason": "no_readable_badge"}
+        return self._emit("patrol_presence", point, visit, det, frame, details, None)
+
+    def _local_date(self, wall: float) -> dt.date:
+        return dt.datetime.fromtimestamp(wall, _zone(self.ctx.timezone)).date()
+
+    def _expire(self, now_wall: float) -> None:
+        for key in [k for k, v in self.visits.items() if now_wall - v.last_wall > VISIT_GAP_S]:
+            del self.visits[key]
+
+    # -- events ----------------------------------------------------------------------------
+    def _emit(self, etype: str, point: Point, visit: Visit, det: Detections, frame: Frame,
+              details: dict, reading: Reading | None) -> list[Event]:
+        ctx, t = self.ctx, iso_utc(frame.wall_time)
+        w, h = frame.width, frame.height
+        box = det.xyxy[0]
+        location = point.location.model_dump() if point.location else ctx.location
+        event = Event(
+            event_id=Event.make_id(ctx.site, ctx.device, ctx.camera, point.id, etype, visit.track,
+                                   f"{visit.first_media:.3f}", ctx.run_id),
+            phase="start", type=etype, site=ctx.site, device=ctx.device, camera=ctx.camera,  # type: ignore[arg-type]
+            zone=point.id, zone_kind="patrol", label="person", score=round(float(det.confidence[0]), 3),
+            track_id=visit.track, start=iso_utc(visit.first_wall), time=t, media_time=round(frame.media_time, 3),
+            bbox=[round(float(v), 4) for v in (box[0] / w, box[1] / h, box[2] / w, box[3] / h)],
+            location=location,
+            details={"point": point.id, "point_name": point.name, "team": point.team, **details},
+        )
+        media = {"snapshot": encode_jpeg(self._annotate(frame, point, box, reading, etype), self.quality)}
+        if self.sink is not None:
+            event = self.sink.emit(event, media)
+        log.info("camera %s: %s at %s (%s)", ctx.camera, etype, point.id,
+                 details.get("member") or details.get("reason", ""))
+        return [event]
+
+    def _annotate(self, frame: Frame, point: Point, box: np.ndarray, reading: Reading | None,
+                  etype: str) -> np.ndarray:
+        img = frame.image.copy()  # type: ignore[union-attr]
+        poly = (np.asarray(point.area) * [frame.width, frame.height]).round().astype(np.int32)
+        cv2.polylines(img, [poly], True, (255, 200, 0), 2)
+        colour = (0, 200, 0) if etype == "patrol_checkin" else (0, 0, 255)
+        x1, y1, x2, y2 = (int(round(v)) for v in box)
+        cv2.rectangle(img, (x1, y1), (x2, y2), colour, 2)
+        if reading is not None:
+            cx, cy = (int(round(v)) for v in reading.center)
+            r = max(6, int(reading.width_px * 0.6))
+            cv2.rectangle(img, (cx - r, cy - r), (cx + r, cy + r), colour, 1)
+        caption = f"{etype} {point.id} {point.name}"
+        cv2.putText(img, caption, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 2)
+        cv2.putText(img, caption, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1)
+        return img
+
+
+def _persons(tracked: Detections) -> Detections:
+    """Tracked people only: a visit needs a track id to be counted once."""
+    if tracked.tracker_id is None:
+        return tracked[np.zeros(0, dtype=np.int64)]
+    keep = (tracked.class_name == "person") & (tracked.tracker_id >= 0)
+    return tracked[np.flatnonzero(keep)]
+
+
+def monitors_for(cameras: Sequence[str], ctx_for, patrol: PatrolFile, secret: bytes, sink: EventSink | None,
+                 watch: OverdueWatch | None, snapshot_quality: int = 85) -> dict[str, PatrolMonitor]:
+    """One PatrolMonitor per camera that has enabled points (the rest need none)."""
+    return {cam: PatrolMonitor(ctx_for(cam), patrol, secret, sink, watch, snapshot_quality)
+            for cam in cameras if patrol.for_cameras([cam])}
