@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -31,6 +32,7 @@ def main() -> int:
     ap.add_argument("--snapshot", help="a JPEG to attach to every alarm")
     ap.add_argument("--clip", help="an MP4 to attach to every alarm")
     ap.add_argument("--linger", type=float, default=30.0)
+    ap.add_argument("--hold", type=float, default=0.0, help="then stay connected this long (LWT tests)")
     ap.add_argument("--site", default="site1")
     ap.add_argument("--device", default="dev1")
     a = ap.parse_args()
@@ -47,6 +49,7 @@ def main() -> int:
     print(f"EMITTED {a.count}", flush=True)
     drained = sink.wait_drained(a.linger)
     left = sink.outbox.depth()
+    time.sleep(a.hold)
     sink.close(0.5)
     print("DRAINED" if drained else f"PENDING {left}", flush=True)
     return 0 if drained else 3

@@ -11,7 +11,6 @@ messages unacknowledged and deletes each message on its PUBACK. Commands arrive 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os

@@ -88,3 +88,33 @@ def test_publisher_killed_with_sigkill_during_outage_delivers_after_restart(mosq
     assert again.returncode == 0 and "DRAINED" in again.stdout, again.stderr[-2000:]
     assert central.wait_complete(N, timeout=20), central.lines[-5:]
     assert [e["event_id"] for e in central.events()] == ids(0, N)
+
+
+def test_last_will_says_offline_when_the_publisher_dies(mosquitto, central_factory, tmp_path):
+    import json
+
+    cfg, central = primed_central(mosquitto, central_factory, tmp_path)
+    args = [sys.executable, str(DRIVER), "--port", str(mosquitto.port), "--outbox", str(tmp_path / "o.sqlite")]
+    proc = subprocess.Popen([*args, "--count", "1", "--linger", "10"], stdout=subprocess.PIPE, text=True)
+    assert proc.wait(30) == 0  # delivered one alarm and left cleanly: retained `offline`
+    assert central.wait_complete(1, timeout=10)
+    proc = subprocess.Popen([*args, "--count", "0", "--hold", "60"], stdout=subprocess.PIPE, text=True)
+
+    def state() -> str:
+        raw = central.central.status.get("site1/dev1")
+        return json.loads(raw)["state"] if raw else ""
+
+    try:
+        deadline = time.monotonic() + 10
+        while state() != "online" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert state() == "online"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        deadline = time.monotonic() + 5  # the socket closes with the process: the broker sends the will
+        while state() != "offline" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert state() == "offline"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
