@@ -12,7 +12,7 @@ from shapely.geometry import Point, Polygon
 
 from .render import FrameTruth
 
-EARLY_S = 0.5  # an alarm may come this much before entry + dwell (box edges, detect fps)
+EARLY_S = 1.0  # an alarm may come this much before entry + dwell (detected boxes reach a bit below the feet)
 LATE_S = 3.0  # ... or this much after (track confirmation, a missed detection or two)
 
 
