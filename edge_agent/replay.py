@@ -43,12 +43,11 @@ class ReplayResult:
         return self.media_seconds / self.wall_seconds if self.wall_seconds else 0.0
 
 
-def _camera_for(video: Path, config: AgentConfig | None, camera_id: str | None) -> Camera:
-    if config is not None and camera_id:
-        for cam in config.cameras:
-            if cam.id == camera_id:
-                return cam
-        raise EdgeAgentError(f"camera {camera_id!r} is not in the config; known: {[c.id for c in config.cameras]}")
+def _camera_for(video: Path, config: AgentConfig, camera_id: str | None) -> Camera:
+    """The config's camera of that id (its location, detect fps), else one named after the file."""
+    for cam in config.cameras:
+        if cam.id == camera_id:
+            return cam
     cid = camera_id or re.sub(r"[^A-Za-z0-9_.-]", "-", video.stem) or "replay"
     return Camera(id=cid, url=str(video))
 

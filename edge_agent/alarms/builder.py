@@ -168,7 +168,8 @@ class AlarmBuilder:
 
     def _emit(self, event: Event, media: dict[str, bytes]) -> Event:
         for kind, data in media.items():
-            event = event.model_copy(update={kind: MediaRef.for_bytes(data, CONTENT_TYPES[kind])})
+            if getattr(event, kind) is None:
+                event = event.model_copy(update={kind: MediaRef.for_bytes(data, CONTENT_TYPES[kind])})
         delivered = self.sink.emit(event, media)
         if self.keep_delivered:
             self.delivered.append(delivered)
