@@ -107,6 +107,8 @@ class MqttLink:
         self.cb = callbacks or Callbacks()
         self.where = f"{cfg.host}:{cfg.port}"
         self.connected = threading.Event()
+        self.subscribed = threading.Event()  # every subscription of this connection acknowledged
+        self._sub_mids: set[int] = set()
         self.last_error: str | None = None
         self.connects = 0
         self._logged: dict[str, float] = {}
@@ -133,6 +135,7 @@ class MqttLink:
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         return client
 
@@ -207,14 +210,17 @@ class MqttLink:
                  self.opts.client_id, self.where, getattr(flags, "session_present", False))
         if self.opts.status_topic:
             client.publish(self.opts.status_topic, status_payload("online", self.opts.client_id), qos=1, retain=True)
-        for topic in self.opts.subscriptions:
-            client.subscribe(topic, qos=1)
+        self.subscribed.clear()
+        self._sub_mids = {client.subscribe(topic, qos=1)[1] for topic in self.opts.subscriptions}
+        if not self._sub_mids:
+            self.subscribed.set()
         self.connected.set()
         self.cb.connected(bool(getattr(flags, "session_present", False)))
 
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         was = self.connected.is_set()
         self.connected.clear()
+        self.subscribed.clear()
         if was:
             level = logging.WARNING if getattr(reason, "is_failure", True) else logging.INFO
             log.log(level, "mqtt %s: disconnected from %s (%s)", self.opts.client_id, self.where, reason)
@@ -223,6 +229,14 @@ class MqttLink:
             hint = "; check mqtt.tls.cert_file and key_file" if self.cfg.tls is not None else ""
             self._warn(f"broker {self.where} closed the connection before accepting the login ({reason}){hint}")
         self.cb.disconnected()
+
+    def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
+        bad = [str(r) for r in reasons if getattr(r, "is_failure", False)]
+        if bad:
+            log.warning("mqtt %s: subscription refused by %s: %s", self.opts.client_id, self.where, ", ".join(bad))
+        self._sub_mids.discard(mid)
+        if not self._sub_mids:
+            self.subscribed.set()
 
     def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
         self.cb.published(mid, not reason.is_failure, str(reason))

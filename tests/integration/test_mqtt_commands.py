@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import queue
+import threading
 import time
 
 import paho.mqtt.client as paho
@@ -23,11 +24,13 @@ SECRET = "topsecret"
 def operator(port: int) -> tuple[paho.Client, "queue.Queue[dict]"]:
     replies: queue.Queue[dict] = queue.Queue()
     c = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="operator", protocol=paho.MQTTv5)
+    subscribed = threading.Event()
     c.on_message = lambda cl, u, msg: replies.put(json.loads(msg.payload))
+    c.on_subscribe = lambda cl, u, mid, codes, props: subscribed.set()
     c.connect("127.0.0.1", port)
     c.subscribe(f"{BASE}/cmd/reply", qos=1)
     c.loop_start()
-    time.sleep(0.3)
+    assert subscribed.wait(10)
     return c, replies
 
 
@@ -63,7 +66,7 @@ def test_commands_over_the_broker(mosquitto, tmp_path):
         raw = json.dumps(body("a1")).encode()
         props.UserProperty = ("sig", sign(SECRET, ack, raw))
         op.publish(ack, raw, qos=1, properties=props)
-        assert reply_for(replies, "a1") ["result"] == {"acked": True}
+        assert reply_for(replies, "a1")["result"] == {"acked": True}
         assert acks == [{"camera": "cam1"}]
 
         op.publish(ack, raw, qos=1, properties=props)  # the same bytes again
