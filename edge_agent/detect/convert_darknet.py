@@ -172,24 +172,11 @@ def _yolo(g: _Graph, x: str, s: Section, hw: tuple[int, int], inp: tuple[int, in
     return boxes, scores
 
 
-def convert(cfg_path: Path, weights_path: Path, out_path: Path, names: list[str],
-            masks: list[list[int]] | None = None, input_size: tuple[int, int] | None = None) -> Path:
-    """Convert a Darknet model to ONNX at `out_path`.
-
-    `masks` overrides each yolo layer's `mask=` in order (some shipped cfgs carry wrong ones);
-    `input_size` (w, h), multiples of 32, overrides the cfg's (the network is fully convolutional).
-    """
-    sections = parse_cfg(cfg_path)
-    net, layers = sections[0], sections[1:]
-    in_w, in_h, c = net.int("width"), net.int("height"), net.int("channels", 3)
-    if input_size:
-        in_w, in_h = int(input_size[0]), int(input_size[1])
-        if in_w % 32 or in_h % 32:
-            raise ModelError(f"input size {in_w}x{in_h}: width and height must be multiples of 32")
-    w = _Weights(weights_path)
-    g = _Graph()
+def _walk(g: _Graph, layers: list[Section], w: _Weights, channels: int, inp: tuple[int, int],
+          masks: list[list[int]] | None, cfg_path: Path) -> list[tuple[str, str]]:
+    """Add every layer to the graph; returns the yolo heads' (boxes, scores) tensors."""
     outs: list[tuple[str, int, int, int]] = []  # per layer: (tensor, channels, h, w)
-    x, ch, h, wd = "images", c, in_h, in_w
+    x, ch, (wd, h) = "images", channels, inp
     heads: list[tuple[str, str]] = []
     for s in layers:
         if s.kind == "convolutional":
@@ -215,16 +202,41 @@ def convert(cfg_path: Path, weights_path: Path, out_path: Path, names: list[str]
             src = s.int("from")
             x = g.op("Add", [x, outs[src if src >= 0 else len(outs) + src][0]])
         elif s.kind == "yolo":
+            if masks is not None and len(heads) >= len(masks):
+                raise ModelError(f"{len(masks)} anchor masks given for more yolo layers in {cfg_path}")
             mask = s.ints("mask") if masks is None else list(masks[len(heads)])
-            heads.append(_yolo(g, x, s, (h, wd), (in_w, in_h), mask))
+            heads.append(_yolo(g, x, s, (h, wd), inp, mask))
         else:
             raise ModelError(f"{cfg_path}:{s.line}: layer [{s.kind}] is not supported")
         outs.append((x, ch, h, wd))
+    if masks is not None and len(masks) != len(heads):
+        raise ModelError(f"{len(masks)} anchor masks given for {len(heads)} yolo layers")
+    return heads
+
+
+def convert(cfg_path: Path, weights_path: Path, out_path: Path, names: list[str],
+            masks: list[list[int]] | None = None, input_size: tuple[int, int] | None = None) -> Path:
+    """Convert a Darknet model to ONNX at `out_path`.
+
+    `masks` overrides each yolo layer's `mask=` in order (some shipped cfgs carry wrong ones);
+    `input_size` (w, h), multiples of 32, overrides the cfg's (the network is fully convolutional).
+    """
+    sections = parse_cfg(cfg_path)
+    net, layers = sections[0], sections[1:]
+    in_w, in_h, c = net.int("width"), net.int("height"), net.int("channels", 3)
+    if input_size:
+        in_w, in_h = int(input_size[0]), int(input_size[1])
+        if in_w % 32 or in_h % 32:
+            raise ModelError(f"input size {in_w}x{in_h}: width and height must be multiples of 32")
+    classes = {s.int("classes") for s in layers if s.kind == "yolo"}
+    if classes != {len(names)}:
+        raise ModelError(f"{cfg_path} has {sorted(classes)} classes but {len(names)} names are given")
+    w = _Weights(weights_path)
+    g = _Graph()
+    heads = _walk(g, layers, w, c, (in_w, in_h), masks, Path(cfg_path))
     if w.pos != len(w.data):
         raise ModelError(f"{weights_path} has {len(w.data) - w.pos} values more than {cfg_path} uses; "
                          "the two files do not belong together")
-    if masks is not None and len(masks) != len(heads):
-        raise ModelError(f"{len(masks)} anchor masks given for {len(heads)} yolo layers")
     g.nodes.append(helper.make_node("Concat", [b for b, _ in heads], ["boxes"], axis=1))
     g.nodes.append(helper.make_node("Concat", [s for _, s in heads], ["scores"], axis=1))
     graph = helper.make_graph(

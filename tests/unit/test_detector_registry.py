@@ -144,3 +144,13 @@ def test_cli_list_and_fetch_errors_without_traceback(tmp_path, real, monkeypatch
     assert main(["models", "fetch"]) == 2
     err = capsys.readouterr().err
     assert "nope.yaml" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("names,masks,message", [
+    (["a"] * 3, None, "has \\[80\\] classes but 3 names"),
+    (["a"] * 80, [[3, 4, 5]], "1 anchor masks given for 2 yolo layers"),
+])
+def test_converter_rejects_inconsistent_inputs(tmp_path, real, names, masks, message) -> None:
+    src = real.cache_dir / "yolov3-tiny"
+    with pytest.raises(ModelError, match=message):
+        convert(src / "yolov3-tiny.cfg", src / "yolov3-tiny.weights", tmp_path / "x.onnx", names, masks)
