@@ -203,7 +203,7 @@ def _walk(g: _Graph, layers: list[Section], w: _Weights, channels: int, inp: tup
             x = g.op("Add", [x, outs[src if src >= 0 else len(outs) + src][0]])
         elif s.kind == "yolo":
             if masks is not None and len(heads) >= len(masks):
-                raise ModelError(f"{len(masks)} anchor masks given for more yolo layers in {cfg_path}")
+                raise ModelError(f"{len(masks)} anchor masks given but {cfg_path} has more yolo layers")
             mask = s.ints("mask") if masks is None else list(masks[len(heads)])
             heads.append(_yolo(g, x, s, (h, wd), inp, mask))
         else:
