@@ -1,0 +1,184 @@
+"""The committed test clips decode as their expected files say, and their ground truth is consistent.
+
+Checks the footage itself (size, frame count, camera-like H.264), that every zone file loads with
+the project's loader, that the truth agrees with the zone geometry (entry points inside, margins
+outside), that the pixels show an object where the truth says one was drawn, and that the script
+still computes the committed truth.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import av
+import numpy as np
+import pytest
+import yaml
+from shapely.geometry import Point, Polygon
+
+from edge_agent.config.loader import load_zones
+
+ROOT = Path(__file__).resolve().parents[2]
+FOOTAGE = ROOT / "tests" / "footage"
+MEDIA = ROOT.parent / "shared" / "media"
+# The zone cases scripts/make_footage.py writes (other tests may keep their own clips here).
+CASE_IDS = ["boat_crossing", "rail_beside", "rail_empty", "rail_intrusion", "rail_schedule_inside",
+            "rail_schedule_outside", "vessel_moored", "vtest_restricted"]
+CASES = [FOOTAGE / f"{name}.expected.yaml" for name in CASE_IDS]
+CLIPS = sorted({FOOTAGE / yaml.safe_load(c.read_text())["clip"] for c in CASES})
+
+
+def _spec(case: Path) -> dict:
+    return yaml.safe_load(case.read_text())
+
+
+def _zones(spec: dict) -> dict[str, Polygon]:
+    zf = load_zones(FOOTAGE / spec["zones"])
+    return {z.name: z for z in zf.zones}
+
+
+def _frames(clip: Path, times: set[int] | None = None) -> dict[int, np.ndarray]:
+    with av.open(str(clip)) as c:
+        return {i: f.to_ndarray(format="bgr24") for i, f in enumerate(c.decode(video=0)) if times is None or i in times}
+
+
+@pytest.mark.parametrize("clip", CLIPS, ids=lambda p: p.name)
+def test_clip_is_small_camera_like_h264(clip: Path):
+    spec = _spec(FOOTAGE / f"{clip.stem}.expected.yaml")
+    video = spec["video"]
+    assert clip.stat().st_size < 1_000_000
+    with av.open(str(clip)) as c:
+        stream = c.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        assert stream.codec_context.pix_fmt == "yuv420p"
+        assert (stream.codec_context.width, stream.codec_context.height) == (video["width"], video["height"])
+        assert float(stream.average_rate) == video["fps"]
+        packets = [p for p in c.demux(stream) if p.size]
+    assert len(packets) == video["frames"]
+    keys = [i for i, p in enumerate(packets) if p.is_keyframe]
+    assert keys == list(range(0, video["frames"], video["fps"]))  # GOP = fps, no scene-cut keyframes
+    assert [p.pts for p in packets] == sorted(p.pts for p in packets)  # no B-frames: decode order = display order
+    assert len(_frames(clip)) == video["frames"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_expectations_name_real_zones_and_labels(case: Path):
+    spec = _spec(case)
+    zones = _zones(spec)
+    assert (FOOTAGE / spec["clip"]).exists()
+    assert spec["expect"], "an empty expectation list would pass anything"
+    for exp in spec["expect"]:
+        zone = zones[exp["zone"]]
+        assert exp["label"] in zone.labels and exp["type"] in ("intrusion", "stationary")
+        lo, hi = exp["count"]
+        assert 0 <= lo <= hi
+        if exp["type"] == "stationary":
+            assert zone.stationary_s
+        if "first_alarm_within" in exp:
+            a, b = exp["first_alarm_within"]
+            assert 0 <= a < b <= spec["video"]["frames"] / spec["video"]["fps"]
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if "objects" in _spec(c)["truth"]],
+                         ids=lambda c: c.name.removesuffix(".expected.yaml"))
+def test_synthetic_truth_agrees_with_zone_geometry(case: Path):
+    spec = _spec(case)
+    zones = _zones(spec)
+    polys = {name: Polygon(z.polygon) for name, z in zones.items()}
+    for exp in spec["expect"]:
+        zone = zones[exp["zone"]]
+        visits = [(name, v) for name, o in spec["truth"]["objects"].items() if o["label"] == exp["label"]
+                  for v in o["zones"][exp["zone"]]["visits"]]
+        if exp["count"] == [0, 0] and not zone.schedule:
+            # Nothing may have been inside long enough to alarm.
+            assert all((v["left_at"] or 1e9) - v["entered_at"] < zone.dwell_s for _, v in visits)
+        for _, v in visits:
+            # Inside, up to the rounding of the stored point to three decimals.
+            assert polys[exp["zone"]].distance(Point(v["entry_point"])) < 0.0015
+            if exp["type"] == "intrusion" and exp["count"][0] >= 1 and "first_alarm_within" in exp:
+                # The window is built around entry + dwell, never before the object was inside.
+                a, b = exp["first_alarm_within"]
+                assert v["entered_at"] < a and a <= v["entered_at"] + zone.dwell_s <= b
+    for name, obj in spec["truth"]["objects"].items():
+        for zname, z in obj["zones"].items():
+            for t, x, y in obj["path"]:
+                inside = polys[zname].contains(Point(x, y))
+                in_visit = any(v["entered_at"] <= t < (v["left_at"] or 1e9) for v in z["visits"])
+                if abs(polys[zname].exterior.distance(Point(x, y))) > 0.01:  # away from the edge
+                    assert inside == in_visit, (name, zname, t)
+
+
+def test_rail_beside_keeps_the_feet_out():
+    truth = _spec(FOOTAGE / "rail_beside.expected.yaml")["truth"]["objects"]["person-1"]["zones"]["track-bed"]
+    assert truth["visits"] == [] and truth["min_margin_outside"] >= 0.05
+
+
+def test_moored_vessel_settles_before_the_clip_ends():
+    spec = _spec(FOOTAGE / "vessel_moored.expected.yaml")
+    zone = _zones(spec)["no-mooring"]
+    settled = spec["truth"]["objects"]["boat-1"]["zones"]["no-mooring"]["settled_at"]
+    a, b = spec["expect"][0]["first_alarm_within"]
+    assert settled <= spec["truth"]["stopped_at"] and a >= settled + zone.stationary_s - 0.25
+    assert b <= spec["video"]["frames"] / spec["video"]["fps"]
+
+
+@pytest.mark.parametrize("name, inside", [("rail_schedule_outside", False), ("rail_schedule_inside", True)])
+def test_schedule_cases_start_outside_and_inside_the_window(name: str, inside: bool):
+    spec = _spec(FOOTAGE / f"{name}.expected.yaml")
+    zone = _zones(spec)["track-bed"]
+    assert zone.schedule == ["19:00-06:00"] and spec["clip"] == "rail_intrusion.mp4"
+    start = datetime.fromisoformat(spec["start"].replace("Z", "+00:00")).astimezone(ZoneInfo(spec["timezone"]))
+    end = start.timestamp() + spec["video"]["frames"] / spec["video"]["fps"]
+    for t in (start.timestamp(), end):
+        local = datetime.fromtimestamp(t, ZoneInfo(spec["timezone"]))
+        assert (local.hour >= 19 or local.hour < 6) == inside
+    assert (spec["expect"][0]["count"] == [0, 0]) == (not inside)
+
+
+def test_vtest_hand_labels_match_the_zone():
+    spec = _spec(FOOTAGE / "vtest_restricted.expected.yaml")
+    labels = yaml.safe_load((FOOTAGE / "vtest_labels.yaml").read_text())
+    lawn = Polygon(_zones(spec)["lawn"].polygon)
+    assert len(labels["people"]) == spec["truth"]["hand_count"] == 2
+    lo, hi = spec["expect"][0]["count"]
+    assert lo <= len(labels["people"]) <= hi and spec["expect"][0]["distinct_tracks"]
+    for person in labels["people"]:
+        assert lawn.contains(Point(person["entry_point"]))
+        assert 0 <= person["entered_at"] < person["left_at"] <= labels["cut"]["length_s"]
+
+
+def test_pixels_show_the_person_where_the_truth_drew_it():
+    """rail_intrusion and rail_empty share the background: they differ inside the truth box only."""
+    spec = _spec(FOOTAGE / "rail_intrusion.expected.yaml")
+    t, x, y = spec["truth"]["objects"]["person-1"]["path"][4]  # t = 5 s: whole person, full light
+    i = round(t * spec["video"]["fps"])
+    a = _frames(FOOTAGE / "rail_intrusion.mp4", {i})[i].astype(np.int16)
+    b = _frames(FOOTAGE / "rail_empty.mp4", {i})[i].astype(np.int16)
+    h, w = a.shape[:2]
+    diff = np.abs(a - b).max(axis=2)
+    cx, foot = round(x * w), round(y * h)
+    person = diff[foot - 150: foot - 20, cx - 15: cx + 15]  # torso and legs above the feet
+    assert (person > 40).mean() > 0.5
+    far = diff[:, (cx + 150 if cx < w / 2 else 0):][:, :150]  # a band well clear of the person
+    assert np.median(far) < 12
+
+
+def test_script_still_computes_the_committed_truth():
+    """Re-draw rail_intrusion without encoding: the truth must equal the committed file's."""
+    assert MEDIA.is_dir(), f"shared media missing at {MEDIA}"
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from footage.render import SceneRender, Sprites, render_frames
+    from footage.scenes import scenes
+    from footage.truth import object_truth
+
+    scene = scenes()["rail_intrusion"]
+    spec = _spec(FOOTAGE / "rail_intrusion.expected.yaml")
+    v = spec["video"]
+    render = SceneRender(MEDIA / scene.background, scene.crop_y, scene.duration, scene.actors, scene.seed,
+                         scene.gain, scene.noise)
+    frames = [truth for _, truth in render_frames(render, Sprites(MEDIA), v["width"], v["height"], v["fps"])]
+    assert len(frames) == v["frames"]
+    assert object_truth(frames, scene.zones, v["fps"], v["width"] / v["height"]) == spec["truth"]["objects"]
