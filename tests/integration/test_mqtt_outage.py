@@ -11,11 +11,12 @@ from pathlib import Path
 
 from edge_agent.alarms.event import Event
 from edge_agent.publish.publisher import MqttSink
-from tests.fixtures.mosquitto import mqtt_settings, sample_event
+from tests.fixtures.mosquitto import mqtt_settings, sample_event, sample_media
 
 ROOT = Path(__file__).resolve().parents[2]
 DRIVER = ROOT / "scripts" / "mqtt_agent_driver.py"
 N = 20
+OUTAGE_S = float(os.environ.get("EDGE_MQTT_OUTAGE_S", "1.5"))  # lengthen for a soak run
 
 
 def ids(first: int, n: int) -> list[str]:
@@ -59,7 +60,7 @@ def test_outage_while_connected_then_reconnect_delivers_in_order(mosquitto, cent
         mosquitto.stop()
         for i in range(N):
             sink.emit(sample_event(i), {})
-        time.sleep(1.5)
+        time.sleep(OUTAGE_S)
         assert sink.outbox.pending_events() == N
         mosquitto.start()
         assert central.wait_complete(N + 1, timeout=30), central.lines[-5:]
@@ -74,7 +75,10 @@ def test_publisher_killed_with_sigkill_during_outage_delivers_after_restart(mosq
     cfg, central = primed_central(mosquitto, central_factory, tmp_path)
     mosquitto.stop()
     outbox = tmp_path / "agent-outbox.sqlite"
-    args = [sys.executable, str(DRIVER), "--port", str(mosquitto.port), "--outbox", str(outbox)]
+    jpeg = tmp_path / "snap.jpg"
+    jpeg.write_bytes(sample_media(frames=2)["snapshot"])
+    args = [sys.executable, str(DRIVER), "--port", str(mosquitto.port), "--outbox", str(outbox),
+            "--snapshot", str(jpeg)]
     proc = subprocess.Popen([*args, "--count", str(N), "--linger", "60"], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == f"EMITTED {N}"
@@ -88,6 +92,8 @@ def test_publisher_killed_with_sigkill_during_outage_delivers_after_restart(mosq
     assert again.returncode == 0 and "DRAINED" in again.stdout, again.stderr[-2000:]
     assert central.wait_complete(N, timeout=20), central.lines[-5:]
     assert [e["event_id"] for e in central.events()] == ids(0, N)
+    assert all((tmp_path / "central" / "media" / eid / "snapshot.jpg").read_bytes() == jpeg.read_bytes()
+               for eid in ids(0, N))
 
 
 def test_last_will_says_offline_when_the_publisher_dies(mosquitto, central_factory, tmp_path):
@@ -118,3 +124,27 @@ def test_last_will_says_offline_when_the_publisher_dies(mosquitto, central_facto
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_publisher_killed_mid_drain_resends_and_central_keeps_one_copy(mosquitto, central_factory, tmp_path):
+    cfg, central = primed_central(mosquitto, central_factory, tmp_path)
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(sample_media()["clip"])  # ~2 MB: 16 chunks each, so the kill lands mid-drain
+    args = [sys.executable, str(DRIVER), "--port", str(mosquitto.port), "--outbox", str(tmp_path / "o.sqlite"),
+            "--clip", str(clip)]
+    proc = subprocess.Popen([*args, "--count", "5", "--linger", "60"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "EMITTED 5"
+        time.sleep(0.2)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    again = subprocess.run([*args, "--count", "0", "--linger", "30"], capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert central.wait_complete(5, timeout=30), central.lines[-5:]
+    assert [e["event_id"] for e in central.events()] == ids(0, 5)
+    assert central.central.counts["corrupt"] == 0
+    for eid in ids(0, 5):
+        assert (tmp_path / "central" / "media" / eid / "clip.mp4").read_bytes() == clip.read_bytes()
