@@ -212,7 +212,38 @@ def _load_config(path: str | Path) -> tuple[YamlDoc | None, AgentConfig | None, 
     doc, cfg, problems = load_doc(path, AgentConfig)
     if doc is not None and isinstance(doc.data, dict):
         problems = by_line(problems + _check_config(doc))
-    return doc, (cfg if not problems else None), problems
+    return doc, (absolute_paths(cfg, path) if cfg is not None and not problems else None), problems
+
+
+def absolute_paths(cfg: AgentConfig, config_path: str | Path) -> AgentConfig:
+    """The config with every file path made absolute against the cameras file's folder.
+
+    Done once here so no other module needs to know where the config file was.
+    """
+    config_path = Path(config_path).resolve()
+
+    def fix(value: str | None) -> str | None:
+        return None if value is None else str(resolve(config_path, value))
+
+    cams = []
+    for cam in cfg.cameras:
+        url = cam.url
+        if not _is_url(url) and not Path(url).exists() and resolve(config_path, url).exists():
+            url = str(resolve(config_path, url))
+        cams.append(cam.model_copy(update={"url": url, "zones": str(zones_path(config_path, cam))}))
+    mqtt = cfg.mqtt.model_copy(update={
+        "password_file": fix(cfg.mqtt.password_file),
+        "tls": None if cfg.mqtt.tls is None else cfg.mqtt.tls.model_copy(update={
+            k: fix(getattr(cfg.mqtt.tls, k)) for k in ("ca_file", "cert_file", "key_file")}),
+        "outbox": cfg.mqtt.outbox.model_copy(update={"path": fix(cfg.mqtt.outbox.path)}),
+    })
+    return cfg.model_copy(update={
+        "cameras": cams,
+        "patrol": fix(cfg.patrol),
+        "mqtt": mqtt,
+        "alarms": cfg.alarms.model_copy(update={"store_dir": fix(cfg.alarms.store_dir)}),
+        "detector": cfg.detector.model_copy(update={"trt_cache_dir": fix(cfg.detector.trt_cache_dir)}),
+    })
 
 
 def load_config(path: str | Path) -> AgentConfig:
