@@ -74,3 +74,20 @@ def test_make_session_bad_files_raise_model_error(tmp_path, content) -> None:
     with pytest.raises(ModelError) as err:
         make_session(path, DetectorOptions())
     assert "broken.onnx" in str(err.value) and "edge-agent models fetch" in str(err.value)
+
+
+def test_provider_list_orders_gpu_first_with_trt_options(tmp_path) -> None:
+    from edge_agent.detect.common import _provider_list
+
+    available = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    opts = DetectorOptions(providers=["cpu", "cuda", "tensorrt"], trt_fp16=False,
+                           trt_cache_dir=str(tmp_path / "engines"))
+    providers, missing = _provider_list(opts, available)
+    assert missing == []
+    assert [p if isinstance(p, str) else p[0] for p in providers] == available
+    trt = providers[0][1]
+    assert trt == {"trt_fp16_enable": False, "trt_engine_cache_enable": True,
+                   "trt_engine_cache_path": str(tmp_path / "engines")}
+    assert (tmp_path / "engines").is_dir()
+    providers, missing = _provider_list(DetectorOptions(providers=["cuda"]), ["CPUExecutionProvider"])
+    assert providers == ["CPUExecutionProvider"] and missing == ["cuda"]
