@@ -195,6 +195,17 @@ def to_detections(
     )
 
 
+def _as_bgr(image: np.ndarray) -> np.ndarray:
+    """Grey or BGRA frames (some cameras, PNG snapshots) become the BGR the models expect."""
+    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.ndim == 3 and image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected a BGR uint8 image, got shape {image.shape} dtype {image.dtype}")
+    return image
+
+
 class OnnxDetector:
     """letterbox → session.run (batched when the batch dim is dynamic) → decode → NMS → Detections.
 
@@ -248,6 +259,7 @@ class OnnxDetector:
         """Detect in BGR uint8 images of any sizes; one `Detections` per image, in its pixels."""
         if not images:
             return []
+        images = [_as_bgr(img) for img in images]
         boxes = [letterbox(img, self.input_size) for img in images]
         tensors = [self.preprocess(b[0]) for b in boxes]
         candidates: list[Candidates] = []

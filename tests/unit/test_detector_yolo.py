@@ -110,3 +110,14 @@ def test_min_score_filters(detector: DarknetDetector) -> None:
     assert len(dets) and (dets.confidence >= 0.9).all()
     assert len(dets) < len(detector.detect([photo])[0]) + 1
     assert strict.detect([]) == []
+
+
+def test_grey_and_bgra_frames_are_accepted(detector: DarknetDetector) -> None:
+    photo = cv2.imread(str(scenes.PERSON_PHOTO))
+    grey = cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY)
+    bgra = cv2.cvtColor(photo, cv2.COLOR_BGR2BGRA)
+    for dets in detector.detect([grey, bgra]):
+        overlap, _ = scenes.best_match(dets, "person", scenes.PERSON_PHOTO_TRUTH)
+        assert overlap > 0.7
+    with pytest.raises(ValueError, match="BGR uint8"):
+        detector.detect([photo.astype(np.float32)])
