@@ -370,7 +370,14 @@ def cli_models(args: argparse.Namespace) -> int:
         print(f"model folder: {reg.model_dir}")
         return 0
     names = reg.names if args.all else (args.names or [reg.default])
+    failed: list[str] = []
     for name in names:
-        path = reg.fetch(name, force=args.force)
-        print(f"{name}: {path}")
+        try:
+            print(f"{name}: {reg.fetch(name, force=args.force)}")
+        except ModelError as exc:
+            if len(names) == 1:
+                raise
+            failed.append(f"{name}: {exc}")  # one broken entry should not block the others
+    if failed:
+        raise ModelError("\n".join(failed))
     return 0

@@ -154,3 +154,19 @@ def test_converter_rejects_inconsistent_inputs(tmp_path, real, names, masks, mes
     src = real.cache_dir / "yolov3-tiny"
     with pytest.raises(ModelError, match=message):
         convert(src / "yolov3-tiny.cfg", src / "yolov3-tiny.weights", tmp_path / "x.onnx", names, masks)
+
+
+def test_cli_fetch_all_reports_each_broken_entry_after_fetching_the_rest(tmp_path, real, monkeypatch, capsys) -> None:
+    reg = _sandbox(tmp_path, real)
+    manifest = yaml.safe_load(reg.manifest_path.read_text())
+    good = manifest["models"]["yolov3-tiny"]
+    manifest["models"] = {"yolov3-tiny": good, "broken": {**good, "format": "caffe"}}
+    reg.manifest_path.write_text(yaml.safe_dump(manifest))
+    (tmp_path / "cache" / "broken").symlink_to(tmp_path / "cache" / "yolov3-tiny")
+    monkeypatch.setenv("EDGE_AGENT_MODELS", str(tmp_path))
+    monkeypatch.setenv("EDGE_AGENT_MANIFEST", str(reg.manifest_path))
+    assert main(["models", "fetch", "--all"]) == 2
+    captured = capsys.readouterr()
+    assert f"yolov3-tiny: {tmp_path / 'yolov3-tiny.onnx'}" in captured.out
+    assert "broken: model broken: format 'caffe' has no converter" in captured.err
+    assert sha256_file(tmp_path / "yolov3-tiny.onnx") == good["onnx_sha256"]
