@@ -174,12 +174,22 @@ def load_mqtt(path: str | None) -> Mqtt:
         return Mqtt()
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        return Mqtt.model_validate(data.get("mqtt") or {})
+        cfg = Mqtt.model_validate(data.get("mqtt") or {})
     except yaml.YAMLError as exc:
         raise EdgeAgentError(f"{path}: not valid YAML ({exc})") from None
     except ValidationError as exc:
         e = exc.errors()[0]
         raise EdgeAgentError(f"{path}: mqtt.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}") from None
+    # Files named in the config are relative to its folder, as for the agent.
+    here = Path(path).resolve().parent
+
+    def rel(p: str | None) -> str | None:
+        return str(here / p) if p and not Path(p).is_absolute() else p
+
+    if cfg.tls is not None:
+        cfg = cfg.model_copy(update={"tls": cfg.tls.model_copy(
+            update={k: rel(getattr(cfg.tls, k)) for k in ("ca_file", "cert_file", "key_file")})})
+    return cfg.model_copy(update={"password_file": rel(cfg.password_file)})
 
 
 def run_central(cfg: Mqtt, out: str, prefix: str, count: int | None, duration: float | None,
