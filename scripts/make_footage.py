@@ -21,7 +21,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from footage import vtest  # noqa: E402
+from footage import patrol, vtest  # noqa: E402
 from footage.check import check_clip, print_report  # noqa: E402
 from footage.render import Encoder, SceneRender, Sprites, render_frames  # noqa: E402
 from footage.scenes import Scene, scenes  # noqa: E402
@@ -29,7 +29,7 @@ from footage.truth import intrusion_expectation, object_truth, stationary_expect
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEDULE_TZ = "Europe/Amsterdam"
-NAMES = [*scenes(), "vtest_restricted"]
+NAMES = [*scenes(), "vtest_restricted", *patrol.NAMES]
 
 
 def dump_yaml(path: Path, data: dict[str, Any], header: str) -> None:
@@ -39,10 +39,10 @@ def dump_yaml(path: Path, data: dict[str, Any], header: str) -> None:
 
 
 def render_scene(scene: Scene, media: Path, out: Path, width: int, height: int, fps: int,
-                 model: str | None = None) -> None:
+                 model: str | None = None, crf: int | None = None) -> None:
     spec = SceneRender(media / scene.background, scene.crop_y, scene.duration, scene.actors, scene.seed,
                        scene.gain, scene.noise)
-    enc = Encoder(out / f"{scene.name}.mp4", width, height, fps, scene.crf)
+    enc = Encoder(out / f"{scene.name}.mp4", width, height, fps, crf or scene.crf)
     frames = []
     for img, truth in render_frames(spec, Sprites(media), width, height, fps):
         enc.write(img)
@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", action="append", choices=NAMES, help="render only this clip (repeatable)")
     p.add_argument("--size", type=parse_size, help="WIDTHxHEIGHT (default 640x360; vtest 640x480)")
     p.add_argument("--fps", type=int, help="frame rate (default 10)")
+    p.add_argument("--crf", type=int, help="x264 CRF for every clip (default: the scene's, 28-30)")
     p.add_argument("--check", metavar="MODEL", help="run this detector over each clip and report hits")
     args = p.parse_args(argv)
     if not (args.media / "backgrounds").is_dir():
@@ -115,10 +116,12 @@ def main(argv: list[str] | None = None) -> int:
     fps = args.fps or 10
     for name in args.only or NAMES:
         if name == "vtest_restricted":
-            vtest.render(args.media, args.out, args.size, fps, dump_yaml)
+            vtest.render(args.media, args.out, args.size, fps, dump_yaml, args.crf)
+        elif name in patrol.NAMES:  # patrol scenes: scripts/footage/patrol.py
+            patrol.render(name, args.media, args.out, args.size, fps, dump_yaml)
         else:
             w, h = args.size or (640, 360)
-            render_scene(scenes()[name], args.media, args.out, w, h, fps, args.check)
+            render_scene(scenes()[name], args.media, args.out, w, h, fps, args.check, args.crf)
     return 0
 
 

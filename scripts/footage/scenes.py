@@ -40,7 +40,7 @@ def _interp(keys: list[Key], t: float) -> tuple[float, float, float, float] | No
     return None
 
 
-def walker(name: str, keys: list[Key]) -> Actor:
+def walker(name: str, keys: list[Key], steps_per_s: float = STEPS_PER_S) -> Actor:
     """A person on the dan1..dan6 walk cycle while moving, standing still between equal keys."""
 
     def pose(t: float) -> Pose | None:
@@ -50,7 +50,7 @@ def walker(name: str, keys: list[Key]) -> Actor:
         x, y, h, vx = p
         if vx == 0.0:
             return Pose(STANDING, x, y, h)
-        return Pose(WALK_CYCLE[int(t * STEPS_PER_S) % 6], x, y, h, flip=vx < 0)
+        return Pose(WALK_CYCLE[int(t * steps_per_s) % 6], x, y, h, flip=vx < 0)
 
     return Actor(name, "person", pose)
 
@@ -130,6 +130,22 @@ def scenes() -> dict[str, Scene]:
             [walker("person-1", [(0.0, -0.08, 0.68, person_h), (7.0, 0.34, 0.47, 0.42),
                                  (10.0, 0.34, 0.47, 0.42), (17.0, -0.08, 0.68, person_h)])],
             [_rail_zone()], seed=102,
+        ),
+        Scene(
+            # Runs across the far end of the track bed in 1.5 s: shorter than the 3 s dwell.
+            "rail_brief", "backgrounds/train-tracks1.jpg", 1.0, 14.0,
+            [walker("person-1", [(0.0, -0.08, 0.50, 0.42), (6.6, 0.33, 0.50, 0.42), (8.95, 0.80, 0.50, 0.42),
+                                 (13.5, 1.08, 0.50, 0.42)], steps_per_s=12.0)],
+            [_rail_zone()], seed=106,
+        ),
+        Scene(
+            # Two people walk in one after the other and stay, well apart: two alarms, two tracks.
+            "rail_two_people", "backgrounds/train-tracks1.jpg", 1.0, 22.0,
+            [walker("person-1", [(0.0, -0.08, 0.86, person_h), (10.0, 0.62, 0.86, person_h),
+                                 (22.0, 0.62, 0.86, person_h)]),
+             walker("person-2", [(6.0, -0.08, 0.88, person_h), (12.0, 0.30, 0.88, person_h),
+                                 (22.0, 0.30, 0.88, person_h)])],
+            [_rail_zone()], seed=107,
         ),
         Scene(
             "rail_empty", "backgrounds/train-tracks1.jpg", 1.0, 20.0, [], [_rail_zone()], seed=103,

@@ -87,6 +87,8 @@ def intrusion_expectation(zone: dict[str, Any], objects: dict[str, Any]) -> dict
         elif any(s[1] >= dwell - 0.5 for s in stays):
             unsure += 1
     exp: dict[str, Any] = {"type": "intrusion", "zone": zone["name"], "label": label, "count": [sure, sure + unsure]}
+    if sure + unsure >= 2:
+        exp["distinct_tracks"] = True  # one alarm per object, never two for the same track
     if firsts:
         exp["first_alarm_within"] = [_r(min(firsts) - EARLY_S), _r(min(firsts) + LATE_S)]
     return exp

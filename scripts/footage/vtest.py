@@ -37,7 +37,8 @@ def _fit(size: tuple[int, int] | None) -> tuple[int, int]:
     return (h * 4 // 3) // 2 * 2, h // 2 * 2
 
 
-def render(media: Path, out: Path, size: tuple[int, int] | None, fps: int, dump_yaml: Callable) -> None:
+def render(media: Path, out: Path, size: tuple[int, int] | None, fps: int, dump_yaml: Callable,
+           crf: int | None = None) -> None:
     width, height = _fit(size)
     src = media / "footage" / "vtest.avi"
     first = round(CUT_START_S * SOURCE_FPS)
@@ -49,7 +50,7 @@ def render(media: Path, out: Path, size: tuple[int, int] | None, fps: int, dump_
             if i >= first:
                 img = frame.to_ndarray(format="bgr24")
                 frames.append(cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA))
-    enc = Encoder(out / f"{NAME}.mp4", width, height, fps, crf=30)
+    enc = Encoder(out / f"{NAME}.mp4", width, height, fps, crf or 30)
     n_out = round(CUT_LENGTH_S * fps)
     for k in range(n_out):  # other frame rates repeat the nearest earlier source frame
         enc.write(frames[min(len(frames) - 1, k * SOURCE_FPS // fps)])

@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 FOOTAGE = ROOT / "tests" / "footage"
 MEDIA = ROOT.parent / "shared" / "media"
 # The zone cases scripts/make_footage.py writes (other tests may keep their own clips here).
-CASE_IDS = ["boat_crossing", "rail_beside", "rail_empty", "rail_intrusion", "rail_schedule_inside",
-            "rail_schedule_outside", "vessel_moored", "vtest_restricted"]
+CASE_IDS = ["boat_crossing", "rail_beside", "rail_brief", "rail_empty", "rail_intrusion", "rail_schedule_inside",
+            "rail_schedule_outside", "rail_two_people", "vessel_moored", "vtest_restricted"]
 CASES = [FOOTAGE / f"{name}.expected.yaml" for name in CASE_IDS]
 CLIPS = sorted({FOOTAGE / yaml.safe_load(c.read_text())["clip"] for c in CASES})
 
