@@ -13,7 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
-from typing import Sequence
+from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -21,13 +22,15 @@ import numpy as np
 from ..alarms.event import Event
 from ..alarms.sink import EventSink
 from ..alarms.snapshot import encode_jpeg
-from ..clock import iso_utc
+from ..clock import Clock, iso_utc
+from ..config.models import AgentConfig
 from ..frames import Detections, Frame
 from ..rules.engine import EventContext
 from ..rules.schedule import _zone, in_schedule
 from .badge import BadgeReader, Reading, verify
 from .overdue import OverdueWatch
-from .points import PatrolFile, Point
+from .points import PatrolFile, Point, badge_secret, load_patrol
+from .store import PatrolStore
 
 log = logging.getLogger(__name__)
 VISIT_GAP_S = 3.0  # a track out of the area (or unseen) this long has ended its visit
@@ -216,8 +219,60 @@ def _persons(tracked: Detections) -> Detections:
     return tracked[np.flatnonzero(keep)]
 
 
-def monitors_for(cameras: Sequence[str], ctx_for, patrol: PatrolFile, secret: bytes, sink: EventSink | None,
-                 watch: OverdueWatch | None, snapshot_quality: int = 85) -> dict[str, PatrolMonitor]:
-    """One PatrolMonitor per camera that has enabled points (the rest need none)."""
-    return {cam: PatrolMonitor(ctx_for(cam), patrol, secret, sink, watch, snapshot_quality)
-            for cam in cameras if patrol.for_cameras([cam])}
+class PatrolStage:
+    """Everything patrol on one box: a PatrolMonitor per camera with points, one OverdueWatch.
+
+    Wiring (the live agent): `stage = PatrolStage.from_config(cfg, config_path, clock, sink,
+    camera_up, ctx_for)`; after the tracker `events += stage.process(frame, tracked)`; in the
+    supervisor `stage.check()`. Both deliver to the sink themselves and return what they sent.
+    """
+
+    def __init__(self, monitors: dict[str, PatrolMonitor], watch: OverdueWatch) -> None:
+        self.monitors = monitors
+        self.watch = watch
+
+    @classmethod
+    def from_config(cls, cfg: AgentConfig, config_path: str | Path, clock: Clock, sink: EventSink | None,
+                    camera_up: Callable[[str], bool], ctx_for: Callable[[str], EventContext],
+                    state_path: str | Path | None = None) -> PatrolStage | None:
+        """None when the config has no `patrol:` file; EdgeAgentError when it is wrong."""
+        if not cfg.patrol:
+            return None
+        from ..config.loader import resolve
+
+        path = resolve(config_path, cfg.patrol)
+        patrol = load_patrol(path, cfg)
+        secret = badge_secret(patrol, path)
+        cameras = [c.id for c in cfg.cameras if c.enabled]
+        points = patrol.for_cameras(cameras)
+        state = Path(state_path) if state_path else Path(cfg.mqtt.outbox.path).parent / "patrol_state.json"
+        publish = None
+        if hasattr(sink, "publish_retained"):
+            def publish(point: str, body: dict) -> None:
+                sink.publish_retained(f"patrol/status/{point}", body)  # type: ignore[union-attr]
+        box = EventContext(cfg.site.id, cfg.device.id, "", cfg.site.timezone)
+        watch = OverdueWatch(box, patrol, points, clock, PatrolStore.open(state), sink, publish, camera_up)
+        monitors = {cam: PatrolMonitor(ctx_for(cam), patrol, secret, sink, watch, cfg.alarms.snapshot_quality)
+                    for cam in cameras if patrol.for_cameras([cam])}
+        log.info("patrol: %d point(s) on %d camera(s) of this box", len(points), len(monitors))
+        return cls(monitors, watch)
+
+    @classmethod
+    def for_camera(cls, patrol_path: str | Path, cfg: AgentConfig, ctx: EventContext, clock: Clock,
+                   sink: EventSink | None, state_path: str | Path | None = None) -> PatrolStage:
+        """Replay: the points of one camera (`ctx.camera`), due times kept in memory by default."""
+        patrol = load_patrol(patrol_path, cfg)
+        if not patrol.for_cameras([ctx.camera]):
+            log.warning("patrol: no enabled point is on camera %s (pass --camera to name it)", ctx.camera)
+        box = EventContext(ctx.site, ctx.device, "", ctx.timezone)
+        watch = OverdueWatch(box, patrol, patrol.for_cameras([ctx.camera]), clock, PatrolStore.open(state_path), sink)
+        monitor = PatrolMonitor(ctx, patrol, badge_secret(patrol, Path(patrol_path)), sink, watch,
+                                cfg.alarms.snapshot_quality)
+        return cls({ctx.camera: monitor}, watch)
+
+    def process(self, frame: Frame, tracked: Detections) -> list[Event]:
+        monitor = self.monitors.get(frame.camera)
+        return monitor.process(frame, tracked) if monitor is not None else []
+
+    def check(self) -> list[Event]:
+        return self.watch.check()
