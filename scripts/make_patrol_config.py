@@ -61,8 +61,9 @@ def roster() -> list[dict]:
     out = []
     for t in range(N_TEAMS):
         for m in range(4):
-            entry = {"badge": 1000 + 10 * (t + 1) + m, "team": f"T{t + 1:02d}",
-                     "member": f"{INITIALS[m]}. {MEMBERS[(t + m) % len(MEMBERS)]}", "valid_until": dt.date(2027, 12, 31)}
+            name = f"{INITIALS[m]}. {MEMBERS[(t + m) % len(MEMBERS)]}"
+            entry = {"badge": 1000 + 10 * (t + 1) + m, "team": f"T{t + 1:02d}", "member": name,
+                     "valid_until": dt.date(2027, 12, 31)}
             out.append(entry)
     out[-1]["valid_until"] = dt.date(2025, 6, 30)  # left the service: the badge must be rejected
     return out

@@ -62,7 +62,8 @@ class PatrolStore:
         if self.path is None:
             return
         with self._lock:
-            body: dict[str, Any] = {"version": VERSION, "points": {k: asdict(v) for k, v in sorted(self.points.items())}}
+            points = {k: asdict(v) for k, v in sorted(self.points.items())}
+        body: dict[str, Any] = {"version": VERSION, "points": points}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
         with open(tmp, "w", encoding="utf-8") as fh:

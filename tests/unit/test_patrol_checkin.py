@@ -34,7 +34,8 @@ def frame(i: int, badge: int | None, site: str = "footage-site", secret: bytes =
 
 def person(track: int, x: float = 320.0) -> Detections:
     """A person whose feet (bottom centre) stand at (x, 340): inside PP001's area when x is mid-frame."""
-    return Detections([[x - 70, 110, x + 70, 340]], [0.9], [0], np.array([track]), {"class_name": np.array(["person"], object)})
+    names = {"class_name": np.array(["person"], object)}
+    return Detections([[x - 70, 110, x + 70, 340]], [0.9], [0], np.array([track]), names)
 
 
 def test_one_checkin_per_visit_and_rearm_for_a_new_track():
