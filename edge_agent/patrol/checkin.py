@@ -104,6 +104,10 @@ class PatrolMonitor:
         self._expire(frame.wall_time)
         return events
 
+    def active(self) -> bool:
+        """Someone is on a visit: the motion gate should keep analysing (a patroller stands still)."""
+        return bool(self.visits)
+
     # -- reading and judging ---------------------------------------------------------------
     def _read(self, frame: Frame, det: Detections) -> list[Reading]:
         x1, y1, x2, y2 = det.xyxy[0]
