@@ -67,7 +67,7 @@ def render_scene(scene: Scene, media: Path, out: Path, width: int, height: int, 
           f"{(out / f'{scene.name}.mp4').stat().st_size / 1024:.0f} KiB; expect {expect}")
     if model and objects:
         boxes = {i: [(o.actor, o.label, o.box) for o in f.objects] for i, f in enumerate(frames)}
-        print_report(scene.name, check_clip(out / f"{scene.name}.mp4", boxes, model))
+        print_report(scene.name, check_clip(out / f"{scene.name}.mp4", boxes, model, fps))
     if scene.name == "rail_intrusion":
         write_schedule_variants(scene, base, expect, objects, out)
 

@@ -22,7 +22,8 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area - inter, 1e-9)
 
 
-def check_clip(clip: Path, boxes: dict[int, list[tuple[str, str, tuple]]], model: str, step: int = 2) -> dict[str, Any]:
+def check_clip(clip: Path, boxes: dict[int, list[tuple[str, str, tuple]]], model: str, fps: float,
+               step: int = 2) -> dict[str, Any]:
     """boxes: frame index -> [(actor, label, normalized xyxy)]. Returns per-actor hit rate and scores."""
     from edge_agent.detect.common import DetectorOptions
     from edge_agent.detect.registry import load_detector
@@ -46,7 +47,7 @@ def check_clip(clip: Path, boxes: dict[int, list[tuple[str, str, tuple]]], model
                 if ok.any():
                     s["scores"].append(float(d.confidence[mask][ok].max()))
                 else:
-                    s["misses"].append(round(i / 10, 1))
+                    s["misses"].append(round(i / fps, 1))
     out: dict[str, Any] = {}
     for actor, s in stats.items():
         sc = np.array(s["scores"]) if s["scores"] else np.zeros(1)
