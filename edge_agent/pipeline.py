@@ -15,6 +15,7 @@ from .alarms.event import Event
 from .alarms.sink import EventSink
 from .config.models import Alarms, Zone
 from .frames import Detections, Frame
+from .patrol.checkin import PatrolMonitor
 from .rules.engine import EventContext, RuleEngine
 from .sources.packets import PacketRing
 from .track import Tracker
@@ -38,12 +39,14 @@ class CameraPipeline:
         sink: EventSink,
         ring: PacketRing | None = None,
         tracker: Tracker | None = None,
+        patrol: PatrolMonitor | None = None,
     ) -> None:
         self.ctx = ctx
         self.zones = list(zones)
         self.tracker = tracker or Tracker()
         self.engine = RuleEngine(self.zones, ctx)
         self.alarms = AlarmBuilder(self.zones, alarms, sink, ring)
+        self.patrol = patrol  # check-ins at this camera's patrol points, if it has any
         self.stats = PipelineStats()
         self.last: tuple[Frame, Detections] | None = None
         self._lock = threading.Lock()  # commands (zone on/off, snapshot) arrive from other threads
@@ -56,6 +59,8 @@ class CameraPipeline:
             events = self.engine.step(tracked, size, frame.wall_time, frame.media_time)
             self.alarms.observe(frame, tracked)
             delivered = self.alarms.handle(events, frame.media_time)
+            if self.patrol is not None:
+                delivered += self.patrol.process(frame, tracked)
             self.last = (frame, tracked)
             self.stats.frames += 1
             self.stats.detections += len(tracked)
@@ -70,6 +75,10 @@ class CameraPipeline:
     def active_tracks(self) -> set[int]:
         """Tracks inside a zone: the motion gate keeps analysing a camera that has any."""
         return self.engine.active_tracks()
+
+    def busy(self) -> bool:
+        """Something here needs every analysed frame: a track in a zone or a patrol visit."""
+        return bool(self.engine.active_tracks()) or (self.patrol is not None and self.patrol.active())
 
     def set_zone_enabled(self, zone: str, enabled: bool) -> bool:
         with self._lock:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .alarms.event import Event
 from .alarms.sink import EventSink, FolderSink, TeeSink
-from .clock import parse_iso
+from .clock import MediaClock, parse_iso
 from .config.models import AgentConfig, Alarms, Camera, Device, Site
 from .detect.common import DetectorOptions
 from .errors import EdgeAgentError
@@ -54,7 +54,7 @@ def _camera_for(video: Path, config: AgentConfig, camera_id: str | None) -> Came
 
 def run_replay(
     video: str | Path,
-    zones_file: str | Path,
+    zones_file: str | Path | None,
     out_dir: str | Path,
     config: AgentConfig | None = None,
     camera_id: str | None = None,
@@ -63,6 +63,7 @@ def run_replay(
     model: str | None = None,
     extra_sink: EventSink | None = None,
     progress: bool = False,
+    patrol: str | Path | None = None,
 ) -> ReplayResult:
     """Replay `video` through the pipeline; events go to `out_dir` (and `extra_sink`)."""
     from .config.loader import load_zones
@@ -72,7 +73,7 @@ def run_replay(
     config = config or AgentConfig(site=Site(id="replay"), device=Device(id="replay"))
     camera = _camera_for(video, config, camera_id)
     model_name = model or config.detector.model
-    zones = load_zones(zones_file, class_names(model_name)).zones
+    zones = load_zones(zones_file, class_names(model_name)).zones if zones_file is not None else []
     detector = load_detector(model_name, DetectorOptions.from_config(config.detector))
     start = time.time() if start is None else start
     alarms: Alarms = config.alarms
@@ -86,7 +87,13 @@ def run_replay(
         timezone=config.site.timezone,
         location=camera.location.model_dump() if camera.location else None,
     )
-    pipeline = CameraPipeline(ctx, zones, alarms, sink, ring)
+    clock = MediaClock(start)
+    monitor = None
+    if patrol is not None:
+        from .patrol.checkin import PatrolStage
+
+        monitor = PatrolStage.for_camera(patrol, config, ctx, clock, sink).monitors[camera.id]
+    pipeline = CameraPipeline(ctx, zones, alarms, sink, ring, patrol=monitor)
     source = FileSource(camera.id, video, fps or camera.detect_fps, start, ring)
     result = ReplayResult()
     began = time.perf_counter()
@@ -97,12 +104,12 @@ def run_replay(
         for frame in source:
             batch.append(frame)
             if len(batch) >= config.detector.max_batch:
-                result.events += _analyse(detector, pipeline, batch)
+                result.events += _analyse(detector, pipeline, batch, clock)
                 last, batch = batch[-1], []
                 if bar:
                     bar.update(last.media_time)
         if batch:
-            result.events += _analyse(detector, pipeline, batch)
+            result.events += _analyse(detector, pipeline, batch, clock)
             last = batch[-1]
         end_media = (source.duration or 0.0) if last is None else max(last.media_time, source.duration or 0.0)
         result.events += pipeline.close(start + end_media, end_media)
@@ -116,10 +123,11 @@ def run_replay(
     return result
 
 
-def _analyse(detector, pipeline: CameraPipeline, frames: list[Frame]) -> list[Event]:
+def _analyse(detector, pipeline: CameraPipeline, frames: list[Frame], clock: MediaClock) -> list[Event]:
     detections = detector.detect([f.image for f in frames])
     events: list[Event] = []
     for frame, dets in zip(frames, detections):
+        clock.set_media_time(frame.media_time)
         events += pipeline.process(frame, dets)
     return events
 
@@ -176,6 +184,7 @@ def cli_replay(args) -> int:
         model=args.model,
         extra_sink=extra,
         progress=not args.no_progress,
+        patrol=args.patrol,
     )
     counts = Counter((e.type, e.phase) for e in result.events)
     print(

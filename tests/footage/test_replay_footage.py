@@ -28,7 +28,9 @@ from edge_agent.config.render import KIND_COLORS
 from edge_agent.replay import run_replay
 
 HERE = Path(__file__).parent
-CASES = sorted(HERE.glob("*.expected.yaml"))
+ALL = sorted(HERE.glob("*.expected.yaml"))
+CASES = [c for c in ALL if "zones" in yaml.safe_load(c.read_text())]
+PATROL = [c for c in ALL if "points" in yaml.safe_load(c.read_text())]
 DEFAULT_START = "2026-06-01T10:00:00Z"
 
 
@@ -159,3 +161,18 @@ def test_replay_cli_writes_events_and_fails_clearly(tmp_path):
     bad_zones.write_text("zones:\n  - name: x\n    kind: lake\n    polygon: [[0,0],[1,0],[1,1]]\n    labels: [person]\n")
     done = subprocess.run(cmd[:6] + [str(bad_zones)] + cmd[7:], capture_output=True, text=True)
     assert done.returncode == 2 and "bad.yaml:3" in done.stderr and "kind" in done.stderr
+
+
+@pytest.mark.parametrize("case", PATROL, ids=lambda c: c.name.removesuffix(".expected.yaml"))
+def test_patrol_clips_through_replay(case, tmp_path):
+    """`replay --patrol`: the check-in stage rides the same pipeline as the zone rules."""
+    spec = _load(case)
+    config = AgentConfig(site=Site(id=spec["site"], timezone=spec["timezone"]), device=Device(id="test-box"))
+    result = run_replay(HERE / spec["clip"], None, tmp_path, config=config, camera_id=spec["camera"],
+                        start=parse_iso(spec["start"]), fps=spec["fps"], patrol=HERE / spec["points"])
+    got = {t: sum(1 for e in result.events if e.type == t and e.phase == "start")
+           for t in ("patrol_checkin", "patrol_badge_rejected", "patrol_presence")}
+    assert got == {t: spec["expect"][t] for t in got}, got
+    for e in (e for e in result.events if e.type == "patrol_checkin"):
+        assert e.details["member"] == spec["expect"]["member"]
+        assert (tmp_path / e.snapshot.path).is_file()
