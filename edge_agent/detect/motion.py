@@ -9,6 +9,7 @@ when a camera is covered, blinded or turned away: `camera_tampered`.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from typing import Callable
 
@@ -67,6 +68,7 @@ class SceneWatch:
         changed_fraction: float = 0.6,
         tamper_hold_s: float = 3.0,
         background_rate: float = 0.02,
+        phase: float | None = None,
     ) -> None:
         self.idle_interval_s = float(idle_interval_s)
         self.active = active  # True while the camera has a tracked object inside a zone
@@ -81,10 +83,12 @@ class SceneWatch:
         self._suspect_since: float | None = None
         self._suspect_reason: str | None = None
         self.tampered: str | None = None
+        self.phase = random.random() if phase is None else phase  # fraction of an idle interval
 
     def observe(self, small: np.ndarray, t: float) -> GateDecision:
         """`t` is seconds on any steady clock (media time works)."""
-        motion = 1.0 if self.prev is None else motion_fraction(self.prev, small)
+        first = self.prev is None
+        motion = 1.0 if first else motion_fraction(self.prev, small)
         self.prev = small
         tamper = self._tamper(small, t)
         analyse = (
@@ -94,6 +98,10 @@ class SceneWatch:
         )
         if analyse:
             self.last_analysed = t
+        if first:
+            # Cameras started together would re-check together, a burst every idle interval that
+            # makes busy cameras drop frames: start each one's idle clock at a random phase.
+            self.last_analysed = t - self.phase * self.idle_interval_s
         return GateDecision(analyse, motion, tamper)
 
     def _tamper(self, small: np.ndarray, t: float) -> str | None:

@@ -309,7 +309,9 @@ class _Connection:
     def wall_time(self, media_time: float) -> float:
         now = self.source.clock.now()
         wall = now if self.wall0 is None else self.wall0 + media_time
-        if self.wall0 is None or abs(now - wall) > 2.0:  # a slow start, a loop or a clock step: re-anchor to now
+        # A frame earlier than its pts says (a burst after connecting) moves the anchor back, so a
+        # frame is never stamped in the future; one far later (a loop, a clock step) re-anchors.
+        if self.wall0 is None or wall > now or now - wall > 2.0:  # a slow start, a loop or a clock step: re-anchor to now
             self.wall0 = now - media_time
             wall = now
         return wall

@@ -28,10 +28,14 @@ def with_person(image: np.ndarray, x: int) -> np.ndarray:
 
 
 def test_quiet_camera_is_analysed_only_every_idle_interval():
-    watch = SceneWatch(idle_interval_s=2.0)
+    watch = SceneWatch(idle_interval_s=2.0, phase=0.0)
     small = small_from_bgr(scene())
     analysed = [t for t in np.arange(0, 6, 0.2) if watch.observe(small, float(t)).analyse]
     assert np.allclose(analysed, [0.0, 2.0, 4.0])
+    # cameras started together re-check at different phases (no burst every idle interval)
+    watch = SceneWatch(idle_interval_s=2.0, phase=0.5)
+    analysed = [t for t in np.arange(0, 6, 0.2) if watch.observe(small, float(t)).analyse]
+    assert np.allclose(analysed, [0.0, 1.0, 3.0, 5.0])
 
 
 def test_motion_and_active_tracks_keep_the_camera_analysed():
