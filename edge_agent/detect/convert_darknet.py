@@ -254,7 +254,7 @@ def convert(cfg_path: Path, weights_path: Path, out_path: Path, names: list[str]
     onnx.checker.check_model(model)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_suffix(out_path.suffix + ".part")
+    tmp = out_path.with_name(out_path.stem + ".part.onnx")  # still matched by .gitignore
     onnx.save(model, str(tmp))
     tmp.replace(out_path)  # never leave a half-written model where the agent looks for it
     return out_path
