@@ -23,7 +23,7 @@ from edge_agent.config.loader import load_zones
 
 ROOT = Path(__file__).resolve().parents[2]
 FOOTAGE = ROOT / "tests" / "footage"
-MEDIA = ROOT.parent / "shared" / "media"
+DATA = ROOT / "tests" / "data"  # committed copies of the shared media this test needs
 # The zone cases scripts/make_footage.py writes (other tests may keep their own clips here).
 CASE_IDS = ["boat_crossing", "rail_beside", "rail_brief", "rail_empty", "rail_intrusion", "rail_schedule_inside",
             "rail_schedule_outside", "rail_two_people", "vessel_moored", "vtest_restricted"]
@@ -168,9 +168,19 @@ def test_pixels_show_the_person_where_the_truth_drew_it():
     assert np.median(far) < 12
 
 
-def test_script_still_computes_the_committed_truth():
+def _media(tmp: Path) -> Path:
+    """The shared media layout (backgrounds/, people/, objects/) from the committed copies."""
+    for sub, files in (("backgrounds", ["train-tracks1.jpg"]), ("people", [f"dan{i}.gif" for i in range(1, 7)])):
+        (tmp / sub).mkdir(parents=True)
+        src = DATA / ("backgrounds" if sub == "backgrounds" else "cutouts")
+        for name in files:
+            (tmp / sub / name).write_bytes((src / name).read_bytes())
+    return tmp
+
+
+def test_script_still_computes_the_committed_truth(tmp_path):
     """Re-draw rail_intrusion without encoding: the truth must equal the committed file's."""
-    assert MEDIA.is_dir(), f"shared media missing at {MEDIA}"
+    media = _media(tmp_path)
     sys.path.insert(0, str(ROOT / "scripts"))
     from footage.render import SceneRender, Sprites, render_frames
     from footage.scenes import scenes
@@ -179,8 +189,8 @@ def test_script_still_computes_the_committed_truth():
     scene = scenes()["rail_intrusion"]
     spec = _spec(FOOTAGE / "rail_intrusion.expected.yaml")
     v = spec["video"]
-    render = SceneRender(MEDIA / scene.background, scene.crop_y, scene.duration, scene.actors, scene.seed,
+    render = SceneRender(media / scene.background, scene.crop_y, scene.duration, scene.actors, scene.seed,
                          scene.gain, scene.noise)
-    frames = [truth for _, truth in render_frames(render, Sprites(MEDIA), v["width"], v["height"], v["fps"])]
+    frames = [truth for _, truth in render_frames(render, Sprites(media), v["width"], v["height"], v["fps"])]
     assert len(frames) == v["frames"]
     assert object_truth(frames, scene.zones, v["fps"], v["width"] / v["height"]) == spec["truth"]["objects"]
