@@ -116,9 +116,9 @@ class Server:
 CONF = {"busy_every": 4, "max_batch": 4}  # one camera in busy_every is busy; the detector's max batch
 
 
-def mix(n: int) -> dict[str, str]:
-    """Camera name -> clip kind: about one in CONF["busy_every"] busy (at least one), the rest quiet."""
-    busy = max(1, n // CONF["busy_every"])
+def mix(n: int, busy_every: int | None = None) -> dict[str, str]:
+    """Camera name -> clip kind: about one in `busy_every` busy (at least one), the rest quiet."""
+    busy = max(1, n // (busy_every or CONF["busy_every"]))
     return {f"cam{i:02d}": ("busy" if i < busy else "quiet") for i in range(n)}
 
 
@@ -134,11 +134,11 @@ class NullSink:
         return None
 
 
-def run_ours(n: int, clips: dict[str, Path], detector, seconds: float) -> dict[str, Any]:
+def run_ours(n: int, clips: dict[str, Path], detector, seconds: float, busy_every: int | None = None) -> dict[str, Any]:
     from edge_agent.app import LiveAgent
     from edge_agent.config.models import AgentConfig, Camera, Device, Site, Zone, ZoneFile
 
-    cams = mix(n)
+    cams = mix(n, busy_every)
     server = Server({c: clips[kind] for c, kind in cams.items()})
     cfg = AgentConfig(site=Site(id="bench"), device=Device(id="edge"), mqtt={"enabled": False},
                       detector={"max_batch": CONF["max_batch"]},
@@ -310,7 +310,7 @@ def report(rows: list[dict[str, Any]], floor_decode: float, infer: tuple[float, 
     print(head)
     print("-" * len(head))
     for r in rows:
-        o, b = r["ours"], r["base"]
+        o, b = r["ours"], r.get("base") or {"cpu_per_cam_s": float("nan"), "analysed_fps": float("nan")}
         cam_s = o["n"] * o["wall"]
         ours = o["cpu"] / cam_s
         floor = floor_decode + infer[1] * o["analysed"] / cam_s
@@ -326,11 +326,14 @@ def report(rows: list[dict[str, Any]], floor_decode: float, infer: tuple[float, 
     print("sampled: frames at detect fps seen by the motion gate; analysed: frames the detector ran on (fps);")
     print("base an.: analysed fps the naive baseline reached (asked = N x 5); p50/p95: frame to alarm delivered;")
     print("server: the RTSP server's share of all CPU (it stands in for the cameras).")
-    last = rows[-1]["ours"]
-    p95 = pct(last["latencies"], 95)
-    ok = last["dropped"] == 0 and (p95 < 1.0 or not last["latencies"])
-    print(f"target (16 cameras quiet mix: no analysed-frame loss, p95 < 1 s): N={last['n']} dropped "
-          f"{last['dropped']}, p95 {1000 * p95:.0f} ms -> {'MET' if ok else 'NOT MET'}")
+    for r in rows:
+        o = r["ours"]
+        if o["n"] != 16:
+            continue
+        p95 = pct(o["latencies"], 95)
+        ok = o["dropped"] == 0 and (p95 < 1.0 or not o["latencies"])
+        print(f"target (16 cameras, no analysed-frame loss, p95 < 1 s) with {o['busy']} busy: dropped "
+              f"{o['dropped']} of {o['analysed'] + o['dropped']}, p95 {1000 * p95:.0f} ms -> {'MET' if ok else 'NOT MET'}")
 
 
 def main() -> int:
@@ -372,7 +375,12 @@ def main() -> int:
         print(f"N={n}: ours {ours['cpu'] / (n * ours['wall']):.4f} CPU s/cam-s, analysed {ours['analysed']}, "
               f"dropped {ours['dropped']}, alarms {len(ours['latencies'])}, detector {ours['detector']}; baseline "
               f"{base['cpu_per_cam_s']:.4f} ({time.monotonic() - began:.0f} s)", flush=True)
+    if 16 in args.cameras and CONF["busy_every"] < 8:
+        # the target's "quiet mix": one camera in eight busy (no baseline: it was run above)
+        quiet_mix = run_ours(16, clips, detector, args.seconds, busy_every=8)
+        rows.append({"ours": quiet_mix})
     report(rows, floor_decode, infer)
+    print(f"load average (1, 5, 15 min) {os.getloadavg()}: other work on the box inflates every number")
     print(f"total run time {time.monotonic() - began:.0f} s on {os.cpu_count()} CPUs")
     return 0
 

@@ -2,8 +2,10 @@
 
 Each camera has a slot holding only its newest frame: a camera the detector cannot keep up with
 loses its older frames (counted as dropped) instead of queueing them, so latency stays bounded
-and memory never grows. A batch takes at most one frame per camera, starting after the camera
-served last, so a busy camera cannot starve the others. Like DeepStream's `batch-size` and
+and memory never grows. A batch takes at most one frame per camera, the slots that have waited
+longest first; a slot keeps its place in line when a newer frame replaces the one in it, so a
+busy camera neither jumps the queue nor loses its turn (round-robin in the order slots filled,
+which serves the camera about to lose a frame first). Like DeepStream's `batch-size` and
 `batched-push-timeout`, a batch waits up to `max_wait_ms` for more cameras to fill it.
 """
 
@@ -41,8 +43,7 @@ class DetectorBatcher:
         self.max_batch = max(1, int(max_batch))
         self.max_wait = max(0.0, float(max_wait_ms)) / 1000.0
         self._slots: dict[str, tuple[Frame, float]] = {}  # camera -> (frame, submitted at)
-        self._order: list[str] = []  # cameras in round-robin order
-        self._next = 0  # index in _order where the next batch starts
+        self._order: list[str] = []  # cameras in the order first seen (ties in line)
         self._cond = threading.Condition()
         self._stop = False
         self._thread: threading.Thread | None = None
@@ -58,11 +59,13 @@ class DetectorBatcher:
         with self._cond:
             if frame.camera not in self._order:
                 self._order.append(frame.camera)
+            since = time.monotonic()
             if frame.camera in self._slots:
                 self.dropped += 1
                 if self.health is not None:
                     self.health.count(frame.camera, "frames_dropped")
-            self._slots[frame.camera] = (frame, time.monotonic())
+                since = self._slots[frame.camera][1]  # keep its place in line
+            self._slots[frame.camera] = (frame, since)
             self._cond.notify()
 
     # --- consumer side ---------------------------------------------------------------------
@@ -90,20 +93,9 @@ class DetectorBatcher:
             return self._pick()
 
     def _pick(self) -> list[Frame]:
-        n = len(self._order)
-        picked: list[Frame] = []
-        last = None
-        for i in range(n):
-            idx = (self._next + i) % n
-            cam = self._order[idx]
-            if cam in self._slots:
-                picked.append(self._slots.pop(cam)[0])
-                last = idx
-                if len(picked) == self.max_batch:
-                    break
-        if last is not None:
-            self._next = (last + 1) % n
-        return picked
+        rank = {cam: i for i, cam in enumerate(self._order)}
+        waiting = sorted(self._slots, key=lambda cam: (self._slots[cam][1], rank[cam]))
+        return [self._slots.pop(cam)[0] for cam in waiting[: self.max_batch]]
 
     def _run(self) -> None:
         while True:

@@ -193,3 +193,27 @@ def test_bad_sources_give_clear_per_camera_errors_without_leaking_secrets(rtsp_s
     assert "s3cr3t" not in text
     for c in ("wrongpath", "refused", "garbage", "badpass"):
         assert f"camera {c}" in caplog.text
+
+
+def test_substream_for_detection_main_stream_for_clips(rtsp_server, small_clip, tmp_path):
+    from tests.fixtures.rtsp import encode_clip
+
+    main = encode_clip(tmp_path / "main.mp4", size=(640, 480))
+    srv = rtsp_server({"main": main, "sub": small_clip}, loop=True)
+    health = Health()
+    ring = PacketRing(10)
+    src, sink = make_source("cam", srv.url("main"), health, ring=ring, substream_url=srv.url("sub"))
+    try:
+        assert wait_for(lambda: len(sink.frames) >= 5 and (ring.latest_time or 0) > 2.0, 10)
+        assert sink.frames[-1][1].image.shape == (240, 320, 3)  # detection sees the substream
+        clip = cut_clip(ring, 0.0, 2.0)
+    finally:
+        assert src.stop(10)
+    assert clip is not None
+    import io
+
+    import av
+
+    with av.open(io.BytesIO(clip[0])) as c:
+        s = c.streams.video[0]
+        assert (s.width, s.height) == (640, 480)  # clips keep the main stream's resolution

@@ -32,19 +32,22 @@ def test_a_frame_replaced_before_analysis_counts_as_dropped():
     assert b.dropped == 2 and health.counters("a")["frames_dropped"] == 2
 
 
-def test_batches_take_one_frame_per_camera_round_robin():
+def test_batches_take_one_frame_per_camera_longest_waiting_first():
     b = DetectorBatcher(detector=None, on_result=lambda f, d: None, max_batch=4, max_wait_ms=0)
     for cam in "abcdef":
         b.submit(frame(cam, 0))
     assert [f.camera for f in b.take_batch(1)] == list("abcd")
     for cam in "ab":
         b.submit(frame(cam, 1))
-    assert [f.camera for f in b.take_batch(1)] == list("efab")
-    for cam in "abcdef":
+    assert [f.camera for f in b.take_batch(1)] == list("efab")  # e, f waited longer than the new a, b
+    for cam in "cdef":
         b.submit(frame(cam, 2))
-    # the next batch starts after the camera served last ("b"), so "c".."f" go before "a", "b"
-    assert [f.camera for f in b.take_batch(1)] == list("cdef")
-    assert [f.camera for f in b.take_batch(1)] == list("ab")
+    for seq in range(3, 8):  # a busy camera replacing its frame keeps its place, never jumps ahead
+        b.submit(frame("a", seq))
+    b.submit(frame("b", 2))
+    first = b.take_batch(1)
+    assert [f.camera for f in first] == list("cdef")
+    assert [(f.camera, f.seq) for f in b.take_batch(1)] == [("a", 7), ("b", 2)]
 
 
 def test_a_lone_frame_waits_at_most_max_wait_for_company():
