@@ -96,7 +96,7 @@ def test_server_killed_and_restarted_camera_reconnects_others_keep_going(rtsp_se
 def test_frozen_server_is_stalled_then_recovers(rtsp_server, small_clip):
     srv = rtsp_server({"a": small_clip}, loop=True)
     health = Health()
-    src, sink = make_source("a", srv.url("a"), health, stall_timeout_s=2.0)
+    src, sink = make_source("a", srv.url("a"), health, stall_timeout_s=3.0)
     try:
         assert wait_for(lambda: len(sink.frames) >= 3, 10)
         srv.freeze()
@@ -106,8 +106,8 @@ def test_frozen_server_is_stalled_then_recovers(rtsp_server, small_clip):
             src.check_watchdog()
             return health.state("a") in ("stalled", "connecting", "offline")
 
-        assert wait_for(stalled, 2.0 + 2.0)
-        assert time.monotonic() - frozen <= 4.0
+        assert wait_for(stalled, 3.0 + 2.0)
+        assert time.monotonic() - frozen <= 5.0  # reported within its stall timeout (plus polling slack)
         assert wait_for(lambda: health.counters("a")["stalls"] >= 1, 8)
         srv.thaw()
         srv.restart()  # a frozen server's sessions are lost; what comes back is a fresh one
@@ -120,7 +120,7 @@ def test_frozen_server_is_stalled_then_recovers(rtsp_server, small_clip):
 def test_frozen_server_never_hangs_stop(rtsp_server, small_clip):
     srv = rtsp_server({"a": small_clip}, loop=True)
     health = Health()
-    src, sink = make_source("a", srv.url("a"), health, stall_timeout_s=2.0)
+    src, sink = make_source("a", srv.url("a"), health, stall_timeout_s=3.0)
     assert wait_for(lambda: len(sink.frames) >= 2, 10)
     srv.freeze()
     time.sleep(0.5)
