@@ -24,40 +24,42 @@ from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 ROLE = "user"
 
 
-def segment_seek(element: Gst.Element, flags: Gst.SeekFlags) -> bool:
-    element.seek(1.0, Gst.Format.TIME, Gst.SeekFlags.SEGMENT | flags, Gst.SeekType.SET, 0, Gst.SeekType.NONE, -1)
+def segment_seek(demux: Gst.Element, flags: Gst.SeekFlags) -> bool:
+    """Seek the demuxer itself back to 0 with the SEGMENT flag (it then posts SEGMENT_DONE, not EOS)."""
+    event = Gst.Event.new_seek(1.0, Gst.Format.TIME, Gst.SeekFlags.SEGMENT | flags, Gst.SeekType.SET, 0,
+                               Gst.SeekType.NONE, -1)
+    for pad in demux.srcpads:
+        pad.send_event(event)
+        break
     return False  # one-shot when called from GLib.idle_add
 
 
 def on_media_configure(_factory: GstRtspServer.RTSPMediaFactory, media: GstRtspServer.RTSPMedia) -> None:
-    """Loop a file: seek back to 0 on SEGMENT_DONE instead of ending.
+    """Loop a file: a segment seek at preparation, then a non-flushing one on every SEGMENT_DONE.
 
-    A non-flushing segment seek keeps running time going, so the client sees one continuous
-    stream (the first keyframe of each loop repeats the previous pts). Subclassing RTSPMedia to
-    override handle_message breaks its signals under PyGObject, hence a sync handler on the bus
-    that defers the seek to the main loop (seeking from the streaming thread could deadlock).
+    The seeks go straight into the demuxer's source pad: seeks on the media's pipeline do not
+    reach it through the RTP elements. A non-flushing segment seek keeps running time going, so
+    the client sees one continuous stream (the first keyframe of each loop repeats the previous
+    pts). Subclassing RTSPMedia breaks its signals under PyGObject; a flushing seek once playing
+    raced with concurrent clients' set-up (some never got a frame); hence this shape.
     """
     element = media.get_element()
     pipeline = element.get_parent() or element
+    demux = element.get_by_name("demux")
     bus = pipeline.get_bus()
     bus.enable_sync_message_emission()
 
     def on_sync(_bus: Gst.Bus, message: Gst.Message) -> None:
         if message.type == Gst.MessageType.SEGMENT_DONE:
-            GLib.idle_add(segment_seek, pipeline, Gst.SeekFlags(0))
+            GLib.idle_add(segment_seek, demux, Gst.SeekFlags(0))
 
     bus.connect("sync-message", on_sync)
-    def on_new_state(_media: GstRtspServer.RTSPMedia, state: int) -> None:
-        # The client's PLAY seeks without the SEGMENT flag; redo it with the flag once playing.
-        if state == Gst.State.PLAYING:
-            GLib.idle_add(segment_seek, pipeline, Gst.SeekFlags.FLUSH)
-
-    media.connect("new-state", on_new_state)
+    media.connect("prepared", lambda _media: segment_seek(demux, Gst.SeekFlags.FLUSH))
 
 
 def file_launch(path: Path) -> str:
     return (
-        f'( filesrc location="{path}" ! qtdemux ! h264parse ! '
+        f'( filesrc location="{path}" ! qtdemux name=demux ! h264parse ! '
         "rtph264pay name=pay0 pt=96 config-interval=1 )"
     )
 
