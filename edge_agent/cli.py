@@ -30,7 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"edge-agent {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)
+    _add_pipeline_commands(sub)
+    _add_tool_commands(sub)
+    return p
 
+
+def _add_pipeline_commands(sub: argparse._SubParsersAction) -> None:
+    """The commands that run the pipeline: live, on a file, and the central end."""
     run = sub.add_parser("run", help="run the live agent on the cameras of a config")
     run.add_argument("--config", default=DEFAULT_CONFIG)
     run.add_argument("--duration", type=float, help="stop after this many seconds (tests, demos)")
@@ -49,11 +55,6 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--mqtt", action="store_true", help="also publish to the config's MQTT broker")
     rep.add_argument("--no-progress", action="store_true")
 
-    chk = sub.add_parser("check", help="validate cameras.yaml, zone files and patrol points")
-    chk.add_argument("--config", default=DEFAULT_CONFIG)
-    chk.add_argument("--zones", nargs="*", default=[], help="extra zone files to validate")
-    chk.add_argument("--patrol", help="patrol points file (default: the config's)")
-
     cen = sub.add_parser("central", help="reference subscriber for central command")
     cen.add_argument("--config", default=DEFAULT_CONFIG, help="broker settings (mqtt section)")
     cen.add_argument("--out", required=True)
@@ -62,6 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
     cen.add_argument("--prefix")
     cen.add_argument("--duration", type=float)
     cen.add_argument("--count", type=int, help="exit after this many distinct alarm events")
+
+
+def _add_tool_commands(sub: argparse._SubParsersAction) -> None:
+    """What technicians and integrators use around the pipeline."""
+    chk = sub.add_parser("check", help="validate cameras.yaml, zone files and patrol points")
+    chk.add_argument("--config", default=DEFAULT_CONFIG)
+    chk.add_argument("--zones", nargs="*", default=[], help="extra zone files to validate")
+    chk.add_argument("--patrol", help="patrol points file (default: the config's)")
 
     mod = sub.add_parser("models", help="fetch, convert and list detector models")
     mod_sub = mod.add_subparsers(dest="models_command", required=True)
@@ -88,7 +97,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     schema = sub.add_parser("schema", help="print a JSON Schema")
     schema.add_argument("what", choices=["events", "zones", "cameras", "patrol"])
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -80,39 +80,14 @@ def run_replay(
     ring = PacketRing(alarms.pre_roll_s + alarms.max_clip_s + alarms.post_roll_s + 5.0)
     folder = FolderSink(out_dir)
     sink: EventSink = TeeSink(folder, extra_sink) if extra_sink is not None else folder
-    ctx = EventContext(
-        site=config.site.id,
-        device=config.device.id,
-        camera=camera.id,
-        timezone=config.site.timezone,
-        location=camera.location.model_dump() if camera.location else None,
-    )
     clock = MediaClock(start)
-    monitor = None
-    if patrol is not None:
-        from .patrol.checkin import PatrolStage
-
-        monitor = PatrolStage.for_camera(patrol, config, ctx, clock, sink).monitors[camera.id]
-    pipeline = CameraPipeline(ctx, zones, alarms, sink, ring, patrol=monitor)
+    pipeline = _pipeline(config, camera, zones, sink, ring, clock, patrol)
     source = FileSource(camera.id, video, fps or camera.detect_fps, start, ring)
     result = ReplayResult()
     began = time.perf_counter()
-    batch: list[Frame] = []
     bar = _Progress(video) if progress else None
-    last: Frame | None = None
     try:
-        for frame in source:
-            batch.append(frame)
-            if len(batch) >= config.detector.max_batch:
-                result.events += _analyse(detector, pipeline, batch, clock)
-                last, batch = batch[-1], []
-                if bar:
-                    bar.update(last.media_time)
-        if batch:
-            result.events += _analyse(detector, pipeline, batch, clock)
-            last = batch[-1]
-        end_media = (source.duration or 0.0) if last is None else max(last.media_time, source.duration or 0.0)
-        result.events += pipeline.close(start + end_media, end_media)
+        result.events = _run(source, detector, pipeline, clock, config.detector.max_batch, bar)
     finally:
         sink.close()
         if bar:
@@ -121,6 +96,43 @@ def run_replay(
     result.media_seconds = source.duration or 0.0
     result.wall_seconds = time.perf_counter() - began
     return result
+
+
+def _pipeline(config: AgentConfig, camera: Camera, zones: list, sink: EventSink, ring: PacketRing,
+              clock: MediaClock, patrol: str | Path | None) -> CameraPipeline:
+    ctx = EventContext(
+        site=config.site.id,
+        device=config.device.id,
+        camera=camera.id,
+        timezone=config.site.timezone,
+        location=camera.location.model_dump() if camera.location else None,
+    )
+    monitor = None
+    if patrol is not None:
+        from .patrol.checkin import PatrolStage
+
+        monitor = PatrolStage.for_camera(patrol, config, ctx, clock, sink).monitors[camera.id]
+    return CameraPipeline(ctx, zones, config.alarms, sink, ring, patrol=monitor)
+
+
+def _run(source: FileSource, detector, pipeline: CameraPipeline, clock: MediaClock, batch_size: int,
+         bar: _Progress | None) -> list[Event]:
+    """Frames in order, detected in batches (consecutive frames of one file batch as well as any)."""
+    events: list[Event] = []
+    batch: list[Frame] = []
+    last: Frame | None = None
+    for frame in source:
+        batch.append(frame)
+        if len(batch) >= batch_size:
+            events += _analyse(detector, pipeline, batch, clock)
+            last, batch = batch[-1], []
+            if bar:
+                bar.update(last.media_time)
+    if batch:
+        events += _analyse(detector, pipeline, batch, clock)
+        last = batch[-1]
+    end_media = max(last.media_time if last else 0.0, source.duration or 0.0)
+    return events + pipeline.close(clock.start + end_media, end_media)
 
 
 def _analyse(detector, pipeline: CameraPipeline, frames: list[Frame], clock: MediaClock) -> list[Event]:
