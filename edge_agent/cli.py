@@ -26,7 +26,10 @@ HANDLERS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="edge-agent", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="edge-agent",
+        description="Edge computer vision for shoreline and railway cameras: RTSP in, zone alarms out over MQTT.",
+    )
     p.add_argument("--version", action="version", version=f"edge-agent {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)
