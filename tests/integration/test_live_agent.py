@@ -80,17 +80,29 @@ def wait_for(cond, timeout: float, step: float = 0.1) -> bool:
     return cond()
 
 
-def test_clip_over_rtsp_gives_the_same_alarms_as_its_replay(rtsp_server, walk_clip, detector, tmp_path):
-    replayed = run_replay(walk_clip, _zone_file(tmp_path), tmp_path / "replay")
-    srv = rtsp_server({"walk": walk_clip})
-    cfg = agent_config(tmp_path, [Camera(id="walk", url=srv.url("walk"), detect_fps=5)])
+def committed_or_rendered(tmp: Path) -> tuple[Path, Path]:
+    """The committed rail_intrusion clip and its zones; the rendered walk where footage is absent."""
+    clip = ROOT / "tests" / "footage" / "rail_intrusion.mp4"
+    zones = ROOT / "tests" / "footage" / "zones" / "rail_intrusion.yaml"
+    if clip.exists() and zones.exists():
+        return clip, zones
+    return render_walk(tmp / "walk.mp4"), _zone_file(tmp)
+
+
+def test_clip_over_rtsp_gives_the_same_alarms_as_its_replay(rtsp_server, detector, tmp_path):
+    from edge_agent.config.loader import load_zones
+
+    clip, zones_path = committed_or_rendered(tmp_path)
+    replayed = run_replay(clip, zones_path, tmp_path / "replay", camera_id=None)
+    srv = rtsp_server({"cam": clip})
+    cfg = agent_config(tmp_path, [Camera(id="cam", url=srv.url("cam"), detect_fps=5)])
     sink = FolderSink(tmp_path / "live")
-    agent = LiveAgent(cfg, {"walk": ZoneFile(zones=[Zone(**ZONE)])}, detector, sink)
+    agent = LiveAgent(cfg, {"cam": load_zones(zones_path)}, detector, sink)
     agent.start()
     try:
-        assert wait_for(lambda: agent.health.state("walk") == "online", 10)
-        # the served file ends after 8 s: stop when the camera drops, before it reconnects
-        assert wait_for(lambda: (agent.supervise() or True) and agent.health.state("walk") != "online", 20)
+        assert wait_for(lambda: agent.health.state("cam") == "online", 10)
+        # the served file ends: stop when the camera drops, before it reconnects and starts over
+        assert wait_for(lambda: (agent.supervise() or True) and agent.health.state("cam") != "online", 40)
     finally:
         agent.stop()
         sink.close()
@@ -101,7 +113,7 @@ def test_clip_over_rtsp_gives_the_same_alarms_as_its_replay(rtsp_server, walk_cl
     assert sorted(map(key, live)) == sorted(map(key, ref))
     for a, b in zip(sorted(live, key=key), sorted(ref, key=key)):
         assert abs(a.media_time - b.media_time) <= 1.0, (a.media_time, b.media_time)
-    assert agent.health.counters("walk")["frames_analysed"] >= 20
+    assert agent.health.counters("cam")["frames_analysed"] >= 20
     assert agent.stats.latencies and max(agent.stats.latencies) < 5
 
 
