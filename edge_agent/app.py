@@ -121,8 +121,11 @@ class LiveAgent:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop sources, drain detector and analytics, end alarms in progress."""
+        for rt in self.cameras.values():  # all at once: a camera stuck in a slow open must not delay the rest
+            rt.source.request_stop()
+        deadline = time.monotonic() + timeout
         for rt in self.cameras.values():
-            if not rt.source.stop(timeout):
+            if not rt.source.stop(max(0.1, deadline - time.monotonic())):
                 log.warning("camera %s: decode thread did not stop in %.0f s", rt.camera.id, timeout)
         self.batcher.stop(timeout)
         self._results.put(None)
@@ -139,7 +142,7 @@ class LiveAgent:
     # --- analytics -------------------------------------------------------------------------
     def _on_result(self, frame: Frame, dets: Detections) -> None:
         try:
-            self._results.put(((frame, dets)), timeout=5)
+            self._results.put((frame, dets), timeout=5)
         except queue.Full:
             self.health.count(frame.camera, "frames_dropped")
 

@@ -33,6 +33,9 @@ class LiveSource(Protocol):
     def start(self) -> None:
         """Start the decode thread; returns at once."""
 
+    def request_stop(self) -> None:
+        """Ask the thread to end; returns at once."""
+
     def stop(self, timeout: float = 10.0) -> bool:
         """Ask the thread to end and wait up to `timeout`; True when it ended."""
 
@@ -83,9 +86,12 @@ class PacedFileSource:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float = 10.0) -> bool:
+    def request_stop(self) -> None:
         self._stop.set()
         self._file.stop()
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        self.request_stop()
         self._thread.join(timeout)
         self.health.set_state(self.camera, SourceState.STOPPED)
         return not self._thread.is_alive()

@@ -125,6 +125,10 @@ class RtspSource:
         for t in self._threads:
             t.start()
 
+    def request_stop(self) -> None:
+        """Ask the threads to end without waiting (stop many cameras in parallel, then join)."""
+        self._stop.set()
+
     def stop(self, timeout: float = 10.0) -> bool:
         self._stop.set()
         deadline = self.clock.monotonic() + timeout
