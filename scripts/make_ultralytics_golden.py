@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "tests" / "data" / "ultralytics"
-MEDIA = Path(os.environ.get("EDGE_AGENT_MEDIA", "/work/shared/media"))
+MEDIA = Path(os.environ.get("EDGE_AGENT_MEDIA", Path(__file__).resolve().parents[2] / "shared" / "media"))
 FRAMES = ["photos/person.jpg", "backgrounds/boardwalk.jpg", "backgrounds/city-with-water.jpg"]
 IMGSZ = 320
 CONF = 0.001

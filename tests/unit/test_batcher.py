@@ -14,7 +14,7 @@ from edge_agent.detect.batcher import DetectorBatcher
 from edge_agent.frames import Frame
 from edge_agent.health import Health
 
-PHOTO = Path("/work/shared/media/photos/person.jpg")
+PHOTO = Path(__file__).resolve().parents[1] / "data" / "person.jpg"
 ROOT_PHOTO = Path(__file__).resolve().parents[1] / "data" / "person.jpg"
 
 

@@ -14,8 +14,6 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "backgrounds"
 
 def scene(name: str = "train-tracks1.jpg") -> np.ndarray:
     path = DATA / name
-    if not path.exists():
-        path = Path("/work/shared/media/backgrounds") / name
     image = cv2.imread(str(path))
     assert image is not None, path
     return image
