@@ -29,6 +29,7 @@ from .detect.batcher import DetectorBatcher
 from .detect.motion import SceneWatch
 from .frames import Detections, Frame
 from .health import Health, OfflineMonitor
+from .patrol.checkin import PatrolStage
 from .pipeline import CameraPipeline
 from .redact import redact_url
 from .rules.engine import EventContext
@@ -75,6 +76,11 @@ class LiveAgent:
             if cam.enabled:
                 zf = zones.get(cam.id)
                 self.cameras[cam.id] = self._build(cam, zf.zones if zf else [], run_id)
+        # check-ins at this box's patrol points ride the cameras' pipelines; overdue runs on the clock
+        self.patrol = PatrolStage.from_config(cfg, self.clock, sink, lambda c: self.health.state(c) == "online",
+                                              lambda c: self.cameras[c].ctx)
+        for cid, monitor in (self.patrol.monitors if self.patrol else {}).items():
+            self.cameras[cid].pipeline.patrol = monitor
         self.offline = OfflineMonitor(
             self.health, self._emit_plain, lambda cid: self.cameras[cid].ctx,
             {cid: rt.camera.offline_alarm_s for cid, rt in self.cameras.items()},
@@ -87,7 +93,7 @@ class LiveAgent:
         ctx = EventContext(self.cfg.site.id, self.cfg.device.id, cam.id, self.cfg.site.timezone, location, run_id)
         pipeline = CameraPipeline(ctx, zones, a, self.sink, ring)
         pipeline.alarms.keep_delivered = False  # live: count, do not keep every event in memory
-        watch = SceneWatch(cam.idle_interval_s, active=lambda p=pipeline: bool(p.active_tracks()))
+        watch = SceneWatch(cam.idle_interval_s, active=pipeline.busy)
         if cam.url.startswith(("rtsp://", "rtsps://")):
             source = RtspSource(
                 cam.id, cam.url, cam.detect_fps, self.batcher.submit, self.health, ring, self.clock,
@@ -118,6 +124,8 @@ class LiveAgent:
                 for ev in rt.pipeline.tick(latest):
                     self._count(ev, None)
         self.offline.check()
+        if self.patrol is not None:
+            self.patrol.check()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop sources, drain detector and analytics, end alarms in progress."""
@@ -238,17 +246,6 @@ class _Control:
         self.acked: dict[str, str] = {}
 
 
-def _resolve_files(cfg: AgentConfig, config_path: str) -> AgentConfig:
-    """File cameras (demo) are relative to the config's folder, like every other path in it."""
-    base = Path(config_path).resolve().parent
-    cams = []
-    for cam in cfg.cameras:
-        if "://" not in cam.url and not Path(cam.url).is_absolute() and (base / cam.url).exists():
-            cam = cam.model_copy(update={"url": str(base / cam.url)})
-        cams.append(cam)
-    return cfg.model_copy(update={"cameras": cams})
-
-
 def _load(config_path: str) -> tuple[AgentConfig, dict[str, ZoneFile]]:
     from .config.loader import load_all
     from .errors import ConfigError
@@ -256,7 +253,7 @@ def _load(config_path: str) -> tuple[AgentConfig, dict[str, ZoneFile]]:
     cfg, zones = load_all(config_path)
     if not any(c.enabled for c in cfg.cameras):
         raise ConfigError([f"{config_path}: cameras: no enabled camera to run"])
-    return _resolve_files(cfg, config_path), zones
+    return cfg, zones
 
 
 def _handlers(ctl: _Control, config_path: str, sink_ref: dict[str, Any]) -> dict[str, Any]:

@@ -226,7 +226,7 @@ def _persons(tracked: Detections) -> Detections:
 class PatrolStage:
     """Everything patrol on one box: a PatrolMonitor per camera with points, one OverdueWatch.
 
-    Wiring (the live agent): `stage = PatrolStage.from_config(cfg, config_path, clock, sink,
+    Wiring (the live agent): `stage = PatrolStage.from_config(cfg, clock, sink,
     camera_up, ctx_for)`; after the tracker `events += stage.process(frame, tracked)`; in the
     supervisor `stage.check()`. Both deliver to the sink themselves and return what they sent.
     """
@@ -236,15 +236,16 @@ class PatrolStage:
         self.watch = watch
 
     @classmethod
-    def from_config(cls, cfg: AgentConfig, config_path: str | Path, clock: Clock, sink: EventSink | None,
+    def from_config(cls, cfg: AgentConfig, clock: Clock, sink: EventSink | None,
                     camera_up: Callable[[str], bool], ctx_for: Callable[[str], EventContext],
                     state_path: str | Path | None = None) -> PatrolStage | None:
-        """None when the config has no `patrol:` file; EdgeAgentError when it is wrong."""
+        """None when the config has no `patrol:` file; EdgeAgentError when it is wrong.
+
+        `cfg` comes from the config loader, which has made `patrol` an absolute path.
+        """
         if not cfg.patrol:
             return None
-        from ..config.loader import resolve
-
-        path = resolve(config_path, cfg.patrol)
+        path = Path(cfg.patrol)
         patrol = load_patrol(path, cfg)
         secret = badge_secret(patrol, path)
         cameras = [c.id for c in cfg.cameras if c.enabled]

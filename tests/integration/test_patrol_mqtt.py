@@ -72,7 +72,7 @@ def test_status_checkin_and_overdue_over_the_broker(mosquitto, tmp_path):
     sink = MqttSink(mqtt_settings(mosquitto, tmp_path / "outbox.sqlite", topic_prefix="plant"),
                     cfg.site.id, cfg.device.id, clock).start()
     ctx = EventContext(cfg.site.id, cfg.device.id, "patrol-cam", cfg.site.timezone)
-    stage = PatrolStage.from_config(cfg, tmp_path / "cameras.yaml", clock, sink, lambda cam: True, lambda cam: ctx,
+    stage = PatrolStage.from_config(cfg, clock, sink, lambda cam: True, lambda cam: ctx,
                                     state_path=tmp_path / "patrol_state.json")
     assert stage is not None and list(stage.monitors) == ["patrol-cam"]
     probe = Probe(mosquitto.port, "plant/footage-site/box-1/#")
