@@ -16,7 +16,6 @@ import threading
 import time
 from typing import Callable, Sequence
 
-import numpy as np
 
 from ..frames import Detections, Frame
 from ..health import Health

@@ -8,6 +8,8 @@ models.yaml entry (names, input size) or None for a user-supplied file.
 
 from __future__ import annotations
 
+import json
+
 import logging
 import os
 from dataclasses import dataclass, field
@@ -243,8 +245,12 @@ class OnnxDetector:
         return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
     def names_from_metadata(self) -> list[str]:
-        """Class names when no manifest entry names them; backends read their own metadata."""
-        raise ModelError(f"model file {self.path}: no class names known for it")
+        """Class names when no manifest entry names them: our converters store them in the file."""
+        meta = self.session.get_modelmeta().custom_metadata_map
+        try:
+            return list(json.loads(meta["edge_agent.names"]))
+        except (KeyError, ValueError):
+            raise ModelError(f"model file {self.path} carries no class names (edge_agent.names)") from None
 
     def preprocess(self, padded_bgr: np.ndarray) -> np.ndarray:
         """One letterboxed BGR image → (3, H, W) float32 input; default RGB scaled to 0..1."""

@@ -9,7 +9,6 @@ cell centre ((x + 0.5) * stride, (y + 0.5) * stride).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -31,13 +30,6 @@ class NanoDetDetector(OnnxDetector):
         self._mean = MEAN_BGR.reshape(3, 1, 1)
         self.heads = self._match_heads()
         self._grids: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-
-    def names_from_metadata(self) -> list[str]:
-        meta = self.session.get_modelmeta().custom_metadata_map
-        try:
-            return list(json.loads(meta["edge_agent.names"]))
-        except (KeyError, ValueError):
-            raise ModelError(f"model file {self.path} carries no class names (edge_agent.names)") from None
 
     def _match_heads(self) -> list[tuple[int, int, int]]:
         """[(score output index, box output index, stride)] from the outputs' static shapes.

@@ -251,10 +251,8 @@ class PatrolStage:
         cameras = [c.id for c in cfg.cameras if c.enabled]
         points = patrol.for_cameras(cameras)
         state = Path(state_path) if state_path else Path(cfg.mqtt.outbox.path).parent / "patrol_state.json"
-        publish = None
-        if hasattr(sink, "publish_retained"):
-            def publish(point: str, body: dict) -> None:
-                sink.publish_retained(f"patrol/status/{point}", body)  # type: ignore[union-attr]
+        retained = getattr(sink, "publish_retained", None)  # MQTT only: a folder sink has no retained topics
+        publish = (lambda point, body: retained(f"patrol/status/{point}", body)) if retained else None
         box = EventContext(cfg.site.id, cfg.device.id, "", cfg.site.timezone)
         watch = OverdueWatch(box, patrol, points, clock, PatrolStore.open(state), sink, publish, camera_up)
         monitors = {cam: PatrolMonitor(ctx_for(cam), patrol, secret, sink, watch, cfg.alarms.snapshot_quality)

@@ -16,7 +16,7 @@ import yaml
 from edge_agent.alarms.event import Event
 from edge_agent.alarms.sink import FolderSink
 from edge_agent.app import LiveAgent
-from edge_agent.config.models import AgentConfig, Camera, Device, Site, Zone, ZoneFile
+from edge_agent.config.models import AgentConfig, Camera, Device, Site
 from edge_agent.replay import run_replay
 
 pytestmark = pytest.mark.integration

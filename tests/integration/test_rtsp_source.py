@@ -10,7 +10,6 @@ import time
 import pytest
 
 from edge_agent.health import Health
-from edge_agent.sources.base import SourceState
 from edge_agent.sources.packets import PacketRing, cut_clip
 from edge_agent.sources.rtsp import RtspSource
 

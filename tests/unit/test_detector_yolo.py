@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -16,18 +13,7 @@ from edge_agent.detect.registry import Registry, load_detector
 
 
 
-def _load_scenes():
-    """tests/data/scenes.py (shared with scripts/bench_detector.py; tests/ is not a package)."""
-    if "detector_scenes" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "detector_scenes", Path(__file__).resolve().parents[1] / "data" / "scenes.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["detector_scenes"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["detector_scenes"]
-
-
-scenes = _load_scenes()
+from tests.data import scenes  # composites with known boxes, shared with bench_detector.py
 
 
 @pytest.fixture(scope="session")

@@ -3,9 +3,7 @@ and the TFJS converter itself on a small hand-built graph checked against numpy 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import cv2
@@ -21,18 +19,7 @@ from edge_agent.detect.registry import Registry, load_detector
 from edge_agent.errors import ModelError
 
 
-def _load_scenes():
-    """tests/data/scenes.py (shared with the YOLO tests and scripts/bench_detector.py)."""
-    if "detector_scenes" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "detector_scenes", Path(__file__).resolve().parents[1] / "data" / "scenes.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["detector_scenes"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["detector_scenes"]
-
-
-scenes = _load_scenes()
+from tests.data import scenes  # composites with known boxes, shared with bench_detector.py
 
 
 @pytest.fixture(scope="module")
