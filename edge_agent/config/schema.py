@@ -1,6 +1,7 @@
 """JSON Schemas of the config files and of events: `edge-agent schema events|zones|cameras|patrol`.
 
-The zones and cameras schemas are also committed under docs/schemas/ so editors (the YAML language
+All four are also committed under docs/schemas/ (event.schema.json for central command's
+integrators; the config ones so editors (the YAML language
 server, via the `# yaml-language-server: $schema=...` line at the top of a file) complete keys and
 flag mistakes while typing. Regenerate them after changing config/models.py with
 `python -m edge_agent.config.schema --write`; a unit test fails when they are stale.
@@ -9,13 +10,11 @@ flag mistakes while typing. Regenerate them after changing config/models.py with
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import EdgeAgentError
 from .models import AgentConfig, ZoneFile
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -44,18 +43,9 @@ def events_schema() -> dict[str, Any]:
 
 
 def patrol_schema() -> dict[str, Any]:
-    """The patrol stage's schema: its `patrol_json_schema()` or the `PatrolFile` model, when present."""
-    try:
-        points = importlib.import_module("edge_agent.patrol.points")
-    except ModuleNotFoundError:
-        raise EdgeAgentError("this build has no patrol stage, so there is no patrol schema") from None
-    if hasattr(points, "patrol_json_schema"):
-        schema = points.patrol_json_schema()
-    elif hasattr(points, "PatrolFile"):
-        schema = points.PatrolFile.model_json_schema()
-    else:
-        raise EdgeAgentError("edge_agent.patrol.points offers no patrol_json_schema() yet")
-    return _with_header(schema, "edge-agent patrol points file", "configs/patrol_points.yaml.")
+    from ..patrol.points import patrol_json_schema
+
+    return _with_header(patrol_json_schema(), "edge-agent patrol points file", "configs/patrol_points.yaml.")
 
 
 SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
@@ -64,7 +54,8 @@ SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
     "cameras": cameras_schema,
     "patrol": patrol_schema,
 }
-COMMITTED = ("zones", "cameras")  # docs/schemas/<name>.schema.json
+# schema -> docs/schemas/<file>.schema.json (an event document holds one event)
+COMMITTED = {"zones": "zones", "cameras": "cameras", "patrol": "patrol", "events": "event"}
 
 
 def render(schema: dict[str, Any]) -> str:
@@ -76,8 +67,8 @@ def write_schemas(folder: Path = SCHEMA_DIR) -> list[Path]:
     """Write the committed schemas; returns the paths written."""
     folder.mkdir(parents=True, exist_ok=True)
     out = []
-    for name in COMMITTED:
-        path = folder / f"{name}.schema.json"
+    for name, file in COMMITTED.items():
+        path = folder / f"{file}.schema.json"
         path.write_text(render(SCHEMAS[name]()), encoding="utf-8")
         out.append(path)
     return out

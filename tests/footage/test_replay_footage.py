@@ -17,6 +17,7 @@ from pathlib import Path
 
 import av
 import cv2
+import jsonschema
 import numpy as np
 import pytest
 import yaml
@@ -90,7 +91,12 @@ def test_alarms_match_ground_truth(replayed):
 
 
 def test_every_alarm_has_all_phases_in_order(replayed):
+    """...and every line is valid against the published docs/schemas/event.schema.json."""
     _, events, _ = replayed
+    schema = json.loads((HERE.parents[1] / "docs" / "schemas" / "event.schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    for e in events:
+        assert not list(validator.iter_errors(e)), e
     by_id: dict[str, list[str]] = {}
     for e in events:
         by_id.setdefault(e["event_id"], []).append(e["phase"])

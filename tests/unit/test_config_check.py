@@ -78,10 +78,10 @@ def test_dwell_in_a_stationary_zone_is_a_warning_not_an_error(tmp_path: Path) ->
 
 
 def test_committed_schemas_equal_the_generated_ones() -> None:
-    for name in COMMITTED:
-        committed = (SCHEMA_DIR / f"{name}.schema.json").read_text(encoding="utf-8")
+    for name, file in COMMITTED.items():
+        committed = (SCHEMA_DIR / f"{file}.schema.json").read_text(encoding="utf-8")
         assert committed == render(SCHEMAS[name]()), (
-            f"docs/schemas/{name}.schema.json is stale: run `python -m edge_agent.config.schema --write`")
+            f"docs/schemas/{file}.schema.json is stale: run `python -m edge_agent.config.schema --write`")
 
 
 def test_schemas_accept_the_examples_and_reject_a_bad_kind() -> None:
