@@ -18,7 +18,7 @@ from .sources.base import SourceState
 
 COUNTERS = (
     "reconnects", "stalls", "decode_errors", "frames_in", "frames_analysed", "frames_dropped",
-    "frames_gated",
+    "frames_gated", "frame_errors",
 )
 
 

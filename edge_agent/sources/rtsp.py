@@ -27,6 +27,7 @@ from .packets import PacketRing
 
 log = logging.getLogger(__name__)
 
+ERROR_LOG_EVERY_S = 60.0
 TamperCallback = Callable[[str, "str | None", Frame], None]
 
 
@@ -112,6 +113,7 @@ class RtspSource:
         self._last_frame = self._t0
         self._tamper: str | None = None
         self._seq = 0
+        self._last_frame_error = float("-inf")
         health.register(camera)
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -182,6 +184,9 @@ class RtspSource:
                 continue
             try:
                 outcome, delivered = self._pump(container, decode)
+            except Exception as exc:  # our bug, not the camera's: reconnect rather than end the thread
+                log.exception("camera %s: unexpected error in the decode loop", self.camera)
+                outcome, delivered = f"internal error ({type(exc).__name__})", False
             finally:
                 container.close()
             if delivered:
@@ -235,7 +240,7 @@ class RtspSource:
                     if decode:
                         for frame in self._decode(pkt):
                             delivered = True
-                            self._on_decoded(conn, frame)
+                            self._hand_on(conn, frame)
                 if decode and self.clock.monotonic() - self._last_frame > self.stall_timeout_s:
                     return f"stalled: no frame for {self.stall_timeout_s:.0f} s", delivered
         except (av.error.TimeoutError, av.error.ExitError):
@@ -250,6 +255,17 @@ class RtspSource:
         except av.error.FFmpegError:
             self.health.count(self.camera, "decode_errors")
             return []
+
+    def _hand_on(self, conn: "_Connection", frame: av.VideoFrame) -> None:
+        """`_on_decoded`, but a failure downstream (submit, tamper alarm) costs this frame only."""
+        try:
+            self._on_decoded(conn, frame)
+        except Exception:
+            self.health.count(self.camera, "frame_errors")
+            now = self.clock.monotonic()
+            if now - self._last_frame_error >= ERROR_LOG_EVERY_S:  # a bug on every frame must not flood the log
+                self._last_frame_error = now
+                log.exception("camera %s: frame handling failed (frame dropped)", self.camera)
 
     def _on_decoded(self, conn: "_Connection", frame: av.VideoFrame) -> None:
         now = self.clock.monotonic()

@@ -216,3 +216,24 @@ def test_substream_for_detection_main_stream_for_clips(rtsp_server, small_clip, 
     with av.open(io.BytesIO(clip[0])) as c:
         s = c.streams.video[0]
         assert (s.width, s.height) == (640, 480)  # clips keep the main stream's resolution
+
+
+def test_a_callback_that_raises_does_not_end_the_camera(rtsp_server, small_clip, caplog):
+    """A bug downstream (detector submit, tamper alarm) must cost one frame, not the camera for ever."""
+    srv = rtsp_server({"a": small_clip}, loop=True)
+    health = Health()
+    calls = []
+
+    def flaky(frame) -> None:
+        calls.append(frame)
+        if len(calls) == 1:
+            raise RuntimeError("downstream bug")
+
+    src = RtspSource("a", srv.url("a"), detect_fps=5, on_frame=flaky, health=health, stall_timeout_s=3)
+    src.start()
+    try:
+        assert wait_for(lambda: len(calls) >= 5, 15), (len(calls), health.snapshot())
+        assert src.alive and health.state("a") == "online"
+        assert any("downstream bug" in r.getMessage() or r.exc_info for r in caplog.records)
+    finally:
+        assert src.stop(5)
