@@ -16,13 +16,14 @@ import queue
 import signal
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .alarms.event import Event
 from .alarms.sink import EventSink, FolderSink
-from .alarms.snapshot import encode_jpeg
+from .alarms.snapshot import annotate, encode_jpeg
 from .clock import Clock, SystemClock, iso_utc
 from .config.models import AgentConfig, Camera, ZoneFile
 from .detect.batcher import DetectorBatcher
@@ -219,8 +220,11 @@ class LiveAgent:
         last = rt.pipeline.last
         if last is None or last[0].image is None:
             raise ValueError(f"camera {rt.camera.id} has no analysed frame yet (state {self.health.state(rt.camera.id)})")
-        jpeg = encode_jpeg(last[0].image, self.cfg.alarms.snapshot_quality)
-        return {"camera": rt.camera.id, "frame_time": iso_utc(last[0].wall_time), "size": len(jpeg)}, jpeg
+        frame, dets = last
+        when = iso_utc(frame.wall_time)
+        image = annotate(frame.image, dets, rt.pipeline.zones, caption=f"{rt.camera.id} {when}")
+        jpeg = encode_jpeg(image, self.cfg.alarms.snapshot_quality)
+        return {"camera": rt.camera.id, "frame_time": when, "size": len(jpeg)}, jpeg
 
     def cmd_zone(self, args: dict[str, Any]) -> dict[str, Any]:
         rt = self._runtime(args)
@@ -265,10 +269,9 @@ def _handlers(ctl: _Control, config_path: str, sink_ref: dict[str, Any]) -> dict
     def snapshot(args: dict[str, Any]) -> dict[str, Any]:
         info, jpeg = agent().cmd_snapshot(args)
         sink = sink_ref.get("sink")
-        if hasattr(sink, "publish_retained"):
-            suffix = f"snapshot/{info['camera']}"
-            sink.publish_retained(suffix, jpeg)
-            info["topic"] = sink.topics.suffix(suffix)
+        if hasattr(sink, "publish_snapshot"):  # chunked like alarm media: a whole JPEG can exceed the broker's limit
+            info["snapshot_id"] = f"snap-{uuid.uuid4().hex}"
+            info["topic"] = sink.publish_snapshot(info["snapshot_id"], jpeg)
         return info
 
     def ack(args: dict[str, Any]) -> dict[str, Any]:

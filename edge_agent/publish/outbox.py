@@ -127,6 +127,20 @@ class Outbox:
                 raise
         return dropped
 
+    def put_media(self, media_id: str, rows: Iterable[Row]) -> None:
+        """Store media that belongs to no event (a command's snapshot); the quota applies to it too."""
+        rows = list(rows)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._insert(rows, media_id)
+                self._enforce_quota()
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                self._recount()
+                raise
+
     def put(self, row: Row) -> None:
         """Store one message (retained state, a command's side output)."""
         with self._lock:

@@ -11,6 +11,7 @@ messages unacknowledged and deletes each message on its PUBACK. Commands arrive 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -40,19 +41,24 @@ def media_rows(topics: Topics, event: Event, kind: str, data: bytes, chunk_size:
     old = getattr(event, kind, None)
     extra = {} if old is None else {"start": old.start, "duration_s": old.duration_s}
     ref = MediaRef.for_bytes(data, CONTENT_TYPES[kind], topic=manifest_topic, **extra)
+    return ref, chunked_rows(manifest_topic, event.event_id, kind, data, chunk_size, qos)
+
+
+def chunked_rows(manifest_topic: str, media_id: str, kind: str, data: bytes, chunk_size: int, qos: int) -> list[Row]:
+    """The manifest message and the raw chunks of one media file (docs/mqtt.md)."""
     chunks = [data[i : i + chunk_size] for i in range(0, len(data), chunk_size)] or [b""]
     manifest = {
-        "event_id": event.event_id,
+        "event_id": media_id,
         "media": kind,
-        "content_type": ref.content_type,
-        "size": ref.size,
-        "sha256": ref.sha256,
+        "content_type": CONTENT_TYPES[kind],
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
         "chunk_size": chunk_size,
         "chunks": len(chunks),
     }
     rows = [Row("manifest", manifest_topic, json.dumps(manifest, separators=(",", ":")).encode(), qos, media=kind)]
     rows += [Row("chunk", chunk_topic(manifest_topic, i), c, qos, media=kind) for i, c in enumerate(chunks)]
-    return ref, rows
+    return rows
 
 
 class MqttSink:
@@ -183,6 +189,14 @@ class MqttSink:
         )
         self.outbox.put(Row("retained", self.topics.suffix(topic_suffix), data, self.qos, retain=True))
         self._wake.set()
+
+    def publish_snapshot(self, snapshot_id: str, jpeg: bytes) -> str:
+        """A JPEG answering the `snapshot` command, chunked like alarm media and durable in the
+        outbox (a whole JPEG in one message can exceed a 128 KB broker limit); returns its manifest topic."""
+        topic = self.topics.snapshot_manifest(snapshot_id)
+        self.outbox.put_media(snapshot_id, chunked_rows(topic, snapshot_id, "snapshot", jpeg, self.cfg.chunk_size, self.qos))
+        self._wake.set()
+        return topic
 
     def publish_health(self, health: dict[str, Any]) -> None:
         """Periodic health JSON; QoS 0 and not stored: a stale health report is worth nothing."""

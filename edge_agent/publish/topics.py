@@ -50,6 +50,14 @@ class Topics:
         return f"{self.base}/patrol"
 
     @property
+    def snapshots(self) -> str:
+        """Answers to the `snapshot` command: `<base>/snapshots/<snapshot_id>/snapshot[/<index>]`."""
+        return f"{self.base}/snapshots"
+
+    def snapshot_manifest(self, snapshot_id: str) -> str:
+        return f"{self.snapshots}/{_check_level(snapshot_id, 'snapshot id')}/snapshot"
+
+    @property
     def health(self) -> str:
         return f"{self.base}/health"
 
@@ -97,6 +105,8 @@ def central_filters(prefix: str) -> list[str]:
         f"{p}/+/+/patrol",
         f"{p}/+/+/patrol/+/+",
         f"{p}/+/+/patrol/+/+/+",
+        f"{p}/+/+/snapshots/+/+",
+        f"{p}/+/+/snapshots/+/+/+",
         f"{p}/+/+/health",
         f"{p}/+/+/cmd/{REPLY}",
     ]
@@ -109,7 +119,7 @@ class Parsed:
     kind: str
     site: str = ""
     device: str = ""
-    stream: str = ""  # alarms | patrol
+    stream: str = ""  # alarms | patrol | snapshots
     event_id: str = ""
     media: str = ""
     index: int = -1
@@ -130,9 +140,9 @@ def parse(prefix: str, topic: str) -> Parsed:
         return Parsed(rest[0], site, device)
     if rest == ["cmd", REPLY]:
         return Parsed("reply", site, device)
-    if head not in ("alarms", "patrol"):
+    if head not in ("alarms", "patrol", "snapshots"):
         return Parsed("other", site, device)
-    if len(rest) == 1:
+    if len(rest) == 1 and head != "snapshots":
         return Parsed("event", site, device, head)
     if head == "patrol" and rest[1] == "status" and len(rest) == 3:
         return Parsed("patrol_status", site, device, head, point=rest[2])

@@ -82,6 +82,11 @@ def test_live_agent_over_mqtt(rtsp_server, mosquitto, tmp_path):
         assert central.command("ping")["ok"]
         snap = central.command("snapshot", camera="walk")
         assert snap["ok"] and snap["result"]["size"] > 1000, snap
+        manifest_topic = snap["result"]["topic"]
+        assert manifest_topic == f"{t.snapshots}/{snap['result']['snapshot_id']}/snapshot"
+        assert wait_for(lambda: central.on(manifest_topic), 10)
+        manifest = central.on(manifest_topic)[0]
+        assert manifest["size"] == snap["result"]["size"] and manifest["content_type"] == "image/jpeg"
         assert not central.command("snapshot", camera="nope")["ok"]
         assert central.command("zone", camera="walk", zone="track", enabled=False)["ok"]
         assert not central.command("zone", camera="walk", zone="nope", enabled=False)["ok"]

@@ -110,3 +110,30 @@ def test_mqtt_311_persistent_session_delivers_too(mosquitto, central_factory, tm
     again = central_factory(cfg, tmp_path / "central2")
     assert again.wait_complete(5, timeout=15), again.lines
     assert [e["event_id"] for e in again.events()] == sent
+
+
+def test_command_snapshot_is_chunked_and_reassembled_by_central(mosquitto_factory, central_factory, tmp_path):
+    """The `snapshot` command's JPEG travels like alarm media: it was one retained message, which a
+    broker with a smaller limit than the JPEG refused, on a topic central never subscribed to."""
+    broker = mosquitto_factory(message_size_limit=64 * 1024)
+    rng = np.random.default_rng(3)
+    noisy = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)  # incompressible: a JPEG over 64 KB
+    jpeg = cv2.imencode(".jpg", noisy, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+    assert len(jpeg) > 64 * 1024
+    cfg = mqtt_settings(broker, tmp_path / "outbox.sqlite", chunk_size=32 * 1024)
+    central = central_factory(cfg, tmp_path / "central")
+    central.wait_connected()
+    sink = MqttSink(cfg, "site1", "dev1").start()
+    try:
+        topic = sink.publish_snapshot("snap-1", jpeg)
+        assert topic == "edge/site1/dev1/snapshots/snap-1/snapshot"
+        path = tmp_path / "central" / "media" / "snap-1" / "snapshot.jpg"
+        deadline = time.monotonic() + 20
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert path.exists(), central.lines
+        assert sink.wait_drained(5)
+        assert sink.stats()["rejected"] == 0
+    finally:
+        sink.close(1)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == hashlib.sha256(jpeg).hexdigest()
