@@ -15,6 +15,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from .alarms.event import Event
 from .alarms.sink import EventSink, FolderSink, TeeSink
 from .clock import MediaClock, parse_iso
@@ -49,7 +51,20 @@ def _camera_for(video: Path, config: AgentConfig, camera_id: str | None) -> Came
         if cam.id == camera_id:
             return cam
     cid = camera_id or re.sub(r"[^A-Za-z0-9_.-]", "-", video.stem) or "replay"
-    return Camera(id=cid, url=str(video))
+    try:
+        return Camera(id=cid, url=str(video))
+    except ValidationError:
+        raise EdgeAgentError(f"--camera {cid!r} is not a valid camera id; use only letters, digits "
+                             "and _ . - (no spaces)") from None
+
+
+def _open_out(out_dir: str | Path) -> FolderSink:
+    """The output folder, emptied of a previous run's events (its media files are overwritten)."""
+    try:
+        return FolderSink(out_dir, append=False)
+    except OSError as exc:
+        raise EdgeAgentError(f"--out {out_dir}: cannot write the replay's output there "
+                             f"({exc.strerror or exc})") from None
 
 
 def run_replay(
@@ -70,6 +85,8 @@ def run_replay(
     from .detect.registry import class_names, load_detector
 
     video = Path(video)
+    if fps is not None and not fps > 0:  # `fps or default` would take 0 for "not given"
+        raise EdgeAgentError(f"--fps must be a positive number of frames per second, got {fps:g}")
     config = config or AgentConfig(site=Site(id="replay"), device=Device(id="replay"))
     camera = _camera_for(video, config, camera_id)
     model_name = model or config.detector.model
@@ -78,11 +95,11 @@ def run_replay(
     start = time.time() if start is None else start
     alarms: Alarms = config.alarms
     ring = PacketRing(alarms.pre_roll_s + alarms.max_clip_s + alarms.post_roll_s + 5.0)
-    folder = FolderSink(out_dir)
+    folder = _open_out(out_dir)
     sink: EventSink = TeeSink(folder, extra_sink) if extra_sink is not None else folder
     clock = MediaClock(start)
     pipeline = _pipeline(config, camera, zones, sink, ring, clock, patrol)
-    source = FileSource(camera.id, video, fps or camera.detect_fps, start, ring)
+    source = FileSource(camera.id, video, fps if fps is not None else camera.detect_fps, start, ring)
     result = ReplayResult()
     began = time.perf_counter()
     bar = _Progress(video) if progress else None
@@ -171,11 +188,19 @@ class _Progress:
             sys.stderr.write("\n")
 
 
+def _parse_start(text: str) -> float:
+    try:
+        return parse_iso(text)
+    except ValueError:
+        raise EdgeAgentError(f"--start {text!r} is not an ISO 8601 time; write e.g. 2026-06-01T22:00:00Z "
+                             "(UTC) or 2026-06-01T22:00:00+02:00") from None
+
+
 def cli_replay(args) -> int:
     from .config.loader import load_config
 
     config = load_config(args.config) if args.config else None
-    start = parse_iso(args.start) if args.start else None
+    start = _parse_start(args.start) if args.start else None
     extra = None
     if args.mqtt:
         if config is None:

@@ -26,13 +26,17 @@ class EventSink(Protocol):
 
 
 class FolderSink:
-    """Replay output: `events.jsonl` (one event per line, all phases), `snapshots/`, `clips/`."""
+    """Replay output: `events.jsonl` (one event per line, all phases), `snapshots/`, `clips/`.
 
-    def __init__(self, out_dir: str | Path) -> None:
+    The live agent's local store appends across restarts; a replay passes `append=False` so a
+    second run into the same folder does not mix its events with the first run's.
+    """
+
+    def __init__(self, out_dir: str | Path, append: bool = True) -> None:
         self.out = Path(out_dir)
         for sub in ("snapshots", "clips"):
             (self.out / sub).mkdir(parents=True, exist_ok=True)
-        self._events = open(self.out / "events.jsonl", "a", encoding="utf-8")
+        self._events = open(self.out / "events.jsonl", "a" if append else "w", encoding="utf-8")
         self._lock = threading.Lock()
 
     def emit(self, event: Event, media: Mapping[str, bytes]) -> Event:
