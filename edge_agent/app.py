@@ -29,7 +29,7 @@ from .config.models import AgentConfig, Camera, ZoneFile
 from .detect.batcher import DetectorBatcher
 from .detect.motion import SceneWatch
 from .frames import Detections, Frame
-from .health import Health, OfflineMonitor
+from .health import Health, OfflineMonitor, disk_use
 from .patrol.checkin import PatrolStage
 from .pipeline import CameraPipeline
 from .redact import redact_url
@@ -302,6 +302,11 @@ def _make_sink(cfg: AgentConfig, clock: Clock, handlers: dict[str, Any]) -> Even
 def _publish_health(agent: LiveAgent, sink: EventSink, health_file: str | None) -> None:
     snap = agent.health.snapshot()
     snap["events"] = agent.stats.events
+    try:
+        snap["disk"] = disk_use(agent.cfg.mqtt.outbox.path if agent.cfg.mqtt.enabled else None,
+                                agent.cfg.alarms.store_dir)
+    except OSError as exc:  # health must go out even when the disk cannot be inspected
+        snap["disk"] = {"error": exc.strerror or str(exc)}
     if hasattr(sink, "publish_health"):
         sink.publish_health(snap)
     if health_file:

@@ -7,8 +7,11 @@ publishes and what `--health-file` writes. `OfflineMonitor` turns a camera that 
 
 from __future__ import annotations
 
+import shutil
 import threading
+from collections import deque
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from .alarms.event import Event
@@ -16,6 +19,7 @@ from .clock import Clock, SystemClock, iso_utc
 from .redact import redact_text
 from .sources.base import SourceState
 
+RATE_WINDOW_S = 10.0  # fps in health are averages over about this long
 COUNTERS = (
     "reconnects", "stalls", "decode_errors", "frames_in", "frames_analysed", "frames_dropped",
     "frames_gated", "frame_errors",
@@ -43,13 +47,30 @@ class Health:
         self._detector: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._started = self.clock.monotonic()
+        # camera -> (monotonic, frames_in, frames_analysed) samples for the fps in health
+        self._samples: dict[str, deque[tuple[float, int, int]]] = {}
 
     def _cam(self, camera: str) -> CameraHealth:
         cam = self._cams.get(camera)
         if cam is None:
             now = self.clock.monotonic()
             cam = self._cams[camera] = CameraHealth(since=now, down_since=now)
+            self._samples[camera] = deque([(now, 0, 0)])
         return cam
+
+    def _rates(self, camera: str, cam: CameraHealth, now: float) -> tuple[float, float]:
+        """(fps in, fps analysed) over the last RATE_WINDOW_S or so; caller holds the lock."""
+        samples = self._samples[camera]
+        c = cam.counters
+        if now - samples[-1][0] >= 1.0:
+            samples.append((now, c["frames_in"], c["frames_analysed"]))
+        while len(samples) > 2 and now - samples[1][0] >= RATE_WINDOW_S:
+            samples.popleft()  # keep one sample at least a window old
+        t0, in0, an0 = samples[0]
+        span = now - t0
+        if span <= 0:
+            return 0.0, 0.0
+        return round((c["frames_in"] - in0) / span, 2), round((c["frames_analysed"] - an0) / span, 2)
 
     def register(self, camera: str) -> None:
         with self._lock:
@@ -111,6 +132,7 @@ class Health:
                 d["state_for_s"] = round(now - cam.since, 1)
                 d["last_frame_age_s"] = None if cam.last_frame is None else round(now - cam.last_frame, 2)
                 d["down_for_s"] = 0.0 if cam.down_since is None else round(now - cam.down_since, 1)
+                d["fps_in"], d["fps_analysed"] = self._rates(cid, cam, now)
                 for key in ("since", "down_since", "last_frame"):
                     d.pop(key)
                 cams[cid] = d
@@ -120,6 +142,23 @@ class Health:
                 "cameras": cams,
                 "detector": dict(self._detector),
             }
+
+
+def disk_use(outbox_path: str | Path | None, store_dir: str | Path | None) -> dict[str, Any]:
+    """Bytes the outbox file takes (with its WAL) and the free space where outbox and media live."""
+    out: dict[str, Any] = {}
+    if outbox_path:
+        db = Path(outbox_path)
+        out["outbox_bytes"] = sum(p.stat().st_size for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")) if p.exists())
+    for name, where in (("outbox", outbox_path), ("store", store_dir)):
+        if not where:
+            continue
+        folder = Path(where) if name == "store" else Path(where).parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent  # not created yet: the file system it will be on
+        usage = shutil.disk_usage(folder)
+        out[f"{name}_free_bytes"], out[f"{name}_total_bytes"] = usage.free, usage.total
+    return out
 
 
 @dataclass

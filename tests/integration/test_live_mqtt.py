@@ -79,6 +79,8 @@ def test_live_agent_over_mqtt(rtsp_server, mosquitto, tmp_path):
                         20)
         alarm = next(e for e in central.on(t.alarms) if e["type"] == "intrusion")
         assert alarm["zone"] == "track" and alarm["label"] == "person" and alarm["camera"] == "walk"
+        assert wait_for(lambda: any(h["cameras"]["walk"]["fps_in"] > 0 and h["disk"]["outbox_bytes"] > 0
+                                    for h in central.on(t.health)), 10), central.on(t.health)[-1]
         assert central.command("ping")["ok"]
         snap = central.command("snapshot", camera="walk")
         assert snap["ok"] and snap["result"]["size"] > 1000, snap
