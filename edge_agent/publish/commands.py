@@ -8,7 +8,9 @@ the shared `command_secret`) covers the topic and the exact command bytes, carri
 - MQTT 5 user property `sig=<hex>` on a payload that is the command JSON itself.
 
 sig = hex(HMAC-SHA256(secret, topic_utf8 + b"\\n" + body_bytes)). A request_id is remembered until
-its command expires, so a replay is refused; expiry may be at most `max_ttl_s` away.
+its command expires, so a replay is refused; expiry may be at most `max_ttl_s` away. With a
+`NonceStore` (the outbox's SQLite file in the agent) the memory survives a restart, so a captured
+command cannot be replayed to a box that was just rebooted either.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import json
 import logging
 import threading
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -33,6 +35,11 @@ NAMES = ("snapshot", "ack", "zone", "reload", "ping")
 MAX_SKEW_S = 300.0  # issued_at may be this far ahead of our clock
 MAX_NONCES = 10_000
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class NonceStore(Protocol):
+    def remember_nonce(self, request_id: str, until: float, now: float) -> bool:
+        """Record request_id until `until`; False when it is already there (a replay)."""
 
 
 class Refused(Exception):
@@ -103,12 +110,14 @@ class CommandDispatcher:
         require_signed: bool = False,
         clock: Clock | None = None,
         max_ttl_s: float = 3600.0,
+        nonces: NonceStore | None = None,
     ) -> None:
         self.handlers: dict[str, Handler] = {"ping": self._ping, **(handlers or {})}
         self.secret = secret or None
         self.require_signed = require_signed
         self.clock = clock or SystemClock()
         self.max_ttl_s = max_ttl_s
+        self.nonces = nonces  # durable memory of request ids; None: this process only
         self._nonces: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
         self.counts = {"executed": 0, "refused": 0}
@@ -194,12 +203,19 @@ class CommandDispatcher:
             raise Refused(f"expired at {iso_utc(expires)}")
         if expires - now > self.max_ttl_s:
             raise Refused(f"expiry more than {self.max_ttl_s:g} s away")
+        if not self._remember(req.request_id, expires, now):
+            raise Refused(f"replayed: request_id {req.request_id} was already seen")
+
+    def _remember(self, request_id: str, until: float, now: float) -> bool:
+        if self.nonces is not None:
+            return self.nonces.remember_nonce(request_id, until, now)
         with self._lock:
-            for rid, until in list(self._nonces.items()):
-                if until <= now:
+            for rid, expiry in list(self._nonces.items()):
+                if expiry <= now:
                     del self._nonces[rid]
-            if req.request_id in self._nonces:
-                raise Refused(f"replayed: request_id {req.request_id} was already seen")
-            self._nonces[req.request_id] = expires
+            if request_id in self._nonces:
+                return False
+            self._nonces[request_id] = until
             while len(self._nonces) > MAX_NONCES:
                 self._nonces.popitem(last=False)
+            return True

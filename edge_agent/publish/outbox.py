@@ -45,6 +45,7 @@ CREATE INDEX IF NOT EXISTS messages_order ON messages (priority, seq);
 CREATE INDEX IF NOT EXISTS messages_media ON messages (event_id, media);
 CREATE TABLE IF NOT EXISTS event_meta (event_id TEXT PRIMARY KEY, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS nonces (request_id TEXT PRIMARY KEY, until REAL NOT NULL);
 """
 
 
@@ -276,6 +277,14 @@ class Outbox:
                 "DELETE FROM event_meta WHERE event_id NOT IN"
                 " (SELECT DISTINCT event_id FROM messages WHERE kind IN ('manifest', 'chunk'))"
             )
+
+    # -- command replay protection -----------------------------------------------------------
+    def remember_nonce(self, request_id: str, until: float, now: float) -> bool:
+        """Keep a command's request_id until it expires, across restarts; False if already kept."""
+        with self._lock:
+            self._db.execute("DELETE FROM nonces WHERE until <= ?", (now,))
+            cur = self._db.execute("INSERT OR IGNORE INTO nonces (request_id, until) VALUES (?, ?)", (request_id, until))
+            return cur.rowcount == 1
 
     # -- health ----------------------------------------------------------------------------
     def depth(self) -> int:

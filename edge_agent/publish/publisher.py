@@ -87,7 +87,7 @@ class MqttSink:
         if not secret and mqtt.command_secret_env:
             secret = os.environ.get(mqtt.command_secret_env)
         self.commands = CommandDispatcher(
-            handlers, secret, mqtt.require_signed_commands, self.clock, mqtt.command_max_ttl_s
+            handlers, secret, mqtt.require_signed_commands, self.clock, mqtt.command_max_ttl_s, nonces=self.outbox
         )
         opts = LinkOptions(
             client_id=mqtt.client_id or f"edge-agent-{site}-{device}",

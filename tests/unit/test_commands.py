@@ -92,3 +92,23 @@ def test_expiry_too_far_ahead_is_refused_so_nonces_stay_bounded():
     clock = FakeClock()
     d = CommandDispatcher(clock=clock, max_ttl_s=60)
     assert "more than 60 s" in d.handle(TOPIC, raw(cmd(clock, ttl=3600)))["error"]
+
+
+def test_a_replay_after_a_restart_is_refused(tmp_path):
+    """Request ids lived only in memory: a captured command replayed after a reboot ran again."""
+    from edge_agent.publish.outbox import Outbox
+
+    clock = FakeClock()
+    payload = envelope(SECRET, TOPIC, cmd(clock, "boot-1", ttl=600))
+    box = Outbox(tmp_path / "outbox.sqlite", 1 << 20)
+    assert CommandDispatcher(secret=SECRET, clock=clock, nonces=box).handle(TOPIC, payload)["ok"] is True
+    box.close()
+    box = Outbox(tmp_path / "outbox.sqlite", 1 << 20)  # the agent restarted
+    again = CommandDispatcher(secret=SECRET, clock=clock, nonces=box)
+    assert "replayed" in again.handle(TOPIC, payload)["error"]
+    clock.advance(601)  # expired ids are forgotten; the command itself is refused as expired
+    assert again.handle(TOPIC, payload)["error"].startswith("expired")
+    fresh = envelope(SECRET, TOPIC, cmd(clock, "boot-2", ttl=60))
+    assert again.handle(TOPIC, fresh)["ok"] is True
+    assert [r for (r,) in box._db.execute("SELECT request_id FROM nonces")] == ["boot-2"]  # stays bounded
+    box.close()
