@@ -54,7 +54,8 @@ class CameraPipeline:
     def process(self, frame: Frame, dets: Detections) -> list[Event]:
         """Track, judge and deliver; returns the events delivered for this frame."""
         with self._lock:
-            tracked = self.tracker.update(dets, frame.wall_time)
+            # Track and judge on media time, which never steps; wall time only dates the events.
+            tracked = self.tracker.update(dets, frame.media_time)
             size = (frame.width, frame.height)
             events = self.engine.step(tracked, size, frame.wall_time, frame.media_time)
             self.alarms.observe(frame, tracked)

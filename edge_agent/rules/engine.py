@@ -27,6 +27,10 @@ Semantics, per (zone, track), in the words a field technician would use:
   starts, open events end at once (details.reason "schedule" / "disabled") and the zone forgets
   its tracks, so when it re-arms every object present starts its dwell from the arming time.
 - Events come out in zone order, then track id; an `end` before a `start` for the same pair.
+- Time: every duration (dwell, graces, cooldown, stationary) is measured in media time, which
+  never steps; wall time `t` serves only schedules and the ISO stamps. A live box whose clock is
+  set by NTP after boot (no RTC battery) would otherwise alarm at once on a forward step (dwell
+  "done") and hold every open alarm, and its cooldown, until the clock caught up on a step back.
 - event_id = Event.make_id(site, device, camera, zone, type, track_id, media time of the entry
   (intrusion) or of settling (stationary), run_id).
   Media time (not wall time) keeps replay ids the same whatever `--start` is; a live agent sets
@@ -80,18 +84,19 @@ class Presence:
 
     track_id: int
     present: bool = False
-    entered_t: float = 0.0
+    entered_t: float = 0.0  # wall, for the `entered` stamp; durations use the *_media fields
     entered_media: float = 0.0
     last_inside_t: float = 0.0
+    last_inside_media: float = 0.0
     best_score: float = 0.0
     label: str = ""
     bbox: list[float] = field(default_factory=list)
     open: Event | None = None
-    ended_t: float | None = None  # end of the last alarm, for the cooldown
+    ended_media: float | None = None  # end of the last alarm, for the cooldown
     settle: tuple[float, float] | None = None
     settle_t: float = 0.0
     settle_media: float = 0.0
-    away_since: float | None = None
+    away_since: float | None = None  # media time it was first seen away from its settling point
 
 
 @dataclass(frozen=True)
@@ -156,7 +161,7 @@ def _end(rec: Presence, reason: str, t: float, media_time: float) -> tuple[Prese
     details = {**rec.open.details, "reason": reason, "last_inside": iso_utc(rec.last_inside_t)}
     ev = rec.open.next_phase("end", end=iso_utc(t), time=iso_utc(t), media_time=round(media_time, 3),
                              bbox=rec.bbox or rec.open.bbox, details=details)
-    return replace(rec, open=None, ended_t=t), ev
+    return replace(rec, open=None, ended_media=media_time), ev
 
 
 def _settle(geo: ZoneGeometry, rec: Presence, obs: Obs, t: float, media_time: float,
@@ -168,8 +173,8 @@ def _settle(geo: ZoneGeometry, rec: Presence, obs: Obs, t: float, media_time: fl
     if dist <= geo.zone.stationary_radius:
         return replace(rec, away_since=None), []
     if rec.away_since is None:
-        return replace(rec, away_since=t), []
-    if t - rec.away_since <= grace:
+        return replace(rec, away_since=media_time), []
+    if media_time - rec.away_since <= grace:
         return rec, []
     events = []
     if rec.open is not None:
@@ -187,7 +192,7 @@ def _observe(geo: ZoneGeometry, rec: Presence | None, obs: Obs | None, t: float,
     if rec is not None and rec.present and not (obs is not None and obs.inside):
         seen_outside = obs is not None
         grace = state.leave_grace_s if seen_outside else state.absent_grace_s
-        if t - rec.last_inside_t > grace + _EPS:
+        if media_time - rec.last_inside_media > grace + _EPS:
             if rec.open is not None:
                 rec, ev = _end(rec, "left" if seen_outside else "lost", t, media_time)
                 events.append(ev)
@@ -198,8 +203,8 @@ def _observe(geo: ZoneGeometry, rec: Presence | None, obs: Obs | None, t: float,
     if not base.present:  # a new visit
         base = replace(base, present=True, entered_t=t, entered_media=media_time, best_score=0.0,
                        settle=None, away_since=None)
-    rec = replace(base, last_inside_t=t, best_score=max(base.best_score, obs.score),
-                  label=obs.label, bbox=obs.bbox)
+    rec = replace(base, last_inside_t=t, last_inside_media=media_time,
+                  best_score=max(base.best_score, obs.score), label=obs.label, bbox=obs.bbox)
     if geo.zone.stationary_s is not None:
         rec, moved = _settle(geo, rec, obs, t, media_time, state.leave_grace_s)
         events += moved
@@ -208,28 +213,29 @@ def _observe(geo: ZoneGeometry, rec: Presence | None, obs: Obs | None, t: float,
 
 def _maybe_start(geo: ZoneGeometry, rec: Presence, t: float, media_time: float,
                  ctx: EventContext) -> tuple[Presence, list[Event]]:
-    if not rec.present or rec.open is not None or rec.last_inside_t != t:
+    if not rec.present or rec.open is not None or rec.last_inside_media != media_time:
         return rec, []
-    if rec.ended_t is not None and t - rec.ended_t < geo.zone.cooldown_s - _EPS:
+    if rec.ended_media is not None and media_time - rec.ended_media < geo.zone.cooldown_s - _EPS:
         return rec, []
     zone = geo.zone
     if zone.stationary_s is not None:
-        if rec.settle is None or rec.away_since is not None or t - rec.settle_t < zone.stationary_s - _EPS:
+        if (rec.settle is None or rec.away_since is not None
+                or media_time - rec.settle_media < zone.stationary_s - _EPS):
             return rec, []
         kind = "stationary"
     else:
-        if t - rec.entered_t < zone.dwell_s - _EPS:
+        if media_time - rec.entered_media < zone.dwell_s - _EPS:
             return rec, []
         kind = "intrusion"
     ev = _event(geo, rec, kind, t, media_time, ctx)
     return replace(rec, open=ev), [ev]
 
 
-def _keep(rec: Presence, geo: ZoneGeometry, t: float) -> bool:
+def _keep(rec: Presence, geo: ZoneGeometry, media_time: float) -> bool:
     """Forget a pair once it is gone and its cooldown (if any) is over: bounded memory."""
     if rec.present or rec.open is not None:
         return True
-    return rec.ended_t is not None and t - rec.ended_t < geo.zone.cooldown_s
+    return rec.ended_media is not None and media_time - rec.ended_media < geo.zone.cooldown_s
 
 
 def _disarm(state: EngineState, geo: ZoneGeometry, reason: str, t: float, media_time: float) -> list[Event]:
@@ -239,7 +245,8 @@ def _disarm(state: EngineState, geo: ZoneGeometry, reason: str, t: float, media_
 
 def evaluate(state: EngineState, dets: Detections, frame_size: tuple[int, int], t: float,
              media_time: float, ctx: EventContext) -> tuple[EngineState, list[Event]]:
-    """One frame: tracked `dets` of a `frame_size` (w, h) picture taken at epoch `t`."""
+    """One frame: tracked `dets` of a `frame_size` (w, h) picture taken at epoch `t`, `media_time`
+    seconds into its source (the clock of every duration; see the module docstring)."""
     if dets.tracker_id is None:
         raise ValueError("rules need tracked detections: run Tracker.update before evaluate")
     if len(dets) and (frame_size[0] <= 0 or frame_size[1] <= 0):
@@ -264,7 +271,7 @@ def evaluate(state: EngineState, dets: Detections, frame_size: tuple[int, int], 
             rec = replace(rec, track_id=tid)
             rec, started = _maybe_start(geo, rec, t, media_time, ctx)
             events += ended + started
-            if _keep(rec, geo, t):
+            if _keep(rec, geo, media_time):
                 records[(geo.name, tid)] = rec
     return replace(state, records=records), events
 

@@ -261,3 +261,42 @@ def test_untracked_rows_are_ignored_and_untracked_input_is_refused():
         eng.step(plain, SIZE, T0, 0.0)
     with pytest.raises(ValueError, match="frame_size"):
         eng.step(dets(obj(1)), (0, 0), T0, 0.0)
+
+
+def test_a_wall_clock_step_changes_no_duration():
+    """Durations run on media time: NTP setting a box's clock after boot must not alarm or stall."""
+    eng = RuleEngine([zone(dwell_s=3.0, cooldown_s=0.0)], CTX)
+    forward = [(sec, [obj(1)]) for sec in (0.0, 0.5, 1.0)]
+    events = [ev for sec, objs in forward for ev in eng.step(dets(*objs), SIZE, T0 + sec + (3600 if sec else 0), sec)]
+    assert events == []  # one media second inside: the hour the clock jumped is not dwell
+    more = [ev for sec in (1.5, 2.0, 2.5, 3.0) for ev in eng.step(dets(obj(1)), SIZE, T0 + 3600 + sec, sec)]
+    assert [(e.phase, e.media_time) for e in more] == [("start", 3.0)]
+    assert more[0].start == iso_utc(T0 + 3603.0)  # ...while the stamps follow the wall clock
+
+    back = [ev for sec in (3.5, 4.0, 4.5, 5.0, 5.5, 6.0) for ev in eng.step(dets(), SIZE, T0 + sec - 7200, sec)]
+    assert [(e.phase, e.details["reason"], e.media_time) for e in back] == [("end", "lost", 5.5)]
+
+
+def test_tracks_and_alarms_survive_a_clock_step_in_the_live_pipeline():
+    from edge_agent.config.models import Alarms
+    from edge_agent.frames import Frame
+    from edge_agent.pipeline import CameraPipeline
+
+    class Sink:
+        def emit(self, event, media):
+            return event
+
+        def close(self):
+            pass
+
+    pipe = CameraPipeline(CTX, [zone(dwell_s=2.0)], Alarms(), Sink())
+    person = dets(obj(1)).with_tracker_id(None)  # type: ignore[arg-type]
+    image = np.zeros((SIZE[1], SIZE[0], 3), np.uint8)
+    got = []
+    for k in range(30):  # 0.2 s apart; the wall clock steps back an hour after the first second
+        media = k * 0.2
+        wall = T0 + media - (3600 if media > 1.0 else 0)
+        seen = person if k < 16 else Detections.empty()  # gone after 3.0 s
+        got += [(e.phase, round(media, 1)) for e in pipe.process(Frame("cam1", k, media, wall, image), seen)]
+    assert got == [("start", 2.0), ("end", 5.2)]
+    assert pipe.tracker.tracks == {}  # the tracker's grace ran out on media time too
