@@ -10,6 +10,12 @@ everything left is sent again, and central command drops the duplicates.
 Media has a byte quota. When it is exceeded the oldest events' clips go first, then snapshots;
 each drop is counted and announced by a message the `announce` callback builds (an `update`
 event) inside the same transaction. Event JSON is never dropped.
+
+A message the broker refuses (an MQTT 5 PUBACK reason code) is retried at once up to
+MAX_ATTEMPTS times. After that, media the broker will not take is dropped whole (a partial clip
+is useless) and announced like a quota drop; event JSON and retained state are never given up:
+they wait REFUSED_RETRY_S before each further try (the broker's ACL may be fixed tomorrow), so a
+refused alarm neither disappears nor keeps the pump in a tight loop.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ from ..errors import EdgeAgentError
 
 PRIO_EVENT = 0  # event JSON, retained state, drop announcements
 PRIO_MEDIA = {"snapshot": 1, "clip": 2}
-MAX_ATTEMPTS = 3  # a message the broker refuses this often is given up (counted, logged)
+MAX_ATTEMPTS = 3  # refusals retried at once; then media is dropped and event JSON waits
+REFUSED_RETRY_S = 60.0  # event JSON refused MAX_ATTEMPTS times is tried again this often
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -39,7 +46,8 @@ CREATE TABLE IF NOT EXISTS messages (
     qos INTEGER NOT NULL,
     retain INTEGER NOT NULL DEFAULT 0,
     created REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0
+    attempts INTEGER NOT NULL DEFAULT 0,
+    retry_at REAL
 );
 CREATE INDEX IF NOT EXISTS messages_order ON messages (priority, seq);
 CREATE INDEX IF NOT EXISTS messages_media ON messages (event_id, media);
@@ -94,6 +102,7 @@ class Outbox:
         self.announce = announce
         self._lock = threading.RLock()
         self._inflight: set[int] = set()
+        self.time = time.time  # replaceable in tests
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
@@ -101,6 +110,9 @@ class Outbox:
             self._sync = "FULL" if synchronous == "full" else "NORMAL"
             self._db.execute(f"PRAGMA synchronous={self._sync}")
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(messages)")}
+            if "retry_at" not in columns:  # an outbox written by an earlier version
+                self._db.execute("ALTER TABLE messages ADD COLUMN retry_at REAL")
             self._media_bytes = int(
                 self._db.execute(
                     "SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM messages WHERE kind='chunk'"
@@ -171,25 +183,35 @@ class Outbox:
         if self._media_bytes <= self.quota:
             return dropped
         candidates = self._db.execute(
-            "SELECT event_id, media, MIN(seq), SUM(CASE WHEN kind='chunk' THEN LENGTH(payload) ELSE 0 END),"
-            " GROUP_CONCAT(seq) FROM messages WHERE kind IN ('manifest', 'chunk')"
+            "SELECT event_id, media, MIN(seq), GROUP_CONCAT(seq) FROM messages WHERE kind IN ('manifest', 'chunk')"
             " GROUP BY event_id, media ORDER BY (media = 'clip') DESC, MIN(seq)"
         ).fetchall()
-        for event_id, media, _first, size, seqs in candidates:
+        for event_id, media, _first, seqs in candidates:
             if self._media_bytes <= self.quota:
                 break
             if any(int(s) in self._inflight for s in str(seqs).split(",")):
                 continue  # partly on the wire: let it finish
-            self._db.execute("DELETE FROM messages WHERE event_id=? AND media=?", (event_id, media))
-            self._media_bytes -= int(size)
-            self._bump(f"dropped_{media}", 1)
+            self._drop_media(event_id, media, "dropped")
             dropped.setdefault(event_id, []).append(media)
         for event_id, kinds in dropped.items():
-            meta = self._db.execute("SELECT json FROM event_meta WHERE event_id=?", (event_id,)).fetchone()
-            row = self.announce(meta[0], kinds) if (meta and self.announce) else None
-            if row is not None:
-                self._insert([row], event_id)
+            self._announce(event_id, kinds)
         return dropped
+
+    def _drop_media(self, event_id: str | None, media: str, counter: str) -> None:
+        """Delete every stored message of one media file; caller holds the lock in a transaction."""
+        size = self._db.execute(
+            "SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM messages WHERE event_id IS ? AND media=? AND kind='chunk'",
+            (event_id, media),
+        ).fetchone()[0]
+        self._db.execute("DELETE FROM messages WHERE event_id IS ? AND media=?", (event_id, media))
+        self._media_bytes -= int(size)
+        self._bump(f"{counter}_{media}", 1)
+
+    def _announce(self, event_id: str | None, kinds: list[str]) -> None:
+        meta = self._db.execute("SELECT json FROM event_meta WHERE event_id IS ?", (event_id,)).fetchone()
+        row = self.announce(meta[0], kinds) if (meta and self.announce) else None
+        if row is not None:
+            self._insert([row], event_id)
 
     def _bump(self, name: str, by: int) -> None:
         self._db.execute(
@@ -212,7 +234,8 @@ class Outbox:
             seqs = [
                 s
                 for (s,) in self._db.execute(
-                    "SELECT seq FROM messages ORDER BY priority, seq LIMIT ?", (n + len(self._inflight),)
+                    "SELECT seq FROM messages WHERE retry_at IS NULL OR retry_at <= ? ORDER BY priority, seq LIMIT ?",
+                    (self.time(), n + len(self._inflight)),
                 )
                 if s not in self._inflight
             ][:n]
@@ -248,19 +271,29 @@ class Outbox:
             self._inflight.difference_update(seqs)
 
     def fail(self, seq: int) -> bool:
-        """The broker refused it; True when it was given up after MAX_ATTEMPTS (deleted, counted)."""
+        """The broker refused it; True when it will not be retried at once (see the module docstring)."""
         with self._lock:
             self._inflight.discard(seq)
             self._db.execute("UPDATE messages SET attempts = attempts + 1 WHERE seq=?", (seq,))
-            row = self._db.execute("SELECT attempts FROM messages WHERE seq=?", (seq,)).fetchone()
-            if row and row[0] >= MAX_ATTEMPTS:
-                self._db.execute("BEGIN IMMEDIATE")
-                self._db.execute("DELETE FROM messages WHERE seq=?", (seq,))
-                self._bump("rejected", 1)
+            row = self._db.execute("SELECT attempts, kind, event_id, media FROM messages WHERE seq=?", (seq,)).fetchone()
+            if row is None or row[0] < MAX_ATTEMPTS:
+                return False
+            attempts, kind, event_id, media = row
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if kind in ("manifest", "chunk"):
+                    self._drop_media(event_id, media, "rejected")
+                    self._announce(event_id, [media])
+                else:  # never give up an alarm: try again later
+                    self._db.execute("UPDATE messages SET retry_at=? WHERE seq=?", (self.time() + REFUSED_RETRY_S, seq))
+                    if attempts == MAX_ATTEMPTS:
+                        self._bump("refused", 1)
                 self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
                 self._recount()
-                return True
-        return False
+                raise
+            return True
 
     def release(self, seqs: Iterable[int] | None = None) -> None:
         """Not delivered after all (the client that held them is gone): claimable again."""

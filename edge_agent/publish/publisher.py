@@ -27,7 +27,7 @@ from ..clock import Clock, SystemClock, iso_utc
 from ..config.models import AgentConfig, Mqtt
 from .commands import CommandDispatcher, Handler
 from .mqtt import Callbacks, LinkOptions, MqttLink
-from .outbox import Outbox, Row
+from .outbox import MAX_ATTEMPTS, REFUSED_RETRY_S, Outbox, Row
 from .topics import Topics, chunk_topic
 
 log = logging.getLogger("edge_agent.publish")
@@ -218,7 +218,10 @@ class MqttSink:
             "media_quota_bytes": self.outbox.quota,
             "dropped": {"clip": c.get("dropped_clip", 0), "snapshot": c.get("dropped_snapshot", 0)},
             "delivered": c.get("delivered", 0),
-            "rejected": c.get("rejected", 0),
+            # media the broker refused MAX_ATTEMPTS times (dropped, announced); event JSON it refused
+            # that often (kept, retried every REFUSED_RETRY_S)
+            "rejected": {"clip": c.get("rejected_clip", 0), "snapshot": c.get("rejected_snapshot", 0)},
+            "refused_events": c.get("refused", 0),
             "commands": dict(self.commands.counts),
             **self.counts,
         }
@@ -262,7 +265,8 @@ class MqttSink:
             if ok:
                 done.append(seq)
             elif self.outbox.fail(seq):
-                log.error("broker refused outbox message %d three times (%s); given up", seq, reason)
+                log.error("broker refused outbox message %d %d times (%s): media is dropped, event JSON waits"
+                          " %.0f s before the next try", seq, MAX_ATTEMPTS, reason, REFUSED_RETRY_S)
             else:
                 log.warning("broker refused outbox message %d (%s); will retry", seq, reason)
         self.outbox.ack(done)

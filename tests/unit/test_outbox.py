@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from edge_agent.publish.outbox import MAX_ATTEMPTS, Outbox, Row
+from edge_agent.publish.outbox import MAX_ATTEMPTS, REFUSED_RETRY_S, Outbox, Row
 
 
 def event_rows(eid: str, snap: int = 0, clip: int = 0, chunk: int = 100) -> list[Row]:
@@ -87,13 +87,57 @@ def test_media_partly_in_flight_is_not_dropped(tmp_path):
     assert put(box, "e2", clip=400) == {"e2": ["clip"]}
 
 
-def test_a_message_the_broker_keeps_refusing_is_given_up_and_counted(tmp_path):
+def test_event_json_the_broker_keeps_refusing_is_never_given_up_only_delayed(tmp_path):
+    """It used to be deleted after 3 refusals: an alarm lost to a passing ACL or broker hiccup."""
     box = Outbox(tmp_path / "o.sqlite", 10**9)
+    now = [1000.0]
+    box.time = lambda: now[0]
     put(box, "e1")
     for attempt in range(1, MAX_ATTEMPTS + 1):
         (msg,) = box.claim(1)
         assert box.fail(msg.seq) is (attempt == MAX_ATTEMPTS)
-    assert box.depth() == 0 and box.counters()["rejected"] == 1
+    assert box.depth() == 1 and box.pending_events() == 1
+    assert box.claim(1) == []  # not hammered in a tight loop
+    now[0] += REFUSED_RETRY_S
+    (again,) = box.claim(1)
+    assert again.seq == msg.seq and json.loads(again.payload)["event_id"] == "e1"
+    assert box.fail(again.seq) is True and box.claim(1) == []  # still kept, waits again
+    box.ack([again.seq])
+    assert box.depth() == 0 and box.counters()["refused"] == 1
+
+
+def test_media_the_broker_keeps_refusing_is_dropped_whole_and_announced(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite", 10**9, announce=announce)
+    put(box, "e1", snap=200)
+    head, manifest, chunk0 = box.claim(3)
+    box.ack([head.seq, manifest.seq])
+    for _ in range(MAX_ATTEMPTS - 1):
+        assert box.fail(chunk0.seq) is False
+        assert box.claim(1)[0].seq == chunk0.seq
+    assert box.fail(chunk0.seq) is True
+    rest = box.claim(10)
+    # every chunk of that snapshot is gone (half a JPEG is useless); central is told it was dropped
+    assert [json.loads(m.payload) for m in rest] == [{"event_id": "e1", "dropped": ["snapshot"]}]
+    assert box.media_bytes() == 0 and box.counters()["rejected_snapshot"] == 1
+
+
+def test_an_outbox_of_the_previous_schema_opens_and_keeps_its_messages(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, priority INTEGER NOT NULL,"
+        " kind TEXT NOT NULL, event_id TEXT, media TEXT, topic TEXT NOT NULL, payload BLOB NOT NULL,"
+        " qos INTEGER NOT NULL, retain INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL,"
+        " attempts INTEGER NOT NULL DEFAULT 0);"
+        "INSERT INTO messages (priority, kind, event_id, topic, payload, qos, created)"
+        " VALUES (0, 'event', 'e0', 'a/alarms', x'7b7d', 1, 0);"
+    )
+    db.commit()
+    db.close()
+    box = Outbox(path, 10**9)
+    assert [m.event_id for m in box.claim(5)] == ["e0"]
 
 
 def test_an_unopenable_outbox_is_a_clear_error(tmp_path):
