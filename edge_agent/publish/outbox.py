@@ -259,14 +259,22 @@ class Outbox:
             marks = ",".join("?" * len(seqs))
             # A lost delete only means a resend that central drops as a duplicate: no fsync needed.
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("BEGIN IMMEDIATE")
-            size = self._db.execute(
-                f"SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM messages WHERE kind='chunk' AND seq IN ({marks})", seqs
-            ).fetchone()[0]
-            self._db.execute(f"DELETE FROM messages WHERE seq IN ({marks})", seqs)
-            self._bump("delivered", len(seqs))
-            self._db.execute("COMMIT")
-            self._db.execute(f"PRAGMA synchronous={self._sync}")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    size = self._db.execute(
+                        f"SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM messages WHERE kind='chunk' AND seq IN ({marks})",
+                        seqs,
+                    ).fetchone()[0]
+                    self._db.execute(f"DELETE FROM messages WHERE seq IN ({marks})", seqs)
+                    self._bump("delivered", len(seqs))
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    # Left open, the transaction would make every later write (every alarm) fail.
+                    self._db.execute("ROLLBACK")
+                    raise
+            finally:
+                self._db.execute(f"PRAGMA synchronous={self._sync}")
             self._media_bytes -= int(size)
             self._inflight.difference_update(seqs)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import pytest
 
@@ -146,3 +147,18 @@ def test_an_unopenable_outbox_is_a_clear_error(tmp_path):
     (tmp_path / "dir.sqlite").mkdir()
     with pytest.raises(EdgeAgentError, match="dir.sqlite: cannot open"):
         Outbox(tmp_path / "dir.sqlite", 1)
+
+
+def test_a_failed_acknowledgement_does_not_leave_a_transaction_open(tmp_path):
+    """An error inside ack() left BEGIN without COMMIT: every later alarm write then failed."""
+    box = Outbox(tmp_path / "o.sqlite", 10**9)
+    put(box, "e1")
+    (msg,) = box.claim(1)
+    real = box._bump
+    box._bump = lambda name, by: (_ for _ in ()).throw(sqlite3.OperationalError("disk I/O error"))
+    with pytest.raises(sqlite3.OperationalError):
+        box.ack([msg.seq])
+    box._bump = real
+    put(box, "e2")  # raised "cannot start a transaction within a transaction" before
+    box.ack([msg.seq])
+    assert [json.loads(m.payload)["event_id"] for m in box.claim(5)] == ["e2"]
