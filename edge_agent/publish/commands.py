@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from .. import __version__
 from ..clock import Clock, SystemClock, iso_utc, parse_iso
+from ..redact import redact_text
 from .topics import REPLY
 
 log = logging.getLogger("edge_agent.publish.commands")
@@ -145,7 +146,9 @@ class CommandDispatcher:
             self.counts["executed"] += 1
         except Refused as why:
             reply["request_id"] = reply["request_id"] or _guess_request_id(payload)
-            reply.update(ok=False, error=str(why))
+            # a handler's message may quote a camera URL or config text: no credentials in replies or logs
+            why = redact_text(str(why), [self.secret] if self.secret else [])
+            reply.update(ok=False, error=why)
             self.counts["refused"] += 1
             log.warning("command %s (request_id %s) refused: %s", name, reply["request_id"], why)
         reply["time"] = iso_utc(self.clock.now())

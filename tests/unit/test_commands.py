@@ -112,3 +112,16 @@ def test_a_replay_after_a_restart_is_refused(tmp_path):
     assert again.handle(TOPIC, fresh)["ok"] is True
     assert [r for (r,) in box._db.execute("SELECT request_id FROM nonces")] == ["boot-2"]  # stays bounded
     box.close()
+
+
+def test_error_replies_never_carry_credentials_or_the_command_secret():
+    clock = FakeClock()
+
+    def leaky(args):
+        raise ValueError(f"cannot open rtsp://admin:hunter2@10.0.0.9/live with key {SECRET}")
+
+    d = CommandDispatcher({"snapshot": leaky}, secret=SECRET, clock=clock)
+    topic = "edge/site1/dev1/cmd/snapshot"
+    reply = d.handle(topic, envelope(SECRET, topic, cmd(clock, "leak")))
+    assert reply["ok"] is False and "rtsp://***@10.0.0.9/live" in reply["error"]
+    assert "hunter2" not in json.dumps(reply) and SECRET not in json.dumps(reply)
