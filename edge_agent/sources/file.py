@@ -91,10 +91,13 @@ class FileSource:
                         seq += 1
             finally:
                 container.close()
-            self.duration = last_t - offset + interval
+            # The last frame lasts one frame time (not one detect interval): replay's speed ratio
+            # and end-of-replay time are taken from this.
+            frame_s = 1.0 / float(stream.average_rate or 25)
+            self.duration = last_t - offset + frame_s
             if not self.loop:
                 return
-            offset = last_t + 1.0 / float(stream.average_rate or 25)
+            offset = last_t + frame_s
 
     def _decode(self, packet: av.Packet) -> list[av.VideoFrame]:
         try:

@@ -53,6 +53,13 @@ def test_file_source_samples_at_detect_fps_with_media_time(clip):
     assert _index(frames[5].image) == round(frames[5].media_time * 10) == 20
 
 
+def test_file_source_duration_is_the_video_length_whatever_the_detect_fps(clip):
+    for fps in (2.5, 10.0):
+        src = FileSource("cam", clip, detect_fps=fps, start_wall=0.0)
+        list(src)
+        assert src.duration == pytest.approx(6.0)  # 60 frames at 10 fps, not 5.9 s + one detect interval
+
+
 def test_file_source_loop_keeps_time_increasing(clip):
     src = FileSource("cam", clip, detect_fps=1, start_wall=0.0, loop=True)
     times = []
