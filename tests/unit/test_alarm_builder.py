@@ -1,0 +1,82 @@
+"""AlarmBuilder: the snapshot comes from the best frame of the dwell window, long events get their
+clip cut at `max_clip_s`, short ones after their post-roll."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from edge_agent.alarms.builder import AlarmBuilder
+from edge_agent.alarms.event import Event
+from edge_agent.clock import iso_utc
+from edge_agent.config.models import Alarms, Zone
+from edge_agent.frames import Detections, Frame
+from edge_agent.sources.file import FileSource
+from edge_agent.sources.packets import PacketRing
+
+FOOTAGE = Path(__file__).parents[1] / "footage"
+T0 = 1_780_308_000.0
+ZONE = Zone(name="quay", kind="water", polygon=[(0, 0.5), (1, 0.5), (1, 1), (0, 1)], labels=["boat"], dwell_s=2.0)
+
+
+class Memory:
+    def __init__(self) -> None:
+        self.media: list[tuple[Event, dict]] = []
+
+    def emit(self, event: Event, media: dict) -> Event:
+        self.media.append((event, dict(media)))
+        return event
+
+    def close(self) -> None:
+        pass
+
+
+def _tracked(score: float) -> Detections:
+    return Detections(xyxy=[[10, 10, 50, 50]], confidence=[score], class_id=[8], tracker_id=[4],
+                      data={"class_name": np.array(["boat"], dtype=object)})
+
+
+def _start(media_time: float) -> Event:
+    return Event(event_id="ev", phase="start", type="intrusion", site="s", device="d", camera="c", zone="quay",
+                 zone_kind="water", label="boat", track_id=4, start=iso_utc(T0 + media_time),
+                 media_time=media_time)
+
+
+def test_snapshot_is_the_best_scored_frame_of_the_dwell_window() -> None:
+    sink = Memory()
+    builder = AlarmBuilder([ZONE], Alarms(), sink)
+    # grey level = frame number; the 0.95 frame (grey 40) is older than the dwell window (3 s)
+    script = [(0.0, 0.95), (1.0, 0.5), (1.5, 0.9), (2.0, 0.6), (2.5, 0.7), (3.5, 0.4)]
+    for k, (t, score) in enumerate(script):
+        image = np.full((240, 320, 3), 40 + 40 * k, np.uint8)
+        builder.observe(Frame("c", k, t, T0 + t, image), _tracked(score))
+    delivered, = builder.handle([_start(3.5)], 3.5)
+    (_, media), = sink.media
+    jpeg = cv2.imdecode(np.frombuffer(media["snapshot"], np.uint8), cv2.IMREAD_COLOR)
+    assert abs(int(jpeg[200:230, 250:310].mean()) - (40 + 40 * 2)) <= 3  # the 0.9 frame at 1.5 s
+    assert delivered.snapshot is not None and delivered.snapshot.size == len(media["snapshot"])
+
+
+def test_a_long_event_gets_a_clip_of_max_clip_s_before_it_ends_and_no_second_one() -> None:
+    settings = Alarms(pre_roll_s=1.0, post_roll_s=1.0, max_clip_s=4.0)
+    ring = PacketRing(20.0)
+    sink = Memory()
+    builder = AlarmBuilder([ZONE], settings, sink, ring)
+    phases = []
+    for frame in FileSource("c", FOOTAGE / "vessel_moored.mp4", 5.0, T0, ring):
+        builder.observe(frame, _tracked(0.8))
+        events = [_start(3.0)] if frame.seq == 15 else []
+        if frame.seq == 80:  # 16 s: long after the clip's 4 s
+            events = [_start(3.0).next_phase("end", media_time=frame.media_time, end=iso_utc(frame.wall_time))]
+        phases += [(e.phase, frame.media_time, e.clip) for e in builder.handle(events, frame.media_time)]
+    phases += [(e.phase, None, e.clip) for e in builder.flush(24.0)]
+    assert [p for p, _, _ in phases] == ["start", "update", "end"]
+    _, cut_at, clip = phases[1]
+    assert 5.0 <= cut_at < 7.0  # as soon as the ring (packets run ahead of frames) holds 3.0 - 1.0 + 4.0 s
+    assert clip is not None and clip.duration_s <= 4.0 + 0.01
+    with av.open(io.BytesIO(sink.media[1][1]["clip"])) as c:
+        assert sum(1 for _ in c.decode(video=0)) >= 30  # about 4 s at 10 fps
