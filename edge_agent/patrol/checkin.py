@@ -5,7 +5,9 @@ boxes of people whose feet are in a check-in area and who have not checked in ye
 so a camera with nobody at a point costs one point-in-polygon test per person. A visit is one
 track's stay in one area (ended when the track is gone from it for `VISIT_GAP_S`); each visit
 gives at most one `patrol_checkin`, one `patrol_presence` and one `patrol_badge_rejected` per
-badge shown, never one per frame.
+badge shown, never one per frame. Dwell, visit gaps and the rearm time are measured on the
+frames' media time, which only moves forward, so a wall-clock step neither ends a visit early nor
+fakes a long dwell; wall time only stamps the events and decides the schedule window.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ class Visit:
     track: int
     first_wall: float
     first_media: float
-    last_wall: float
+    last_media: float
     checked_in: bool = False
     presence_sent: bool = False
     rejected: set[tuple[int, ...]] = field(default_factory=set)
@@ -70,7 +72,7 @@ class PatrolMonitor:
         self.quality = snapshot_quality
         self.reader = reader or BadgeReader()
         self.visits: dict[tuple[str, int], Visit] = {}
-        self.last_badge: dict[tuple[str, int], float] = {}  # (point, badge) -> wall time of its check-in
+        self.last_badge: dict[tuple[str, int], float] = {}  # (point, badge) -> media time of its check-in
         self.stats = PatrolStats()
         self._areas = {p.id: np.asarray(p.area, np.float32) for p in self.points}
 
@@ -92,8 +94,8 @@ class PatrolMonitor:
                 visit = self.visits.get((point.id, track))
                 if visit is None:
                     visit = self.visits[(point.id, track)] = Visit(track, frame.wall_time, frame.media_time,
-                                                                   frame.wall_time)
-                visit.last_wall = frame.wall_time
+                                                                   frame.media_time)
+                visit.last_media = frame.media_time
                 if visit.checked_in:
                     continue
                 if track not in readings:
@@ -101,7 +103,7 @@ class PatrolMonitor:
                 for reading in readings[track]:
                     events += self._judge(point, visit, det, reading, frame)
                 events += self._presence(point, visit, det, frame)
-        self._expire(frame.wall_time)
+        self._expire(frame.media_time)
         return events
 
     def active(self) -> bool:
@@ -144,8 +146,8 @@ class PatrolMonitor:
         visit.checked_in = True
         key = (point.id, member.badge)
         last = self.last_badge.get(key)
-        self.last_badge[key] = frame.wall_time
-        if last is not None and frame.wall_time - last < self.patrol.defaults.rearm_s:
+        self.last_badge[key] = frame.media_time
+        if last is not None and frame.media_time - last < self.patrol.defaults.rearm_s:
             return []  # the same patroller again (a new track id after an occlusion): one check-in
         details = {"member": member.member, "badge": member.badge, "member_team": member.team,
                    "team_matches": member.team == point.team, "badge_px": round(reading.width_px, 1)}
@@ -157,20 +159,20 @@ class PatrolMonitor:
     def _presence(self, point: Point, visit: Visit, det: Detections, frame: Frame) -> list[Event]:
         if visit.presence_sent or visit.checked_in or visit.rejected:
             return []
-        if frame.wall_time - visit.first_wall < self.patrol.presence_s(point):
+        if frame.media_time - visit.first_media < self.patrol.presence_s(point):
             return []
         due = self.patrol.due(point)
         if not in_schedule([due.window] if due.window else None, frame.wall_time, self.ctx.timezone):
             return []
         visit.presence_sent = True
-        details = {"dwell_s": round(frame.wall_time - visit.first_wall, 1), "reason": "no_readable_badge"}
+        details = {"dwell_s": round(frame.media_time - visit.first_media, 1), "reason": "no_readable_badge"}
         return self._emit("patrol_presence", point, visit, det, frame, details, None)
 
     def _local_date(self, wall: float) -> dt.date:
         return dt.datetime.fromtimestamp(wall, _zone(self.ctx.timezone)).date()
 
-    def _expire(self, now_wall: float) -> None:
-        for key in [k for k, v in self.visits.items() if now_wall - v.last_wall > VISIT_GAP_S]:
+    def _expire(self, now_media: float) -> None:
+        for key in [k for k, v in self.visits.items() if now_media - v.last_media > VISIT_GAP_S]:
             del self.visits[key]
 
     # -- events ----------------------------------------------------------------------------

@@ -71,3 +71,22 @@ def test_presence_after_dwell_without_badge():
     m = monitor()
     events = [e for i in range(60) for e in m.process(frame(i, None), person(1))]  # 12 s
     assert [(e.type, e.media_time) for e in events] == [("patrol_presence", 10.0)]
+
+
+def test_a_wall_clock_step_neither_fakes_a_dwell_nor_ends_a_visit():
+    """Dwell and visit gaps ran on wall time: an NTP step forward mid-visit raised an instant
+    patrol_presence, and a step back kept the visit open; media time never jumps."""
+    def stepped(i: int, badge: int | None, step: float) -> Frame:
+        f = frame(i, badge)
+        f.wall_time += step
+        return f
+
+    m = monitor()
+    events = [e for i in range(5) for e in m.process(frame(i, None), person(1))]
+    events += [e for i in range(5, 10) for e in m.process(stepped(i, None, 3600.0), person(1))]  # +1 h
+    assert events == []  # 2 s of dwell, not an hour
+    m2 = monitor()
+    assert [e.type for i in range(5) for e in m2.process(frame(i, 1011), person(1))] == ["patrol_checkin"]
+    # the wall clock steps back 1 h: 5 s later (media time) a new visit is a new track's, still rearmed
+    later = [e for i in range(30, 35) for e in m2.process(stepped(i, 1011, -3600.0), person(2))]
+    assert later == [] and len(m2.visits) == 1  # the first visit ended after its gap despite the step
