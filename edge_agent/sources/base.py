@@ -8,12 +8,14 @@ files) implement `LiveSource`.
 
 from __future__ import annotations
 
+import logging
 import threading
 from enum import Enum
 from typing import Callable, Protocol
 
 from ..frames import Frame
 
+log = logging.getLogger(__name__)
 FrameCallback = Callable[[Frame], None]
 
 
@@ -101,8 +103,6 @@ class PacedFileSource:
         return SourceState(self.health.state(self.camera))
 
     def _run(self) -> None:
-        from ..detect.motion import small_from_bgr
-
         self.health.set_state(self.camera, SourceState.CONNECTING)
         began = self.clock.monotonic()
         wall0 = self.clock.now()
@@ -115,19 +115,29 @@ class PacedFileSource:
                     self.health.set_state(self.camera, SourceState.ONLINE)
                 frame.wall_time = wall0 + frame.media_time
                 self.health.frame_seen(self.camera, frame.width, frame.height)
-                if self.watch is not None and frame.image is not None:
-                    decision = self.watch.observe(small_from_bgr(frame.image), frame.media_time)
-                    frame.motion = decision.motion
-                    if decision.tamper != self._tamper:
-                        self._tamper = decision.tamper
-                        if self.on_tamper is not None:
-                            self.on_tamper(self.camera, decision.tamper, frame)
-                    if not decision.analyse:
-                        self.health.count(self.camera, "frames_gated")
-                        continue
-                self.on_frame(frame)
+                try:
+                    self._hand_on(frame)
+                except Exception:  # a bug downstream costs this frame, not the camera
+                    self.health.count(self.camera, "frame_errors")
+                    log.exception("camera %s: frame handling failed (frame dropped)", self.camera)
         except Exception as exc:  # a broken file is this camera's problem, not the agent's
             self.health.set_state(self.camera, SourceState.OFFLINE, str(exc))
             return
         if not self._stop.is_set():
             self.health.set_state(self.camera, SourceState.OFFLINE, "end of file")
+
+    def _hand_on(self, frame: Frame) -> None:
+        """Motion gate and tamper watch, then `on_frame` for frames worth analysing."""
+        from ..detect.motion import small_from_bgr
+
+        if self.watch is not None and frame.image is not None:
+            decision = self.watch.observe(small_from_bgr(frame.image), frame.media_time)
+            frame.motion = decision.motion
+            if decision.tamper != self._tamper:
+                self._tamper = decision.tamper
+                if self.on_tamper is not None:
+                    self.on_tamper(self.camera, decision.tamper, frame)
+            if not decision.analyse:
+                self.health.count(self.camera, "frames_gated")
+                return
+        self.on_frame(frame)

@@ -237,3 +237,24 @@ def test_a_callback_that_raises_does_not_end_the_camera(rtsp_server, small_clip,
         assert any("downstream bug" in r.getMessage() or r.exc_info for r in caplog.records)
     finally:
         assert src.stop(5)
+
+
+def test_a_file_camera_survives_a_callback_that_raises(small_clip):
+    """The demo's file cameras ended for good (state offline) on the first downstream error."""
+    from edge_agent.sources.base import PacedFileSource
+
+    health = Health()
+    calls = []
+
+    def flaky(frame) -> None:
+        calls.append(frame)
+        if len(calls) == 1:
+            raise RuntimeError("downstream bug")
+
+    src = PacedFileSource("f", str(small_clip), 5, flaky, health, loop=True)
+    src.start()
+    try:
+        assert wait_for(lambda: len(calls) >= 4, 10), (len(calls), health.snapshot())
+        assert health.state("f") == "online" and health.counters("f")["frame_errors"] == 1
+    finally:
+        assert src.stop(5)
