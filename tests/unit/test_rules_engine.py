@@ -300,3 +300,28 @@ def test_tracks_and_alarms_survive_a_clock_step_in_the_live_pipeline():
         got += [(e.phase, round(media, 1)) for e in pipe.process(Frame("cam1", k, media, wall, image), seen)]
     assert got == [("start", 2.0), ("end", 5.2)]
     assert pipe.tracker.tracks == {}  # the tracker's grace ran out on media time too
+
+
+def test_a_zone_counts_detections_down_to_its_own_min_score_through_the_pipeline():
+    """A boat the detector scores 0.35 all along alarms in a zone with min_score 0.3: the tracker
+    must not demand more than the zone does before it gives the boat a track."""
+    from edge_agent.config.models import Alarms
+    from edge_agent.frames import Frame
+    from edge_agent.pipeline import CameraPipeline
+
+    class Sink:
+        def emit(self, event, media):
+            return event
+
+        def close(self):
+            pass
+
+    quay = zone(labels=["boat"], min_score=0.3)
+    pipe = CameraPipeline(CTX, [quay], Alarms(), Sink())
+    boat = dets(obj(1, score=0.35, label="boat")).with_tracker_id(None)  # type: ignore[arg-type]
+    image = np.zeros((SIZE[1], SIZE[0], 3), np.uint8)
+    got = [e.phase for k in range(10) for e in pipe.process(Frame("cam1", k, k * 0.2, T0 + k * 0.2, image), boat)]
+    assert got == ["start"]
+    weak = dets(obj(1, score=0.25, label="boat")).with_tracker_id(None)  # type: ignore[arg-type]
+    pipe = CameraPipeline(CTX, [quay], Alarms(), Sink())
+    assert [e for k in range(10) for e in pipe.process(Frame("cam1", k, k * 0.2, T0 + k * 0.2, image), weak)] == []
