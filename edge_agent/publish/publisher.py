@@ -61,6 +61,17 @@ def chunked_rows(manifest_topic: str, media_id: str, kind: str, data: bytes, chu
     return rows
 
 
+def require_signatures(mqtt: Mqtt, secret: str | None) -> bool:
+    """A configured command secret means signed commands only, unless `require_signed_commands:
+    false` is written out: a secret that unsigned commands can bypass protects nothing."""
+    if "require_signed_commands" in mqtt.model_fields_set or not secret:
+        if secret and not mqtt.require_signed_commands:
+            log.warning("mqtt.command_secret is set but require_signed_commands is false: "
+                        "anyone who can publish to the broker can command this box")
+        return mqtt.require_signed_commands
+    return True
+
+
 class MqttSink:
     """Durable, non-blocking publisher of events, media, health, retained state and command replies."""
 
@@ -87,7 +98,7 @@ class MqttSink:
         if not secret and mqtt.command_secret_env:
             secret = os.environ.get(mqtt.command_secret_env)
         self.commands = CommandDispatcher(
-            handlers, secret, mqtt.require_signed_commands, self.clock, mqtt.command_max_ttl_s, nonces=self.outbox
+            handlers, secret, require_signatures(mqtt, secret), self.clock, mqtt.command_max_ttl_s, nonces=self.outbox
         )
         opts = LinkOptions(
             client_id=mqtt.client_id or f"edge-agent-{site}-{device}",

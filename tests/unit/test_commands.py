@@ -125,3 +125,23 @@ def test_error_replies_never_carry_credentials_or_the_command_secret():
     reply = d.handle(topic, envelope(SECRET, topic, cmd(clock, "leak")))
     assert reply["ok"] is False and "rtsp://***@10.0.0.9/live" in reply["error"]
     assert "hunter2" not in json.dumps(reply) and SECRET not in json.dumps(reply)
+
+
+def test_a_configured_secret_requires_signed_commands_unless_explicitly_relaxed(tmp_path, caplog):
+    """With a secret but the default require_signed_commands=false, unsigned commands ran: the
+    secret protected nothing."""
+    from edge_agent.config.models import Mqtt, Outbox
+    from edge_agent.publish.publisher import MqttSink
+
+    def sink(**kw) -> MqttSink:
+        return MqttSink(Mqtt(outbox=Outbox(path=str(tmp_path / f"o{len(kw)}.sqlite")), **kw), "site1", "dev1")
+
+    strict = sink(command_secret=SECRET)
+    assert strict.commands.require_signed is True
+    assert "unsigned" in strict.commands.handle(TOPIC, raw(cmd(FakeClock())))["error"]
+    assert sink().commands.require_signed is False  # no secret: nothing to sign with
+    relaxed = sink(command_secret=SECRET, require_signed_commands=False)
+    assert relaxed.commands.require_signed is False
+    assert "anyone who can publish" in caplog.text
+    for s in (strict, relaxed):
+        s.outbox.close()
