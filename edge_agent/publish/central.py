@@ -50,8 +50,10 @@ class Central:
         (self.out / "media").mkdir(parents=True, exist_ok=True)
         self.prefix = prefix
         self.echo = echo or (lambda line: print(line, flush=True))
+        self._seen: set[tuple[str, ...]] = self._load_seen(self.out / "events.jsonl")
         self._events = open(self.out / "events.jsonl", "a", encoding="utf-8")
-        self._seen: set[tuple[str, ...]] = set()
+        if self._events.tell() and not (self.out / "events.jsonl").read_bytes().endswith(b"\n"):
+            self._events.write("\n")  # end a line cut by a crash so the next one stays whole
         self._media: dict[tuple[str, str], Assembly] = {}
         self._waiting: dict[tuple[str, ...], set[tuple[str, str]]] = {}
         self._dropped: set[tuple[str, str]] = set()
@@ -62,6 +64,24 @@ class Central:
         self.complete = 0
         self.counts = {"events": 0, "duplicates": 0, "media": 0, "corrupt": 0, "invalid": 0}
         self.changed = threading.Condition()
+
+    @staticmethod
+    def _key(ev: Event, payload: bytes) -> tuple[str, ...]:
+        key: tuple[str, ...] = (ev.event_id, ev.phase)
+        return key + (hashlib.sha256(payload).hexdigest(),) if ev.phase == "update" else key
+
+    @classmethod
+    def _load_seen(cls, path: Path) -> set[tuple[str, ...]]:
+        """Phases already written by an earlier run into the same folder: a restarted central must
+        still drop what the agent resends."""
+        seen: set[tuple[str, ...]] = set()
+        if path.is_file():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    seen.add(cls._key(Event.from_json(line), line.encode()))
+                except (ValidationError, ValueError):
+                    continue  # a line cut by a crash: the resend will write it again
+        return seen
 
     def handle(self, topic: str, payload: bytes) -> None:
         t = parse(self.prefix, topic)
@@ -88,9 +108,7 @@ class Central:
             self.counts["invalid"] += 1
             log.warning("invalid event JSON dropped: %s", exc.errors()[0]["msg"])
             return
-        key: tuple[str, ...] = (ev.event_id, ev.phase)
-        if ev.phase == "update":
-            key += (hashlib.sha256(payload).hexdigest(),)
+        key = self._key(ev, payload)
         if key in self._seen:
             self.counts["duplicates"] += 1
             return

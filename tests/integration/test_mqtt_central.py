@@ -42,3 +42,26 @@ def test_central_cli_prints_writes_and_exits_after_count(mosquitto, tmp_path):
     assert [json.loads(line)["event_id"] for line in (out / "events.jsonl").read_text().splitlines()] == sent
     assert all((out / "media" / eid / "snapshot.jpg").is_file() for eid in sent)
 
+
+
+def test_a_restarted_central_still_drops_what_it_already_wrote(tmp_path):
+    """The seen set lived in memory only: after a restart into the same folder every resend by an
+    agent (it resends whatever it had not seen acknowledged) was written to events.jsonl again."""
+    from edge_agent.publish.central import Central
+
+    start = sample_event(1).to_json().encode()
+    update = sample_event(1).next_phase("update", details={"n": 1}).to_json().encode()
+    first = Central(tmp_path, "edge", echo=lambda line: None)
+    first.handle("edge/site1/dev1/alarms", start)
+    first.handle("edge/site1/dev1/alarms", update)
+    first.close()
+    with open(tmp_path / "events.jsonl", "a", encoding="utf-8") as fh:
+        fh.write('{"event_id": "cut by a cra')  # a crash mid-line must not stop the next start
+    again = Central(tmp_path, "edge", echo=lambda line: None)
+    again.handle("edge/site1/dev1/alarms", start)
+    again.handle("edge/site1/dev1/alarms", update)
+    again.handle("edge/site1/dev1/alarms", sample_event(2).to_json().encode())
+    again.close()
+    assert again.counts["duplicates"] == 2 and again.counts["events"] == 1
+    lines = (tmp_path / "events.jsonl").read_text().splitlines()
+    assert json.loads(lines[-1])["event_id"] == sample_event(2).event_id  # not glued to the cut line
