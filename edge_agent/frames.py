@@ -47,22 +47,6 @@ class Detections:
             data={"class_name": np.zeros(0, dtype=object)},
         )
 
-    @classmethod
-    def merge(cls, parts: list[Detections]) -> Detections:
-        """Concatenate detections of the same frame (e.g. from tiles or several models)."""
-        parts = [p for p in parts if len(p)]
-        if not parts:
-            return cls.empty()
-        keys = set.intersection(*(set(p.data) for p in parts))
-        tracked = all(p.tracker_id is not None for p in parts)
-        return cls(
-            xyxy=np.concatenate([p.xyxy for p in parts]),
-            confidence=np.concatenate([p.confidence for p in parts]),
-            class_id=np.concatenate([p.class_id for p in parts]),
-            tracker_id=np.concatenate([p.tracker_id for p in parts]) if tracked else None,  # type: ignore[misc]
-            data={k: np.concatenate([p.data[k] for p in parts]) for k in keys},
-        )
-
     def __len__(self) -> int:
         return len(self.xyxy)
 

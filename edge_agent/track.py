@@ -224,11 +224,6 @@ class Tracker:
             if tr.id
         }
 
-    def reset(self) -> None:
-        """Forget all tracks (a camera reconnected to a different scene); ids keep increasing."""
-        self._live = []
-        self._last_t = None
-
     def update(self, dets: Detections, t: float) -> Detections:
         """Associate `dets` (one frame at epoch or media time `t`) with tracks; see module docstring."""
         t = float(t)

@@ -307,9 +307,6 @@ class RuleEngine:
         self.state = replace(self.state, enabled={**self.state.enabled, name: bool(enabled)})
         return True
 
-    def zone_names(self) -> list[str]:
-        return [geo.name for geo in self.state.zones]
-
     def active_tracks(self) -> set[int]:
         """Tracks currently in any armed zone (including ones waiting out their dwell)."""
         return {tid for (_, tid), rec in self.state.records.items() if rec.present}

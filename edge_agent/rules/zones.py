@@ -88,10 +88,6 @@ class ZoneGeometry:
         size_ok = box_h >= self.zone.min_size - 1e-9
         return label_ok & score_ok & size_ok
 
-    def matches(self, dets: Detections, width: int, height: int) -> np.ndarray:
-        """Bool mask: eligible and inside; what a zone counts in one frame."""
-        return self.eligible(dets, height) & self.inside(dets, width, height)
-
 
 def compile_zones(zones: Sequence[Zone]) -> list[ZoneGeometry]:
     """Compile zones in file order; names must be unique (the loader checks, this guards)."""
