@@ -155,10 +155,18 @@ class Outbox:
                 raise
 
     def put(self, row: Row) -> None:
-        """Store one message (retained state, a command's side output)."""
+        """Store one message (retained state, a command's side output).
+
+        A retained message replaces an undelivered one on the same topic: only the latest state
+        matters, and 209 patrol points changing through a long outage must not pile up."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                if row.retain:
+                    stale = [s for (s,) in self._db.execute(
+                        "SELECT seq FROM messages WHERE topic=? AND retain=1 AND kind='retained'", (row.topic,)
+                    ) if s not in self._inflight]
+                    self._db.executemany("DELETE FROM messages WHERE seq=?", [(s,) for s in stale])
                 self._insert([row], None)
                 self._db.execute("COMMIT")
             except BaseException:

@@ -162,3 +162,16 @@ def test_a_failed_acknowledgement_does_not_leave_a_transaction_open(tmp_path):
     put(box, "e2")  # raised "cannot start a transaction within a transaction" before
     box.ack([msg.seq])
     assert [json.loads(m.payload)["event_id"] for m in box.claim(5)] == ["e2"]
+
+
+def test_a_retained_state_replaces_its_undelivered_predecessor(tmp_path):
+    """Each status change of each patrol point queued one more message through an outage; only the
+    latest retained state of a topic matters (one already on the wire is left to finish)."""
+    box = Outbox(tmp_path / "o.sqlite", 10**9)
+    for state in ("ok", "overdue", "camera_down"):
+        box.put(Row("retained", "a/patrol/status/PP001", state.encode(), retain=True))
+    box.put(Row("retained", "a/patrol/status/PP002", b"ok", retain=True))
+    (first, second) = box.claim(5)
+    assert (first.payload, second.payload) == (b"camera_down", b"ok")
+    box.put(Row("retained", "a/patrol/status/PP001", b"ok", retain=True))  # PP001's is in flight
+    assert [m.payload for m in box.claim(5)] == [b"ok"] and box.depth() == 3
