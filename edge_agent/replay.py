@@ -25,6 +25,7 @@ from .detect.common import DetectorOptions
 from .errors import EdgeAgentError
 from .frames import Frame
 from .pipeline import CameraPipeline
+from .redact import redact_url
 from .rules.engine import EventContext
 from .sources.file import FileSource
 from .sources.packets import PacketRing
@@ -84,6 +85,9 @@ def run_replay(
     from .config.loader import load_zones
     from .detect.registry import class_names, load_detector
 
+    if "://" in str(video):  # Path() would fold "rtsp://user:pw@" into "rtsp:/user:pw@", past redaction
+        raise EdgeAgentError(f"replay reads a video file, not a stream: {redact_url(str(video))}; record a "
+                             "clip from the camera first, or watch it live with `edge-agent run`")
     video = Path(video)
     if fps is not None and not fps > 0:  # `fps or default` would take 0 for "not given"
         raise EdgeAgentError(f"--fps must be a positive number of frames per second, got {fps:g}")

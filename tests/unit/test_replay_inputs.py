@@ -42,6 +42,15 @@ def test_an_output_path_that_is_a_file_is_a_clear_error(tmp_path, capsys) -> Non
     assert f"--out {tmp_path / 'out'}: cannot write" in err
 
 
+def test_a_stream_url_is_refused_without_echoing_its_password(tmp_path, capsys) -> None:
+    args = _replay(tmp_path)
+    args[1] = "rtsp://admin:Secr3tPass@10.0.0.5:554/stream1"
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "replay reads a video file, not a stream: rtsp://***@10.0.0.5:554/stream1" in err
+    assert "Secr3tPass" not in err
+
+
 def _event(n: int) -> Event:
     return Event(event_id=f"e{n}", phase="start", type="intrusion", site="s", device="d", camera="c",
                  start="2026-01-01T00:00:00.000Z")
