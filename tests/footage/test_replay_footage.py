@@ -90,6 +90,15 @@ def test_alarms_match_ground_truth(replayed):
         assert not extra, f"{spec['clip']}: unexpected alarms {extra}"
 
 
+def test_a_stationary_zone_raises_nothing_but_stationary(replayed):
+    """vessel_moored's expectations allow unlisted alarms (only_listed: false); its zone, though,
+    has stationary_s, and such a zone raises `stationary` instead of `intrusion`, never both."""
+    spec, events, _ = replayed
+    stationary = {z.name for z in load_zones(HERE / spec["zones"]).zones if z.stationary_s is not None}
+    wrong = [(e["type"], e["zone"]) for e in events if e["zone"] in stationary and e["type"] != "stationary"]
+    assert not wrong, f"{spec['clip']}: {wrong}"
+
+
 def test_every_alarm_has_all_phases_in_order(replayed):
     """...and every line is valid against the published docs/schemas/event.schema.json."""
     _, events, _ = replayed
