@@ -24,6 +24,12 @@ from .snapshot import annotate, encode_jpeg
 
 log = logging.getLogger(__name__)
 
+# Snapshot candidates kept per track. The sliding-window maximum holds every frame whose score
+# the later ones never beat: an object fading for a whole long dwell (dwell_s: 120 at 5 fps)
+# would pin hundreds of full-size frames. Past this many, the oldest runner-up goes; the best
+# stays, and so do the newest, which take over when the best leaves the window.
+MAX_CANDIDATES = 8
+
 
 @dataclass
 class _Seen:
@@ -73,6 +79,8 @@ class AlarmBuilder:
             while q and q[-1].score <= score:  # sliding-window maximum: drop what can never win
                 q.pop()
             q.append(_Seen(frame.media_time, float(score), frame, tracked))
+            if len(q) > MAX_CANDIDATES:
+                del q[1]
         for tid in list(self._best):
             q = self._best[tid]
             while q and q[0].media_time < horizon:

@@ -10,7 +10,7 @@ import av
 import cv2
 import numpy as np
 
-from edge_agent.alarms.builder import AlarmBuilder
+from edge_agent.alarms.builder import MAX_CANDIDATES, AlarmBuilder
 from edge_agent.alarms.event import Event
 from edge_agent.clock import iso_utc
 from edge_agent.config.models import Alarms, Zone
@@ -20,6 +20,8 @@ from edge_agent.sources.packets import PacketRing
 
 FOOTAGE = Path(__file__).parents[1] / "footage"
 T0 = 1_780_308_000.0
+# Outside the zone fill, the box and the caption bar, so the pixels there are the frame's own.
+CLEAR = (slice(60, 100), slice(250, 310))
 ZONE = Zone(name="quay", kind="water", polygon=[(0, 0.5), (1, 0.5), (1, 1), (0, 1)], labels=["boat"], dwell_s=2.0)
 
 
@@ -57,8 +59,21 @@ def test_snapshot_is_the_best_scored_frame_of_the_dwell_window() -> None:
     delivered, = builder.handle([_start(3.5)], 3.5)
     (_, media), = sink.media
     jpeg = cv2.imdecode(np.frombuffer(media["snapshot"], np.uint8), cv2.IMREAD_COLOR)
-    assert abs(int(jpeg[200:230, 250:310].mean()) - (40 + 40 * 2)) <= 3  # the 0.9 frame at 1.5 s
+    assert abs(int(jpeg[CLEAR].mean()) - (40 + 40 * 2)) <= 3  # the 0.9 frame at 1.5 s
     assert delivered.snapshot is not None and delivered.snapshot.size == len(media["snapshot"])
+
+
+def test_a_fading_object_in_a_long_dwell_pins_a_bounded_number_of_frames() -> None:
+    sink = Memory()
+    long = Zone(**{**ZONE.model_dump(), "dwell_s": 120.0})
+    builder = AlarmBuilder([long], Alarms(), sink)
+    for k in range(500):  # 100 s at 5 fps, the score falling every frame
+        image = np.full((240, 320, 3), 200 if k == 0 else 60, np.uint8)
+        builder.observe(Frame("c", k, k * 0.2, T0 + k * 0.2, image), _tracked(0.9 - k * 0.001))
+    assert len(builder._best[4]) <= MAX_CANDIDATES
+    builder.handle([_start(99.8)], 99.8)
+    jpeg = cv2.imdecode(np.frombuffer(sink.media[0][1]["snapshot"], np.uint8), cv2.IMREAD_COLOR)
+    assert abs(int(jpeg[CLEAR].mean()) - 200) <= 3  # still the best: the first frame
 
 
 def test_a_long_event_gets_a_clip_of_max_clip_s_before_it_ends_and_no_second_one() -> None:
