@@ -240,12 +240,16 @@ class LiveAgent:
 
 # --- the CLI -----------------------------------------------------------------------------------
 
+Prepared = tuple[AgentConfig, dict[str, ZoneFile], Any]  # config, zone files, detector
+
+
 class _Control:
     """What command handlers and signals ask of the main loop."""
 
     def __init__(self) -> None:
         self.stop = threading.Event()
-        self.reload: tuple[AgentConfig, dict[str, ZoneFile]] | None = None
+        self.running: Prepared | None = None
+        self.reload: Prepared | None = None
         self.agent: LiveAgent | None = None
         self.acked: dict[str, str] = {}
 
@@ -258,6 +262,22 @@ def _load(config_path: str) -> tuple[AgentConfig, dict[str, ZoneFile]]:
     if not any(c.enabled for c in cfg.cameras):
         raise ConfigError([f"{config_path}: cameras: no enabled camera to run"])
     return cfg, zones
+
+
+def _prepare(config_path: str, running: Prepared | None = None) -> Prepared:
+    """Everything a config needs before the agent can run on it: the files, the patrol points,
+    the detector (reused when unchanged). Raises EdgeAgentError, so a bad reload is refused while
+    the running agent carries on, instead of killing the agent after the reply said yes."""
+    from .detect.common import DetectorOptions
+    from .detect.registry import load_detector
+    from .patrol.points import badge_secret, load_patrol
+
+    cfg, zones = _load(config_path)
+    if cfg.patrol:
+        badge_secret(load_patrol(cfg.patrol, cfg), Path(cfg.patrol))
+    if running is not None and running[0].detector == cfg.detector:
+        return cfg, zones, running[2]
+    return cfg, zones, load_detector(cfg.detector.model, DetectorOptions.from_config(cfg.detector))
 
 
 def _handlers(ctl: _Control, config_path: str, sink_ref: dict[str, Any]) -> dict[str, Any]:
@@ -283,9 +303,9 @@ def _handlers(ctl: _Control, config_path: str, sink_ref: dict[str, Any]) -> dict
         return {"event_id": event_id, "acked": True}
 
     def reload(args: dict[str, Any]) -> dict[str, Any]:
-        cfg, zones = _load(config_path)  # a bad config is refused here; the running one stays
-        ctl.reload = (cfg, zones)
-        return {"reloading": True, "cameras": [c.id for c in cfg.cameras if c.enabled]}
+        prepared = _prepare(config_path, ctl.running)  # a bad config is refused here; the running one stays
+        ctl.reload = prepared
+        return {"reloading": True, "cameras": [c.id for c in prepared[0].cameras if c.enabled]}
 
     return {"snapshot": snapshot, "ack": ack, "zone": lambda a: agent().cmd_zone(a), "reload": reload}
 
@@ -317,45 +337,22 @@ def _publish_health(agent: LiveAgent, sink: EventSink, health_file: str | None) 
 
 def run_live(config_path: str, duration: float | None = None, health_file: str | None = None) -> int:
     """Run until SIGTERM/SIGINT or `duration`; returns the exit code."""
-    from .detect.common import DetectorOptions
-    from .detect.registry import load_detector
-
-    cfg, zones = _load(config_path)
-    clock = SystemClock()
-    detector = load_detector(cfg.detector.model, DetectorOptions.from_config(cfg.detector))
     ctl = _Control()
+    ctl.running = _prepare(config_path)
+    cfg = ctl.running[0]
+    clock = SystemClock()
     sink_ref: dict[str, Any] = {}
     sink = sink_ref["sink"] = _make_sink(cfg, clock, _handlers(ctl, config_path, sink_ref))
     previous = {sig: signal.signal(sig, lambda *_: ctl.stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     deadline = None if duration is None else time.monotonic() + duration
-    health_every = min(cfg.mqtt.health_interval_s, 2.0 if health_file else cfg.mqtt.health_interval_s)
     try:
         while True:
-            agent = ctl.agent = LiveAgent(cfg, zones, detector, sink, clock)
-            agent.start()
-            log.info("running %d camera(s) on %s", len(agent.cameras), detector.provider)
-            next_health = time.monotonic() + min(2.0, health_every)
-            while not ctl.stop.is_set() and ctl.reload is None:
-                if deadline is not None and time.monotonic() >= deadline:
-                    ctl.stop.set()
-                    break
-                agent.supervise()
-                if time.monotonic() >= next_health:
-                    _publish_health(agent, sink, health_file)
-                    next_health = time.monotonic() + health_every
-                ctl.stop.wait(0.5)
-            ctl.agent = None
-            agent.stop()
-            _publish_health(agent, sink, health_file)
+            _serve(ctl, sink, clock, deadline, health_file)
             if ctl.reload is None:
                 break
-            new_cfg, zones = ctl.reload
-            ctl.reload = None
-            if new_cfg.detector != cfg.detector:
-                detector = load_detector(new_cfg.detector.model, DetectorOptions.from_config(new_cfg.detector))
-            if new_cfg.mqtt != cfg.mqtt:
+            old, ctl.running, ctl.reload = ctl.running, ctl.reload, None
+            if ctl.running[0].mqtt != old[0].mqtt:
                 log.warning("reload: mqtt settings changed; they take effect at the next restart")
-            cfg = new_cfg
             log.info("reloaded %s", config_path)
     finally:
         drained = sink.close(5.0) if hasattr(sink, "wait_drained") else sink.close()
@@ -364,6 +361,29 @@ def run_live(config_path: str, duration: float | None = None, health_file: str |
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
+
+
+def _serve(ctl: _Control, sink: EventSink, clock: Clock, deadline: float | None, health_file: str | None) -> None:
+    """Run one agent on `ctl.running` until stop, deadline or a reload request."""
+    assert ctl.running is not None
+    cfg, zones, detector = ctl.running
+    agent = ctl.agent = LiveAgent(cfg, zones, detector, sink, clock)
+    agent.start()
+    log.info("running %d camera(s) on %s", len(agent.cameras), detector.provider)
+    health_every = min(cfg.mqtt.health_interval_s, 2.0 if health_file else cfg.mqtt.health_interval_s)
+    next_health = time.monotonic() + min(2.0, health_every)
+    while not ctl.stop.is_set() and ctl.reload is None:
+        if deadline is not None and time.monotonic() >= deadline:
+            ctl.stop.set()
+            break
+        agent.supervise()
+        if time.monotonic() >= next_health:
+            _publish_health(agent, sink, health_file)
+            next_health = time.monotonic() + health_every
+        ctl.stop.wait(0.5)
+    ctl.agent = None
+    agent.stop()
+    _publish_health(agent, sink, health_file)
 
 
 def cli_run(args) -> int:

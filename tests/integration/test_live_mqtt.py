@@ -97,6 +97,16 @@ def test_live_agent_over_mqtt(rtsp_server, mosquitto, tmp_path):
         count = len(central.on(t.health))
         assert wait_for(lambda: len(central.on(t.health)) > count + 1
                         and central.on(t.health)[-1]["cameras"]["walk"]["state"] == "online", 20)
+        # cameras.yaml validates but its patrol file does not: the reload used to be accepted, then the
+        # agent died building the patrol stage; now it is refused before the reply and the agent runs on
+        (tmp_path / "patrol.yaml").write_text("points: [{id: PP1, camera: walk, area: [[0, 0], [1, 0], [1, 1]]}]\n")
+        cfg_path.write_text(yaml.safe_dump({**config, "patrol": "patrol.yaml"}))
+        broken = central.command("reload")
+        assert not broken["ok"] and "patrol.yaml:1: points[0].team" in broken["error"], broken
+        count = len(central.on(t.health))
+        assert wait_for(lambda: len(central.on(t.health)) > count + 1
+                        and central.on(t.health)[-1]["cameras"]["walk"]["state"] == "online", 20)
+        assert proc.poll() is None
         cfg_path.write_text("site: {id: s1}\ndevice: {id: d1}\ncameras: [{id: walk, url: 3}]\n")
         bad = central.command("reload")
         assert not bad["ok"] and "cameras.yaml" in bad["error"]
