@@ -39,6 +39,7 @@ from .sources.rtsp import RtspSource
 from .sources.base import PacedFileSource
 
 log = logging.getLogger("edge_agent.app")
+SNAPSHOT_WAIT_S = 3.0  # a snapshot command waits this long for a fresh frame, then sends the last one
 
 
 @dataclass
@@ -48,6 +49,7 @@ class CameraRuntime:
     ring: PacketRing
     pipeline: CameraPipeline
     source: Any  # RtspSource | PacedFileSource
+    watch: SceneWatch | None = None
     tamper_event: Event | None = None
 
 
@@ -104,7 +106,7 @@ class LiveAgent:
         else:
             source = PacedFileSource(cam.id, cam.url, cam.detect_fps, self.batcher.submit, self.health, ring,
                                      self.clock, loop=cam.loop, watch=watch, on_tamper=self._on_tamper)
-        return CameraRuntime(cam, ctx, ring, pipeline, source)
+        return CameraRuntime(cam, ctx, ring, pipeline, source, watch)
 
     # --- running ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -216,7 +218,15 @@ class LiveAgent:
         return self.cameras[cam]
 
     def cmd_snapshot(self, args: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+        """The next analysed frame, annotated; a quiet camera is analysed only every idle interval,
+        so its gate is opened for one frame rather than answering with a picture that old."""
         rt = self._runtime(args)
+        before = rt.pipeline.last
+        if rt.watch is not None:
+            rt.watch.force_next()
+        deadline = time.monotonic() + SNAPSHOT_WAIT_S
+        while rt.pipeline.last is before and time.monotonic() < deadline:
+            time.sleep(0.02)
         last = rt.pipeline.last
         if last is None or last[0].image is None:
             raise ValueError(f"camera {rt.camera.id} has no analysed frame yet (state {self.health.state(rt.camera.id)})")

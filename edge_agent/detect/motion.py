@@ -85,6 +85,10 @@ class SceneWatch:
         self.tampered: str | None = None
         self.phase = random.random() if phase is None else phase  # fraction of an idle interval
 
+    def force_next(self) -> None:
+        """Let the next sampled frame through the gate (a `snapshot` command wants a fresh picture)."""
+        self.last_analysed = float("-inf")
+
     def observe(self, small: np.ndarray, t: float) -> GateDecision:
         """`t` is seconds on any steady clock (media time works)."""
         first = self.prev is None

@@ -16,6 +16,7 @@ import yaml
 from edge_agent.alarms.event import Event
 from edge_agent.alarms.sink import FolderSink
 from edge_agent.app import LiveAgent
+from edge_agent.clock import parse_iso
 from edge_agent.config.models import AgentConfig, Camera, Device, Site
 from edge_agent.replay import run_replay
 
@@ -224,3 +225,37 @@ def test_black_camera_raises_camera_tampered(rtsp_server, detector, tmp_path):
     assert [e.camera for e in starts] == ["black"]
     assert starts[0].details["reason"] == "uniform" and starts[0].snapshot is not None
     assert any(e.phase == "end" for e in tampered)  # ended at shutdown
+
+
+def test_snapshot_command_answers_with_a_fresh_frame_from_a_quiet_camera(detector, tmp_path):
+    """A quiet camera is analysed every idle_interval_s; the snapshot came from the last analysed
+    frame, so `snapshot` answered with a picture up to that old."""
+    import av
+    import numpy as np
+
+    clip = tmp_path / "still.mp4"
+    with av.open(str(clip), "w") as out:  # a still scene: no motion, nothing to track
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        scene = np.random.default_rng(1).integers(40, 200, (30, 40, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
+        for _ in range(100):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(scene, format="bgr24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    cams = [Camera(id="still", url=str(clip), idle_interval_s=60, loop=True)]
+    sink = FolderSink(tmp_path / "events")
+    agent = LiveAgent(agent_config(tmp_path, cams), {}, detector, sink)
+    agent.start()
+    try:
+        assert wait_for(lambda: agent.cameras["still"].pipeline.last is not None, 10)
+        time.sleep(2.0)  # the gate holds every frame back now
+        analysed = agent.health.counters("still")["frames_analysed"]
+        info, jpeg = agent.cmd_snapshot({"camera": "still"})
+        age = time.time() - parse_iso(info["frame_time"])
+        assert age < 1.0, info
+        assert agent.health.counters("still")["frames_analysed"] == analysed + 1
+        assert jpeg[:2] == b"\xff\xd8"
+    finally:
+        agent.stop()
+        sink.close()
