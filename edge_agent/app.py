@@ -261,7 +261,6 @@ class _Control:
         self.running: Prepared | None = None
         self.reload: Prepared | None = None
         self.agent: LiveAgent | None = None
-        self.acked: dict[str, str] = {}
 
 
 def _load(config_path: str) -> tuple[AgentConfig, dict[str, ZoneFile]]:
@@ -305,10 +304,11 @@ def _handlers(ctl: _Control, config_path: str, sink_ref: dict[str, Any]) -> dict
         return info
 
     def ack(args: dict[str, Any]) -> dict[str, Any]:
+        # The box keeps no alarm state to change: the acknowledgement is logged here and, through
+        # the reply on cmd/reply, seen by every console of central command.
         event_id = args.get("event_id")
         if not isinstance(event_id, str) or not event_id:
             raise ValueError("args.event_id is required")
-        ctl.acked[event_id] = str(args.get("by", ""))
         log.info("alarm %s acknowledged%s", event_id, f" by {args['by']}" if args.get("by") else "")
         return {"event_id": event_id, "acked": True}
 
