@@ -58,16 +58,24 @@ class PatrolStore:
         with self._lock:
             return self.points.setdefault(point, PointState())
 
-    def save(self) -> None:
+    def save(self) -> bool:
+        """Write the file; False (logged) when the disk refuses. Monitoring goes on from memory:
+        a full disk must not stop overdue alarms, only their survival of a restart."""
         if self.path is None:
-            return
+            return True
         with self._lock:
             points = {k: asdict(v) for k, v in sorted(self.points.items())}
         body: dict[str, Any] = {"version": VERSION, "points": points}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(body, fh, separators=(",", ":"))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(body, fh, separators=(",", ":"))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            log.error("patrol state %s not saved (%s); due times are kept in memory only", self.path,
+                      exc.strerror or exc)
+            return False
+        return True
