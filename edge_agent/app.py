@@ -117,18 +117,28 @@ class LiveAgent:
             rt.source.start()
 
     def supervise(self) -> None:
-        """One supervision step; call about twice a second."""
+        """One supervision step; call about twice a second. A failing step is logged and the rest
+        still run: this is the main loop, and an exception here would end the whole agent."""
         for rt in self.cameras.values():
-            check = getattr(rt.source, "check_watchdog", None)
-            if check:
-                check()
-            latest = rt.ring.latest_time
-            if latest is not None:
-                for ev in rt.pipeline.tick(latest):
-                    self._count(ev, None)
-        self.offline.check()
+            self._guarded(f"camera {rt.camera.id}", self._supervise_camera, rt)
+        self._guarded("camera_offline check", self.offline.check)
         if self.patrol is not None:
-            self.patrol.check()
+            self._guarded("patrol overdue check", self.patrol.check)
+
+    def _supervise_camera(self, rt: CameraRuntime) -> None:
+        check = getattr(rt.source, "check_watchdog", None)
+        if check:
+            check()
+        latest = rt.ring.latest_time
+        if latest is not None:
+            for ev in rt.pipeline.tick(latest):
+                self._count(ev, None)
+
+    def _guarded(self, what: str, step: Any, *args: Any) -> None:
+        try:
+            step(*args)
+        except Exception:
+            log.exception("supervision: %s failed; the agent carries on", what)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop sources, drain detector and analytics, end alarms in progress."""

@@ -259,3 +259,29 @@ def test_snapshot_command_answers_with_a_fresh_frame_from_a_quiet_camera(detecto
     finally:
         agent.stop()
         sink.close()
+
+
+def test_a_failing_supervision_step_does_not_end_the_agent(detector, small_clip, tmp_path, caplog):
+    """supervise() runs on the main loop: an exception in one step (a full disk under the patrol
+    state, a clip that fails to cut) ended run_live, and with it every camera."""
+    cams = [Camera(id="a", url=str(small_clip)), Camera(id="b", url=str(small_clip))]
+    sink = FolderSink(tmp_path / "events")
+    agent = LiveAgent(agent_config(tmp_path, cams), {}, detector, sink)
+    calls = []
+
+    def boom() -> list:
+        raise OSError(28, "No space left on device")
+
+    class Patrol:
+        def check(self) -> list:
+            calls.append("patrol")
+            return []
+
+    agent.offline.check = boom
+    agent.cameras["a"].source.check_watchdog = boom
+    agent.cameras["b"].source.check_watchdog = lambda: calls.append("b")
+    agent.patrol = Patrol()
+    agent.supervise()  # raised OSError before
+    assert calls == ["b", "patrol"]
+    assert "camera a failed" in caplog.text and "camera_offline check failed" in caplog.text
+    sink.close()
