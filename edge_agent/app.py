@@ -351,8 +351,11 @@ def _publish_health(agent: LiveAgent, sink: EventSink, health_file: str | None) 
         sink.publish_health(snap)
     if health_file:
         tmp = Path(health_file).with_suffix(".tmp")
-        tmp.write_text(json.dumps(snap, default=str, indent=1))
-        tmp.replace(health_file)
+        try:
+            tmp.write_text(json.dumps(snap, default=str, indent=1))
+            tmp.replace(health_file)
+        except OSError as exc:  # a full disk must not end the agent that watches the cameras
+            log.error("health file %s not written (%s)", health_file, exc.strerror or exc)
 
 
 def run_live(config_path: str, duration: float | None = None, health_file: str | None = None) -> int:

@@ -285,3 +285,14 @@ def test_a_failing_supervision_step_does_not_end_the_agent(detector, small_clip,
     assert calls == ["b", "patrol"]
     assert "camera a failed" in caplog.text and "camera_offline check failed" in caplog.text
     sink.close()
+
+
+def test_an_unwritable_health_file_does_not_end_the_agent(detector, small_clip, tmp_path, caplog):
+    """--health-file is written from the main loop; an OSError there ended run_live."""
+    from edge_agent.app import _publish_health
+
+    sink = FolderSink(tmp_path / "events")
+    agent = LiveAgent(agent_config(tmp_path, [Camera(id="a", url=str(small_clip))]), {}, detector, sink)
+    _publish_health(agent, sink, str(tmp_path / "missing-dir" / "health.json"))
+    assert "health file" in caplog.text and "not written" in caplog.text
+    sink.close()
