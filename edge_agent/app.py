@@ -256,8 +256,6 @@ class LiveAgent:
         return {"camera": rt.camera.id, "zone": args.get("zone"), "enabled": enabled}
 
 
-
-
 # --- the CLI -----------------------------------------------------------------------------------
 
 Prepared = tuple[AgentConfig, dict[str, ZoneFile], Any]  # config, zone files, detector
