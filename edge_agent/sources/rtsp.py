@@ -173,7 +173,7 @@ class RtspSource:
                     options={"rtsp_transport": "tcp", "timeout": str(int(self.read_timeout_s * 1e6))},
                     timeout=(self.open_timeout_s, self.read_timeout_s),
                 )
-            except (av.error.FFmpegError, OSError) as exc:
+            except Exception as exc:  # FFmpeg, the OS or anything else: retry, never end the camera's thread
                 error = describe_error(exc)
                 if error != last_error:  # log a change, not every retry of a camera that stays down
                     log.warning("camera %s: cannot open %s: %s", self.camera, self._safe(redact_url(url)), error)

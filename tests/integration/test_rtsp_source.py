@@ -258,3 +258,28 @@ def test_a_file_camera_survives_a_callback_that_raises(small_clip):
         assert health.state("f") == "online" and health.counters("f")["frame_errors"] == 1
     finally:
         assert src.stop(5)
+
+
+def test_an_unexpected_error_opening_the_stream_is_retried(rtsp_server, small_clip, monkeypatch):
+    """Only FFmpeg and OS errors were caught around av.open: anything else ended the thread."""
+    import av
+
+    from edge_agent.sources import rtsp as rtsp_module
+
+    srv = rtsp_server({"a": small_clip}, loop=True)
+    real, calls = av.open, []
+
+    def flaky_open(*args, **kw):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("surprise")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(rtsp_module.av, "open", flaky_open)
+    health = Health()
+    src, sink = make_source("a", srv.url("a"), health)
+    try:
+        assert wait_for(lambda: len(sink.frames) >= 3, 15), health.snapshot()
+        assert len(calls) >= 2 and health.counters("a")["reconnects"] >= 1
+    finally:
+        assert src.stop(5)
