@@ -1,35 +1,31 @@
-"""`edge-agent run`: the live agent. Wiring only: build everything from the config, start, supervise, stop.
+"""The live agent: every camera of one config wired to one detector and one sink; start, supervise, stop.
 
 Threads: one decode thread per camera (sources/rtsp.py, or a paced file for demo cameras), one
 detector thread shared by all cameras (detect/batcher.py), one analytics thread that runs each
 camera's `CameraPipeline` in frame order, the MQTT pump, and the main thread supervising
 (watchdogs, camera_offline, clips due on quiet cameras, health). SIGTERM/SIGINT stop the
 sources, let the detector and analytics finish what they hold, end alarms in progress, flush
-the outbox, and exit 0.
+the outbox, and exit 0 (the process around it is run.py).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
-import signal
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .alarms.event import Event
-from .alarms.sink import EventSink, FolderSink
+from .alarms.sink import EventSink
 from .alarms.snapshot import annotate, encode_jpeg
 from .clock import Clock, SystemClock, iso_utc
 from .config.models import AgentConfig, Camera, ZoneFile
 from .detect.batcher import DetectorBatcher
 from .detect.motion import SceneWatch
 from .frames import Detections, Frame
-from .health import Health, OfflineMonitor, disk_use
+from .health import Health, OfflineMonitor
 from .patrol.checkin import PatrolStage
 from .pipeline import CameraPipeline
 from .redact import redact_url
@@ -254,158 +250,3 @@ class LiveAgent:
         if not rt.pipeline.set_zone_enabled(str(args.get("zone")), enabled):
             raise ValueError(f"camera {rt.camera.id} has no zone {args.get('zone')!r}")
         return {"camera": rt.camera.id, "zone": args.get("zone"), "enabled": enabled}
-
-
-# --- the CLI -----------------------------------------------------------------------------------
-
-Prepared = tuple[AgentConfig, dict[str, ZoneFile], Any]  # config, zone files, detector
-
-
-class _Control:
-    """What command handlers and signals ask of the main loop."""
-
-    def __init__(self) -> None:
-        self.stop = threading.Event()
-        self.running: Prepared | None = None
-        self.reload: Prepared | None = None
-        self.agent: LiveAgent | None = None
-
-
-def _load(config_path: str) -> tuple[AgentConfig, dict[str, ZoneFile]]:
-    from .config.loader import load_all
-    from .errors import ConfigError
-
-    cfg, zones = load_all(config_path)
-    if not any(c.enabled for c in cfg.cameras):
-        raise ConfigError([f"{config_path}: cameras: no enabled camera to run"])
-    return cfg, zones
-
-
-def _prepare(config_path: str, running: Prepared | None = None) -> Prepared:
-    """Everything a config needs before the agent can run on it: the files, the patrol points,
-    the detector (reused when unchanged). Raises EdgeAgentError, so a bad reload is refused while
-    the running agent carries on, instead of killing the agent after the reply said yes."""
-    from .detect.common import DetectorOptions
-    from .detect.registry import load_detector
-    from .patrol.points import badge_secret, load_patrol
-
-    cfg, zones = _load(config_path)
-    if cfg.patrol:
-        badge_secret(load_patrol(cfg.patrol, cfg), Path(cfg.patrol))
-    if running is not None and running[0].detector == cfg.detector:
-        return cfg, zones, running[2]
-    return cfg, zones, load_detector(cfg.detector.model, DetectorOptions.from_config(cfg.detector))
-
-
-def _handlers(ctl: _Control, config_path: str, sink_ref: dict[str, Any]) -> dict[str, Any]:
-    def agent() -> LiveAgent:
-        if ctl.agent is None:
-            raise ValueError("the agent is (re)starting; try again")
-        return ctl.agent
-
-    def snapshot(args: dict[str, Any]) -> dict[str, Any]:
-        info, jpeg = agent().cmd_snapshot(args)
-        sink = sink_ref.get("sink")
-        if hasattr(sink, "publish_snapshot"):  # chunked like alarm media: a whole JPEG can exceed the broker's limit
-            info["snapshot_id"] = f"snap-{uuid.uuid4().hex}"
-            info["topic"] = sink.publish_snapshot(info["snapshot_id"], jpeg)
-        return info
-
-    def ack(args: dict[str, Any]) -> dict[str, Any]:
-        # The box keeps no alarm state to change: the acknowledgement is logged here and, through
-        # the reply on cmd/reply, seen by every console of central command.
-        event_id = args.get("event_id")
-        if not isinstance(event_id, str) or not event_id:
-            raise ValueError("args.event_id is required")
-        log.info("alarm %s acknowledged%s", event_id, f" by {args['by']}" if args.get("by") else "")
-        return {"event_id": event_id, "acked": True}
-
-    def reload(args: dict[str, Any]) -> dict[str, Any]:
-        prepared = _prepare(config_path, ctl.running)  # a bad config is refused here; the running one stays
-        ctl.reload = prepared
-        return {"reloading": True, "cameras": [c.id for c in prepared[0].cameras if c.enabled]}
-
-    return {"snapshot": snapshot, "ack": ack, "zone": lambda a: agent().cmd_zone(a), "reload": reload}
-
-
-def _make_sink(cfg: AgentConfig, clock: Clock, handlers: dict[str, Any]) -> EventSink:
-    if cfg.mqtt.enabled:
-        from .publish.publisher import MqttSink
-
-        return MqttSink.from_config(cfg, clock, handlers).start()
-    log.info("mqtt disabled: events go to %s", cfg.alarms.store_dir)
-    return FolderSink(cfg.alarms.store_dir)
-
-
-def _publish_health(agent: LiveAgent, sink: EventSink, health_file: str | None) -> None:
-    snap = agent.health.snapshot()
-    snap["events"] = agent.stats.events
-    try:
-        snap["disk"] = disk_use(agent.cfg.mqtt.outbox.path if agent.cfg.mqtt.enabled else None,
-                                agent.cfg.alarms.store_dir)
-    except OSError as exc:  # health must go out even when the disk cannot be inspected
-        snap["disk"] = {"error": exc.strerror or str(exc)}
-    if hasattr(sink, "publish_health"):
-        sink.publish_health(snap)
-    if health_file:
-        tmp = Path(health_file).with_suffix(".tmp")
-        try:
-            tmp.write_text(json.dumps(snap, default=str, indent=1))
-            tmp.replace(health_file)
-        except OSError as exc:  # a full disk must not end the agent that watches the cameras
-            log.error("health file %s not written (%s)", health_file, exc.strerror or exc)
-
-
-def run_live(config_path: str, duration: float | None = None, health_file: str | None = None) -> int:
-    """Run until SIGTERM/SIGINT or `duration`; returns the exit code."""
-    ctl = _Control()
-    ctl.running = _prepare(config_path)
-    cfg = ctl.running[0]
-    clock = SystemClock()
-    sink_ref: dict[str, Any] = {}
-    sink = sink_ref["sink"] = _make_sink(cfg, clock, _handlers(ctl, config_path, sink_ref))
-    previous = {sig: signal.signal(sig, lambda *_: ctl.stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
-    deadline = None if duration is None else time.monotonic() + duration
-    try:
-        while True:
-            _serve(ctl, sink, clock, deadline, health_file)
-            if ctl.reload is None:
-                break
-            old, ctl.running, ctl.reload = ctl.running, ctl.reload, None
-            if ctl.running[0].mqtt != old[0].mqtt:
-                log.warning("reload: mqtt settings changed; they take effect at the next restart")
-            log.info("reloaded %s", config_path)
-    finally:
-        drained = sink.close(5.0) if hasattr(sink, "wait_drained") else sink.close()
-        if drained is False:
-            log.warning("outbox not empty at exit; it is sent at the next start")
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return 0
-
-
-def _serve(ctl: _Control, sink: EventSink, clock: Clock, deadline: float | None, health_file: str | None) -> None:
-    """Run one agent on `ctl.running` until stop, deadline or a reload request."""
-    assert ctl.running is not None
-    cfg, zones, detector = ctl.running
-    agent = ctl.agent = LiveAgent(cfg, zones, detector, sink, clock)
-    agent.start()
-    log.info("running %d camera(s) on %s", len(agent.cameras), detector.provider)
-    health_every = min(cfg.mqtt.health_interval_s, 2.0 if health_file else cfg.mqtt.health_interval_s)
-    next_health = time.monotonic() + min(2.0, health_every)
-    while not ctl.stop.is_set() and ctl.reload is None:
-        if deadline is not None and time.monotonic() >= deadline:
-            ctl.stop.set()
-            break
-        agent.supervise()
-        if time.monotonic() >= next_health:
-            _publish_health(agent, sink, health_file)
-            next_health = time.monotonic() + health_every
-        ctl.stop.wait(0.5)
-    ctl.agent = None
-    agent.stop()
-    _publish_health(agent, sink, health_file)
-
-
-def cli_run(args) -> int:
-    return run_live(args.config, args.duration, getattr(args, "health_file", None))

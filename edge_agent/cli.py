@@ -14,7 +14,7 @@ DEFAULT_CONFIG = "configs/cameras.yaml"
 
 # subcommand -> "module:function"; imported only when used so `edge-agent check` stays light.
 HANDLERS = {
-    "run": "edge_agent.app:cli_run",
+    "run": "edge_agent.run:cli_run",
     "replay": "edge_agent.replay:cli_replay",
     "check": "edge_agent.config.check:cli_check",
     "central": "edge_agent.publish.central:cli_central",

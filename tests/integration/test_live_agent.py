@@ -289,7 +289,7 @@ def test_a_failing_supervision_step_does_not_end_the_agent(detector, small_clip,
 
 def test_an_unwritable_health_file_does_not_end_the_agent(detector, small_clip, tmp_path, caplog):
     """--health-file is written from the main loop; an OSError there ended run_live."""
-    from edge_agent.app import _publish_health
+    from edge_agent.run import _publish_health
 
     sink = FolderSink(tmp_path / "events")
     agent = LiveAgent(agent_config(tmp_path, [Camera(id="a", url=str(small_clip))]), {}, detector, sink)
