@@ -99,7 +99,7 @@ def _make_sink(cfg: AgentConfig, clock: Clock, handlers: dict[str, Any]) -> Even
 
         return MqttSink.from_config(cfg, clock, handlers).start()
     log.info("mqtt disabled: events go to %s", cfg.alarms.store_dir)
-    return FolderSink(cfg.alarms.store_dir)
+    return FolderSink(cfg.alarms.store_dir, quota_bytes=int(cfg.alarms.store_quota_mb * 1024 * 1024))
 
 
 def _publish_health(agent: LiveAgent, sink: EventSink, health_file: str | None) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Mapping, Protocol
 
 from .event import Event, MediaRef
 
+log = logging.getLogger(__name__)
 CONTENT_TYPES = {"snapshot": "image/jpeg", "clip": "video/mp4"}
 SUFFIX = {"snapshot": ".jpg", "clip": ".mp4"}
 
@@ -26,18 +29,34 @@ class EventSink(Protocol):
 
 
 class FolderSink:
-    """Replay output: `events.jsonl` (one event per line, all phases), `snapshots/`, `clips/`.
+    """A folder of events: `events.jsonl` (one event per line, all phases), `snapshots/`, `clips/`.
 
-    The live agent's local store appends across restarts; a replay passes `append=False` so a
+    Replay writes its output here, and so does the live agent when MQTT is off (its local store).
+    The live store appends across restarts and is bounded by `quota_bytes`: when full, the oldest
+    clips go first, then the oldest snapshots, each drop written as an `update` of its event with
+    `details.dropped`; event lines themselves are never dropped. A replay passes `append=False` so a
     second run into the same folder does not mix its events with the first run's.
     """
 
-    def __init__(self, out_dir: str | Path, append: bool = True) -> None:
+    def __init__(self, out_dir: str | Path, append: bool = True, quota_bytes: int | None = None) -> None:
         self.out = Path(out_dir)
         for sub in ("snapshots", "clips"):
             (self.out / sub).mkdir(parents=True, exist_ok=True)
         self._events = open(self.out / "events.jsonl", "a" if append else "w", encoding="utf-8")
         self._lock = threading.Lock()
+        self.quota_bytes = quota_bytes
+        self.dropped = {"snapshot": 0, "clip": 0}
+        # media written, oldest first: relative path -> (kind, size, event as delivered)
+        self._media: OrderedDict[str, tuple[str, int, Event | None]] = OrderedDict(self._existing_media())
+
+    def _existing_media(self) -> list[tuple[str, tuple[str, int, Event | None]]]:
+        """Media left by an earlier run counts against the quota, oldest first."""
+        found = []
+        for kind in ("snapshot", "clip"):
+            for path in (self.out / f"{kind}s").glob(f"*{SUFFIX[kind]}"):
+                stat = path.stat()
+                found.append((stat.st_mtime, f"{kind}s/{path.name}", (kind, stat.st_size, None)))
+        return [(rel, info) for _, rel, info in sorted(found)]
 
     def emit(self, event: Event, media: Mapping[str, bytes]) -> Event:
         refs = {}
@@ -48,9 +67,32 @@ class FolderSink:
             refs[kind] = ref.model_copy(update={"path": rel})
         event = event.model_copy(update=refs)
         with self._lock:
-            self._events.write(event.to_json() + "\n")
-            self._events.flush()
+            self._write(event)
+            for kind, data in media.items():
+                self._media[refs[kind].path or ""] = (kind, len(data), event)
+            self._enforce_quota()
         return event
+
+    def _write(self, event: Event) -> None:
+        self._events.write(event.to_json() + "\n")
+        self._events.flush()
+
+    def _enforce_quota(self) -> None:
+        if self.quota_bytes is None:
+            return
+        total = sum(size for _, size, _ in self._media.values())
+        for kind in ("clip", "snapshot"):  # clips are the big ones and the least urgent
+            for rel in [r for r, (k, _, _) in self._media.items() if k == kind]:
+                if total <= self.quota_bytes:
+                    return
+                _, size, owner = self._media.pop(rel)
+                (self.out / rel).unlink(missing_ok=True)
+                total -= size
+                self.dropped[kind] += 1
+                log.warning("local media store over its quota: dropped %s %s", kind, rel)
+                if owner is not None:
+                    self._write(owner.next_phase("update", snapshot=None, clip=None,
+                                                 details={**owner.details, "dropped": [kind]}))
 
     def close(self) -> None:
         with self._lock:

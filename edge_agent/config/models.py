@@ -125,7 +125,8 @@ class Alarms(Strict):
     post_roll_s: float = Field(3.0, ge=0, le=60)
     max_clip_s: float = Field(30.0, gt=0, le=600)
     snapshot_quality: int = Field(85, ge=30, le=100)
-    store_dir: str = Field("data/media", description="Local snapshot and clip store.")
+    store_dir: str = Field("data/media", description="Local snapshot and clip store (used when MQTT is off).")
+    store_quota_mb: float = Field(1024.0, gt=0, description="Disk the local store may use; oldest clips go first.")
 
 
 class Tls(Strict):
