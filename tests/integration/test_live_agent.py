@@ -19,6 +19,7 @@ from edge_agent.app import LiveAgent
 from edge_agent.clock import parse_iso
 from edge_agent.config.models import AgentConfig, Camera, Device, Site
 from edge_agent.replay import run_replay
+from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,15 +71,6 @@ def agent_config(tmp: Path, cameras: list[Camera]) -> AgentConfig:
 def read_events(folder: Path) -> list[Event]:
     path = folder / "events.jsonl"
     return [Event.from_json(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
-def wait_for(cond, timeout: float, step: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
 
 
 def committed_or_rendered(tmp: Path) -> tuple[Path, Path]:

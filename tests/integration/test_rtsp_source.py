@@ -12,6 +12,7 @@ import pytest
 from edge_agent.health import Health
 from edge_agent.sources.packets import PacketRing, cut_clip
 from edge_agent.sources.rtsp import RtspSource
+from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -28,15 +29,6 @@ class Collector:
     def count_since(self, t: float) -> int:
         with self.lock:
             return sum(1 for at, _ in self.frames if at >= t)
-
-
-def wait_for(cond, timeout: float, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
 
 
 def make_source(name: str, url: str, health: Health, **kw) -> tuple[RtspSource, Collector]:
