@@ -214,19 +214,23 @@ def cli_replay(args) -> int:
 
         extra = MqttSink.from_config(config, SystemClock())
         extra.start()
-    result = run_replay(
-        args.video,
-        args.zones,
-        args.out,
-        config=config,
-        camera_id=args.camera,
-        start=start,
-        fps=args.fps,
-        model=args.model,
-        extra_sink=extra,
-        progress=not args.no_progress,
-        patrol=args.patrol,
-    )
+    try:
+        result = run_replay(
+            args.video,
+            args.zones,
+            args.out,
+            config=config,
+            camera_id=args.camera,
+            start=start,
+            fps=args.fps,
+            model=args.model,
+            extra_sink=extra,
+            progress=not args.no_progress,
+            patrol=args.patrol,
+        )
+    finally:
+        if extra is not None:  # also when the replay failed before its own sinks were closed
+            extra.close()
     counts = Counter((e.type, e.phase) for e in result.events)
     print(
         f"replayed {Path(args.video).name}: {result.frames} frames analysed, "

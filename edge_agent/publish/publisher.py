@@ -133,7 +133,12 @@ class MqttSink:
         return self
 
     def close(self, flush_timeout: float = 5.0) -> bool:
-        """Try to drain for up to flush_timeout s, then stop; returns True if nothing was left."""
+        """Try to drain for up to flush_timeout s, then stop; returns True if nothing was left.
+
+        Safe to call again (a replay closes its sinks, and its CLI closes this one on failure too).
+        """
+        if getattr(self, "_closed", None) is not None:
+            return self._closed
         drained = self.wait_drained(flush_timeout) if self._threads else self.outbox.depth() == 0
         self._stop.set()
         self._wake.set()
@@ -141,7 +146,11 @@ class MqttSink:
         for t in self._threads:
             t.join(timeout=2)
         self.link.stop(graceful=True)
+        if not drained:
+            log.warning("mqtt: %d message(s) stay in the outbox %s; they go out on the next start",
+                        self.outbox.depth(), self.outbox.path)
         self.outbox.close()
+        self._closed = drained
         return drained
 
     def wait_drained(self, timeout: float) -> bool:
