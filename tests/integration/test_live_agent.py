@@ -19,6 +19,7 @@ from edge_agent.app import LiveAgent
 from edge_agent.clock import parse_iso
 from edge_agent.config.models import AgentConfig, Camera, Device, Site
 from edge_agent.replay import run_replay
+from tests.fixtures.rtsp import write_h264
 from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -29,25 +30,14 @@ ZONE = {"name": "track", "kind": "rail", "polygon": [[0.5, 0.3], [1.0, 0.3], [1.
 
 def render_walk(path: Path, seconds: float = 8.0, fps: int = 25) -> Path:
     """A person walks from the left into a rail zone on the right half and stays there."""
-    import av
-
     sys.path.insert(0, str(ROOT))
     from tests.data.scenes import background, compose, cutout
 
     bg, cut = background("train-tracks1"), cutout("dan1")
-    h, w = bg.shape[:2]
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.options = {"preset": "ultrafast", "bf": "0", "g": str(fps), "sc_threshold": "0"}
-        for i in range(int(seconds * fps)):
-            x = int(20 + (w - 120) * min(1.0, i / fps / (seconds * 0.6)))
-            img, _ = compose(bg, cut, x, 330, 180)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
+    w = bg.shape[1]
+    walk = (compose(bg, cut, int(20 + (w - 120) * min(1.0, i / fps / (seconds * 0.6))), 330, 180)[0]
+            for i in range(int(seconds * fps)))
+    return write_h264(path, walk, fps)
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edge_agent.track import iou_matrix
+
 ROOT = Path(__file__).resolve().parents[2]
 ULTRA_PY = ROOT / ".venv-ultra" / "bin" / "python"
 FRAMES = ROOT / "tests" / "data" / "ultralytics"
@@ -54,21 +56,12 @@ print(json.dumps({
 '''
 
 
-def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
-    return inter / (area_a[:, None] + area_b[None, :] - inter)
-
-
 def match_fraction(ref: dict, other: dict) -> tuple[int, int]:
     """How many `ref` boxes have one in `other` with the same class, IoU > 0.9 and score within 1e-3."""
     a, b = np.asarray(ref["xyxy"]).reshape(-1, 4), np.asarray(other["xyxy"]).reshape(-1, 4)
     if len(a) == 0 or len(b) == 0:
         return 0, len(a)
-    ok = pairwise_iou(a, b) > 0.9
+    ok = iou_matrix(a, b) > 0.9
     ok &= np.asarray(ref["cls"])[:, None] == np.asarray(other["cls"])[None, :]
     ok &= np.abs(np.asarray(ref["conf"])[:, None] - np.asarray(other["conf"])[None, :]) < 1e-3
     return int(ok.any(axis=1).sum()), len(a)

@@ -20,18 +20,10 @@ from edge_agent.detect.common import DetectorOptions
 from edge_agent.detect.onnx_ultralytics import UltralyticsOnnxDetector, parse_names
 from edge_agent.detect.registry import load_detector
 from edge_agent.errors import ModelError
+from edge_agent.track import iou_matrix
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ultralytics"
 GOLDEN = json.loads((DATA / "golden.json").read_text())
-
-
-def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
-    return inter / (area_a[:, None] + area_b[None, :] - inter)
 
 
 def matched(golden: dict, xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray) -> np.ndarray:
@@ -42,7 +34,7 @@ def matched(golden: dict, xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray) -
     gc, gs = np.asarray(golden["cls"]), np.asarray(golden["conf"])
     if len(gx) == 0 or len(xyxy) == 0:
         return np.zeros(len(gx), dtype=bool)
-    ok = (pairwise_iou(gx, xyxy.astype(np.float64)) > 0.9) & (gc[:, None] == cls[None, :])
+    ok = (iou_matrix(gx, xyxy.astype(np.float64)) > 0.9) & (gc[:, None] == cls[None, :])
     ok &= np.abs(gs[:, None] - conf[None, :]) < 1e-3
     return ok.any(axis=1)
 
