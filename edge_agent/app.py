@@ -1,23 +1,31 @@
 """The live agent: every camera of one config wired to one detector and one sink; start, supervise, stop.
 
-Threads: one decode thread per camera (sources/rtsp.py, or a paced file for demo cameras), one
-detector thread shared by all cameras (detect/batcher.py), one analytics thread that runs each
-camera's `CameraPipeline` in frame order, the MQTT pump, and the main thread supervising
-(watchdogs, camera_offline, clips due on quiet cameras, health). SIGTERM/SIGINT stop the
-sources, let the detector and analytics finish what they hold, end alarms in progress, flush
-the outbox, and exit 0 (the process around it is run.py).
+Threads and what each owns:
+- one decode thread per camera (sources/rtsp.py, or a paced file for demo cameras): its stream,
+  its `FrameGate` (sampling, motion gate, tamper watch);
+- the detector thread (detect/batcher.py): the detector, the latest-frame slots;
+- the analytics thread: every camera's `CameraPipeline` (tracker, rules, alarms, tamper, patrol
+  check-ins). Other threads hand it work through one queue (`_work`): detection results, tamper
+  changes, clip ticks, commands;
+- the delivery thread (alarms/delivery.py): the sink; every event leaves through it;
+- the main thread (run.py) calls `supervise` (watchdogs, camera_offline, patrol overdue).
+SIGTERM/SIGINT stop the sources, let the detector and analytics finish what they hold, end alarms
+in progress, deliver what is left and exit 0 (the process around it is run.py).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
 import logging
 import queue
 import threading
-import time
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
-from .alarms.event import Event
+from .alarms.camera import OfflineMonitor
+from .alarms.delivery import Delivery, Item
+from .alarms.event import Event, EventContext
 from .alarms.sink import EventSink
 from .alarms.snapshot import annotate, encode_jpeg
 from .clock import Clock, SystemClock, iso_utc
@@ -25,48 +33,42 @@ from .config.models import AgentConfig, Camera, ZoneFile
 from .detect.batcher import DetectorBatcher
 from .detect.motion import SceneWatch
 from .frames import Detections, Frame
-from .health import Health, OfflineMonitor
+from .health import Health
 from .patrol.checkin import PatrolStage
+from .patrol.overdue import StatusPublisher
 from .pipeline import CameraPipeline
 from .redact import redact_url
-from .rules.engine import EventContext
+from .sources.base import LiveSource, PacedFileSource
+from .sources.gate import FrameGate, idle_phase
 from .sources.packets import PacketRing
 from .sources.rtsp import RtspSource
-from .sources.base import PacedFileSource
 
 log = logging.getLogger("edge_agent.app")
 SNAPSHOT_WAIT_S = 3.0  # a snapshot command waits this long for a fresh frame, then sends the last one
+COMMAND_WAIT_S = 5.0  # a command that needs the analytics thread waits this long for it
 
 
 @dataclass
 class CameraRuntime:
     camera: Camera
-    ctx: EventContext
     ring: PacketRing
     pipeline: CameraPipeline
-    source: Any  # RtspSource | PacedFileSource
-    watch: SceneWatch | None = None
-    tamper_event: Event | None = None
-
-
-@dataclass
-class LiveStats:
-    latencies: list[float] = field(default_factory=list)  # seconds from frame to alarm delivered
-    events: int = 0
+    gate: FrameGate
+    source: LiveSource
 
 
 class LiveAgent:
-    """Every camera of one config, one shared detector, one sink."""
+    """Every camera of one config, one shared detector, one delivery to one sink."""
 
     def __init__(self, cfg: AgentConfig, zones: dict[str, ZoneFile], detector, sink: EventSink,
-                 clock: Clock | None = None, health: Health | None = None) -> None:
+                 clock: Clock | None = None, health: Health | None = None,
+                 publish_status: StatusPublisher | None = None) -> None:
         self.cfg = cfg
         self.clock = clock or SystemClock()
         self.health = health or Health(self.clock)
-        self.sink = sink
-        self.stats = LiveStats()
+        self.delivery = Delivery(sink, self.clock, on_delivered=log_delivered)
         self.cameras: dict[str, CameraRuntime] = {}
-        self._results: queue.Queue[tuple[Frame, Detections] | None] = queue.Queue(maxsize=256)
+        self._work: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=256)
         self.batcher = DetectorBatcher(detector, self._on_result, self.health,
                                        cfg.detector.max_batch, cfg.detector.max_wait_ms)
         self._analytics = threading.Thread(target=self._analyse_loop, name="analytics", daemon=True)
@@ -76,36 +78,33 @@ class LiveAgent:
                 zf = zones.get(cam.id)
                 self.cameras[cam.id] = self._build(cam, zf.zones if zf else [], run_id)
         # check-ins at this box's patrol points ride the cameras' pipelines; overdue runs on the clock
-        self.patrol = PatrolStage.from_config(cfg, self.clock, sink, lambda c: self.health.state(c) == "online",
-                                              lambda c: self.cameras[c].ctx)
+        self.patrol = PatrolStage.from_config(cfg, self.clock, publish_status,
+                                              lambda c: self.health.state(c) == "online",
+                                              lambda c: self.cameras[c].pipeline.ctx)
         for cid, monitor in (self.patrol.monitors if self.patrol else {}).items():
             self.cameras[cid].pipeline.patrol = monitor
-        self.offline = OfflineMonitor(
-            self.health, self._emit_plain, lambda cid: self.cameras[cid].ctx,
-            {cid: rt.camera.offline_alarm_s for cid, rt in self.cameras.items()},
-        )
+        self.offline = OfflineMonitor(self.health, lambda cid: self.cameras[cid].pipeline.ctx,
+                                      {cid: rt.camera.offline_alarm_s for cid, rt in self.cameras.items()})
 
     def _build(self, cam: Camera, zones: list, run_id: str) -> CameraRuntime:
         a = self.cfg.alarms
         ring = PacketRing(a.pre_roll_s + a.max_clip_s + a.post_roll_s + 5.0)
         location = cam.location.model_dump() if cam.location else None
         ctx = EventContext(self.cfg.site.id, self.cfg.device.id, cam.id, self.cfg.site.timezone, location, run_id)
-        pipeline = CameraPipeline(ctx, zones, a, self.sink, ring)
-        pipeline.alarms.keep_delivered = False  # live: count, do not keep every event in memory
-        watch = SceneWatch(cam.idle_interval_s, active=pipeline.busy)
+        pipeline = CameraPipeline(ctx, zones, a, ring)
+        watch = SceneWatch(cam.idle_interval_s, active=pipeline.busy.is_set, phase=idle_phase(cam.id))
+        gate = FrameGate(cam.id, cam.detect_fps, self.health, self.batcher.submit, watch, self._on_tamper)
+        source: LiveSource
         if cam.url.startswith(("rtsp://", "rtsps://")):
-            source = RtspSource(
-                cam.id, cam.url, cam.detect_fps, self.batcher.submit, self.health, ring, self.clock,
-                substream_url=cam.substream_url, stall_timeout_s=cam.stall_timeout_s, watch=watch,
-                on_tamper=self._on_tamper,
-            )
+            source = RtspSource(cam.id, cam.url, gate, self.health, ring, self.clock,
+                                substream_url=cam.substream_url, stall_timeout_s=cam.stall_timeout_s)
         else:
-            source = PacedFileSource(cam.id, cam.url, cam.detect_fps, self.batcher.submit, self.health, ring,
-                                     self.clock, loop=cam.loop, watch=watch, on_tamper=self._on_tamper)
-        return CameraRuntime(cam, ctx, ring, pipeline, source, watch)
+            source = PacedFileSource(cam.id, cam.url, gate, self.health, ring, self.clock, loop=cam.loop)
+        return CameraRuntime(cam, ring, pipeline, gate, source)
 
     # --- running ---------------------------------------------------------------------------
     def start(self) -> None:
+        self.delivery.start()
         self._analytics.start()
         self.batcher.start()
         for rt in self.cameras.values():
@@ -117,104 +116,84 @@ class LiveAgent:
         still run: this is the main loop, and an exception here would end the whole agent."""
         for rt in self.cameras.values():
             self._guarded(f"camera {rt.camera.id}", self._supervise_camera, rt)
-        self._guarded("camera_offline check", self.offline.check)
+        self._guarded("camera_offline check", lambda: self.delivery.submit(self.offline.check()))
         if self.patrol is not None:
-            self._guarded("patrol overdue check", self.patrol.check)
+            self._guarded("patrol overdue check", lambda: self.delivery.submit(self.patrol.check()))
+        self.health.set_section("delivery", self.delivery.stats())
 
     def _supervise_camera(self, rt: CameraRuntime) -> None:
-        check = getattr(rt.source, "check_watchdog", None)
-        if check:
-            check()
+        rt.source.check_watchdog()
         latest = rt.ring.latest_time
-        if latest is not None:
-            for ev in rt.pipeline.tick(latest):
-                self._count(ev, None)
+        if latest is not None:  # clips due on a quiet camera: the analytics thread owns the pipeline
+            try:
+                self._work.put_nowait(functools.partial(self._deliver, rt.pipeline.tick, latest))
+            except queue.Full:
+                pass  # busy with frames: their processing cuts due clips as well
 
-    def _guarded(self, what: str, step: Any, *args: Any) -> None:
+    def _guarded(self, what: str, step: Callable[..., Any], *args: Any) -> None:
         try:
             step(*args)
         except Exception:
             log.exception("supervision: %s failed; the agent carries on", what)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop sources, drain detector and analytics, end alarms in progress."""
+        """Stop sources, drain detector and analytics, end alarms in progress, deliver the rest."""
         for rt in self.cameras.values():  # all at once: a camera stuck in a slow open must not delay the rest
             rt.source.request_stop()
-        deadline = time.monotonic() + timeout
+        deadline = self.clock.monotonic() + timeout
         for rt in self.cameras.values():
-            if not rt.source.stop(max(0.1, deadline - time.monotonic())):
+            if not rt.source.stop(max(0.1, deadline - self.clock.monotonic())):
                 log.warning("camera %s: decode thread did not stop in %.0f s", rt.camera.id, timeout)
         self.batcher.stop(timeout)
-        self._results.put(None)
+        self._work.put(None)
         self._analytics.join(timeout)
+        # the analytics thread has ended: the pipelines are this thread's now
         now = self.clock.now()
         for rt in self.cameras.values():
-            media = rt.ring.latest_time or 0.0
-            for ev in rt.pipeline.close(now, media):
-                self._count(ev, None)
-            if rt.tamper_event is not None:
-                self._end_tamper(rt, "shutdown")
-        self.offline.close()
+            self.delivery.submit(rt.pipeline.close(now, rt.ring.latest_time or 0.0))
+        self.delivery.submit(self.offline.close())
+        self.delivery.close(timeout)
+        self.health.set_section("delivery", self.delivery.stats())
 
-    # --- analytics -------------------------------------------------------------------------
+    # --- the analytics thread ----------------------------------------------------------------
     def _on_result(self, frame: Frame, dets: Detections) -> None:
+        rt = self.cameras.get(frame.camera)
+        if rt is None:
+            return
         try:
-            self._results.put((frame, dets), timeout=5)
+            self._work.put(functools.partial(self._deliver, rt.pipeline.process, frame, dets), timeout=5)
         except queue.Full:
             self.health.count(frame.camera, "frames_dropped")
 
+    def _on_tamper(self, camera: str, reason: str | None, frame: Frame) -> None:
+        """From a decode thread: the tamper alarm is the analytics thread's to raise or end."""
+        self._work.put(functools.partial(self._deliver, self.cameras[camera].pipeline.tamper_changed, reason, frame))
+
+    def _deliver(self, produce: Callable[..., list[Item]], *args: Any) -> None:
+        self.delivery.submit(produce(*args))
+
     def _analyse_loop(self) -> None:
         while True:
-            item = self._results.get()
-            if item is None:
+            job = self._work.get()
+            if job is None:
                 return
-            frame, dets = item
-            rt = self.cameras.get(frame.camera)
-            if rt is None:
-                continue
             try:
-                for ev in rt.pipeline.process(frame, dets):
-                    self._count(ev, frame)
+                job()
             except Exception:  # one camera's bad frame must not stop the others' analysis
-                log.exception("camera %s: pipeline failed on frame %d", frame.camera, frame.seq)
+                log.exception("analytics: %s failed", getattr(job, "func", job))
 
-    def _count(self, ev: Event, frame: Frame | None) -> None:
-        self.stats.events += 1
-        if frame is not None and ev.phase == "start":
-            self.stats.latencies.append(self.clock.now() - frame.wall_time)
-            log.info("camera %s: %s %s in %s (%s)", ev.camera, ev.type, ev.phase, ev.zone, ev.label)
+    def _on_analytics(self, fn: Callable[[], Any]) -> Any:
+        """Run `fn` on the analytics thread (which owns the pipelines) and return its result."""
+        done: concurrent.futures.Future = concurrent.futures.Future()
 
-    def _emit_plain(self, ev: Event, media: dict[str, bytes] | None = None) -> None:
-        try:
-            self.sink.emit(ev, media or {})
-            self.stats.events += 1
-            log.warning("camera %s: %s %s", ev.camera, ev.type, ev.phase)
-        except Exception:
-            log.exception("camera %s: could not deliver %s", ev.camera, ev.type)
+        def job() -> None:
+            try:
+                done.set_result(fn())
+            except Exception as exc:
+                done.set_exception(exc)
 
-    # --- tampering -------------------------------------------------------------------------
-    def _on_tamper(self, camera: str, reason: str | None, frame: Frame) -> None:
-        rt = self.cameras[camera]
-        if reason is None:
-            if rt.tamper_event is not None:
-                self._end_tamper(rt, "restored")
-            return
-        if rt.tamper_event is not None:
-            return
-        ctx, t = rt.ctx, iso_utc(frame.wall_time)
-        ev = Event(
-            event_id=Event.make_id(ctx.site, ctx.device, camera, "camera_tampered", f"{frame.media_time:.3f}", ctx.run_id),
-            phase="start", type="camera_tampered", site=ctx.site, device=ctx.device, camera=camera, start=t, time=t,
-            media_time=round(frame.media_time, 3), location=ctx.location, details={"reason": reason},
-        )
-        rt.tamper_event = ev
-        media = {"snapshot": encode_jpeg(frame.image, self.cfg.alarms.snapshot_quality)} if frame.image is not None else {}
-        self._emit_plain(ev, media)
-
-    def _end_tamper(self, rt: CameraRuntime, why: str) -> None:
-        ev, rt.tamper_event = rt.tamper_event, None
-        now = iso_utc(self.clock.now())
-        self._emit_plain(ev.next_phase("end", end=now, time=now, details={**ev.details, "end_reason": why}))
+        self._work.put(job, timeout=COMMAND_WAIT_S)
+        return done.result(timeout=COMMAND_WAIT_S)
 
     # --- commands --------------------------------------------------------------------------
     def _runtime(self, args: dict[str, Any]) -> CameraRuntime:
@@ -227,13 +206,10 @@ class LiveAgent:
         """The next analysed frame, annotated; a quiet camera is analysed only every idle interval,
         so its gate is opened for one frame rather than answering with a picture that old."""
         rt = self._runtime(args)
-        before = rt.pipeline.last
-        if rt.watch is not None:
-            rt.watch.force_next()
-        deadline = time.monotonic() + SNAPSHOT_WAIT_S
-        while rt.pipeline.last is before and time.monotonic() < deadline:
-            time.sleep(0.02)
-        last = rt.pipeline.last
+        before = rt.pipeline.last()
+        if rt.gate.watch is not None:
+            rt.gate.watch.force_next()
+        last = rt.pipeline.next_frame(before, SNAPSHOT_WAIT_S)
         if last is None or last[0].image is None:
             raise ValueError(f"camera {rt.camera.id} has no analysed frame yet (state {self.health.state(rt.camera.id)})")
         frame, dets = last
@@ -247,6 +223,18 @@ class LiveAgent:
         enabled = args.get("enabled")
         if not isinstance(enabled, bool):
             raise ValueError("args.enabled must be true or false")
-        if not rt.pipeline.set_zone_enabled(str(args.get("zone")), enabled):
+        zone = str(args.get("zone"))
+        if not self._on_analytics(lambda: rt.pipeline.set_zone_enabled(zone, enabled)):
             raise ValueError(f"camera {rt.camera.id} has no zone {args.get('zone')!r}")
         return {"camera": rt.camera.id, "zone": args.get("zone"), "enabled": enabled}
+
+
+def log_delivered(ev: Event) -> None:
+    """One log line per event phase that left: what, where, its id, its score and its media."""
+    media = ev.snapshot or ev.clip
+    where = f"; {'clip' if ev.clip else 'snapshot'} -> {media.path or media.topic}" if media else ""
+    level = logging.WARNING if ev.type.startswith("camera_") else logging.INFO
+    reason = ev.details.get("end_reason") if ev.phase == "end" else None
+    log.log(level, "camera %s: %s %s%s%s%s id %s%s", ev.camera, ev.type, ev.phase,
+            f" in {ev.zone}" if ev.zone else "", f" ({ev.label} {ev.score:.2f})" if ev.label and ev.score else "",
+            f" ({reason})" if reason else "", ev.event_id, where)

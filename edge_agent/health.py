@@ -1,8 +1,8 @@
 """Counters and states of every camera and of the detector, in one thread-safe place.
 
 Sources, the batcher and the app write here; `snapshot()` is what the MQTT health topic
-publishes and what `--health-file` writes. `OfflineMonitor` turns a camera that stays down into
-`camera_offline` events (start when down for `offline_alarm_s`, end when it is back).
+publishes and what `--health-file` writes. Besides cameras and the detector it holds named
+sections other parts report into (`delivery`: events delivered, emit errors, pending).
 """
 
 from __future__ import annotations
@@ -11,13 +11,22 @@ import shutil
 import threading
 from collections import deque
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from .alarms.event import Event
 from .clock import Clock, SystemClock, iso_utc
 from .redact import redact_text
-from .sources.base import SourceState
+
+class SourceState(str, Enum):
+    """A camera's connection state as health reports it."""
+
+    CONNECTING = "connecting"  # opening the stream (first time or after a failure)
+    ONLINE = "online"  # frames are arriving
+    STALLED = "stalled"  # connected but no frame for `stall_timeout_s`; being restarted
+    OFFLINE = "offline"  # the last attempt failed; waiting for the next one (backoff)
+    STOPPED = "stopped"  # stopped on purpose
+
 
 RATE_WINDOW_S = 10.0  # fps in health are averages over about this long
 COUNTERS = (
@@ -45,6 +54,7 @@ class Health:
         self.clock = clock or SystemClock()
         self._cams: dict[str, CameraHealth] = {}
         self._detector: dict[str, Any] = {}
+        self._sections: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._started = self.clock.monotonic()
         # camera -> (monotonic, frames_in, frames_analysed) samples for the fps in health
@@ -108,6 +118,11 @@ class Health:
         with self._lock:
             self._detector.update(stats)
 
+    def set_section(self, name: str, stats: dict[str, Any]) -> None:
+        """Replace one named section of the snapshot (e.g. `delivery`)."""
+        with self._lock:
+            self._sections[name] = dict(stats)
+
     def state(self, camera: str) -> str:
         with self._lock:
             return self._cam(camera).state
@@ -141,6 +156,7 @@ class Health:
                 "uptime_s": round(now - self._started, 1),
                 "cameras": cams,
                 "detector": dict(self._detector),
+                **{name: dict(stats) for name, stats in self._sections.items()},
             }
 
 
@@ -159,58 +175,3 @@ def disk_use(outbox_path: str | Path | None, store_dir: str | Path | None) -> di
         usage = shutil.disk_usage(folder)
         out[f"{name}_free_bytes"], out[f"{name}_total_bytes"] = usage.free, usage.total
     return out
-
-
-@dataclass
-class _Outage:
-    event: Event
-
-
-class OfflineMonitor:
-    """Raise `camera_offline` when a camera is down for `offline_alarm_s`; end it when it is back."""
-
-    def __init__(self, health: Health, emit: Callable[[Event], None], ctx_for: Callable[[str], Any],
-                 offline_alarm_s: dict[str, float]) -> None:
-        self.health = health
-        self.emit = emit
-        self.ctx_for = ctx_for  # camera id -> EventContext (site, device, location)
-        self.limits = dict(offline_alarm_s)
-        self.open: dict[str, _Outage] = {}
-
-    def check(self) -> list[Event]:
-        """Call about once a second; returns (and emits) the events it raised."""
-        out: list[Event] = []
-        clock = self.health.clock
-        for cam, limit in self.limits.items():
-            down = self.health.down_for(cam)
-            if cam not in self.open and down >= limit and down > 0:
-                out.append(self._start(cam, clock.now() - down))
-            elif cam in self.open and down == 0:
-                ev = self.open.pop(cam).event
-                now = iso_utc(clock.now())
-                out.append(ev.next_phase("end", end=now, time=now))
-        for ev in out:
-            self.emit(ev)
-        return out
-
-    def _start(self, cam: str, began: float) -> Event:
-        ctx = self.ctx_for(cam)
-        snap = self.health.snapshot()["cameras"].get(cam, {})
-        ev = Event(
-            event_id=Event.make_id(ctx.site, ctx.device, cam, "camera_offline", f"{began:.3f}"),
-            phase="start", type="camera_offline", site=ctx.site, device=ctx.device, camera=cam,
-            start=iso_utc(began), time=iso_utc(self.health.clock.now()), location=ctx.location,
-            details={"state": snap.get("state"), "error": snap.get("last_error")},
-        )
-        self.open[cam] = _Outage(ev)
-        return ev
-
-    def close(self) -> list[Event]:
-        """End open outages at shutdown so central does not wait for them for ever."""
-        now = iso_utc(self.health.clock.now())
-        out = [o.event.next_phase("end", end=now, time=now, details={**o.event.details, "reason": "shutdown"})
-               for o in self.open.values()]
-        self.open.clear()
-        for ev in out:
-            self.emit(ev)
-        return out

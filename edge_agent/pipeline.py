@@ -1,31 +1,27 @@
-"""One camera's analytics after detection: track -> rules -> alarms -> sink.
+"""One camera's analytics after detection: track -> rules -> alarms (and patrol, tamper).
 
-The same object serves a live camera and a replayed file; only where frames and detections
-come from differs (a batcher across cameras live, a direct detector call in replay).
+The same object serves a live camera and a replayed file; only where frames and detections come
+from differs (a batcher across cameras live, a direct detector call in replay). It makes events
+and returns them; it delivers nothing (alarms/delivery.py does). One thread owns it: the live
+agent's analytics thread, or replay's. Other threads read only `busy` (a threading.Event) and
+wait for the next analysed frame with `next_frame` (a condition), never by polling.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import Sequence
 
 from .alarms.builder import AlarmBuilder
-from .alarms.event import Event
-from .alarms.sink import EventSink
+from .alarms.camera import TamperAlarm
+from .alarms.delivery import Item
+from .alarms.event import EventContext
 from .config.models import Alarms, Zone
 from .frames import Detections, Frame
 from .patrol.checkin import PatrolMonitor
-from .rules.engine import EventContext, RuleEngine
+from .rules.engine import RuleEngine
 from .sources.packets import PacketRing
 from .track import Tracker
-
-
-@dataclass
-class PipelineStats:
-    frames: int = 0
-    detections: int = 0
-    events: int = 0
 
 
 def tracker_for(zones: Sequence[Zone]) -> Tracker:
@@ -51,59 +47,63 @@ class CameraPipeline:
         ctx: EventContext,
         zones: Sequence[Zone],
         alarms: Alarms,
-        sink: EventSink,
         ring: PacketRing | None = None,
-        tracker: Tracker | None = None,
         patrol: PatrolMonitor | None = None,
     ) -> None:
         self.ctx = ctx
         self.zones = list(zones)
-        self.tracker = tracker or tracker_for(self.zones)
+        self.tracker = tracker_for(self.zones)
         self.engine = RuleEngine(self.zones, ctx)
-        self.alarms = AlarmBuilder(self.zones, alarms, sink, ring)
+        self.alarms = AlarmBuilder(self.zones, alarms, ring)
+        self.tamper = TamperAlarm(ctx, alarms.snapshot_quality)
         self.patrol = patrol  # check-ins at this camera's patrol points, if it has any
-        self.stats = PipelineStats()
-        self.last: tuple[Frame, Detections] | None = None
-        self._lock = threading.Lock()  # commands (zone on/off, snapshot) arrive from other threads
+        # Set while something here needs every analysed frame (a track in a zone, a patrol
+        # visit): the decode thread's motion gate reads it.
+        self.busy = threading.Event()
+        self._last: tuple[Frame, Detections] | None = None
+        self._analysed = threading.Condition()  # guards _last for `next_frame` on other threads
 
-    def process(self, frame: Frame, dets: Detections) -> list[Event]:
-        """Track, judge and deliver; returns the events delivered for this frame."""
-        with self._lock:
-            # Track and judge on media time, which never steps; wall time only dates the events.
-            tracked = self.tracker.update(dets, frame.media_time)
-            size = (frame.width, frame.height)
-            events = self.engine.step(tracked, size, frame.wall_time, frame.media_time)
-            self.alarms.observe(frame, tracked)
-            delivered = self.alarms.handle(events, frame.media_time)
-            if self.patrol is not None:
-                delivered += self.patrol.process(frame, tracked)
-            self.last = (frame, tracked)
-            self.stats.frames += 1
-            self.stats.detections += len(tracked)
-            self.stats.events += len(delivered)
-            return delivered
+    def process(self, frame: Frame, dets: Detections) -> list[Item]:
+        """Track, judge and make events for one analysed frame."""
+        # Track and judge on media time, which never steps; wall time only dates the events.
+        tracked = self.tracker.update(dets, frame.media_time)
+        events = self.engine.step(tracked, (frame.width, frame.height), frame.wall_time, frame.media_time)
+        self.alarms.observe(frame, tracked)
+        out = self.alarms.handle(events, frame.media_time, frame.wall_time)
+        if self.patrol is not None:
+            out += self.patrol.process(frame, tracked)
+        if self.engine.active_tracks() or (self.patrol is not None and self.patrol.active()):
+            self.busy.set()
+        else:
+            self.busy.clear()
+        with self._analysed:
+            self._last = (frame, tracked)
+            self._analysed.notify_all()
+        return out
 
-    def tick(self, now_media: float) -> list[Event]:
-        """Cut clips that became due without a new analysed frame (a gated, quiet camera)."""
-        with self._lock:
-            return self.alarms.poll(now_media)
+    def last(self) -> tuple[Frame, Detections] | None:
+        with self._analysed:
+            return self._last
 
-    def active_tracks(self) -> set[int]:
-        """Tracks inside a zone: the motion gate keeps analysing a camera that has any."""
-        return self.engine.active_tracks()
+    def next_frame(self, after: tuple[Frame, Detections] | None, timeout: float) -> tuple[Frame, Detections] | None:
+        """Wait up to `timeout` for a frame analysed after `after`; the latest one either way."""
+        with self._analysed:
+            self._analysed.wait_for(lambda: self._last is not after, timeout)
+            return self._last
 
-    def busy(self) -> bool:
-        """Something here needs every analysed frame: a track in a zone or a patrol visit."""
-        return bool(self.engine.active_tracks()) or (self.patrol is not None and self.patrol.active())
+    def tamper_changed(self, reason: str | None, frame: Frame) -> list[Item]:
+        return list(self.tamper.changed(reason, frame))
+
+    def tick(self, now_media: float) -> list[Item]:
+        """Clips that became due without a new analysed frame (a gated, quiet camera)."""
+        return self.alarms.poll(now_media)
 
     def set_zone_enabled(self, zone: str, enabled: bool) -> bool:
-        with self._lock:
-            return self.engine.set_zone_enabled(zone, enabled)
+        return self.engine.set_zone_enabled(zone, enabled)
 
-    def close(self, now_wall: float, now_media: float) -> list[Event]:
+    def close(self, now_wall: float, now_media: float) -> list[Item]:
         """End everything open and cut every pending clip (end of replay, shutdown)."""
-        with self._lock:
-            ends = self.engine.close(now_wall, now_media)
-            delivered = self.alarms.handle(ends, now_media)
-            delivered += self.alarms.flush(now_media)
-            return delivered
+        out = self.alarms.handle(self.engine.close(now_wall, now_media), now_media)
+        out += self.tamper.close(now_wall)
+        out += self.alarms.flush(now_media)
+        return out

@@ -17,17 +17,20 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from .alarms.event import Event
+from .alarms.delivery import Delivery
+from .alarms.event import Event, EventContext
 from .alarms.sink import EventSink, FolderSink, TeeSink
 from .clock import MediaClock, parse_iso
 from .config.models import AgentConfig, Alarms, Camera, Device, Site
 from .detect.common import DetectorOptions
+from .detect.motion import SceneWatch
 from .errors import EdgeAgentError
 from .frames import Frame
+from .health import Health
 from .pipeline import CameraPipeline
 from .redact import redact_url
-from .rules.engine import EventContext
 from .sources.file import FileSource
+from .sources.gate import FrameGate, idle_phase
 from .sources.packets import PacketRing
 
 log = logging.getLogger(__name__)
@@ -81,7 +84,10 @@ def run_replay(
     progress: bool = False,
     patrol: str | Path | None = None,
 ) -> ReplayResult:
-    """Replay `video` through the pipeline; events go to `out_dir` (and `extra_sink`)."""
+    """Replay `video` through the pipeline; events go to `out_dir` (and `extra_sink`).
+
+    Frames are sampled and gated by the same `FrameGate` a live camera uses, with the camera's
+    detect fps and idle interval, so CI analyses the frames the live agent would."""
     from .config.loader import load_zones
     from .detect.registry import class_names, load_detector
 
@@ -102,67 +108,68 @@ def run_replay(
     folder = _open_out(out_dir)
     sink: EventSink = TeeSink(folder, extra_sink) if extra_sink is not None else folder
     clock = MediaClock(start)
-    pipeline = _pipeline(config, camera, zones, sink, ring, clock, patrol)
-    source = FileSource(camera.id, video, fps if fps is not None else camera.detect_fps, start, ring)
     result = ReplayResult()
+    delivery = Delivery(sink, clock, threaded=False, on_delivered=result.events.append)
+    pipeline = _pipeline(config, camera, zones, ring, clock, patrol)
+    source = FileSource(camera.id, video, ring)
     began = time.perf_counter()
     bar = _Progress(video) if progress else None
     try:
-        result.events = _run(source, detector, pipeline, clock, config.detector.max_batch, bar)
+        result.frames = _run(source, camera, fps if fps is not None else camera.detect_fps, detector, pipeline, clock,
+             delivery, config.detector.max_batch, bar)
     finally:
+        delivered = delivery.close(timeout=0)
         sink.close()
         if bar:
             bar.done()
-    result.frames = source.frames_sampled
+    if not delivered:
+        raise EdgeAgentError(f"--out {out_dir}: some events could not be written (see the log above)")
     result.media_seconds = source.duration or 0.0
     result.wall_seconds = time.perf_counter() - began
     return result
 
 
-def _pipeline(config: AgentConfig, camera: Camera, zones: list, sink: EventSink, ring: PacketRing,
-              clock: MediaClock, patrol: str | Path | None) -> CameraPipeline:
-    ctx = EventContext(
-        site=config.site.id,
-        device=config.device.id,
-        camera=camera.id,
-        timezone=config.site.timezone,
-        location=camera.location.model_dump() if camera.location else None,
-    )
+def _pipeline(config: AgentConfig, camera: Camera, zones: list, ring: PacketRing, clock: MediaClock,
+              patrol: str | Path | None) -> CameraPipeline:
+    location = camera.location.model_dump() if camera.location else None
+    ctx = EventContext(config.site.id, config.device.id, camera.id, config.site.timezone, location)
     monitor = None
     if patrol is not None:
         from .patrol.checkin import PatrolStage
 
-        monitor = PatrolStage.for_camera(patrol, config, ctx, clock, sink).monitors[camera.id]
-    return CameraPipeline(ctx, zones, config.alarms, sink, ring, patrol=monitor)
+        monitor = PatrolStage.for_camera(patrol, config, ctx, clock).monitors[camera.id]
+    return CameraPipeline(ctx, zones, config.alarms, ring, patrol=monitor)
 
 
-def _run(source: FileSource, detector, pipeline: CameraPipeline, clock: MediaClock, batch_size: int,
-         bar: _Progress | None) -> list[Event]:
-    """Frames in order, detected in batches (consecutive frames of one file batch as well as any)."""
-    events: list[Event] = []
+def _run(source: FileSource, camera: Camera, fps: float, detector, pipeline: CameraPipeline, clock: MediaClock,
+         delivery: Delivery, batch_size: int, bar: _Progress | None) -> int:
+    """Frames through the camera's gate, detected in batches; returns the frames analysed."""
     batch: list[Frame] = []
+    watch = SceneWatch(camera.idle_interval_s, active=pipeline.busy.is_set, phase=idle_phase(camera.id))
+    gate = FrameGate(camera.id, fps, Health(clock), batch.append, watch,
+                     lambda _cam, reason, frame: delivery.submit(pipeline.tamper_changed(reason, frame)))
     last: Frame | None = None
-    for frame in source:
-        batch.append(frame)
+    for t, decoded in source:
+        gate.offer(decoded, t, lambda m: clock.start + m)
         if len(batch) >= batch_size:
-            events += _analyse(detector, pipeline, batch, clock)
-            last, batch = batch[-1], []
+            last = _analyse(detector, pipeline, batch, clock, delivery)
+            batch.clear()
             if bar:
                 bar.update(last.media_time)
     if batch:
-        events += _analyse(detector, pipeline, batch, clock)
-        last = batch[-1]
+        last = _analyse(detector, pipeline, batch, clock, delivery)
     end_media = max(last.media_time if last else 0.0, source.duration or 0.0)
-    return events + pipeline.close(clock.start + end_media, end_media)
+    delivery.submit(pipeline.close(clock.start + end_media, end_media))
+    return gate.analysed
 
 
-def _analyse(detector, pipeline: CameraPipeline, frames: list[Frame], clock: MediaClock) -> list[Event]:
+def _analyse(detector, pipeline: CameraPipeline, frames: list[Frame], clock: MediaClock,
+             delivery: Delivery) -> Frame:
     detections = detector.detect([f.image for f in frames])
-    events: list[Event] = []
     for frame, dets in zip(frames, detections):
         clock.set_media_time(frame.media_time)
-        events += pipeline.process(frame, dets)
-    return events
+        delivery.submit(pipeline.process(frame, dets))
+    return frames[-1]
 
 
 class _Progress:

@@ -102,9 +102,18 @@ def _make_sink(cfg: AgentConfig, clock: Clock, handlers: dict[str, Any]) -> Even
     return FolderSink(cfg.alarms.store_dir, quota_bytes=int(cfg.alarms.store_quota_mb * 1024 * 1024))
 
 
+def _status_publisher(sink: EventSink):
+    """Patrol points' retained status goes out over MQTT; a folder sink has no retained topics."""
+    from .publish.publisher import MqttSink
+
+    if not isinstance(sink, MqttSink):
+        return None
+    return lambda point, body: sink.publish_retained(f"patrol/status/{point}", body)
+
+
 def _publish_health(agent: LiveAgent, sink: EventSink, health_file: str | None) -> None:
     snap = agent.health.snapshot()
-    snap["events"] = agent.stats.events
+    snap["events"] = agent.delivery.stats()["delivered"]
     try:
         snap["disk"] = disk_use(agent.cfg.mqtt.outbox.path if agent.cfg.mqtt.enabled else None,
                                 agent.cfg.alarms.store_dir)
@@ -153,7 +162,7 @@ def _serve(ctl: _Control, sink: EventSink, clock: Clock, deadline: float | None,
     """Run one agent on `ctl.running` until stop, deadline or a reload request."""
     assert ctl.running is not None
     cfg, zones, detector = ctl.running
-    agent = ctl.agent = LiveAgent(cfg, zones, detector, sink, clock)
+    agent = ctl.agent = LiveAgent(cfg, zones, detector, sink, clock, publish_status=_status_publisher(sink))
     agent.start()
     log.info("running %d camera(s) on %s", len(agent.cameras), detector.provider)
     health_every = min(cfg.mqtt.health_interval_s, 2.0 if health_file else cfg.mqtt.health_interval_s)

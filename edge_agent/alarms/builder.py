@@ -18,8 +18,9 @@ from ..clock import iso_utc, parse_iso
 from ..config.models import Alarms, Zone
 from ..frames import Detections, Frame
 from ..sources.packets import PacketRing, cut_clip
-from .event import Event, MediaRef
-from .sink import CONTENT_TYPES, EventSink
+from .delivery import Item, Outgoing
+from .event import Event, EventContext, MediaRef
+from .sink import CONTENT_TYPES
 from .snapshot import annotate, encode_jpeg
 
 log = logging.getLogger(__name__)
@@ -41,31 +42,50 @@ class _Seen:
 
 @dataclass
 class _PendingClip:
-    event: Event  # the latest phase delivered, so the update carries its fields
+    event: Event  # the latest phase made, so the update carries its fields
     t0: float  # media seconds
     t1: float  # cut when the ring has reached this time
 
 
-class AlarmBuilder:
-    """Turns one camera's rule events into delivered events with media."""
+@dataclass(frozen=True)
+class ClipJob:
+    """A clip that is due: cut (remuxed, sometimes re-encoded) on the delivery thread, so the
+    analysis of the next frames never waits for it; becomes the event's `update` with the clip."""
 
-    def __init__(
-        self,
-        zones: Sequence[Zone],
-        settings: Alarms,
-        sink: EventSink,
-        ring: PacketRing | None = None,
-    ) -> None:
+    event: Event
+    ring: PacketRing
+    t0: float
+    t1: float
+
+    def build(self) -> Outgoing | None:
+        cut = cut_clip(self.ring, self.t0, self.t1)
+        if cut is None:
+            log.warning("camera %s: no video in the ring for the clip of %s", self.event.camera, self.event.event_id)
+            return None
+        data, first, last = cut
+        # media time -> wall time, anchored at the event's own frame
+        offset = parse_iso(self.event.start) - (self.event.media_time or 0.0)
+        latest = self.ring.latest_time
+        ref = MediaRef.for_bytes(data, CONTENT_TYPES["clip"], duration_s=round(last - first, 3),
+                                 start=iso_utc(offset + first))
+        update = EventContext.update(
+            self.event, offset + (latest if latest is not None else last), clip=ref, snapshot=None,
+            media_time=first, details={**self.event.details, "clip_media_start": round(first, 3)},
+        )
+        return Outgoing(update, {"clip": data})
+
+
+class AlarmBuilder:
+    """Turns one camera's rule events into outgoing events with media; it delivers nothing."""
+
+    def __init__(self, zones: Sequence[Zone], settings: Alarms, ring: PacketRing | None = None) -> None:
         self.zones = {z.name: z for z in zones}
         self.settings = settings
-        self.sink = sink
         self.ring = ring
         self.window_s = max([z.dwell_s for z in zones] + [0.0]) + 1.0
         self._best: dict[int, deque[_Seen]] = {}
         self._last: tuple[Frame, Detections] | None = None
         self._clips: dict[str, _PendingClip] = {}
-        self.delivered: list[Event] = []  # replay reads this; live keeps only a count
-        self.keep_delivered = True
 
     def observe(self, frame: Frame, tracked: Detections) -> None:
         """Remember this frame as a snapshot candidate for each of its tracks."""
@@ -88,37 +108,36 @@ class AlarmBuilder:
             if not q:
                 del self._best[tid]
 
-    def handle(self, events: Sequence[Event], now_media: float) -> list[Event]:
-        """Deliver rule events (start with snapshot, end) and any clips now due."""
-        out = []
+    def handle(self, events: Sequence[Event], now_media: float, frame_wall: float | None = None) -> list[Item]:
+        """Rule events made deliverable (a start gets its snapshot), then any clips now due."""
+        out: list[Item] = []
         for event in events:
             if event.phase == "start":
-                out.append(self._start(event))
-            elif event.phase == "end":
-                out.append(self._end(event))
+                out.append(self._start(event, frame_wall))
             else:
-                out.append(self._emit(event, {}))
+                if event.phase == "end":
+                    self._end(event)
+                out.append(Outgoing(event))
         out.extend(self.poll(now_media))
         return out
 
-    def _start(self, event: Event) -> Event:
+    def _start(self, event: Event, frame_wall: float | None) -> Outgoing:
         media = {}
         shot = self._snapshot(event)
         if shot is not None:
             media["snapshot"] = shot
-        delivered = self._emit(event, media)
+            event = event.model_copy(update={"snapshot": MediaRef.for_bytes(shot, CONTENT_TYPES["snapshot"])})
         if self.ring is not None and event.media_time is not None:
             t0 = event.media_time - self.settings.pre_roll_s
             # pre-roll before the alarm; cut at max length unless the event ends sooner
-            self._clips[event.event_id] = _PendingClip(delivered, t0, t0 + self.settings.max_clip_s)
-        return delivered
+            self._clips[event.event_id] = _PendingClip(event, t0, t0 + self.settings.max_clip_s)
+        return Outgoing(event, media, frame_wall)
 
-    def _end(self, event: Event) -> Event:
+    def _end(self, event: Event) -> None:
         pending = self._clips.get(event.event_id)
         if pending is not None and event.media_time is not None:
             pending.t1 = min(pending.t1, event.media_time + self.settings.post_roll_s)
             pending.t1 = max(pending.t1, pending.t0 + self.settings.pre_roll_s + self.settings.post_roll_s)
-        return self._emit(event, {})
 
     def _snapshot(self, event: Event) -> bytes | None:
         best = self._best_frame(event)
@@ -139,46 +158,19 @@ class AlarmBuilder:
             return self._last
         return None
 
-    def poll(self, now_media: float, final: bool = False) -> list[Event]:
-        """Cut the clips whose post-roll has passed (all of them when `final`)."""
+    def poll(self, now_media: float, final: bool = False) -> list[Item]:
+        """The clips whose post-roll has passed (all of them when `final`), as jobs to cut."""
         if self.ring is None:
             return []
         latest = self.ring.latest_time
-        out = []
+        out: list[Item] = []
         for event_id, pending in list(self._clips.items()):
             if not final and (latest is None or latest < pending.t1):
                 continue
             del self._clips[event_id]
-            cut = cut_clip(self.ring, pending.t0, pending.t1)
-            if cut is None:
-                log.warning("camera %s: no video in the ring for the clip of %s", pending.event.camera, event_id)
-                continue
-            data, first, last = cut
-            # media time -> wall time, anchored at the event's own frame
-            offset = parse_iso(pending.event.start) - (pending.event.media_time or 0.0)
-            ref = MediaRef.for_bytes(
-                data, CONTENT_TYPES["clip"], duration_s=round(last - first, 3), start=iso_utc(offset + first)
-            )
-            update = pending.event.next_phase(
-                "update",
-                clip=ref,
-                snapshot=None,
-                media_time=first,
-                time=iso_utc(offset + (latest if latest is not None else last)),
-                details={**pending.event.details, "clip_media_start": round(first, 3)},
-            )
-            out.append(self._emit(update, {"clip": data}))
+            out.append(ClipJob(pending.event, self.ring, pending.t0, pending.t1))
         return out
 
-    def flush(self, now_media: float) -> list[Event]:
+    def flush(self, now_media: float) -> list[Item]:
         """At the end of a replay or on shutdown: cut every pending clip with what the ring has."""
         return self.poll(now_media, final=True)
-
-    def _emit(self, event: Event, media: dict[str, bytes]) -> Event:
-        for kind, data in media.items():
-            if getattr(event, kind) is None:
-                event = event.model_copy(update={kind: MediaRef.for_bytes(data, CONTENT_TYPES[kind])})
-        delivered = self.sink.emit(event, media)
-        if self.keep_delivered:
-            self.delivered.append(delivered)
-        return delivered

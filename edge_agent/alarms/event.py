@@ -10,9 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from ..clock import iso_utc
 
 SCHEMA = "edge-agent/event/1"
 
@@ -93,6 +96,67 @@ class Event(BaseModel):
     def next_phase(self, phase: Phase, **changes: Any) -> Event:
         """The same event in a later phase (keeps event_id, type, zone, track)."""
         return self.model_copy(update={"phase": phase, **changes})
+
+
+@dataclass(frozen=True)
+class EventContext:
+    """Who raises events, and the one place they are made.
+
+    Every producer (rules, patrol, overdue, camera health, tamper) builds its events here, so ids,
+    `run_id`, site, device, camera, location and times are filled the same way everywhere, and an
+    `end` always says why in `details.end_reason`.
+    """
+
+    site: str
+    device: str
+    camera: str
+    timezone: str = "UTC"
+    location: Location | Mapping[str, float] | None = None  # {"lat": .., "lon": ..} is fine too
+    run_id: str = ""  # a live agent sets it (its start time) so ids from two runs never collide
+
+    def event_id(self, *key: Any, per_run: bool = True, camera: bool = True) -> str:
+        """A stable id: site, device, camera (unless `camera=False`), `key`, and the run.
+
+        `per_run=False` is for events that outlive a restart on purpose (patrol_overdue: its id
+        is stored, and the `end` after a restart must carry the same one)."""
+        parts: list[Any] = [self.site, self.device]
+        if camera:
+            parts.append(self.camera)
+        parts += key
+        if per_run:
+            parts.append(self.run_id)
+        return Event.make_id(*parts)
+
+    def start(self, type: str, wall: float, *, key: tuple[Any, ...], media_time: float | None = None,
+              since: float | None = None, per_run: bool = True, **fields: Any) -> Event:
+        """The `start` of a new event; `since` is when the condition began (default: `wall`)."""
+        fields.setdefault("camera", self.camera)
+        fields.setdefault("location", self.location)
+        return Event(
+            event_id=self.event_id(*key, per_run=per_run, camera=bool(self.camera)),
+            phase="start", type=type, site=self.site, device=self.device,
+            start=iso_utc(wall if since is None else since), time=iso_utc(wall),
+            media_time=None if media_time is None else round(media_time, 3), **fields,
+        )
+
+    def restore(self, event_id: str, type: str, since: float, **fields: Any) -> Event:
+        """The `start` of an event raised before a restart, rebuilt from its stored id, so that
+        its `end` can be made."""
+        fields.setdefault("camera", self.camera)
+        return Event(event_id=event_id, phase="start", type=type, site=self.site, device=self.device,
+                     start=iso_utc(since), **fields)
+
+    @staticmethod
+    def update(event: Event, wall: float, **changes: Any) -> Event:
+        """A later `update` of `event` (its media attached, media dropped, ...)."""
+        return event.next_phase("update", time=iso_utc(wall), **changes)
+
+    @staticmethod
+    def end(event: Event, wall: float, reason: str, details: Mapping[str, Any] | None = None,
+            **changes: Any) -> Event:
+        """The `end` of `event` at `wall`, with `details.end_reason` (one key for every type)."""
+        merged = {**event.details, **(details or {}), "end_reason": reason}
+        return event.next_phase("end", end=iso_utc(wall), time=iso_utc(wall), details=merged, **changes)
 
 
 def event_json_schema() -> dict[str, Any]:

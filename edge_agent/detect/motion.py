@@ -10,6 +10,7 @@ when a camera is covered, blinded or turned away: `camera_tampered`.
 from __future__ import annotations
 
 import random
+import threading
 from dataclasses import dataclass
 from typing import Callable
 
@@ -83,14 +84,26 @@ class SceneWatch:
         self._suspect_since: float | None = None
         self._suspect_reason: str | None = None
         self.tampered: str | None = None
+        self._force = threading.Event()
         self.phase = random.random() if phase is None else phase  # fraction of an idle interval
 
+    def resize(self) -> None:
+        """The picture changed size: start motion afresh; the tamper background is rescaled at the
+        next frame (not forgotten: a camera turned away while unplugged must still be noticed)."""
+        self.prev = None
+
     def force_next(self) -> None:
-        """Let the next sampled frame through the gate (a `snapshot` command wants a fresh picture)."""
-        self.last_analysed = float("-inf")
+        """Let the next sampled frame through the gate (a `snapshot` command wants a fresh picture).
+        Called from another thread: only sets an Event the decode thread reads."""
+        self._force.set()
 
     def observe(self, small: np.ndarray, t: float) -> GateDecision:
         """`t` is seconds on any steady clock (media time works)."""
+        if self.prev is not None and self.prev.shape != small.shape:
+            self.prev = None
+        if self.background is not None and self.background.shape != small.shape:
+            self.background = cv2.resize(self.background, (small.shape[1], small.shape[0]),
+                                         interpolation=cv2.INTER_AREA)
         first = self.prev is None
         motion = 1.0 if first else motion_fraction(self.prev, small)
         self.prev = small
@@ -98,10 +111,12 @@ class SceneWatch:
         analyse = (
             motion >= self.motion_threshold
             or t - self.last_analysed >= self.idle_interval_s
+            or self._force.is_set()
             or self.active()
         )
         if analyse:
             self.last_analysed = t
+            self._force.clear()
         if first:
             # Cameras started together would re-check together, a burst every idle interval that
             # makes busy cameras drop frames: start each one's idle clock at a random phase.

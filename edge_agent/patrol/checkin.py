@@ -21,16 +21,15 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from ..alarms.event import Event
-from ..alarms.sink import EventSink
+from ..alarms.delivery import Outgoing
+from ..alarms.event import EventContext
 from ..alarms.snapshot import encode_jpeg
-from ..clock import Clock, iso_utc
+from ..clock import Clock
 from ..config.models import AgentConfig
 from ..frames import Detections, Frame
-from ..rules.engine import EventContext
 from ..rules.schedule import _zone, in_schedule
 from .badge import BadgeReader, Reading, verify
-from .overdue import OverdueWatch
+from .overdue import OverdueWatch, StatusPublisher
 from .points import PatrolFile, Point, badge_secret, load_patrol
 from .store import PatrolStore
 
@@ -60,14 +59,13 @@ class PatrolStats:
 class PatrolMonitor:
     """Patrol check-ins, presence and rejected badges for the points of one camera."""
 
-    def __init__(self, ctx: EventContext, patrol: PatrolFile, secret: bytes, sink: EventSink | None = None,
+    def __init__(self, ctx: EventContext, patrol: PatrolFile, secret: bytes,
                  watch: OverdueWatch | None = None, snapshot_quality: int = 85,
                  reader: BadgeReader | None = None) -> None:
         self.ctx = ctx
         self.patrol = patrol
         self.points: list[Point] = patrol.for_cameras([ctx.camera])
         self.secret = secret
-        self.sink = sink
         self.watch = watch
         self.quality = snapshot_quality
         self.reader = reader or BadgeReader()
@@ -76,15 +74,15 @@ class PatrolMonitor:
         self.stats = PatrolStats()
         self._areas = {p.id: np.asarray(p.area, np.float32) for p in self.points}
 
-    def process(self, frame: Frame, tracked: Detections) -> list[Event]:
-        """Judge one analysed frame; returns the events delivered."""
+    def process(self, frame: Frame, tracked: Detections) -> list[Outgoing]:
+        """Judge one analysed frame; returns the events it raised."""
         if not self.points or frame.image is None:
             return []
         self.stats.frames += 1
         persons = _persons(tracked)
         anchors = persons.anchors("bottom_center") / np.array([frame.width, frame.height], np.float32)
         readings: dict[int, list[Reading]] = {}  # track -> badges read this frame (read at most once)
-        events: list[Event] = []
+        events: list[Outgoing] = []
         for point in self.points:
             area = self._areas[point.id]
             for row, det in enumerate(persons):
@@ -123,7 +121,7 @@ class PatrolMonitor:
         self.stats.badges_seen += len(found)
         return found
 
-    def _judge(self, point: Point, visit: Visit, det: Detections, reading: Reading, frame: Frame) -> list[Event]:
+    def _judge(self, point: Point, visit: Visit, det: Detections, reading: Reading, frame: Frame) -> list[Outgoing]:
         number, signed = verify(self.secret, self.ctx.site, reading.ids)
         member = self.patrol.badge(number) if signed else None
         reason = None
@@ -153,10 +151,10 @@ class PatrolMonitor:
                    "team_matches": member.team == point.team, "badge_px": round(reading.width_px, 1)}
         events = self._emit("patrol_checkin", point, visit, det, frame, details, reading)
         if self.watch is not None:
-            events += self.watch.on_checkin(point.id, member.member, member.badge, frame.wall_time)
+            events += [Outgoing(e) for e in self.watch.on_checkin(point.id, member.member, member.badge, frame.wall_time)]
         return events
 
-    def _presence(self, point: Point, visit: Visit, det: Detections, frame: Frame) -> list[Event]:
+    def _presence(self, point: Point, visit: Visit, det: Detections, frame: Frame) -> list[Outgoing]:
         if visit.presence_sent or visit.checked_in or visit.rejected:
             return []
         if frame.media_time - visit.first_media < self.patrol.presence_s(point):
@@ -177,27 +175,21 @@ class PatrolMonitor:
 
     # -- events ----------------------------------------------------------------------------
     def _emit(self, etype: str, point: Point, visit: Visit, det: Detections, frame: Frame,
-              details: dict, reading: Reading | None) -> list[Event]:
-        ctx, t = self.ctx, iso_utc(frame.wall_time)
+              details: dict, reading: Reading | None) -> list[Outgoing]:
         w, h = frame.width, frame.height
         box = det.xyxy[0]
-        location = point.location.model_dump() if point.location else ctx.location
-        event = Event(
-            event_id=Event.make_id(ctx.site, ctx.device, ctx.camera, point.id, etype, visit.track,
-                                   f"{visit.first_media:.3f}", ctx.run_id),
-            phase="start", type=etype, site=ctx.site, device=ctx.device, camera=ctx.camera,  # type: ignore[arg-type]
+        event = self.ctx.start(
+            etype, frame.wall_time, key=(point.id, etype, visit.track, f"{visit.first_media:.3f}"),
+            since=visit.first_wall, media_time=frame.media_time,
             zone=point.id, zone_kind="patrol", label="person", score=round(float(det.confidence[0]), 3),
-            track_id=visit.track, start=iso_utc(visit.first_wall), time=t, media_time=round(frame.media_time, 3),
-            bbox=[round(float(v), 4) for v in (box[0] / w, box[1] / h, box[2] / w, box[3] / h)],
-            location=location,
+            track_id=visit.track, bbox=[round(float(v), 4) for v in (box[0] / w, box[1] / h, box[2] / w, box[3] / h)],
+            location=point.location.model_dump() if point.location else self.ctx.location,
             details={"point": point.id, "point_name": point.name, "team": point.team, **details},
         )
         media = {"snapshot": encode_jpeg(self._annotate(frame, point, box, reading, etype), self.quality)}
-        if self.sink is not None:
-            event = self.sink.emit(event, media)
-        log.info("camera %s: %s at %s (%s)", ctx.camera, etype, point.id,
+        log.info("camera %s: %s at %s (%s)", self.ctx.camera, etype, point.id,
                  details.get("member") or details.get("reason", ""))
-        return [event]
+        return [Outgoing(event, media, frame.wall_time)]
 
     def _annotate(self, frame: Frame, point: Point, box: np.ndarray, reading: Reading | None,
                   etype: str) -> np.ndarray:
@@ -238,12 +230,13 @@ class PatrolStage:
         self.watch = watch
 
     @classmethod
-    def from_config(cls, cfg: AgentConfig, clock: Clock, sink: EventSink | None,
+    def from_config(cls, cfg: AgentConfig, clock: Clock, publish_status: StatusPublisher | None,
                     camera_up: Callable[[str], bool], ctx_for: Callable[[str], EventContext],
                     state_path: str | Path | None = None) -> PatrolStage | None:
         """None when the config has no `patrol:` file; EdgeAgentError when it is wrong.
 
         `cfg` comes from the config loader, which has made `patrol` an absolute path.
+        `publish_status(point, body)` publishes a point's retained status (MQTT only).
         """
         if not cfg.patrol:
             return None
@@ -253,31 +246,25 @@ class PatrolStage:
         cameras = [c.id for c in cfg.cameras if c.enabled]
         points = patrol.for_cameras(cameras)
         state = Path(state_path) if state_path else Path(cfg.mqtt.outbox.path).parent / "patrol_state.json"
-        retained = getattr(sink, "publish_retained", None)  # MQTT only: a folder sink has no retained topics
-        publish = (lambda point, body: retained(f"patrol/status/{point}", body)) if retained else None
         box = EventContext(cfg.site.id, cfg.device.id, "", cfg.site.timezone)
-        watch = OverdueWatch(box, patrol, points, clock, PatrolStore.open(state), sink, publish, camera_up)
-        monitors = {cam: PatrolMonitor(ctx_for(cam), patrol, secret, sink, watch, cfg.alarms.snapshot_quality)
+        watch = OverdueWatch(box, patrol, points, clock, PatrolStore.open(state), publish_status, camera_up)
+        monitors = {cam: PatrolMonitor(ctx_for(cam), patrol, secret, watch, cfg.alarms.snapshot_quality)
                     for cam in cameras if patrol.for_cameras([cam])}
         log.info("patrol: %d point(s) on %d camera(s) of this box", len(points), len(monitors))
         return cls(monitors, watch)
 
     @classmethod
     def for_camera(cls, patrol_path: str | Path, cfg: AgentConfig, ctx: EventContext, clock: Clock,
-                   sink: EventSink | None, state_path: str | Path | None = None) -> PatrolStage:
+                   state_path: str | Path | None = None) -> PatrolStage:
         """Replay: the points of one camera (`ctx.camera`), due times kept in memory by default."""
         patrol = load_patrol(patrol_path, cfg)
         if not patrol.for_cameras([ctx.camera]):
             log.warning("patrol: no enabled point is on camera %s (pass --camera to name it)", ctx.camera)
         box = EventContext(ctx.site, ctx.device, "", ctx.timezone)
-        watch = OverdueWatch(box, patrol, patrol.for_cameras([ctx.camera]), clock, PatrolStore.open(state_path), sink)
-        monitor = PatrolMonitor(ctx, patrol, badge_secret(patrol, Path(patrol_path)), sink, watch,
+        watch = OverdueWatch(box, patrol, patrol.for_cameras([ctx.camera]), clock, PatrolStore.open(state_path))
+        monitor = PatrolMonitor(ctx, patrol, badge_secret(patrol, Path(patrol_path)), watch,
                                 cfg.alarms.snapshot_quality)
         return cls({ctx.camera: monitor}, watch)
 
-    def process(self, frame: Frame, tracked: Detections) -> list[Event]:
-        monitor = self.monitors.get(frame.camera)
-        return monitor.process(frame, tracked) if monitor is not None else []
-
-    def check(self) -> list[Event]:
-        return self.watch.check()
+    def check(self) -> list[Outgoing]:
+        return [Outgoing(e) for e in self.watch.check()]

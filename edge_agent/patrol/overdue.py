@@ -21,10 +21,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..alarms.event import Event
-from ..alarms.sink import EventSink
-from ..clock import Clock, iso_utc
-from ..rules.engine import EventContext
+from ..alarms.event import Event, EventContext
+from ..clock import Clock, iso_utc, parse_iso
 from ..rules.schedule import _zone, in_schedule, parse_window
 from .points import PatrolFile, Point
 from .store import PatrolStore
@@ -44,14 +42,13 @@ class OverdueWatch:
     """Due times of the points this box watches; emits overdue alarms and publishes status."""
 
     def __init__(self, ctx: EventContext, patrol: PatrolFile, points: list[Point], clock: Clock,
-                 store: PatrolStore, sink: EventSink | None = None, publish: StatusPublisher | None = None,
+                 store: PatrolStore, publish: StatusPublisher | None = None,
                  camera_up: Callable[[str], bool] = lambda camera: True) -> None:
         self.ctx = ctx  # site, device, timezone (camera comes from each point)
         self.patrol = patrol
         self.points = {p.id: p for p in points}
         self.clock = clock
         self.store = store
-        self.sink = sink
         self.publish = publish
         self.camera_up = camera_up
         self._lock = threading.Lock()
@@ -124,10 +121,11 @@ class OverdueWatch:
         st = self.store.get(point.id)
         status = self._status(point.id, now_w, now_m)
         up = status["camera_up"]
-        event = Event(
-            event_id=Event.make_id(self.ctx.site, self.ctx.device, point.id, "patrol_overdue", round(st.ref_wall or 0)),
-            phase="start", type="patrol_overdue", site=self.ctx.site, device=self.ctx.device, camera=point.camera,
-            zone=point.id, zone_kind="patrol", start=status["due"], time=iso_utc(now_w),
+        # No run_id, and no camera in the id: the id is stored, and the `end` after a restart
+        # must carry the same one.
+        event = self.ctx.start(
+            "patrol_overdue", now_w, key=(point.id, "patrol_overdue", round(st.ref_wall or 0)), per_run=False,
+            since=parse_iso(status["due"]), camera=point.camera, zone=point.id, zone_kind="patrol",
             location=point.location.model_dump() if point.location else None,
             details={
                 "point": point.id, "point_name": point.name, "team": point.team,
@@ -139,7 +137,7 @@ class OverdueWatch:
         st.overdue_id, st.overdue_since = event.event_id, now_w
         self._pending[point.id] = event
         log.warning("patrol point %s (%s) overdue: %s", point.id, point.camera, event.details["reason"])
-        return self._deliver([event])
+        return [event]
 
     def _end(self, point_id: str, why: str, extra: dict[str, Any]) -> list[Event]:
         st = self.store.get(point_id)
@@ -147,26 +145,12 @@ class OverdueWatch:
             return []
         start = self._pending.pop(point_id, None)
         point = self.points[point_id]
-        now = iso_utc(self.clock.now())
         if start is None:  # raised before a restart: rebuild the parts central needs
-            start = Event(event_id=st.overdue_id, phase="start", type="patrol_overdue", site=self.ctx.site,
-                          device=self.ctx.device, camera=point.camera, zone=point_id, zone_kind="patrol",
-                          start=iso_utc(st.overdue_since or self.clock.now()),
-                          details={"point": point_id, "team": point.team})
+            start = self.ctx.restore(st.overdue_id, "patrol_overdue", st.overdue_since or self.clock.now(),
+                                     camera=point.camera, zone=point_id, zone_kind="patrol",
+                                     details={"point": point_id, "team": point.team})
         st.overdue_id = st.overdue_since = None
-        end = start.next_phase("end", end=now, time=now, details={**start.details, "end_reason": why, **extra})
-        return self._deliver([end])
-
-    def _deliver(self, events: list[Event]) -> list[Event]:
-        if self.sink is None:
-            return events
-        out = []
-        for ev in events:
-            try:
-                out.append(self.sink.emit(ev, {}))
-            except Exception:  # a full disk must not stop overdue checking for the other points
-                log.exception("patrol point %s: could not deliver %s", ev.zone, ev.type)
-        return out
+        return [EventContext.end(start, self.clock.now(), why, extra)]
 
     # -- status ------------------------------------------------------------------------------
     def _status(self, point_id: str, now_w: float, now_m: float) -> dict[str, Any]:

@@ -177,13 +177,11 @@ class MqttSink:
         head = Row("event", self.topics.event_topic(event.type), text.encode(), self.qos)
         try:
             dropped = self.outbox.put_event(event.event_id, text, [head, *rows])
-        except sqlite3.Error as exc:
-            # The disk failed us: still try the network, and say so loudly.
+        except sqlite3.Error:
+            # Not on disk, not sent: the caller (alarms/delivery.py) keeps the event and tries
+            # again, so it goes out exactly once when the disk has room again.
             self.counts["outbox_errors"] += 1
-            log.error("outbox write failed for event %s (%s); publishing without durability", event.event_id, exc)
-            for row in (head, *rows):
-                self.link.publish(row.topic, row.payload, row.qos, row.retain)
-            return event
+            raise
         for event_id, kinds in dropped.items():
             log.warning("media quota full: dropped %s of event %s", ", ".join(kinds), event_id)
         self.counts["emitted"] += 1

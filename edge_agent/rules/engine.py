@@ -24,15 +24,15 @@ Semantics, per (zone, track), in the words a field technician would use:
   Moving away (beyond the radius for more than `leave_grace_s`), leaving or being lost -> `end`;
   the track then settles anew.
 - schedule and enabled: a zone outside its schedule windows, or disabled, is disarmed: nothing
-  starts, open events end at once (details.reason "schedule" / "disabled") and the zone forgets
+  starts, open events end at once (details.end_reason "schedule" / "disabled") and the zone forgets
   its tracks, so when it re-arms every object present starts its dwell from the arming time.
 - Events come out in zone order, then track id; an `end` before a `start` for the same pair.
 - Time: every duration (dwell, graces, cooldown, stationary) is measured in media time, which
   never steps; wall time `t` serves only schedules and the ISO stamps. A live box whose clock is
   set by NTP after boot (no RTC battery) would otherwise alarm at once on a forward step (dwell
   "done") and hold every open alarm, and its cooldown, until the clock caught up on a step back.
-- event_id = Event.make_id(site, device, camera, zone, type, track_id, media time of the entry
-  (intrusion) or of settling (stationary), run_id).
+- event_id = EventContext.event_id(zone, type, track_id, media time of the entry (intrusion) or
+  of settling (stationary)), which adds site, device, camera and run_id.
   Media time (not wall time) keeps replay ids the same whatever `--start` is; a live agent sets
   `EventContext.run_id` (e.g. its start time) so ids from two runs never collide.
 """
@@ -45,7 +45,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..alarms.event import Event, Location
+from ..alarms.event import Event, EventContext
 from ..clock import iso_utc
 from ..config.models import Zone
 from ..frames import Detections
@@ -53,18 +53,6 @@ from .schedule import check_timezone, in_schedule
 from .zones import ZoneGeometry, compile_zones
 
 _EPS = 1e-6  # float media times (0.2 * 5) must not miss a threshold by a hair
-
-
-@dataclass(frozen=True)
-class EventContext:
-    """Who raises the events: ids and place that go into every event."""
-
-    site: str
-    device: str
-    camera: str
-    timezone: str = "UTC"
-    location: Location | Mapping[str, float] | None = None  # {"lat": .., "lon": ..} is fine too
-    run_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -146,21 +134,17 @@ def _event(geo: ZoneGeometry, rec: Presence, kind: str, t: float, media_time: fl
     details = {"entered": iso_utc(rec.entered_t), "entered_media_time": round(rec.entered_media, 3)}
     if kind == "stationary":
         details.update(settled=iso_utc(since_t), settled_media_time=round(since_media, 3))
-    event_id = Event.make_id(ctx.site, ctx.device, ctx.camera, geo.name, kind, rec.track_id,
-                             f"{since_media:.3f}", ctx.run_id)
-    return Event(
-        event_id=event_id, phase="start", type=kind, site=ctx.site, device=ctx.device, camera=ctx.camera,
+    return ctx.start(
+        kind, t, key=(geo.name, kind, rec.track_id, f"{since_media:.3f}"), media_time=media_time,
         zone=geo.name, zone_kind=geo.zone.kind, label=rec.label, score=round(rec.best_score, 4),
-        track_id=rec.track_id, start=iso_utc(t), time=iso_utc(t), media_time=round(media_time, 3),
-        bbox=rec.bbox, location=ctx.location, details=details,
+        track_id=rec.track_id, bbox=rec.bbox, details=details,
     )
 
 
 def _end(rec: Presence, reason: str, t: float, media_time: float) -> tuple[Presence, Event]:
     assert rec.open is not None
-    details = {**rec.open.details, "reason": reason, "last_inside": iso_utc(rec.last_inside_t)}
-    ev = rec.open.next_phase("end", end=iso_utc(t), time=iso_utc(t), media_time=round(media_time, 3),
-                             bbox=rec.bbox or rec.open.bbox, details=details)
+    ev = EventContext.end(rec.open, t, reason, {"last_inside": iso_utc(rec.last_inside_t)},
+                          media_time=round(media_time, 3), bbox=rec.bbox or rec.open.bbox)
     return replace(rec, open=None, ended_media=media_time), ev
 
 

@@ -1,8 +1,9 @@
 """A video file as a camera: replay (deterministic, faster than real time) and demo cameras.
 
-Time comes from the file: `media_time` is the frame's pts in seconds, and `wall_time` is the
+Time comes from the file: a frame's media time is its pts in seconds, and its wall time is the
 replay's start plus media time, so schedules and timestamps in a replay are what a live camera
-would have produced at that hour.
+would have produced at that hour. Every decoded frame goes to the camera's `FrameGate`, which
+samples and gates it exactly as it would a live camera's.
 """
 
 from __future__ import annotations
@@ -15,32 +16,20 @@ from typing import Iterator
 import av
 
 from ..errors import SourceError
-from ..frames import Frame
 from .packets import PacketRing
 
 log = logging.getLogger(__name__)
 
 
 class FileSource:
-    """Decode every frame of a file; convert to BGR only the frames sampled at `detect_fps`."""
+    """Decode every frame of a file, yielding `(media_time, frame)`; packets feed the ring."""
 
-    def __init__(
-        self,
-        camera: str,
-        path: str | Path,
-        detect_fps: float,
-        start_wall: float,
-        ring: PacketRing | None = None,
-        loop: bool = False,
-    ) -> None:
+    def __init__(self, camera: str, path: str | Path, ring: PacketRing | None = None, loop: bool = False) -> None:
         self.camera = camera
         self.path = Path(path)
-        self.detect_fps = float(detect_fps)
-        self.start_wall = float(start_wall)
         self.ring = ring
         self.loop = loop
         self.frames_in = 0
-        self.frames_sampled = 0
         self.duration: float | None = None
         self._stop = threading.Event()
 
@@ -53,17 +42,14 @@ class FileSource:
         try:
             container = av.open(str(self.path))
         except av.error.FFmpegError as exc:
-            raise SourceError(f"camera {self.camera}: cannot read video {self.path}: {exc}") from None
+            raise SourceError(f"camera {self.camera}: cannot read video {self.path}: {exc}") from exc
         if not container.streams.video:
             container.close()
             raise SourceError(f"camera {self.camera}: {self.path} has no video stream")
         return container
 
-    def __iter__(self) -> Iterator[Frame]:
-        seq = 0
+    def __iter__(self) -> Iterator[tuple[float, av.VideoFrame]]:
         offset = 0.0  # media seconds added per loop, so time never goes backwards
-        next_sample = 0.0
-        interval = 1.0 / self.detect_fps
         while not self._stop.is_set():
             container = self._open()
             stream = container.streams.video[0]
@@ -83,12 +69,7 @@ class FileSource:
                         self.frames_in += 1
                         t = offset + ((frame.pts if frame.pts is not None else 0) - first_pts) * tb
                         last_t = max(last_t, t)
-                        if t + 1e-6 < next_sample:
-                            continue
-                        next_sample = max(next_sample + interval, t + interval / 2)
-                        self.frames_sampled += 1
-                        yield Frame(self.camera, seq, t, self.start_wall + t, frame.to_ndarray(format="bgr24"))
-                        seq += 1
+                        yield t, frame
             finally:
                 container.close()
             # The last frame lasts one frame time (not one detect interval): replay's speed ratio

@@ -12,23 +12,19 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from typing import Callable
 from urllib.parse import urlsplit
 
 import av
 
 from ..clock import Clock, SystemClock
-from ..detect.motion import GateDecision, SceneWatch, small_grey
-from ..frames import Frame
-from ..health import Health
+from ..health import Health, SourceState
 from ..redact import redact_text, redact_url
-from .base import FrameCallback, Sampler, SourceState
+from .gate import FrameGate
 from .packets import PacketRing
 
 log = logging.getLogger(__name__)
 
 ERROR_LOG_EVERY_S = 60.0
-TamperCallback = Callable[[str, "str | None", Frame], None]
 
 
 def describe_error(exc: BaseException) -> str:
@@ -46,7 +42,7 @@ def describe_error(exc: BaseException) -> str:
     for cls, text in kinds:
         if isinstance(exc, cls):
             return text
-    return type(exc).__name__
+    return f"{type(exc).__name__}: {exc}"  # the caller redacts it: the message may quote the URL
 
 
 class Backoff:
@@ -67,7 +63,7 @@ class Backoff:
 
 
 class RtspSource:
-    """One camera. Frames go to `on_frame` (only sampled, gated, BGR-converted ones); packets to `ring`.
+    """One camera. Decoded frames go to its `FrameGate`; packets to `ring`.
 
     With `substream_url` the substream is decoded for detection and the main stream only feeds
     the packet ring (clips keep the full resolution, detection decodes the small picture).
@@ -77,8 +73,7 @@ class RtspSource:
         self,
         camera: str,
         url: str,
-        detect_fps: float,
-        on_frame: FrameCallback,
+        gate: FrameGate,
         health: Health,
         ring: PacketRing | None = None,
         clock: Clock | None = None,
@@ -86,14 +81,11 @@ class RtspSource:
         stall_timeout_s: float = 10.0,
         open_timeout_s: float = 10.0,
         backoff_cap_s: float = 2.0,
-        watch: SceneWatch | None = None,
-        on_tamper: TamperCallback | None = None,
     ) -> None:
         self.camera = camera
         self.url = url
         self.substream_url = substream_url
-        self.detect_fps = detect_fps
-        self.on_frame = on_frame
+        self.gate = gate
         self.health = health
         self.ring = ring
         self.clock = clock or SystemClock()
@@ -103,16 +95,12 @@ class RtspSource:
         self.read_timeout_s = max(0.5, min(5.0, stall_timeout_s / 2))
         self.open_timeout_s = open_timeout_s
         self.backoff_cap_s = backoff_cap_s
-        self.watch = watch
-        self.on_tamper = on_tamper
         self._secrets = [s for s in (urlsplit(url).password, urlsplit(substream_url or "").password) if s]
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._t0 = self.clock.monotonic()
         self._media_end = 0.0  # latest media time delivered, so time never goes backwards on reconnect
         self._last_frame = self._t0
-        self._tamper: str | None = None
-        self._seq = 0
         self._last_frame_error = float("-inf")
         health.register(camera)
 
@@ -174,7 +162,7 @@ class RtspSource:
                     timeout=(self.open_timeout_s, self.read_timeout_s),
                 )
             except Exception as exc:  # FFmpeg, the OS or anything else: retry, never end the camera's thread
-                error = describe_error(exc)
+                error = self._safe(describe_error(exc))
                 if error != last_error:  # log a change, not every retry of a camera that stays down
                     log.warning("camera %s: cannot open %s: %s", self.camera, self._safe(redact_url(url)), error)
                 last_error = error
@@ -213,6 +201,8 @@ class RtspSource:
         if self.ring is not None and (not decode or not self.substream_url):
             self.ring.set_template(stream)
         conn = _Connection(self, tb, rate)
+        if decode:
+            self.gate.restart()
         ring = self.ring if (not decode or not self.substream_url) else None
         self._last_frame = self.clock.monotonic()  # the stall clock starts with the connection
         delivered = False
@@ -273,26 +263,9 @@ class RtspSource:
             self.health.set_state(self.camera, SourceState.ONLINE)
             log.info("camera %s: online (%dx%d)", self.camera, frame.width, frame.height)
         self._last_frame = now
-        self.health.frame_seen(self.camera, frame.width, frame.height)
         t = conn.frame_time(frame.pts)
         self._media_end = max(self._media_end, t)
-        if not conn.sampler.take(t):
-            return
-        decision = self.watch.observe(small_grey(frame), t) if self.watch else GateDecision(True, 0.0, None)
-        if not decision.analyse and decision.tamper == self._tamper:
-            self.health.count(self.camera, "frames_gated")
-            return
-        image = frame.to_ndarray(format="bgr24")
-        out = Frame(self.camera, self._seq, t, conn.wall_time(t), image, decision.motion)
-        self._seq += 1
-        if decision.tamper != self._tamper:
-            self._tamper = decision.tamper
-            if self.on_tamper is not None:
-                self.on_tamper(self.camera, decision.tamper, out)
-        if decision.analyse:
-            self.on_frame(out)
-        else:
-            self.health.count(self.camera, "frames_gated")
+        self.gate.offer(frame, t, conn.wall_time)
 
 
 class _Connection:
@@ -311,7 +284,6 @@ class _Connection:
         elapsed = source.clock.monotonic() - source._t0
         self.offset = 0.0 if source._media_end == 0.0 else max(source._media_end + 0.04, elapsed)
         self.wall0: float | None = None  # set at the first frame: opening takes a second or more
-        self.sampler = Sampler(source.detect_fps)
 
     def media_time(self, pts: int) -> float:
         if self.first_pts is None:

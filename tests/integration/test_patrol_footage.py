@@ -22,8 +22,10 @@ from edge_agent.patrol.checkin import PatrolMonitor
 from edge_agent.patrol.overdue import OverdueWatch
 from edge_agent.patrol.points import badge_secret, load_patrol
 from edge_agent.patrol.store import PatrolStore
-from edge_agent.rules.engine import EventContext
+from edge_agent.alarms.event import EventContext
 from edge_agent.sources.file import FileSource
+from edge_agent.sources.gate import sampled_frames
+from edge_agent.alarms.delivery import Delivery
 from edge_agent.track import Tracker
 
 FOOTAGE = Path(__file__).resolve().parents[1] / "footage"
@@ -42,20 +44,20 @@ def run_clip(name: str, detector, out: Path, watch_store: Path | None = None):
     ctx = EventContext(site=spec["site"], device="footage-box", camera=spec["camera"], timezone=spec["timezone"])
     sink = FolderSink(out)
     clock = FakeClock(start)
-    watch = OverdueWatch(ctx, patrol, patrol.for_cameras([spec["camera"]]), clock,
-                         PatrolStore.open(watch_store), sink)
-    monitor = PatrolMonitor(ctx, patrol, badge_secret(patrol), sink, watch)
+    watch = OverdueWatch(ctx, patrol, patrol.for_cameras([spec["camera"]]), clock, PatrolStore.open(watch_store))
+    monitor = PatrolMonitor(ctx, patrol, badge_secret(patrol), watch)
+    delivery = Delivery(sink, clock, threaded=False)
     tracker = Tracker()
     events: list[Event] = []
-    source = FileSource(spec["camera"], FOOTAGE / spec["clip"], spec["fps"], start)
-    batch = []
-    for frame in source:
-        batch.append(frame)
+    batch = list(sampled_frames(FileSource(spec["camera"], FOOTAGE / spec["clip"]), spec["camera"], spec["fps"], start))
     for i in range(0, len(batch), 4):
         chunk = batch[i : i + 4]
         for frame, dets in zip(chunk, detector.detect([f.image for f in chunk])):
             tracked = tracker.update(dets, frame.wall_time)
-            events += monitor.process(frame, tracked)
+            made = monitor.process(frame, tracked)
+            delivery.submit(made)
+            events += [o.event for o in made]
+    delivery.close()
     sink.close()
     return spec, events, monitor
 

@@ -21,8 +21,10 @@ from edge_agent.detect.common import DetectorOptions
 from edge_agent.detect.registry import load_detector
 from edge_agent.patrol.checkin import PatrolStage
 from edge_agent.publish.publisher import MqttSink
-from edge_agent.rules.engine import EventContext
+from edge_agent.alarms.event import EventContext
 from edge_agent.sources.file import FileSource
+from edge_agent.sources.gate import sampled_frames
+from edge_agent.alarms.delivery import Delivery
 from edge_agent.track import Tracker
 from tests.fixtures.mosquitto import mqtt_settings
 
@@ -72,24 +74,28 @@ def test_status_checkin_and_overdue_over_the_broker(mosquitto, tmp_path):
     sink = MqttSink(mqtt_settings(mosquitto, tmp_path / "outbox.sqlite", topic_prefix="plant"),
                     cfg.site.id, cfg.device.id, clock).start()
     ctx = EventContext(cfg.site.id, cfg.device.id, "patrol-cam", cfg.site.timezone)
-    stage = PatrolStage.from_config(cfg, clock, sink, lambda cam: True, lambda cam: ctx,
-                                    state_path=tmp_path / "patrol_state.json")
+    stage = PatrolStage.from_config(cfg, clock, lambda point, body: sink.publish_retained(f"patrol/status/{point}", body),
+                                    lambda cam: True, lambda cam: ctx, state_path=tmp_path / "patrol_state.json")
+    delivery = Delivery(sink, clock, threaded=False)
     assert stage is not None and list(stage.monitors) == ["patrol-cam"]
     probe = Probe(mosquitto.port, "plant/footage-site/box-1/#")
-    stage.check()
+    delivery.submit(stage.check())
     # A retained state still queued is replaced by a newer one (only the latest matters), so let
     # each state go out before the fake clock jumps hours ahead, as a real clock would.
     assert sink.wait_drained(10)
     for _ in range(5 * 60):  # five hours, a check a minute
         clock.advance(60)
-        stage.check()
+        delivery.submit(stage.check())
     assert sink.wait_drained(10)
     detector = load_detector("yolov3-tiny", DetectorOptions())
     tracker = Tracker()
     events = []
-    for frame in FileSource("patrol-cam", FOOTAGE / "patrol_checkin.mp4", 5.0, clock.now()):
+    frames = sampled_frames(FileSource("patrol-cam", FOOTAGE / "patrol_checkin.mp4"), "patrol-cam", 5.0, clock.now())
+    for frame in frames:
         tracked = tracker.update(detector.detect([frame.image])[0], frame.wall_time)
-        events += stage.process(frame, tracked)
+        made = stage.monitors["patrol-cam"].process(frame, tracked)
+        delivery.submit(made)
+        events += [o.event for o in made]
     assert sink.wait_drained(10)
     probe.stop()
     late = Probe(mosquitto.port, "plant/footage-site/box-1/patrol/status/#")  # sees retained messages only

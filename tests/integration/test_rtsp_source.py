@@ -12,6 +12,7 @@ import pytest
 from edge_agent.health import Health
 from edge_agent.sources.packets import PacketRing, cut_clip
 from edge_agent.sources.rtsp import RtspSource
+from edge_agent.sources.gate import FrameGate
 from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -33,7 +34,7 @@ class Collector:
 
 def make_source(name: str, url: str, health: Health, **kw) -> tuple[RtspSource, Collector]:
     sink = Collector()
-    src = RtspSource(name, url, detect_fps=5, on_frame=sink, health=health, **kw)
+    src = RtspSource(name, url, FrameGate(name, 5, health, sink), health=health, **kw)
     src.start()
     return src, sink
 
@@ -221,7 +222,7 @@ def test_a_callback_that_raises_does_not_end_the_camera(rtsp_server, small_clip,
         if len(calls) == 1:
             raise RuntimeError("downstream bug")
 
-    src = RtspSource("a", srv.url("a"), detect_fps=5, on_frame=flaky, health=health, stall_timeout_s=3)
+    src = RtspSource("a", srv.url("a"), FrameGate("a", 5, health, flaky), health=health, stall_timeout_s=3)
     src.start()
     try:
         assert wait_for(lambda: len(calls) >= 5, 15), (len(calls), health.snapshot())
@@ -243,7 +244,7 @@ def test_a_file_camera_survives_a_callback_that_raises(small_clip):
         if len(calls) == 1:
             raise RuntimeError("downstream bug")
 
-    src = PacedFileSource("f", str(small_clip), 5, flaky, health, loop=True)
+    src = PacedFileSource("f", str(small_clip), FrameGate("f", 5, health, flaky), health, loop=True)
     src.start()
     try:
         assert wait_for(lambda: len(calls) >= 4, 10), (len(calls), health.snapshot())

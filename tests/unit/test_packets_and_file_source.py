@@ -11,6 +11,7 @@ import pytest
 
 from edge_agent.errors import SourceError
 from edge_agent.sources.file import FileSource
+from edge_agent.sources.gate import Sampler, sampled_frames
 from edge_agent.sources.packets import PacketRing, cut_clip
 
 
@@ -42,7 +43,7 @@ def clip(tmp_path_factory) -> Path:
 
 
 def test_file_source_samples_at_detect_fps_with_media_time(clip):
-    frames = list(FileSource("cam", clip, detect_fps=2.5, start_wall=1000.0))
+    frames = list(sampled_frames(FileSource("cam", clip), "cam", 2.5, start_wall=1000.0))
     times = [f.media_time for f in frames]
     assert len(frames) == 15  # 6 s at 2.5 fps
     assert times[0] == pytest.approx(0.0)
@@ -55,15 +56,15 @@ def test_file_source_samples_at_detect_fps_with_media_time(clip):
 
 def test_file_source_duration_is_the_video_length_whatever_the_detect_fps(clip):
     for fps in (2.5, 10.0):
-        src = FileSource("cam", clip, detect_fps=fps, start_wall=0.0)
-        list(src)
+        src = FileSource("cam", clip)
+        list(sampled_frames(src, "cam", fps))
         assert src.duration == pytest.approx(6.0)  # 60 frames at 10 fps, not 5.9 s + one detect interval
 
 
 def test_file_source_loop_keeps_time_increasing(clip):
-    src = FileSource("cam", clip, detect_fps=1, start_wall=0.0, loop=True)
+    src = FileSource("cam", clip, loop=True)
     times = []
-    for frame in src:
+    for frame in sampled_frames(src, "cam", 1):
         times.append(frame.media_time)
         if len(times) == 14:
             src.stop()
@@ -73,16 +74,16 @@ def test_file_source_loop_keeps_time_increasing(clip):
 
 def test_missing_and_garbage_files_name_the_camera(tmp_path):
     with pytest.raises(SourceError, match="camera gate-3: video file not found"):
-        list(FileSource("gate-3", tmp_path / "nope.mp4", 5, 0.0))
+        list(FileSource("gate-3", tmp_path / "nope.mp4"))
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"not a video at all" * 100)
     with pytest.raises(SourceError, match="camera gate-3: cannot read video"):
-        list(FileSource("gate-3", junk, 5, 0.0))
+        list(FileSource("gate-3", junk))
 
 
 def test_clip_from_ring_starts_at_keyframe_and_covers_window(clip):
     ring = PacketRing(seconds=30)
-    for _ in FileSource("cam", clip, detect_fps=5, start_wall=0.0, ring=ring):
+    for _ in FileSource("cam", clip, ring=ring):
         pass
     data, first, last = cut_clip(ring, 2.35, 4.0)
     assert first == pytest.approx(2.0)  # the keyframe at or before 2.35 s (GOP 1 s)
@@ -95,7 +96,7 @@ def test_clip_from_ring_starts_at_keyframe_and_covers_window(clip):
 
 def test_ring_forgets_old_packets_and_survives_source_close(clip):
     ring = PacketRing(seconds=2)
-    for _ in FileSource("cam", clip, detect_fps=5, start_wall=0.0, ring=ring):
+    for _ in FileSource("cam", clip, ring=ring):
         pass
     # the source closed its container; the ring's own template must still mux
     assert ring.earliest_time >= ring.latest_time - 2.0
@@ -103,3 +104,19 @@ def test_ring_forgets_old_packets_and_survives_source_close(clip):
     assert first >= 3.9
     with av.open(io.BytesIO(data)) as c:
         assert sum(1 for _ in c.decode(video=0)) >= 10
+
+
+def test_sampler_keeps_the_detect_rate_from_a_source_rate_that_is_not_a_multiple():
+    """7 fps sampled at 5: a fixed 0.2 s grid, each slot taking the first frame at or after it."""
+    sampler = Sampler(5.0)
+    taken = [k for k in range(70) if sampler.take(k / 7.0)]
+    assert len(taken) == 50  # frames up to 9.86 s: grid slots 0.0, 0.2 ... 9.8
+    assert taken[:6] == [0, 2, 3, 5, 6, 7]  # 0, .286, .429, .714, .857, 1.0 s
+
+
+def test_sampler_re_anchors_after_a_gap_and_on_restart():
+    sampler = Sampler(5.0)
+    times = [0.0, 0.04, 0.2, 0.4, 2.43, 2.47, 2.63, 2.67]  # a 2 s pause in the feed after 0.4 s
+    assert [t for t in times if sampler.take(t)] == [0.0, 0.2, 0.4, 2.43, 2.63]
+    sampler.restart()
+    assert sampler.take(2.64)  # a new connection: its first frame is sampled

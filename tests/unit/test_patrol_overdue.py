@@ -11,7 +11,7 @@ from edge_agent.clock import FakeClock, parse_iso
 from edge_agent.patrol.overdue import OverdueWatch, window_open
 from edge_agent.patrol.points import PatrolFile
 from edge_agent.patrol.store import PatrolStore
-from edge_agent.rules.engine import EventContext
+from edge_agent.alarms.event import EventContext
 
 HOUR = 3600.0
 CTX = EventContext(site="site-a", device="box-1", camera="", timezone="UTC")
@@ -41,7 +41,7 @@ class Recorder:
 def make(tmp_path: Path, clock: FakeClock, window: str | None = None, up=lambda cam: True,
          rec: Recorder | None = None) -> OverdueWatch:
     p = patrol(window)
-    return OverdueWatch(CTX, p, p.points, clock, PatrolStore.open(tmp_path / "patrol.json"), None, rec, up)
+    return OverdueWatch(CTX, p, p.points, clock, PatrolStore.open(tmp_path / "patrol.json"), rec, up)
 
 
 def run(watch: OverdueWatch, clock: FakeClock, seconds: float, step: float = 60.0) -> list:

@@ -12,7 +12,8 @@ from edge_agent.alarms.event import Event
 from edge_agent.clock import iso_utc
 from edge_agent.config.models import Zone
 from edge_agent.frames import Detections
-from edge_agent.rules.engine import EngineState, EventContext, RuleEngine, evaluate
+from edge_agent.alarms.event import EventContext
+from edge_agent.rules.engine import EngineState, RuleEngine, evaluate
 
 SIZE = (1000, 1000)
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -113,7 +114,7 @@ def test_one_alarm_per_track_and_end_on_leave_with_the_same_id():
     start, end = events[0][1], events[1][1]
     assert end.event_id == start.event_id
     assert end.end == iso_utc(T0 + 6.5) and end.start == start.start
-    assert end.details["reason"] == "left" and end.details["last_inside"] == iso_utc(T0 + 5.0)
+    assert end.details["end_reason"] == "left" and end.details["last_inside"] == iso_utc(T0 + 5.0)
 
 
 def test_end_when_lost():
@@ -121,7 +122,7 @@ def test_end_when_lost():
     script = every(0.5, 0.0, 2.0, obj(1)) + every(0.5, 2.5, 5.0)
     events = run(eng, script)
     assert summary(events) == [(1.0, "intrusion", "start", "rail", 1), (4.5, "intrusion", "end", "rail", 1)]
-    assert events[1][1].details["reason"] == "lost"
+    assert events[1][1].details["end_reason"] == "lost"
     assert eng.active_tracks() == set()
 
 
@@ -181,7 +182,7 @@ def test_disabled_zone_and_runtime_toggle():
     assert eng.set_zone_enabled("rail", False) and not eng.set_zone_enabled("nope", False)
     events += run(eng, every(0.5, 2.5, 4.0, obj(1)))
     assert summary(events) == [(1.0, "intrusion", "start", "rail", 1), (2.5, "intrusion", "end", "rail", 1)]
-    assert events[1][1].details["reason"] == "disabled"
+    assert events[1][1].details["end_reason"] == "disabled"
     eng.set_zone_enabled("rail", True)  # re-armed: dwell counts from arming
     assert summary(run(eng, every(0.5, 4.5, 6.0, obj(1)))) == [(5.5, "intrusion", "start", "rail", 1)]
 
@@ -194,7 +195,7 @@ def test_schedule_across_midnight_in_oslo():
     script = every(5.0, 0.0, 125 * 60.0, obj(1))  # 22:59 .. 01:04 local
     events = run(eng, script, t0=t0)
     assert summary(events) == [(65.0, "intrusion", "start", "rail", 1), (7260.0, "intrusion", "end", "rail", 1)]
-    assert events[1][1].details["reason"] == "schedule"  # the window closed at 01:00 local
+    assert events[1][1].details["end_reason"] == "schedule"  # the window closed at 01:00 local
     assert events[1][1].end == iso_utc(datetime(2026, 1, 11, 1, 0, 0, tzinfo=tz).timestamp())
 
 
@@ -215,7 +216,7 @@ def test_stationary_ends_when_it_moves_away_and_tolerates_jitter():
     away = [(8.0 + i, [obj(3, x=IN + 100.0, label="boat")]) for i in range(4)]
     events = run(eng, jitter + away)
     assert summary(events) == [(5.0, "stationary", "start", "quay", 3), (10.0, "stationary", "end", "quay", 3)]
-    assert events[1][1].details["reason"] == "moved"
+    assert events[1][1].details["end_reason"] == "moved"
     assert 3 in eng.active_tracks()  # still inside the zone, settling anew
 
 
@@ -249,7 +250,7 @@ def test_evaluate_is_pure_and_close_ends_everything():
     eng = RuleEngine([zone(dwell_s=0.0)], CTX)
     eng.step(d, SIZE, T0, 0.0)
     ends = eng.close(T0 + 3.0, 3.0)
-    assert [(e.phase, e.track_id, e.details["reason"]) for e in ends] == [("end", 1, "shutdown"), ("end", 2, "shutdown")]
+    assert [(e.phase, e.track_id, e.details["end_reason"]) for e in ends] == [("end", 1, "shutdown"), ("end", 2, "shutdown")]
     assert eng.close(T0 + 4.0, 4.0) == []
 
 
@@ -274,7 +275,7 @@ def test_a_wall_clock_step_changes_no_duration():
     assert more[0].start == iso_utc(T0 + 3603.0)  # ...while the stamps follow the wall clock
 
     back = [ev for sec in (3.5, 4.0, 4.5, 5.0, 5.5, 6.0) for ev in eng.step(dets(), SIZE, T0 + sec - 7200, sec)]
-    assert [(e.phase, e.details["reason"], e.media_time) for e in back] == [("end", "lost", 5.5)]
+    assert [(e.phase, e.details["end_reason"], e.media_time) for e in back] == [("end", "lost", 5.5)]
 
 
 def test_tracks_and_alarms_survive_a_clock_step_in_the_live_pipeline():
@@ -282,14 +283,7 @@ def test_tracks_and_alarms_survive_a_clock_step_in_the_live_pipeline():
     from edge_agent.frames import Frame
     from edge_agent.pipeline import CameraPipeline
 
-    class Sink:
-        def emit(self, event, media):
-            return event
-
-        def close(self):
-            pass
-
-    pipe = CameraPipeline(CTX, [zone(dwell_s=2.0)], Alarms(), Sink())
+    pipe = CameraPipeline(CTX, [zone(dwell_s=2.0)], Alarms())
     person = dets(obj(1)).with_tracker_id(None)  # type: ignore[arg-type]
     image = np.zeros((SIZE[1], SIZE[0], 3), np.uint8)
     got = []
@@ -297,7 +291,7 @@ def test_tracks_and_alarms_survive_a_clock_step_in_the_live_pipeline():
         media = k * 0.2
         wall = T0 + media - (3600 if media > 1.0 else 0)
         seen = person if k < 16 else Detections.empty()  # gone after 3.0 s
-        got += [(e.phase, round(media, 1)) for e in pipe.process(Frame("cam1", k, media, wall, image), seen)]
+        got += [(o.event.phase, round(media, 1)) for o in pipe.process(Frame("cam1", k, media, wall, image), seen)]
     assert got == [("start", 2.0), ("end", 5.2)]
     assert pipe.tracker.tracks == {}  # the tracker's grace ran out on media time too
 
@@ -309,19 +303,12 @@ def test_a_zone_counts_detections_down_to_its_own_min_score_through_the_pipeline
     from edge_agent.frames import Frame
     from edge_agent.pipeline import CameraPipeline
 
-    class Sink:
-        def emit(self, event, media):
-            return event
-
-        def close(self):
-            pass
-
     quay = zone(labels=["boat"], min_score=0.3)
-    pipe = CameraPipeline(CTX, [quay], Alarms(), Sink())
+    pipe = CameraPipeline(CTX, [quay], Alarms())
     boat = dets(obj(1, score=0.35, label="boat")).with_tracker_id(None)  # type: ignore[arg-type]
     image = np.zeros((SIZE[1], SIZE[0], 3), np.uint8)
-    got = [e.phase for k in range(10) for e in pipe.process(Frame("cam1", k, k * 0.2, T0 + k * 0.2, image), boat)]
+    got = [o.event.phase for k in range(10) for o in pipe.process(Frame("cam1", k, k * 0.2, T0 + k * 0.2, image), boat)]
     assert got == ["start"]
     weak = dets(obj(1, score=0.25, label="boat")).with_tracker_id(None)  # type: ignore[arg-type]
-    pipe = CameraPipeline(CTX, [quay], Alarms(), Sink())
+    pipe = CameraPipeline(CTX, [quay], Alarms())
     assert [e for k in range(10) for e in pipe.process(Frame("cam1", k, k * 0.2, T0 + k * 0.2, image), weak)] == []

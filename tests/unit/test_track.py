@@ -6,7 +6,8 @@ import numpy as np
 
 from edge_agent.config.models import Zone
 from edge_agent.frames import Detections
-from edge_agent.rules.engine import EventContext, RuleEngine
+from edge_agent.alarms.event import EventContext
+from edge_agent.rules.engine import RuleEngine
 from edge_agent.track import Tracker, greedy_match, iou_matrix, straddlers
 
 PERSON, CAR, BOAT = 0, 2, 8

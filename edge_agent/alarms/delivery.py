@@ -1,0 +1,189 @@
+"""The one way events leave: producers return `Outgoing` events, `Delivery` hands them to the sink.
+
+Rules, patrol, overdue, camera health and tamper only *make* events (alarms/event.py's
+`EventContext`) and return them; none of them knows where events go. `Delivery` owns the sink
+and is the only caller of `sink.emit`: on its own thread in the live agent (producers on any
+thread `submit`, a queue hands over), inline on the caller's thread in replay.
+
+One error policy for every event: a failed emit is logged once per distinct cause, counted in
+health (`delivery.emit_errors`), and the event is kept, in order, and tried again every
+`retry_s` until the sink takes it. A full disk or a broken outbox delays an alarm; it never
+loses one, and the producers' state (the rules engine's open alarms) is never rolled back.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Mapping, Protocol, Union
+
+from ..clock import Clock, SystemClock
+from .event import Event
+from .sink import EventSink
+
+log = logging.getLogger("edge_agent.delivery")
+RETRY_S = 1.0
+LATENCY_SAMPLES = 2048  # recent alarm latencies kept for health and the benchmarks
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One event phase on its way out, with its media ("snapshot"/"clip" -> bytes)."""
+
+    event: Event
+    media: Mapping[str, bytes] = field(default_factory=dict)
+    frame_wall: float | None = None  # wall time of the frame behind a `start`: alarm latency
+
+
+class Deferred(Protocol):
+    """Work whose result is an event, done on the delivering thread, off the analysis path
+    (cutting a clip, which may mean re-encoding it)."""
+
+    def build(self) -> Outgoing | None: ...
+
+
+Item = Union[Outgoing, Deferred]
+
+
+class Delivery:
+    """Owns the sink; `submit` from any thread, events leave in the order submitted."""
+
+    def __init__(self, sink: EventSink, clock: Clock | None = None, threaded: bool = True,
+                 on_delivered: Callable[[Event], None] | None = None, retry_s: float = RETRY_S) -> None:
+        self.sink = sink
+        self.clock = clock or SystemClock()
+        self.threaded = threaded
+        self.on_delivered = on_delivered
+        self.retry_s = retry_s
+        self._inbox: queue.SimpleQueue[Item | None] = queue.SimpleQueue()
+        self._pending: deque[Item] = deque()  # owned by the delivering thread
+        self._thread: threading.Thread | None = None
+        self._last_cause: str | None = None
+        self._stats_lock = threading.Lock()  # guards the counters and latencies read by health
+        self.counts = {"delivered": 0, "emit_errors": 0}
+        self.latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
+
+    # -- producers ------------------------------------------------------------------------
+    def submit(self, items: Iterable[Item]) -> None:
+        if self.threaded:
+            for item in items:
+                self._inbox.put(item)
+            return
+        self._pending.extend(items)
+        self._drain()
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> Delivery:
+        if self.threaded and self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="delivery", daemon=True)
+            self._thread.start()
+        return self
+
+    def close(self, timeout: float = 10.0) -> bool:
+        """Deliver what is submitted (trying for up to `timeout` while the sink fails); True when
+        nothing is left. What is left is logged with its ids: the caller decides what follows."""
+        if self._thread is not None:
+            self._inbox.put(None)
+            self._thread.join(timeout)
+            self._thread = None
+        else:
+            self._take_inbox()
+            deadline = self.clock.monotonic() + timeout
+            while self._pending and not self._drain() and self.clock.monotonic() < deadline:
+                self.clock.sleep(min(self.retry_s, max(0.0, deadline - self.clock.monotonic())))
+        if self._pending:
+            log.error("%d event phase(s) could not be delivered: %s", len(self._pending),
+                      ", ".join(_describe(item) for item in self._pending))
+        return not self._pending
+
+    def stats(self) -> dict[str, int]:
+        with self._stats_lock:
+            return {**self.counts, "pending": len(self._pending) + self._inbox.qsize()}
+
+    def recent_latencies(self) -> list[float]:
+        with self._stats_lock:
+            return list(self.latencies)
+
+    # -- the delivering thread ------------------------------------------------------------
+    def _run(self) -> None:
+        stopping = False
+        while not (stopping and not self._pending):
+            wait = self.retry_s if self._pending else None
+            try:
+                item = self._inbox.get(timeout=wait)
+                if item is None:
+                    stopping = True
+                else:
+                    self._pending.append(item)
+                stopping |= self._take_inbox()
+            except queue.Empty:
+                pass
+            if not self._drain() and stopping:
+                return  # the sink still fails at shutdown: close() reports what is left
+
+    def _take_inbox(self) -> bool:
+        """Move everything queued into pending; True when the stop marker was among it."""
+        stop = False
+        while True:
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                return stop
+            if item is None:
+                stop = True
+            else:
+                self._pending.append(item)
+
+    def _drain(self) -> bool:
+        """Emit pending events in order; stop at the first failure. True when all went out."""
+        while self._pending:
+            item = self._pending[0]
+            if not isinstance(item, Outgoing):
+                built = self._build(item)
+                if built is None:
+                    self._pending.popleft()
+                    continue
+                item = self._pending[0] = built  # a retry must not cut the clip again
+            try:
+                delivered = self.sink.emit(item.event, item.media)
+            except Exception as exc:  # any sink failure: keep the event, say so once per cause
+                self._failed(item.event, exc)
+                return False
+            self._pending.popleft()
+            self._succeeded(item, delivered)
+        return True
+
+    def _build(self, work: Deferred) -> Outgoing | None:
+        try:
+            return work.build()
+        except Exception:  # a clip that cannot be cut costs that clip, not the events behind it
+            log.exception("could not prepare %r; it is skipped", work)
+            return None
+
+    def _failed(self, event: Event, exc: Exception) -> None:
+        cause = f"{type(exc).__name__}: {exc}"
+        with self._stats_lock:
+            self.counts["emit_errors"] += 1
+        if cause != self._last_cause:
+            log.error("event %s %s (%s) not delivered yet, kept and retried every %.0f s: %s",
+                      event.type, event.phase, event.event_id, self.retry_s, cause)
+            self._last_cause = cause
+
+    def _succeeded(self, item: Outgoing, delivered: Event) -> None:
+        if self._last_cause is not None:
+            log.warning("delivery works again after: %s", self._last_cause)
+            self._last_cause = None
+        with self._stats_lock:
+            self.counts["delivered"] += 1
+            if item.frame_wall is not None and delivered.phase == "start":
+                self.latencies.append(self.clock.now() - item.frame_wall)
+        if self.on_delivered is not None:
+            self.on_delivered(delivered)
+
+
+def _describe(item: Item) -> str:
+    event = item.event if isinstance(item, Outgoing) else getattr(item, "event", None)
+    return f"{event.type} {event.phase} {event.event_id}" if event is not None else repr(item)
