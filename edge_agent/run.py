@@ -11,7 +11,6 @@ import json
 import logging
 import signal
 import threading
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -139,7 +138,7 @@ def run_live(config_path: str, duration: float | None = None, health_file: str |
     sink_ref: dict[str, Any] = {}
     sink = sink_ref["sink"] = _make_sink(cfg, clock, _handlers(ctl, config_path, sink_ref))
     previous = {sig: signal.signal(sig, lambda *_: ctl.stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
-    deadline = None if duration is None else time.monotonic() + duration
+    deadline = None if duration is None else clock.monotonic() + duration
     try:
         while True:
             _serve(ctl, sink, clock, deadline, health_file)
@@ -166,15 +165,15 @@ def _serve(ctl: _Control, sink: EventSink, clock: Clock, deadline: float | None,
     agent.start()
     log.info("running %d camera(s) on %s", len(agent.cameras), detector.provider)
     health_every = min(cfg.mqtt.health_interval_s, 2.0 if health_file else cfg.mqtt.health_interval_s)
-    next_health = time.monotonic() + min(2.0, health_every)
+    next_health = clock.monotonic() + min(2.0, health_every)
     while not ctl.stop.is_set() and ctl.reload is None:
-        if deadline is not None and time.monotonic() >= deadline:
+        if deadline is not None and clock.monotonic() >= deadline:
             ctl.stop.set()
             break
         agent.supervise()
-        if time.monotonic() >= next_health:
+        if clock.monotonic() >= next_health:
             _publish_health(agent, sink, health_file)
-            next_health = time.monotonic() + health_every
+            next_health = clock.monotonic() + health_every
         ctl.stop.wait(0.5)
     ctl.agent = None
     agent.stop()

@@ -27,6 +27,7 @@ from edge_agent.detect.common import DetectorOptions  # noqa: E402
 from edge_agent.detect.registry import load_detector  # noqa: E402
 from edge_agent.replay import run_replay  # noqa: E402
 from edge_agent.sources.file import FileSource  # noqa: E402
+from edge_agent.sources.gate import sampled_frames  # noqa: E402
 
 FOOTAGE = ROOT / "tests" / "footage"
 
@@ -50,7 +51,7 @@ def main() -> int:
             continue
         clip = FOOTAGE / spec["clip"]
         t0 = time.perf_counter()
-        frames = [f.image for f in FileSource("bench", clip, args.fps, 0.0)]
+        frames = [f.image for f in sampled_frames(FileSource("bench", clip), "bench", args.fps)]
         decode = time.perf_counter() - t0
         t0 = time.perf_counter()
         for image in frames:

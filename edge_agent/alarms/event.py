@@ -152,6 +152,13 @@ class EventContext:
         return event.next_phase("update", time=iso_utc(wall), **changes)
 
     @staticmethod
+    def media_dropped(event: Event, wall: float, kinds: list[str]) -> Event:
+        """The `update` that tells central an event's media was dropped (disk quota, refused by
+        the broker): the one builder for it, whatever the sink."""
+        return EventContext.update(event, wall, details={**event.details, "dropped": sorted(kinds)},
+                                   **{kind: None for kind in kinds})
+
+    @staticmethod
     def end(event: Event, wall: float, reason: str, details: Mapping[str, Any] | None = None,
             **changes: Any) -> Event:
         """The `end` of `event` at `wall`, with `details.end_reason` (one key for every type)."""

@@ -8,7 +8,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Mapping, Protocol
 
-from .event import Event, MediaRef
+from ..clock import Clock, SystemClock
+from .event import Event, EventContext, MediaRef
 
 log = logging.getLogger(__name__)
 CONTENT_TYPES = {"snapshot": "image/jpeg", "clip": "video/mp4"}
@@ -38,8 +39,10 @@ class FolderSink:
     second run into the same folder does not mix its events with the first run's.
     """
 
-    def __init__(self, out_dir: str | Path, append: bool = True, quota_bytes: int | None = None) -> None:
+    def __init__(self, out_dir: str | Path, append: bool = True, quota_bytes: int | None = None,
+                 clock: Clock | None = None) -> None:
         self.out = Path(out_dir)
+        self.clock = clock or SystemClock()
         for sub in ("snapshots", "clips"):
             (self.out / sub).mkdir(parents=True, exist_ok=True)
         self._events = open(self.out / "events.jsonl", "a" if append else "w", encoding="utf-8")
@@ -91,8 +94,7 @@ class FolderSink:
                 self.dropped[kind] += 1
                 log.warning("local media store over its quota: dropped %s %s", kind, rel)
                 if owner is not None:
-                    self._write(owner.next_phase("update", snapshot=None, clip=None,
-                                                 details={**owner.details, "dropped": [kind]}))
+                    self._write(EventContext.media_dropped(owner, self.clock.now(), [kind]))
 
     def close(self) -> None:
         with self._lock:

@@ -135,7 +135,7 @@ class Outbox:
                 dropped = self._enforce_quota()
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 self._recount()
                 raise
         return dropped
@@ -150,7 +150,7 @@ class Outbox:
                 self._enforce_quota()
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 self._recount()
                 raise
 
@@ -170,8 +170,14 @@ class Outbox:
                 self._insert([row], None)
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
+
+    def _rollback(self) -> None:
+        """Undo the open transaction; SQLite has already rolled back after some errors (SQLITE_FULL),
+        and a second ROLLBACK would replace the real cause with 'no transaction is active'."""
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
 
     def _insert(self, rows: list[Row], event_id: str | None) -> None:
         now = time.time()
@@ -279,7 +285,7 @@ class Outbox:
                     self._db.execute("COMMIT")
                 except BaseException:
                     # Left open, the transaction would make every later write (every alarm) fail.
-                    self._db.execute("ROLLBACK")
+                    self._rollback()
                     raise
             finally:
                 self._db.execute(f"PRAGMA synchronous={self._sync}")
@@ -306,7 +312,7 @@ class Outbox:
                         self._bump("refused", 1)
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 self._recount()
                 raise
             return True

@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Any, Mapping
 
-from ..alarms.event import Event, MediaRef
+from ..alarms.event import Event, EventContext, MediaRef
 from ..alarms.sink import CONTENT_TYPES
 from ..clock import Clock, SystemClock, iso_utc
 from ..config.models import AgentConfig, Mqtt
@@ -190,13 +190,7 @@ class MqttSink:
 
     def _announce(self, event_json: str, kinds: list[str]) -> Row | None:
         """The `update` that tells central an event's media was dropped for the quota."""
-        ev = Event.from_json(event_json)
-        upd = ev.next_phase(
-            "update",
-            time=iso_utc(self.clock.now()),
-            details={**ev.details, "dropped": sorted(kinds)},
-            **{k: None for k in kinds},
-        )
+        upd = EventContext.media_dropped(Event.from_json(event_json), self.clock.now(), kinds)
         return Row("event", self.topics.event_topic(ev.type), upd.to_json().encode(), self.qos)
 
     # -- other messages --------------------------------------------------------------------

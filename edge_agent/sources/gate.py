@@ -24,6 +24,9 @@ from ..health import Health
 
 log = logging.getLogger(__name__)
 FrameCallback = Callable[[Frame], None]
+# A frame this close before a grid time counts as on it: RTP's 90 kHz clock rounds 1/7 s, and
+# replay and live must still pick the same frames.
+SAMPLE_TOLERANCE_S = 1e-3
 TamperCallback = Callable[[str, "str | None", Frame], None]
 
 
@@ -37,7 +40,7 @@ class Sampler:
         self.next_t = float("-inf")
 
     def take(self, t: float) -> bool:
-        if t + 1e-6 < self.next_t:
+        if t + SAMPLE_TOLERANCE_S < self.next_t:
             return False
         late = t - self.next_t >= self.interval
         self.next_t = t + self.interval if late else self.next_t + self.interval

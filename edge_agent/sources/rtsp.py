@@ -194,7 +194,7 @@ class RtspSource:
         """Read one connection until it ends; returns (why it ended, whether frames came)."""
         if not container.streams.video:
             return "no video stream", False
-        stream = container.streams.video[0]
+        stream = self._stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         tb = float(stream.time_base)
         rate = float(stream.average_rate or stream.guessed_rate or 25)
@@ -237,11 +237,14 @@ class RtspSource:
             return f"stalled: no data for {self.stall_timeout_s:.0f} s", delivered
         except (av.error.FFmpegError, OSError) as exc:
             return f"read error: {self._safe(describe_error(exc))}", delivered
+        if decode:  # the decoder still holds the last frames (threaded decoding delays them)
+            for frame in self._decode(None):
+                self._hand_on(conn, frame)
         return "stream ended (disconnected)", delivered
 
-    def _decode(self, packet: av.Packet) -> list[av.VideoFrame]:
+    def _decode(self, packet: av.Packet | None) -> list[av.VideoFrame]:
         try:
-            return list(packet.decode())
+            return list(packet.decode() if packet is not None else self._stream.decode(None))
         except av.error.FFmpegError:
             self.health.count(self.camera, "decode_errors")
             return []

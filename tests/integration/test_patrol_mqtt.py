@@ -7,13 +7,9 @@ detector and tracker.
 
 from __future__ import annotations
 
-import json
 import shutil
-import threading
-import time
 from pathlib import Path
 
-import paho.mqtt.client as paho
 
 from edge_agent.clock import FakeClock, parse_iso
 from edge_agent.config.loader import load_config
@@ -26,38 +22,9 @@ from edge_agent.sources.file import FileSource
 from edge_agent.sources.gate import sampled_frames
 from edge_agent.alarms.delivery import Delivery
 from edge_agent.track import Tracker
-from tests.fixtures.mosquitto import mqtt_settings
+from tests.fixtures.mosquitto import Probe, mqtt_settings
 
 FOOTAGE = Path(__file__).resolve().parents[1] / "footage"
-
-
-class Probe:
-    """A plain subscriber that records every message (retained ones arrive on subscribe)."""
-
-    def __init__(self, port: int, topic: str) -> None:
-        self.got: dict[str, list[bytes]] = {}
-        self.lock = threading.Lock()
-        self.subscribed = threading.Event()
-        self.c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"probe-{time.monotonic_ns()}")
-        self.c.on_message = self._on_message
-        self.c.on_subscribe = lambda *a: self.subscribed.set()
-        self.c.connect("127.0.0.1", port)
-        self.c.subscribe(topic, qos=1)
-        self.c.loop_start()
-        assert self.subscribed.wait(5)
-
-    def _on_message(self, client, userdata, msg) -> None:
-        with self.lock:
-            self.got.setdefault(msg.topic, []).append(msg.payload)
-
-    def json(self, topic: str) -> list[dict]:
-        with self.lock:
-            return [json.loads(p) for p in self.got.get(topic, [])]
-
-    def stop(self, after: float = 0.5) -> None:
-        time.sleep(after)
-        self.c.loop_stop()
-        self.c.disconnect()
 
 
 def test_status_checkin_and_overdue_over_the_broker(mosquitto, tmp_path):
