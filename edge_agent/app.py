@@ -22,6 +22,7 @@ from .alarms.sink import EventSink
 from .alarms.snapshot import annotate, encode_jpeg
 from .clock import Clock, SystemClock, iso_utc
 from .config.models import AgentConfig, Camera, ZoneFile
+from .config.secrets import stream_urls
 from .detect.batcher import DetectorBatcher
 from .detect.motion import SceneWatch
 from .frames import Detections, Frame
@@ -94,9 +95,10 @@ class LiveAgent:
         pipeline.alarms.keep_delivered = False  # live: count, do not keep every event in memory
         watch = SceneWatch(cam.idle_interval_s, active=pipeline.busy)
         if cam.url.startswith(("rtsp://", "rtsps://")):
+            url, substream_url = stream_urls(cam)  # the password is read now, not kept in the config
             source = RtspSource(
-                cam.id, cam.url, cam.detect_fps, self.batcher.submit, self.health, ring, self.clock,
-                substream_url=cam.substream_url, stall_timeout_s=cam.stall_timeout_s, watch=watch,
+                cam.id, url, cam.detect_fps, self.batcher.submit, self.health, ring, self.clock,
+                substream_url=substream_url, stall_timeout_s=cam.stall_timeout_s, watch=watch,
                 on_tamper=self._on_tamper,
             )
         else:

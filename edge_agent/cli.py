@@ -94,9 +94,13 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:
     zones = sub.add_parser("zones", help="zone files")
     zones_sub = zones.add_subparsers(dest="zones_command", required=True)
     render = zones_sub.add_parser("render", help="draw a zone file over a frame, as PNG")
-    render.add_argument("zones")
-    render.add_argument("--image", required=True, help="an image, a video or an rtsp:// URL")
-    render.add_argument("--out", required=True)
+    render.add_argument("zones", nargs="?", help="zone file (default with --camera: that camera's zone file)")
+    src = render.add_mutually_exclusive_group(required=True)
+    src.add_argument("--image", help="an image, a video or an rtsp:// URL to draw on")
+    src.add_argument("--camera", help="draw on a frame of this camera of --config, opened with its password "
+                     "settings (keeps the password off the command line)")
+    render.add_argument("--config", default=DEFAULT_CONFIG, help="cameras file for --camera (default: %(default)s)")
+    render.add_argument("--out", required=True, help="PNG or JPEG file to write")
 
     schema = sub.add_parser("schema", help="print a JSON Schema")
     schema.add_argument("what", choices=["events", "zones", "cameras", "patrol"])

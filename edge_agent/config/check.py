@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from pathlib import Path
 
@@ -44,9 +43,6 @@ def config_warnings(cfg: AgentConfig, zones: dict[str, ZoneFile]) -> list[str]:
         elif cam.id in zones:
             out += zone_warnings(f"camera {cam.id}", zones[cam.id], cfg.detector.min_score)
     mqtt = cfg.mqtt
-    if mqtt.enabled and mqtt.password_env and mqtt.password_env not in os.environ:
-        out.append(f"mqtt.password_env: {mqtt.password_env} is not set in this shell (the agent's "
-                   "environment may differ)")
     if mqtt.enabled and mqtt.password and not mqtt.tls:
         out.append("mqtt.password is written in the config and sent without TLS; prefer password_file")
     return out

@@ -3,8 +3,9 @@
 YAML is composed to nodes first so each value keeps the line it was written on; pydantic's error
 `loc` is then walked through the nodes to find that line. All problems of all files are collected
 and raised together as one `ConfigError`, so a field technician fixes them in one pass.
-Relative paths inside cameras.yaml (zone files, patrol file, MQTT password/TLS files) resolve
-against the folder that holds cameras.yaml.
+Relative paths inside cameras.yaml to files it reads (zone files, patrol file, password and TLS
+files) resolve against the folder that holds cameras.yaml; paths the agent writes (outbox, media
+store, engine cache) against the folder it runs in (`data_path`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from ..errors import ConfigError, EdgeAgentError
 from .messages import YamlDoc, describe, parse_yaml
 from .models import AgentConfig, Camera, Detector, Outline, ZoneFile
+from .secrets import has_userinfo, missing_vars, read_secret
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -159,6 +161,7 @@ def _check_config(doc: YamlDoc) -> list[str]:
             why = _source_problem(doc, value) if isinstance(value, str) and value else None
             if why:
                 problems.append(doc.problem(("cameras", i, key), why))
+        problems += _check_camera_login(doc, i, cam)
     tz = _get(doc.data, "site", "timezone")
     if isinstance(tz, str):
         problems += _check_timezone(doc, tz)
@@ -188,6 +191,67 @@ def _check_file(doc: YamlDoc, loc: tuple[str, ...]) -> list[str]:
     return []
 
 
+_LOGIN_KEYS = ("username", "password_env", "password_file")
+
+
+def _check_camera_login(doc: YamlDoc, i: int, cam: dict) -> list[str]:
+    """A camera's user and password keys: one password source, only for stream URLs, not twice."""
+    given = [k for k in _LOGIN_KEYS if cam.get(k)]
+    if not given:
+        return []
+    where = ("cameras", i, given[0])
+    problems = _check_file(doc, ("cameras", i, "password_file"))
+    if cam.get("password_env") and cam.get("password_file"):
+        problems.append(doc.problem(("cameras", i, "password_file"), "set only one of password_env, password_file"))
+    url = cam.get("url")
+    if isinstance(url, str) and not _is_url(url):
+        problems.append(doc.problem(where, "a video file has no login; username and password_* are for stream URLs"))
+    for key in ("url", "substream_url"):
+        value = cam.get(key)
+        if isinstance(value, str) and has_userinfo(value):
+            problems.append(doc.problem(("cameras", i, key), f"this URL has its own user:password and the camera "
+                                        f"sets {', '.join(given)}; keep one (the keys keep the password out of "
+                                        "the file)"))
+    return problems
+
+
+def _check_secrets(doc: YamlDoc) -> list[str]:
+    """Secrets the agent reads at start: an unset variable or unreadable file stops `run`, so it is
+    a problem here too, not a warning (a shell without the variable fails `check` the same way)."""
+    problems: list[str] = []
+    for i, cam in _items(doc.data, "cameras"):
+        if cam.get("enabled") is False:
+            continue
+        for key in ("url", "substream_url"):
+            value = cam.get(key)
+            missing = missing_vars(value) if isinstance(value, str) else []
+            if missing:
+                problems.append(doc.problem(("cameras", i, key), f"environment variable {', '.join(missing)} "
+                                            "is not set"))
+        problems += _secret_problem(doc, ("cameras", i), cam, "the camera's password")
+    mqtt = _get(doc.data, "mqtt")
+    if isinstance(mqtt, dict) and mqtt.get("enabled") is not False:
+        problems += _secret_problem(doc, ("mqtt",), mqtt, "the broker password")
+        env = mqtt.get("command_secret_env")
+        if isinstance(env, str) and env and not mqtt.get("command_secret") and env not in os.environ:
+            problems.append(doc.problem(("mqtt", "command_secret_env"), f"environment variable {env} is not "
+                                        "set; without it commands could not be verified"))
+    return problems
+
+
+def _secret_problem(doc: YamlDoc, loc: tuple, section: dict, what: str) -> list[str]:
+    env, file = section.get("password_env"), section.get("password_file")
+    if isinstance(env, str) and env:
+        if env not in os.environ:
+            return [doc.problem((*loc, "password_env"), f"environment variable {env} is not set; it holds {what}")]
+    elif isinstance(file, str) and file and resolve(doc.path, file).is_file():
+        try:
+            read_secret("", None, str(resolve(doc.path, file)))
+        except EdgeAgentError as exc:
+            return [doc.problem((*loc, "password_file"), str(exc).split(": ", 1)[1])]
+    return []
+
+
 def _check_mqtt(doc: YamlDoc) -> list[str]:
     mqtt = _get(doc.data, "mqtt")
     if not isinstance(mqtt, dict) or mqtt.get("enabled") is False:
@@ -208,10 +272,10 @@ def _check_mqtt(doc: YamlDoc) -> list[str]:
     return problems
 
 
-def _load_config(path: str | Path) -> tuple[YamlDoc | None, AgentConfig | None, list[str]]:
+def _load_config(path: str | Path, secrets: bool = False) -> tuple[YamlDoc | None, AgentConfig | None, list[str]]:
     doc, cfg, problems = load_doc(path, AgentConfig)
     if doc is not None and isinstance(doc.data, dict):
-        problems = by_line(problems + _check_config(doc))
+        problems = by_line(problems + _check_config(doc) + (_check_secrets(doc) if secrets else []))
     return doc, (absolute_paths(cfg, path) if cfg is not None and not problems else None), problems
 
 
@@ -230,20 +294,28 @@ def absolute_paths(cfg: AgentConfig, config_path: str | Path) -> AgentConfig:
         url = cam.url
         if not _is_url(url) and not Path(url).exists() and resolve(config_path, url).exists():
             url = str(resolve(config_path, url))
-        cams.append(cam.model_copy(update={"url": url, "zones": str(zones_path(config_path, cam))}))
+        cams.append(cam.model_copy(update={"url": url, "zones": str(zones_path(config_path, cam)),
+                                           "password_file": fix(cam.password_file)}))
     mqtt = cfg.mqtt.model_copy(update={
         "password_file": fix(cfg.mqtt.password_file),
         "tls": None if cfg.mqtt.tls is None else cfg.mqtt.tls.model_copy(update={
             k: fix(getattr(cfg.mqtt.tls, k)) for k in ("ca_file", "cert_file", "key_file")}),
-        "outbox": cfg.mqtt.outbox.model_copy(update={"path": fix(cfg.mqtt.outbox.path)}),
+        "outbox": cfg.mqtt.outbox.model_copy(update={"path": data_path(cfg.mqtt.outbox.path)}),
     })
     return cfg.model_copy(update={
         "cameras": cams,
         "patrol": fix(cfg.patrol),
         "mqtt": mqtt,
-        "alarms": cfg.alarms.model_copy(update={"store_dir": fix(cfg.alarms.store_dir)}),
-        "detector": cfg.detector.model_copy(update={"trt_cache_dir": fix(cfg.detector.trt_cache_dir)}),
+        "alarms": cfg.alarms.model_copy(update={"store_dir": data_path(cfg.alarms.store_dir)}),
+        "detector": cfg.detector.model_copy(update={"trt_cache_dir": data_path(cfg.detector.trt_cache_dir)}),
     })
+
+
+def data_path(value: str) -> str:
+    """What the agent writes (outbox, media, engine cache): relative to the folder it runs in, the
+    project folder (in the container /opt/edge-agent, whose data/ is the data volume), never beside
+    the config: the config folder is the read-mostly config volume."""
+    return os.path.abspath(Path(value).expanduser())
 
 
 def load_config(path: str | Path) -> AgentConfig:
@@ -353,7 +425,7 @@ def collect(config_path: str | Path) -> tuple[AgentConfig | None, dict[str, Zone
     Zone files are checked even when cameras.yaml has problems: each camera entry with a usable id
     names its file, so one run of `edge-agent check` shows the problems of every file.
     """
-    doc, cfg, problems = _load_config(config_path)
+    doc, cfg, problems = _load_config(config_path, secrets=True)
     zones: dict[str, ZoneFile] = {}
     if doc is None or not isinstance(doc.data, dict):
         return None, zones, problems

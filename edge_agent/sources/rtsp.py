@@ -13,7 +13,6 @@ import logging
 import random
 import threading
 from typing import Callable
-from urllib.parse import urlsplit
 
 import av
 
@@ -21,7 +20,7 @@ from ..clock import Clock, SystemClock
 from ..detect.motion import GateDecision, SceneWatch, small_grey
 from ..frames import Frame
 from ..health import Health
-from ..redact import redact_text, redact_url
+from ..redact import redact_text, redact_url, url_secrets
 from .base import FrameCallback, Sampler, SourceState
 from .packets import PacketRing
 
@@ -105,7 +104,7 @@ class RtspSource:
         self.backoff_cap_s = backoff_cap_s
         self.watch = watch
         self.on_tamper = on_tamper
-        self._secrets = [s for s in (urlsplit(url).password, urlsplit(substream_url or "").password) if s]
+        self._secrets = url_secrets(url, substream_url)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._t0 = self.clock.monotonic()
