@@ -71,9 +71,11 @@ def _add_pipeline_commands(sub: argparse._SubParsersAction) -> None:
 def _add_tool_commands(sub: argparse._SubParsersAction) -> None:
     """What technicians and integrators use around the pipeline."""
     chk = sub.add_parser("check", help="validate cameras.yaml, zone files and patrol points")
-    chk.add_argument("--config", default=DEFAULT_CONFIG)
+    chk.add_argument("--config", default=DEFAULT_CONFIG, help="cameras file (default: %(default)s)")
     chk.add_argument("--zones", nargs="*", default=[], help="extra zone files to validate")
     chk.add_argument("--patrol", help="patrol points file (default: the config's)")
+    chk.add_argument("--probe", action="store_true", help="also connect to every camera (codec, size, fps, GOP) "
+                     "and log in to the broker; exit 3 when one fails")
 
     mod = sub.add_parser("models", help="fetch, convert and list detector models")
     mod_sub = mod.add_subparsers(dest="models_command", required=True)

@@ -96,3 +96,12 @@ def parse_iso(text: str) -> float:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     return dt.timestamp()
+
+
+def site_time(epoch: float, tz_name: str) -> str:
+    """`2026-06-01 21:37:05 +02:00`: what a person reads (captions, console lines), in the site's
+    time zone with its offset, so a technician on site and central command read the same clock."""
+    from zoneinfo import ZoneInfo
+
+    local = datetime.fromtimestamp(epoch, ZoneInfo(tz_name))
+    return local.strftime("%Y-%m-%d %H:%M:%S ") + local.isoformat(timespec="seconds")[-6:]  # offset as +02:00
