@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .alarms.event import Event
+from .alarms.logline import alarm_line
 from .alarms.sink import EventSink
 from .alarms.snapshot import annotate, encode_jpeg
-from .clock import Clock, SystemClock, iso_utc
+from .clock import Clock, SystemClock, iso_utc, site_time
 from .config.models import AgentConfig, Camera, ZoneFile
 from .config.secrets import stream_urls
 from .detect.batcher import DetectorBatcher
@@ -184,13 +185,16 @@ class LiveAgent:
         self.stats.events += 1
         if frame is not None and ev.phase == "start":
             self.stats.latencies.append(self.clock.now() - frame.wall_time)
-            log.info("camera %s: %s %s in %s (%s)", ev.camera, ev.type, ev.phase, ev.zone, ev.label)
+        log.info("%s", self._line(ev))
+
+    def _line(self, ev: Event) -> str:
+        return alarm_line(ev, self.cfg.site.timezone, None if self.cfg.mqtt.enabled else self.cfg.alarms.store_dir)
 
     def _emit_plain(self, ev: Event, media: dict[str, bytes] | None = None) -> None:
         try:
-            self.sink.emit(ev, media or {})
+            delivered = self.sink.emit(ev, media or {})
             self.stats.events += 1
-            log.warning("camera %s: %s %s", ev.camera, ev.type, ev.phase)
+            log.warning("%s", self._line(delivered))
         except Exception:
             log.exception("camera %s: could not deliver %s", ev.camera, ev.type)
 
@@ -240,7 +244,8 @@ class LiveAgent:
             raise ValueError(f"camera {rt.camera.id} has no analysed frame yet (state {self.health.state(rt.camera.id)})")
         frame, dets = last
         when = iso_utc(frame.wall_time)
-        image = annotate(frame.image, dets, rt.pipeline.zones, caption=f"{rt.camera.id} {when}")
+        caption = f"{rt.camera.id} {site_time(frame.wall_time, self.cfg.site.timezone)}"
+        image = annotate(frame.image, dets, rt.pipeline.zones, caption=caption)
         jpeg = encode_jpeg(image, self.cfg.alarms.snapshot_quality)
         return {"camera": rt.camera.id, "frame_time": when, "size": len(jpeg)}, jpeg
 

@@ -60,7 +60,7 @@ class CameraPipeline:
         self.zones = list(zones)
         self.tracker = tracker or tracker_for(self.zones)
         self.engine = RuleEngine(self.zones, ctx)
-        self.alarms = AlarmBuilder(self.zones, alarms, sink, ring)
+        self.alarms = AlarmBuilder(self.zones, alarms, sink, ring, ctx.timezone)
         self.patrol = patrol  # check-ins at this camera's patrol points, if it has any
         self.stats = PipelineStats()
         self.last: tuple[Frame, Detections] | None = None

@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Sequence
 
-from ..clock import iso_utc, parse_iso
+from ..clock import iso_utc, parse_iso, site_time
 from ..config.models import Alarms, Zone
 from ..frames import Detections, Frame
 from ..sources.packets import PacketRing, cut_clip
@@ -55,8 +55,10 @@ class AlarmBuilder:
         settings: Alarms,
         sink: EventSink,
         ring: PacketRing | None = None,
+        timezone: str = "UTC",
     ) -> None:
         self.zones = {z.name: z for z in zones}
+        self.timezone = timezone  # captions are read by people: site time with its offset
         self.settings = settings
         self.sink = sink
         self.ring = ring
@@ -126,7 +128,7 @@ class AlarmBuilder:
             return None
         frame, dets = best
         zone = self.zones.get(event.zone or "")
-        caption = f"{event.type} {event.zone or ''} {event.label or ''} {iso_utc(frame.wall_time)}"
+        caption = f"{event.type} {event.zone or ''} {event.label or ''} {site_time(frame.wall_time, self.timezone)}"
         image = annotate(frame.image, dets, [zone] if zone else [], event.track_id, caption)
         return encode_jpeg(image, self.settings.snapshot_quality)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from ..errors import EdgeAgentError
-from .models import Camera
+from .models import Camera, Mqtt
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -96,3 +96,8 @@ def stream_urls(cam: Camera) -> tuple[str, str | None]:
         return with_credentials(expand_vars(url, f"camera {cam.id}.{key}"), cam.username, password)
 
     return full(cam.url, "url"), (full(cam.substream_url, "substream_url") if cam.substream_url else None)
+
+
+def command_secret(mqtt: Mqtt) -> str | None:
+    """The shared secret that signs commands: `command_secret`, else `command_secret_env`'s value."""
+    return mqtt.command_secret or (os.environ.get(mqtt.command_secret_env) if mqtt.command_secret_env else None)

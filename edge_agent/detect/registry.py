@@ -353,9 +353,30 @@ def class_names(model: str, registry: Registry | None = None) -> list[str]:
 
 # ---- CLI --------------------------------------------------------------------------------
 
+def _print_labels(args: argparse.Namespace, reg: Registry) -> int:
+    """The class names a zone's `labels` may use: the model's own, one per line with its class id."""
+    model = args.model
+    if model is None and Path(args.config).is_file():
+        from ..config.loader import load_config
+
+        model = load_config(args.config).detector.model
+    model = model or reg.default
+    names = class_names(model, reg)
+    if not names:  # .pt and .engine carry their names inside: load the model to read them
+        from .common import DetectorOptions
+
+        names = list(load_detector(model, DetectorOptions()).names)
+    print(f"# {len(names)} labels of model {model}")
+    for i, name in enumerate(names):
+        print(f"{i:3d}  {name}")
+    return 0
+
+
 def cli_models(args: argparse.Namespace) -> int:
     """`edge-agent models fetch [names] [--all] [--force]` and `edge-agent models list`."""
     reg = Registry()
+    if args.models_command == "labels":
+        return _print_labels(args, reg)
     if args.models_command == "list":
         rows = [("model", "format", "status", "MB", "licence")]
         for name in reg.names:
