@@ -156,7 +156,12 @@ def test_readme_site_setup_walkthrough(tmp_path: Path, rtsp_server, mosquitto_fa
 
         # 5. the zone changes while it runs: SIGHUP, and alarms come from the new zone
         assert wait_for(lambda: agent.said("running 1 camera(s)"), 90), agent.finish()[-3000:]
-        (project / "configs" / "zones" / "example.yaml").write_text(TRACK)
+        zone_file = project / "configs" / "zones" / "example.yaml"
+        zone_file.write_text(TRACK.replace("person", "persn"))  # a typing mistake is refused, the agent goes on
+        agent.proc.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: agent.said("not reloaded; the running config stays"), 60), agent.finish()[-3000:]
+        assert agent.said("example.yaml:2: zones[0].labels[0]: 'persn'") and agent.proc.poll() is None
+        zone_file.write_text(TRACK)
         agent.proc.send_signal(signal.SIGHUP)
         assert wait_for(lambda: alarms("track"), 90), "no alarm from the reloaded zone:\n" + agent.finish()[-4000:]
         first = alarms("track")[0]
