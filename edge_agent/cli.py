@@ -102,6 +102,7 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:
     chk.add_argument("--patrol", help="patrol points file (default: the config's)")
     chk.add_argument("--probe", action="store_true", help="also connect to every camera (codec, size, fps, GOP) "
                      "and log in to the broker; exit 3 when one fails")
+    chk.add_argument("--camera", help="with --probe: only this camera (default: every enabled camera)")
 
     mod = sub.add_parser("models", help="fetch, convert and list detector models")
     mod_sub = mod.add_subparsers(dest="models_command", required=True)

@@ -105,3 +105,16 @@ def site_time(epoch: float, tz_name: str) -> str:
 
     local = datetime.fromtimestamp(epoch, ZoneInfo(tz_name))
     return local.strftime("%Y-%m-%d %H:%M:%S ") + local.isoformat(timespec="seconds")[-6:]  # offset as +02:00
+
+
+def log_in_site_time(tz_name: str) -> None:
+    """Stamp every log line with site time and offset: the agent's log is what a technician reads
+    on site, and a box's system clock may be set to UTC."""
+    import logging
+
+    def format_time(record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return site_time(record.created, tz_name)
+
+    for handler in logging.getLogger().handlers:
+        if handler.formatter is not None:
+            handler.formatter.formatTime = format_time  # type: ignore[method-assign]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .alarms.sink import EventSink, FolderSink
-from .clock import Clock, SystemClock
+from .clock import Clock, SystemClock, log_in_site_time
 from .config.models import AgentConfig, ZoneFile
 from .app import LiveAgent
 from .health import disk_use
@@ -126,6 +126,7 @@ def run_live(config_path: str, duration: float | None = None, health_file: str |
     ctl = _Control()
     ctl.running = _prepare(config_path)
     cfg = ctl.running[0]
+    log_in_site_time(cfg.site.timezone)
     clock = SystemClock()
     sink_ref: dict[str, Any] = {}
     handlers = _handlers(ctl, config_path, sink_ref)

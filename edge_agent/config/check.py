@@ -156,14 +156,20 @@ def cli_check(args: argparse.Namespace) -> int:
     for line in (config_warnings(cfg, zones) if cfg else []) + warnings:
         print(f"warning: {line}")
     if getattr(args, "probe", False) and cfg is not None:
-        return _probe(cfg)
+        return _probe(cfg, getattr(args, "camera", None))
     print("OK")
     return 0
 
 
-def _probe(cfg: AgentConfig) -> int:
+def _probe(cfg: AgentConfig, camera: str | None) -> int:
     from .probe import probe
 
+    if camera is not None:
+        if camera not in {c.id for c in cfg.cameras}:
+            print(f"edge-agent check: no camera {camera!r}; cameras: {', '.join(c.id for c in cfg.cameras)}",
+                  file=sys.stderr)
+            return 2
+        cfg = cfg.model_copy(update={"cameras": [c for c in cfg.cameras if c.id == camera]})
     failed = 0
     for ok, line in probe(cfg):
         print(f"probe: {line}", file=sys.stdout if ok else sys.stderr, flush=True)

@@ -73,6 +73,9 @@ def test_probe_reports_stream_and_broker_and_fails_on_what_does_not_answer(
     assert f"night-yard (restricted, 00:00-00:01, {state})" in good.stdout
     assert "track (rail, always)" in good.stdout and oslo.isoformat()[-6:] in good.stdout  # site offset shown
 
+    unknown = edge_agent("check", "--probe", "--camera", "nope", "--config", str(cfg), cwd=tmp_path, env=env)
+    assert unknown.returncode == 2 and "no camera 'nope'; cameras: gate" in unknown.stderr
+
     bad_pw = edge_agent("check", "--probe", "--config", str(cfg), cwd=tmp_path,
                         env={"T_CAM_PW": "wrong", "T_MQTT_PW": "wrong"})
     assert bad_pw.returncode == 3

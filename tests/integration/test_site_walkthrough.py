@@ -15,8 +15,10 @@ import signal
 import subprocess
 import sys
 import threading
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import cv2
 import pytest
@@ -180,6 +182,9 @@ def test_readme_site_setup_walkthrough(tmp_path: Path, rtsp_server, mosquitto_fa
         central_log = central.finish()
     assert agent.proc.returncode == 0, agent_log[-3000:]
     assert "SIGHUP: reloading" in agent_log
+    running = next(x for x in agent_log.splitlines() if "running 1 camera(s)" in x)
+    offset = datetime.now(ZoneInfo("Europe/Oslo")).isoformat()[-6:]  # the example's site time zone
+    assert re.match(rf"\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d \{offset} INFO", running), running
     # the log line of the alarm names its event id, score and where its media went
     line = next(x for x in agent_log.splitlines() if f"event {first['event_id']}" in x and "start" in x)
     assert re.search(r"score \d\.\d\d", line) and "snapshot in the outbox for" in line
