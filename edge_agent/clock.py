@@ -96,3 +96,25 @@ def parse_iso(text: str) -> float:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     return dt.timestamp()
+
+
+def site_time(epoch: float, tz_name: str) -> str:
+    """`2026-06-01 21:37:05 +02:00`: what a person reads (captions, console lines), in the site's
+    time zone with its offset, so a technician on site and central command read the same clock."""
+    from zoneinfo import ZoneInfo
+
+    local = datetime.fromtimestamp(epoch, ZoneInfo(tz_name))
+    return local.strftime("%Y-%m-%d %H:%M:%S ") + local.isoformat(timespec="seconds")[-6:]  # offset as +02:00
+
+
+def log_in_site_time(tz_name: str) -> None:
+    """Stamp every log line with site time and offset: the agent's log is what a technician reads
+    on site, and a box's system clock may be set to UTC."""
+    import logging
+
+    def format_time(record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return site_time(record.created, tz_name)
+
+    for handler in logging.getLogger().handlers:
+        if handler.formatter is not None:
+            handler.formatter.formatTime = format_time  # type: ignore[method-assign]

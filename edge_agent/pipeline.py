@@ -54,7 +54,7 @@ class CameraPipeline:
         self.zones = list(zones)
         self.tracker = tracker_for(self.zones)
         self.engine = RuleEngine(self.zones, ctx)
-        self.alarms = AlarmBuilder(self.zones, alarms, ring)
+        self.alarms = AlarmBuilder(self.zones, alarms, ring, ctx.timezone)
         self.tamper = TamperAlarm(ctx, alarms.snapshot_quality)
         self.patrol = patrol  # check-ins at this camera's patrol points, if it has any
         # Set while something here needs every analysed frame (a track in a zone, a patrol

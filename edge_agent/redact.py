@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^@/\s]*)@")
+# Up to the last `@` before the path: a password with a raw `@` in it is masked whole.
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/\s]*)@")
 _SECRET_KEYS = ("password", "passwd", "secret", "token", "key_file")
 
 
 def redact_url(url: str) -> str:
     """`rtsp://admin:pw@cam/1` -> `rtsp://***@cam/1`; anything else unchanged."""
     return _USERINFO.sub(lambda m: f"{m.group('scheme')}***@", str(url))
+
+
+def url_secrets(*urls: str | None) -> list[str]:
+    """The passwords inside URLs, as written (percent-encoded) and decoded, for `redact_text`."""
+    out: list[str] = []
+    for url in urls:
+        password = urlsplit(url or "").password
+        if password:
+            out += [password, unquote(password)]
+    return out
 
 
 def redact_text(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:

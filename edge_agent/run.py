@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .alarms.sink import EventSink, FolderSink
-from .clock import Clock, SystemClock
+from .clock import Clock, SystemClock, log_in_site_time
 from .config.models import AgentConfig, ZoneFile
 from .app import LiveAgent
 from .health import disk_use
@@ -134,10 +134,13 @@ def run_live(config_path: str, duration: float | None = None, health_file: str |
     ctl = _Control()
     ctl.running = _prepare(config_path)
     cfg = ctl.running[0]
+    log_in_site_time(cfg.site.timezone)
     clock = SystemClock()
     sink_ref: dict[str, Any] = {}
-    sink = sink_ref["sink"] = _make_sink(cfg, clock, _handlers(ctl, config_path, sink_ref))
+    handlers = _handlers(ctl, config_path, sink_ref)
+    sink = sink_ref["sink"] = _make_sink(cfg, clock, handlers)
     previous = {sig: signal.signal(sig, lambda *_: ctl.stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, _on_sighup(config_path, handlers["reload"]))
     deadline = None if duration is None else clock.monotonic() + duration
     try:
         while True:
@@ -155,6 +158,19 @@ def run_live(config_path: str, duration: float | None = None, health_file: str |
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
+
+
+def _on_sighup(config_path: str, reload: Any) -> Any:
+    """SIGHUP reloads as the `reload` command does: the new config is prepared off the signal
+    (loading a detector takes seconds), and a bad one is refused while the running one carries on."""
+    def prepare() -> None:
+        try:
+            result = reload({})
+            log.info("SIGHUP: reloading %s (cameras %s)", config_path, ", ".join(result["cameras"]))
+        except Exception as exc:  # a reload must never end the agent
+            log.error("SIGHUP: %s not reloaded; the running config stays. %s", config_path, exc)
+
+    return lambda *_: threading.Thread(target=prepare, name="sighup-reload", daemon=True).start()
 
 
 def _serve(ctl: _Control, sink: EventSink, clock: Clock, deadline: float | None, health_file: str | None) -> None:

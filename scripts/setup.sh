@@ -2,9 +2,27 @@
 # Everything a fresh Debian 12 machine needs to run and test edge-agent: Debian packages (mosquitto
 # for the MQTT tests and the demo, GStreamer's RTSP server for the live-ingest tests), a venv with
 # the package and its test tools, and the default detector model fetched and converted offline.
-# Safe to run again: each step skips what is already there.
+# Safe to run again: each step skips what is already there. Each part says how long it took.
+#   scripts/setup.sh                     what a site box and the demo need
+#   scripts/setup.sh --with-ultralytics  also .venv-ultra (torch + ultralytics, ~6 GB): only the .pt
+#                                        backend's tests need it; scripts/test.sh asks for it
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+WITH_ULTRA=0
+for arg in "$@"; do
+  case "$arg" in
+    --with-ultralytics) WITH_ULTRA=1 ;;
+    *) echo "setup.sh: unknown option $arg (known: --with-ultralytics)" >&2; exit 2 ;;
+  esac
+done
+SETUP_T0=$(date +%s)
+part_t0=$SETUP_T0
+took() {  # took PART: print how long the part since the previous call took
+  local now; now=$(date +%s)
+  echo "setup: $1 took $((now - part_t0)) s"
+  part_t0=$now
+}
 
 APT_PACKAGES=(mosquitto mosquitto-clients openssl python3-gi gir1.2-gst-rtsp-server-1.0
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
@@ -20,6 +38,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+took "Debian packages"
 
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
@@ -28,6 +47,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[dev]'
+took ".venv (the package and its test tools)"
 
 .venv/bin/edge-agent models fetch
-bash scripts/setup_ultralytics.sh  # .venv-ultra: torch + ultralytics for .pt/.engine and their tests (~1.5 min, ~6 GB)
+took "default model"
+if [ "$WITH_ULTRA" = 1 ]; then
+  bash scripts/setup_ultralytics.sh  # .venv-ultra: torch + ultralytics for .pt/.engine and their tests
+  took ".venv-ultra (torch + ultralytics)"
+fi
+echo "setup: done in $(( $(date +%s) - SETUP_T0 )) s"

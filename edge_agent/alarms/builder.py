@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Sequence
 
-from ..clock import iso_utc, parse_iso
+from ..clock import iso_utc, parse_iso, site_time
 from ..config.models import Alarms, Zone
 from ..frames import Detections, Frame
 from ..sources.packets import PacketRing, cut_clip
@@ -78,8 +78,10 @@ class ClipJob:
 class AlarmBuilder:
     """Turns one camera's rule events into outgoing events with media; it delivers nothing."""
 
-    def __init__(self, zones: Sequence[Zone], settings: Alarms, ring: PacketRing | None = None) -> None:
+    def __init__(self, zones: Sequence[Zone], settings: Alarms, ring: PacketRing | None = None,
+                 timezone: str = "UTC") -> None:
         self.zones = {z.name: z for z in zones}
+        self.timezone = timezone  # captions are read by people: site time with its offset
         self.settings = settings
         self.ring = ring
         self.window_s = max([z.dwell_s for z in zones] + [0.0]) + 1.0
@@ -145,7 +147,7 @@ class AlarmBuilder:
             return None
         frame, dets = best
         zone = self.zones.get(event.zone or "")
-        caption = f"{event.type} {event.zone or ''} {event.label or ''} {iso_utc(frame.wall_time)}"
+        caption = f"{event.type} {event.zone or ''} {event.label or ''} {site_time(frame.wall_time, self.timezone)}"
         image = annotate(frame.image, dets, [zone] if zone else [], event.track_id, caption)
         return encode_jpeg(image, self.settings.snapshot_quality)
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from pathlib import Path
 
 from ..errors import ConfigError, EdgeAgentError
 from .loader import collect, collect_zones, model_class_names, resolve, zones_path
-from .models import AgentConfig, Detector, ZoneFile
+from ..clock import SystemClock, site_time
+from ..rules.schedule import in_schedule
+from .models import AgentConfig, Detector, Zone, ZoneFile
 
 DEFAULT_CONFIG = "configs/cameras.yaml"
 
@@ -38,15 +39,16 @@ def zone_warnings(where: str, zf: ZoneFile, detector_min_score: float) -> list[s
 def config_warnings(cfg: AgentConfig, zones: dict[str, ZoneFile]) -> list[str]:
     """Valid settings that are probably mistakes; reported by `check`, never fatal."""
     out: list[str] = []
+    if "timezone" not in cfg.site.model_fields_set:
+        scheduled = [f"{cam} {z.name}" for cam, zf in zones.items() for z in zf.zones if z.schedule]
+        out.append(f"site.timezone is not set: schedules and times use {cfg.site.timezone}"
+                   + (f" (zones with a schedule: {', '.join(scheduled)})" if scheduled else ""))
     for cam in cfg.cameras:
         if not cam.enabled:
             out.append(f"camera {cam.id}: disabled (enabled: false); it is not watched")
         elif cam.id in zones:
             out += zone_warnings(f"camera {cam.id}", zones[cam.id], cfg.detector.min_score)
     mqtt = cfg.mqtt
-    if mqtt.enabled and mqtt.password_env and mqtt.password_env not in os.environ:
-        out.append(f"mqtt.password_env: {mqtt.password_env} is not set in this shell (the agent's "
-                   "environment may differ)")
     if mqtt.enabled and mqtt.password and not mqtt.tls:
         out.append("mqtt.password is written in the config and sent without TLS; prefer password_file")
     return out
@@ -73,18 +75,34 @@ def check_patrol(path: Path, cfg: AgentConfig | None) -> tuple[list[str], list[s
     return [], [f"{path}: patrol points OK"]
 
 
-def _summary(config_path: Path, cfg: AgentConfig, zones: dict[str, ZoneFile]) -> list[str]:
-    lines = [f"{config_path}: site {cfg.site.id} ({cfg.site.timezone}), device {cfg.device.id}, "
+def _zone_state(zone: Zone, now: float, tz: str) -> str:
+    """`track-bed (rail, 19:00-06:00, inactive now)`: a schedule silences a zone, so say when."""
+    if not zone.enabled:
+        return f"{zone.name} ({zone.kind}, disabled)"
+    if not zone.schedule:
+        return f"{zone.name} ({zone.kind}, always)"
+    active = "active now" if in_schedule(zone.schedule, now, tz) else "INACTIVE now"
+    return f"{zone.name} ({zone.kind}, {','.join(zone.schedule)}, {active})"
+
+
+def _summary(config_path: Path, cfg: AgentConfig, zones: dict[str, ZoneFile], now: float) -> list[str]:
+    tz = cfg.site.timezone
+    lines = [f"{config_path}: site {cfg.site.id} ({tz}, now {site_time(now, tz)}), device {cfg.device.id}, "
              f"model {cfg.detector.model}, {len(cfg.cameras)} camera(s)"]
     for cam in cfg.cameras:
         zf = zones.get(cam.id)
         if zf is None:
             lines.append(f"  {cam.id}: disabled, no zone file")
             continue
-        parts = [f"{z.name} ({z.kind}{'' if z.enabled else ', disabled'})" for z in zf.zones]
+        parts = [_zone_state(z, now, tz) for z in zf.zones]
         state = "" if cam.enabled else " [camera disabled]"
         lines.append(f"  {cam.id}: {len(zf.zones)} zone(s) in {zones_path(config_path, cam)}{state}: "
                      f"{', '.join(parts) or '-'}")
+    if cfg.mqtt.enabled:
+        lines.append(f"  alarms: to MQTT {cfg.mqtt.host}:{cfg.mqtt.port}; with their snapshots and clips they wait "
+                     f"in {cfg.mqtt.outbox.path} until the broker has them")
+    else:
+        lines.append(f"  alarms: MQTT off; events, snapshots and clips are stored in {cfg.alarms.store_dir}")
     return lines
 
 
@@ -118,7 +136,7 @@ def cli_check(args: argparse.Namespace) -> int:
     if not (extra and args.config == DEFAULT_CONFIG and not config_path.exists()):
         cfg, zones, problems = collect(config_path)
         if cfg is not None and not problems:
-            report += _summary(config_path, cfg, zones)
+            report += _summary(config_path, cfg, zones, SystemClock().now())
     more, lines, warnings = _extra_zones(extra, cfg)
     problems += more
     report += lines
@@ -137,5 +155,28 @@ def cli_check(args: argparse.Namespace) -> int:
         print(line)
     for line in (config_warnings(cfg, zones) if cfg else []) + warnings:
         print(f"warning: {line}")
+    if getattr(args, "probe", False) and cfg is not None:
+        return _probe(cfg, getattr(args, "camera", None))
+    print("OK")
+    return 0
+
+
+def _probe(cfg: AgentConfig, camera: str | None) -> int:
+    from .probe import probe
+
+    if camera is not None:
+        if camera not in {c.id for c in cfg.cameras}:
+            print(f"edge-agent check: no camera {camera!r}; cameras: {', '.join(c.id for c in cfg.cameras)}",
+                  file=sys.stderr)
+            return 2
+        cfg = cfg.model_copy(update={"cameras": [c for c in cfg.cameras if c.id == camera]})
+    failed = 0
+    for ok, line in probe(cfg):
+        print(f"probe: {line}", file=sys.stdout if ok else sys.stderr, flush=True)
+        failed += not ok
+    if failed:
+        print(f"edge-agent check --probe: {failed} connection(s) failed; the agent would start but not work",
+              file=sys.stderr)
+        return 3
     print("OK")
     return 0

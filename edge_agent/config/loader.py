@@ -3,8 +3,9 @@
 YAML is composed to nodes first so each value keeps the line it was written on; pydantic's error
 `loc` is then walked through the nodes to find that line. All problems of all files are collected
 and raised together as one `ConfigError`, so a field technician fixes them in one pass.
-Relative paths inside cameras.yaml (zone files, patrol file, MQTT password/TLS files) resolve
-against the folder that holds cameras.yaml.
+Relative paths inside cameras.yaml to files it reads (zone files, patrol file, password and TLS
+files) resolve against the folder that holds cameras.yaml; paths the agent writes (outbox, media
+store, engine cache) against the folder it runs in (`data_path`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import difflib
 import logging
 import os
 import re
-import zoneinfo
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,6 +22,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from ..errors import ConfigError, EdgeAgentError
 from .messages import YamlDoc, describe, parse_yaml
 from .models import AgentConfig, Camera, Detector, Outline, ZoneFile
+from .crosscheck import check_config, check_secrets, dig, is_url, items_of, resolve
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -87,131 +88,17 @@ _LINE = re.compile(r"^.*?:(\d+): ")
 
 # ---- paths ---------------------------------------------------------------------------------------
 
-def resolve(config_path: str | Path, value: str | Path) -> Path:
-    """A path written in cameras.yaml: absolute as is, relative to the cameras file's folder."""
-    p = Path(value).expanduser()
-    # normpath only tidies `a/../b` for messages; the file reached is the same.
-    return p if p.is_absolute() else Path(os.path.normpath(Path(config_path).parent / p))
-
-
 def zones_path(config_path: str | Path, camera: Camera) -> Path:
     """The camera's zone file: its `zones:` key, else `zones/<id>.yaml` beside the cameras file."""
     return resolve(config_path, camera.zones or Path("zones") / f"{camera.id}.yaml")
 
 
-def _is_url(value: str) -> bool:
-    return "://" in value
-
-
-# What FFmpeg (PyAV) opens for a camera; anything else is almost surely a typing mistake (rtps://).
-SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "srt", "udp", "tcp", "file")
-
-
-def _source_problem(doc: YamlDoc, value: str) -> str | None:
-    """Why a camera `url` cannot be opened as written, or None."""
-    if _is_url(value):
-        scheme = value.split("://", 1)[0].lower()
-        if scheme in SCHEMES:
-            return None
-        # Swapped letters first (rtps -> rtsp), then the nearest spelling.
-        close = [s for s in SCHEMES if sorted(s) == sorted(scheme)] or \
-            difflib.get_close_matches(scheme, SCHEMES, n=1, cutoff=0.5)
-        hint = f"did you mean {close[0]}://? " if close else ""
-        return f"unknown URL scheme {scheme!r}; {hint}use one of {', '.join(s + '://' for s in SCHEMES)}"
-    if Path(value).exists() or resolve(doc.path, value).exists():
-        return None
-    return (f"video file {value!r} not found (neither from the working folder nor beside the cameras file); "
-            "an RTSP camera needs a URL like rtsp://host:554/stream")
-
-
 # ---- cameras.yaml --------------------------------------------------------------------------------
-# Cross-checks read the raw YAML data, not the validated model, so they still report when some
-# other key of the same file is wrong: every problem comes out in one pass.
 
-def _get(data: Any, *keys: str | int) -> Any:
-    """data[k1][k2]... or None when any step is missing or of the wrong shape."""
-    for key in keys:
-        if isinstance(key, int):
-            data = data[key] if isinstance(data, list) and 0 <= key < len(data) else None
-        else:
-            data = data.get(key) if isinstance(data, dict) else None
-    return data
-
-
-def _items(data: Any, key: str) -> list[tuple[int, dict]]:
-    seq = _get(data, key)
-    return [(i, x) for i, x in enumerate(seq) if isinstance(x, dict)] if isinstance(seq, list) else []
-
-
-def _check_config(doc: YamlDoc) -> list[str]:
-    """Cross-field and file-system checks that pydantic cannot do alone."""
-    problems: list[str] = []
-    seen: dict[str, int] = {}
-    for i, cam in _items(doc.data, "cameras"):
-        cam_id = cam.get("id")
-        if isinstance(cam_id, str) and cam_id in seen:
-            problems.append(doc.problem(("cameras", i, "id"), f"camera id {cam_id!r} is used twice (first at line "
-                                        f"{doc.line(('cameras', seen[cam_id], 'id'))}); ids must be unique"))
-        elif isinstance(cam_id, str):
-            seen[cam_id] = i
-        for key in ("url", "substream_url"):
-            value = cam.get(key)
-            why = _source_problem(doc, value) if isinstance(value, str) and value else None
-            if why:
-                problems.append(doc.problem(("cameras", i, key), why))
-    tz = _get(doc.data, "site", "timezone")
-    if isinstance(tz, str):
-        problems += _check_timezone(doc, tz)
-    problems += _check_mqtt(doc)
-    patrol = _get(doc.data, "patrol")
-    if isinstance(patrol, str) and not resolve(doc.path, patrol).is_file():
-        problems.append(doc.problem(("patrol",), f"patrol file {resolve(doc.path, patrol)} not found"))
-    return problems
-
-
-def _check_timezone(doc: YamlDoc, tz: str) -> list[str]:
-    try:
-        zoneinfo.ZoneInfo(tz)
-        return []
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        close = difflib.get_close_matches(tz, sorted(zoneinfo.available_timezones()), n=2, cutoff=0.6)
-        hint = f"; did you mean {' or '.join(close)}?" if close else ""
-        return [doc.problem(("site", "timezone"), f"{tz!r} is not a known time zone; use an IANA name such "
-                            f"as UTC, Europe/Oslo or America/New_York{hint}")]
-
-
-def _check_file(doc: YamlDoc, loc: tuple[str, ...]) -> list[str]:
-    value = _get(doc.data, *loc)
-    if isinstance(value, str) and value and not resolve(doc.path, value).is_file():
-        return [doc.problem(loc, f"file {resolve(doc.path, value)} not found (relative paths start at the "
-                            "cameras file's folder)")]
-    return []
-
-
-def _check_mqtt(doc: YamlDoc) -> list[str]:
-    mqtt = _get(doc.data, "mqtt")
-    if not isinstance(mqtt, dict) or mqtt.get("enabled") is False:
-        return []
-    problems: list[str] = []
-    given = [k for k in ("password", "password_env", "password_file") if mqtt.get(k)]
-    if len(given) > 1:
-        problems.append(doc.problem(("mqtt", given[1]), f"set only one of {', '.join(given)}"))
-    problems += _check_file(doc, ("mqtt", "password_file"))
-    tls = mqtt.get("tls")
-    if isinstance(tls, dict):
-        for key in ("ca_file", "cert_file", "key_file"):
-            problems += _check_file(doc, ("mqtt", "tls", key))
-        if bool(tls.get("cert_file")) != bool(tls.get("key_file")):
-            have = "cert_file" if tls.get("cert_file") else "key_file"
-            problems.append(doc.problem(("mqtt", "tls", have), "a client certificate needs both cert_file and "
-                                        "key_file"))
-    return problems
-
-
-def _load_config(path: str | Path) -> tuple[YamlDoc | None, AgentConfig | None, list[str]]:
+def _load_config(path: str | Path, secrets: bool = False) -> tuple[YamlDoc | None, AgentConfig | None, list[str]]:
     doc, cfg, problems = load_doc(path, AgentConfig)
     if doc is not None and isinstance(doc.data, dict):
-        problems = by_line(problems + _check_config(doc))
+        problems = by_line(problems + check_config(doc) + (check_secrets(doc) if secrets else []))
     return doc, (absolute_paths(cfg, path) if cfg is not None and not problems else None), problems
 
 
@@ -228,22 +115,30 @@ def absolute_paths(cfg: AgentConfig, config_path: str | Path) -> AgentConfig:
     cams = []
     for cam in cfg.cameras:
         url = cam.url
-        if not _is_url(url) and not Path(url).exists() and resolve(config_path, url).exists():
+        if not is_url(url) and not Path(url).exists() and resolve(config_path, url).exists():
             url = str(resolve(config_path, url))
-        cams.append(cam.model_copy(update={"url": url, "zones": str(zones_path(config_path, cam))}))
+        cams.append(cam.model_copy(update={"url": url, "zones": str(zones_path(config_path, cam)),
+                                           "password_file": fix(cam.password_file)}))
     mqtt = cfg.mqtt.model_copy(update={
         "password_file": fix(cfg.mqtt.password_file),
         "tls": None if cfg.mqtt.tls is None else cfg.mqtt.tls.model_copy(update={
             k: fix(getattr(cfg.mqtt.tls, k)) for k in ("ca_file", "cert_file", "key_file")}),
-        "outbox": cfg.mqtt.outbox.model_copy(update={"path": fix(cfg.mqtt.outbox.path)}),
+        "outbox": cfg.mqtt.outbox.model_copy(update={"path": data_path(cfg.mqtt.outbox.path)}),
     })
     return cfg.model_copy(update={
         "cameras": cams,
         "patrol": fix(cfg.patrol),
         "mqtt": mqtt,
-        "alarms": cfg.alarms.model_copy(update={"store_dir": fix(cfg.alarms.store_dir)}),
-        "detector": cfg.detector.model_copy(update={"trt_cache_dir": fix(cfg.detector.trt_cache_dir)}),
+        "alarms": cfg.alarms.model_copy(update={"store_dir": data_path(cfg.alarms.store_dir)}),
+        "detector": cfg.detector.model_copy(update={"trt_cache_dir": data_path(cfg.detector.trt_cache_dir)}),
     })
+
+
+def data_path(value: str) -> str:
+    """What the agent writes (outbox, media, engine cache): relative to the folder it runs in, the
+    project folder (in the container /opt/edge-agent, whose data/ is the data volume), never beside
+    the config: the config folder is the read-mostly config volume."""
+    return os.path.abspath(Path(value).expanduser())
 
 
 def load_config(path: str | Path) -> AgentConfig:
@@ -260,7 +155,7 @@ def _check_zones(doc: YamlDoc, class_names: list[str] | None, model: str) -> lis
     problems: list[str] = []
     first: dict[str, int] = {}
     known = set(class_names or [])
-    for i, raw in _items(doc.data, "zones"):
+    for i, raw in items_of(doc.data, "zones"):
         name = raw.get("name")
         if isinstance(name, str) and name in first:
             line = doc.line(("zones", first[name], "name"))
@@ -353,11 +248,11 @@ def collect(config_path: str | Path) -> tuple[AgentConfig | None, dict[str, Zone
     Zone files are checked even when cameras.yaml has problems: each camera entry with a usable id
     names its file, so one run of `edge-agent check` shows the problems of every file.
     """
-    doc, cfg, problems = _load_config(config_path)
+    doc, cfg, problems = _load_config(config_path, secrets=True)
     zones: dict[str, ZoneFile] = {}
     if doc is None or not isinstance(doc.data, dict):
         return None, zones, problems
-    model = _get(doc.data, "detector", "model")
+    model = dig(doc.data, "detector", "model")
     model = model if isinstance(model, str) else Detector().model
     names = None
     try:
@@ -365,7 +260,7 @@ def collect(config_path: str | Path) -> tuple[AgentConfig | None, dict[str, Zone
     except EdgeAgentError as exc:
         problems.append(doc.problem(("detector", "model"), str(exc)))
     in_files: list[str] = []  # problems inside the zone files, after those of cameras.yaml
-    for i, raw in _items(doc.data, "cameras"):
+    for i, raw in items_of(doc.data, "cameras"):
         cam_id, zones_key = raw.get("id"), raw.get("zones")
         if not isinstance(cam_id, str) or not cam_id or not isinstance(zones_key, (str, type(None))):
             continue  # reported by validation

@@ -98,8 +98,12 @@ class Location(Strict):
 class Camera(Strict):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     name: str = ""
-    url: str = Field(min_length=1, description="rtsp://user:pass@host/path or a video file path.")
+    url: str = Field(min_length=1, description="rtsp://host:554/path (user and password from the keys below, "
+                     "or ${VAR} from the environment) or a video file path.")
     substream_url: str | None = Field(None, description="Lower-resolution stream for detection; clips use `url`.")
+    username: str | None = Field(None, description="Camera user, put into url and substream_url when opened.")
+    password_env: str | None = Field(None, description="Environment variable that holds the camera password.")
+    password_file: str | None = Field(None, description="File whose first line is the camera password.")
     detect_fps: float = Field(5.0, gt=0, le=60)
     zones: str | None = Field(None, description="Zone file; default configs/zones/<id>.yaml beside this file.")
     location: Location | None = None
@@ -125,7 +129,8 @@ class Alarms(Strict):
     post_roll_s: float = Field(3.0, ge=0, le=60)
     max_clip_s: float = Field(30.0, gt=0, le=600)
     snapshot_quality: int = Field(85, ge=30, le=100)
-    store_dir: str = Field("data/media", description="Local snapshot and clip store (used when MQTT is off).")
+    store_dir: str = Field("data/media", description="Snapshots, clips and events.jsonl when mqtt.enabled is "
+                           "false (with MQTT they wait in the outbox); relative: from the folder the agent runs in.")
     store_quota_mb: float = Field(1024.0, gt=0, description="Disk the local store may use; oldest clips go first.")
 
 
@@ -137,7 +142,8 @@ class Tls(Strict):
 
 
 class Outbox(Strict):
-    path: str = "data/outbox.sqlite"
+    path: str = Field("data/outbox.sqlite", description="Alarms and their media wait here until the broker "
+                      "has them; relative: from the folder the agent runs in.")
     media_quota_mb: float = Field(512.0, gt=0)
     synchronous: Literal["full", "normal"] = Field(
         "full", description="SQLite fsync policy: full survives power loss, normal only a process crash."

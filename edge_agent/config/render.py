@@ -133,17 +133,36 @@ def first_frame(source: str) -> np.ndarray:
     raise SourceError(f"{redact_url(source)}: the video has no frames")
 
 
+def camera_source(config_path: str, camera_id: str, zones_file: str | None) -> tuple[str, str]:
+    """(zone file, URL to open) of one camera of a config; the password is put in only here."""
+    from .loader import load_config
+    from .secrets import stream_urls
+
+    cfg = load_config(config_path)
+    cam = next((c for c in cfg.cameras if c.id == camera_id), None)
+    if cam is None:
+        raise EdgeAgentError(f"{config_path}: no camera {camera_id!r}; cameras: "
+                             f"{', '.join(c.id for c in cfg.cameras) or '-'}")
+    return zones_file or str(cam.zones), stream_urls(cam)[0]
+
+
 def cli_zones(args: argparse.Namespace) -> int:
     """`edge-agent zones render ZONES --image SRC --out PNG`."""
     if args.zones_command != "render":
         raise EdgeAgentError(f"unknown zones command {args.zones_command!r}")
-    zone_file = load_zones(args.zones)  # labels unchecked: drawing does not need the model
-    image = first_frame(args.image)
+    zones_file, source, shown = args.zones, args.image, redact_url(args.image or "")
+    if getattr(args, "camera", None):
+        zones_file, source = camera_source(args.config, args.camera, zones_file)
+        shown = f"camera {args.camera}"
+    if not zones_file:
+        raise EdgeAgentError("name the zone file (or give --camera to use that camera's)")
+    zone_file = load_zones(zones_file)  # labels unchecked: drawing does not need the model
+    image = first_frame(source)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     drawn = draw_zones(image, zone_file.zones)
     if not cv2.imwrite(str(out), drawn):
         raise EdgeAgentError(f"{out}: cannot write the picture (use a .png or .jpg name in a writable folder)")
     h, w = drawn.shape[:2]
-    print(f"{out}: {len(zone_file.zones)} zone(s) drawn over a {w}x{h} frame of {redact_url(args.image)}")
+    print(f"{out}: {len(zone_file.zones)} zone(s) drawn over a {w}x{h} frame of {shown}")
     return 0

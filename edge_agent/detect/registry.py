@@ -13,7 +13,6 @@ Backends (BACKENDS) follow `Cls(path: Path, options: DetectorOptions, entry: dic
 
 from __future__ import annotations
 
-import argparse
 import ast
 import hashlib
 import importlib
@@ -349,35 +348,3 @@ def class_names(model: str, registry: Registry | None = None) -> list[str]:
     if names is None:
         raise ModelError(f"model file {path} names no classes in its metadata")
     return names
-
-
-# ---- CLI --------------------------------------------------------------------------------
-
-def cli_models(args: argparse.Namespace) -> int:
-    """`edge-agent models fetch [names] [--all] [--force]` and `edge-agent models list`."""
-    reg = Registry()
-    if args.models_command == "list":
-        rows = [("model", "format", "status", "MB", "licence")]
-        for name in reg.names:
-            entry, path = reg.entry(name), reg.path_of(name)
-            size = f"{path.stat().st_size / 1e6:.1f}" if path.exists() else "-"
-            mark = " (default)" if name == reg.default else ""
-            rows.append((name + mark, str(entry.get("format")), reg.status(name), size,
-                         str(entry.get("licence", ""))))
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        for r in rows:
-            print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[4])
-        print(f"model folder: {reg.model_dir}")
-        return 0
-    names = reg.names if args.all else (args.names or [reg.default])
-    failed: list[str] = []
-    for name in names:
-        try:
-            print(f"{name}: {reg.fetch(name, force=args.force)}")
-        except ModelError as exc:
-            if len(names) == 1:
-                raise
-            failed.append(f"{name}: {exc}")  # one broken entry should not block the others
-    if failed:
-        raise ModelError("\n".join(failed))
-    return 0

@@ -45,8 +45,10 @@ class Assembly:
 class Central:
     """Receives, de-duplicates, reassembles; `handle` is called for every message."""
 
-    def __init__(self, out: str | Path, prefix: str, echo: Callable[[str], None] | None = None) -> None:
+    def __init__(self, out: str | Path, prefix: str, echo: Callable[[str], None] | None = None,
+                 show: set[str] | None = None) -> None:
         self.out = Path(out)
+        self.show = show or set()  # also print "replies" (to commands) and "health" reports
         (self.out / "media").mkdir(parents=True, exist_ok=True)
         self.prefix = prefix
         self.echo = echo or (lambda line: print(line, flush=True))
@@ -98,6 +100,10 @@ class Central:
             self.patrol_status[f"{t.site}/{t.device}/{t.point}"] = payload.decode(errors="replace")
         elif t.kind == "health":
             self.health[f"{t.site}/{t.device}"] = payload.decode(errors="replace")
+            if "health" in self.show:
+                self.echo(f"HEALTH {t.site}/{t.device} {_health_line(payload)}")
+        elif t.kind == "reply" and "replies" in self.show:
+            self.echo(f"REPLY {t.site}/{t.device} {payload.decode(errors='replace')}")
         with self.changed:
             self.changed.notify_all()
 
@@ -186,6 +192,21 @@ class Central:
         self._events.close()
 
 
+def _health_line(payload: bytes) -> str:
+    """`cameras rail-east=online river=offline; outbox 3 waiting; disk 41% used` from a health report."""
+    try:
+        snap = json.loads(payload)
+    except ValueError:
+        return payload.decode(errors="replace")
+    if not isinstance(snap, dict):
+        return str(snap)
+    cams = snap.get("cameras") if isinstance(snap.get("cameras"), dict) else {}
+    parts = ["cameras " + " ".join(f"{cid}={c.get('state', '?') if isinstance(c, dict) else c}"
+                                   for cid, c in cams.items())] if cams else []
+    parts += [f"{k} {json.dumps(snap[k], separators=(',', ':'))}" for k in ("events", "outbox", "disk") if k in snap]
+    return "; ".join(parts) or json.dumps(snap)
+
+
 def load_mqtt(path: str | None) -> Mqtt:
     """The `mqtt` section of a cameras.yaml; defaults when the file does not exist."""
     if not path or not Path(path).is_file():
@@ -211,8 +232,8 @@ def load_mqtt(path: str | None) -> Mqtt:
 
 
 def run_central(cfg: Mqtt, out: str, prefix: str, count: int | None, duration: float | None,
-                client_id: str | None = None) -> int:
-    central = Central(out, prefix)
+                client_id: str | None = None, show: set[str] | None = None) -> int:
+    central = Central(out, prefix, show=show)
     cid = client_id or os.environ.get("EDGE_CENTRAL_CLIENT_ID") or f"edge-central-{socket.gethostname()}"
     opts = LinkOptions(client_id=cid, subscriptions=central_filters(prefix),
                        reconnect_min_s=cfg.reconnect_min_s, reconnect_max_s=max(cfg.reconnect_min_s, cfg.reconnect_max_s),
@@ -238,11 +259,22 @@ def run_central(cfg: Mqtt, out: str, prefix: str, count: int | None, duration: f
     return 0 if count is None or central.complete >= count else 1
 
 
+def client_settings(cfg: Mqtt, args: Any) -> Mqtt:
+    """The broker settings of a client tool: the config's, with --host, --port, --prefix and its own
+    login (--username, --password-env) when given; a console is not the device and need not share
+    the device's account."""
+    updates: dict[str, Any] = {k: v for k, v in (("host", getattr(args, "host", None)),
+                                                  ("port", getattr(args, "port", None)),
+                                                  ("topic_prefix", getattr(args, "prefix", None))) if v}
+    if getattr(args, "username", None):
+        updates.update(username=args.username, password=None, password_file=None, password_env=None)
+    if getattr(args, "password_env", None):
+        updates.update(password=None, password_file=None, password_env=args.password_env)
+    return cfg.model_copy(update=updates)
+
+
 def cli_central(args: Any) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = load_mqtt(getattr(args, "config", None))
-    updates = {k: v for k, v in (("host", args.host), ("port", args.port)) if v}
-    if args.prefix:
-        updates["topic_prefix"] = args.prefix
-    cfg = cfg.model_copy(update=updates)
-    return run_central(cfg, args.out, cfg.topic_prefix, args.count, args.duration)
+    cfg = client_settings(load_mqtt(getattr(args, "config", None)), args)
+    show = {k for k in ("replies", "health") if getattr(args, k, False)}
+    return run_central(cfg, args.out, cfg.topic_prefix, args.count, args.duration, show=show)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import socket
 import ssl
 import sys
@@ -27,6 +26,7 @@ from paho.mqtt.properties import Properties
 
 from .. import __version__
 from ..config.models import Mqtt
+from ..config.secrets import read_secret
 from ..errors import EdgeAgentError
 
 log = logging.getLogger("edge_agent.publish.mqtt")
@@ -36,20 +36,7 @@ REPEAT_LOG_S = 300.0  # the same failure is logged again at WARNING at most this
 
 def resolve_password(cfg: Mqtt) -> str | None:
     """The password from `password`, `password_env` or `password_file` (first set wins)."""
-    if cfg.password:
-        return cfg.password
-    if cfg.password_env:
-        value = os.environ.get(cfg.password_env)
-        if value is None:
-            raise EdgeAgentError(f"mqtt.password_env: environment variable {cfg.password_env} is not set")
-        return value
-    if cfg.password_file:
-        try:
-            lines = Path(cfg.password_file).read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise EdgeAgentError(f"mqtt.password_file: cannot read {cfg.password_file} ({exc.strerror})") from None
-        return lines[0] if lines else ""
-    return None
+    return cfg.password or read_secret("mqtt", cfg.password_env, cfg.password_file)
 
 
 def status_payload(state: str, client_id: str) -> bytes:

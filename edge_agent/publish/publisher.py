@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import queue
 import sqlite3
 import threading
@@ -25,6 +24,7 @@ from ..alarms.event import Event, EventContext, MediaRef
 from ..alarms.sink import CONTENT_TYPES
 from ..clock import Clock, SystemClock, iso_utc
 from ..config.models import AgentConfig, Mqtt
+from ..config.secrets import command_secret as configured_secret
 from .commands import CommandDispatcher, Handler
 from .mqtt import Callbacks, LinkOptions, MqttLink
 from .outbox import MAX_ATTEMPTS, REFUSED_RETRY_S, Outbox, Row
@@ -94,9 +94,7 @@ class MqttSink:
             mqtt.outbox.synchronous,
             announce=self._announce,
         )
-        secret = command_secret or mqtt.command_secret
-        if not secret and mqtt.command_secret_env:
-            secret = os.environ.get(mqtt.command_secret_env)
+        secret = command_secret or configured_secret(mqtt)
         self.commands = CommandDispatcher(
             handlers, secret, require_signatures(mqtt, secret), self.clock, mqtt.command_max_ttl_s, nonces=self.outbox
         )

@@ -12,13 +12,12 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from urllib.parse import urlsplit
 
 import av
 
 from ..clock import Clock, SystemClock
 from ..health import Health, SourceState
-from ..redact import redact_text, redact_url
+from ..redact import redact_text, redact_url, url_secrets
 from .gate import FrameGate
 from .packets import PacketRing
 
@@ -95,7 +94,7 @@ class RtspSource:
         self.read_timeout_s = max(0.5, min(5.0, stall_timeout_s / 2))
         self.open_timeout_s = open_timeout_s
         self.backoff_cap_s = backoff_cap_s
-        self._secrets = [s for s in (urlsplit(url).password, urlsplit(substream_url or "").password) if s]
+        self._secrets = url_secrets(url, substream_url)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._t0 = self.clock.monotonic()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -22,7 +23,8 @@ def test_run_checks_in_a_badge_shown_to_a_camera(tmp_path):
     )
     done = subprocess.run(
         [sys.executable, "-m", "edge_agent.cli", "run", "--config", str(tmp_path / "cameras.yaml"), "--duration", "18"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,  # relative data paths start here
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
     )
     assert done.returncode == 0, done.stderr[-3000:]
     events = [json.loads(x) for x in (tmp_path / "out" / "events.jsonl").read_text().splitlines()]

@@ -1,7 +1,8 @@
 """UltralyticsDetector (.pt through the real Ultralytics API) against our ONNX decoder on the same weights.
 
 Runs in `.venv-ultra` (torch + ultralytics, made by scripts/setup_ultralytics.sh, which
-scripts/setup.sh runs) through a subprocess, since the main venv has no torch. The .pt is made at
+`scripts/setup.sh --with-ultralytics` runs, as scripts/test.sh does) through a subprocess, since the
+main venv has no torch. The .pt is made at
 test time from Ultralytics' bundled yolov8n.yaml (untrained, nothing downloaded), with scores
 spread the same way as the committed golden model, then exported to ONNX at the same size.
 """
@@ -69,7 +70,7 @@ def match_fraction(ref: dict, other: dict) -> tuple[int, int]:
 
 @pytest.fixture(scope="module")
 def compared(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    assert ULTRA_PY.exists(), f"{ULTRA_PY} missing: run scripts/setup_ultralytics.sh (scripts/setup.sh does)"
+    assert ULTRA_PY.exists(), f"{ULTRA_PY} missing: run scripts/setup_ultralytics.sh (scripts/test.sh does)"
     tmp = tmp_path_factory.mktemp("ultra")
     driver = tmp / "driver.py"
     driver.write_text(DRIVER)

@@ -63,12 +63,12 @@ def test_check_warns_about_valid_but_doubtful_settings(tmp_path: Path) -> None:
     (tmp_path / "zones" / "c.yaml").write_text(
         "zones:\n  - {name: z, kind: rail, polygon: [[0,0],[1,0],[1,1]], labels: [person], min_score: 0.1}\n")
     cfg = tmp_path / "cameras.yaml"
-    cfg.write_text("site: {id: s}\ndevice: {id: d}\nmqtt: {password_env: EDGE_TEST_UNSET_VAR}\n"
+    cfg.write_text("site: {id: s}\ndevice: {id: d}\nmqtt: {password: pw}\n"
                    "cameras:\n  - {id: c, url: rtsp://h/1}\n")
     res = edge_agent("check", "--config", str(cfg))
     assert res.returncode == 0, res.stderr
     assert "warning: camera c, zone z: min_score 0.1 is below the detector's min_score 0.25" in res.stdout
-    assert "warning: mqtt.password_env: EDGE_TEST_UNSET_VAR is not set" in res.stdout
+    assert "warning: mqtt.password is written in the config and sent without TLS" in res.stdout
 
 
 def test_dwell_in_a_stationary_zone_is_a_warning_not_an_error(tmp_path: Path) -> None:

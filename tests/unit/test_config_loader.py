@@ -151,10 +151,13 @@ def test_good_files_load(tmp_path: Path) -> None:
     assert load_config(DATA / "cameras_ok.yaml") == cfg
 
 
-def test_shipped_examples_validate() -> None:
-    cfg, zones = load_all(ROOT / "configs" / "examples" / "cameras.full.yaml")
+def test_shipped_examples_validate(example_site: Path) -> None:
+    cfg, zones = load_all(example_site)  # copied to configs/cameras.yaml as the README says
     assert [z.name for z in zones["quay-east"].zones] == ["quay-edge", "boats-at-quay", "crane-rails"]
     assert cfg.cameras[0].location is not None
+    project = example_site.parents[1]  # data goes to the project's data/, not configs/data/
+    assert Path(cfg.mqtt.outbox.path) == project / "data" / "outbox.sqlite"
+    assert Path(cfg.alarms.store_dir) == project / "data" / "media"
     for path in sorted((ROOT / "configs" / "zones").glob("*.yaml")):
         assert isinstance(load_zones(path, COCO80), ZoneFile)
 

@@ -12,7 +12,6 @@ from edge_agent.patrol.points import badge_secret, find_member, load_patrol, par
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "configs" / "patrol_points.yaml"
-CAMERAS = ROOT / "configs" / "examples" / "cameras.full.yaml"
 
 
 def test_example_has_209_points_12_teams_and_validates():
@@ -35,8 +34,8 @@ def test_example_is_what_the_generator_writes(tmp_path):
     assert out.read_text() == EXAMPLE.read_text()
 
 
-def test_check_command_validates_the_example(capsys):
-    assert main(["check", "--config", str(CAMERAS), "--patrol", str(EXAMPLE)]) == 0
+def test_check_command_validates_the_example(capsys, example_site):
+    assert main(["check", "--config", str(example_site), "--patrol", str(EXAMPLE)]) == 0
     assert "patrol points OK" in capsys.readouterr().out
 
 
@@ -84,10 +83,10 @@ def test_broken_file_lists_every_problem_at_its_line(tmp_path):
     assert [int(p.split(":")[1]) for p in problems] == sorted(int(p.split(":")[1]) for p in problems)
 
 
-def test_check_command_prints_patrol_problems_with_lines(tmp_path, capsys):
+def test_check_command_prints_patrol_problems_with_lines(tmp_path, capsys, example_site):
     path = tmp_path / "patrol.yaml"
     path.write_text(BROKEN)
-    assert main(["check", "--config", str(CAMERAS), "--patrol", str(path)]) == 2
+    assert main(["check", "--config", str(example_site), "--patrol", str(path)]) == 2
     err = capsys.readouterr().err
     assert f"{path}:8: " in err and "Traceback" not in err
 
