@@ -74,7 +74,7 @@ class LiveAgent:
         for cam in cfg.cameras:
             if cam.enabled:
                 zf = zones.get(cam.id)
-                self.cameras[cam.id] = self._build(cam, zf.zones if zf else [], run_id)
+                self.cameras[cam.id] = self._build(cam, zf or ZoneFile(), run_id)
         # check-ins at this box's patrol points ride the cameras' pipelines; overdue runs on the clock
         self.patrol = PatrolStage.from_config(cfg, self.clock, sink, lambda c: self.health.state(c) == "online",
                                               lambda c: self.cameras[c].ctx)
@@ -85,7 +85,7 @@ class LiveAgent:
             {cid: rt.camera.offline_alarm_s for cid, rt in self.cameras.items()},
         )
 
-    def _build(self, cam: Camera, zones: list, run_id: str) -> CameraRuntime:
+    def _build(self, cam: Camera, zones: ZoneFile, run_id: str) -> CameraRuntime:
         a = self.cfg.alarms
         ring = PacketRing(a.pre_roll_s + a.max_clip_s + a.post_roll_s + 5.0)
         location = cam.location.model_dump() if cam.location else None

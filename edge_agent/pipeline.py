@@ -13,7 +13,7 @@ from typing import Sequence
 from .alarms.builder import AlarmBuilder
 from .alarms.event import Event
 from .alarms.sink import EventSink
-from .config.models import Alarms, Zone
+from .config.models import Alarms, Zone, ZoneFile
 from .frames import Detections, Frame
 from .patrol.checkin import PatrolMonitor
 from .rules.engine import EventContext, RuleEngine
@@ -28,8 +28,8 @@ class PipelineStats:
     events: int = 0
 
 
-def tracker_for(zones: Sequence[Zone]) -> Tracker:
-    """A tracker that starts tracks at the lowest `min_score` any zone counts.
+def tracker_for(rules: ZoneFile) -> Tracker:
+    """A tracker that starts tracks at the lowest `min_score` any zone or line counts.
 
     Only a detection at or above the tracker's `high_score` starts a track, and rules see only
     tracked rows: with the default 0.4, a boat scored 0.35 throughout never alarmed in a zone
@@ -37,7 +37,7 @@ def tracker_for(zones: Sequence[Zone]) -> Tracker:
     count too: central command may arm them while the tracker runs.
     """
     default = Tracker()
-    floor = min((z.min_score for z in zones), default=default.high_score)
+    floor = min((f.min_score for f in (*rules.zones, *rules.lines)), default=default.high_score)
     if floor >= default.high_score:
         return default
     return Tracker(high_score=floor, low_score=min(default.low_score, floor))
@@ -49,7 +49,7 @@ class CameraPipeline:
     def __init__(
         self,
         ctx: EventContext,
-        zones: Sequence[Zone],
+        rules: ZoneFile | Sequence[Zone],
         alarms: Alarms,
         sink: EventSink,
         ring: PacketRing | None = None,
@@ -57,9 +57,10 @@ class CameraPipeline:
         patrol: PatrolMonitor | None = None,
     ) -> None:
         self.ctx = ctx
-        self.zones = list(zones)
-        self.tracker = tracker or tracker_for(self.zones)
-        self.engine = RuleEngine(self.zones, ctx)
+        self.rules = rules if isinstance(rules, ZoneFile) else ZoneFile(zones=list(rules))
+        self.zones = self.rules.zones
+        self.tracker = tracker or tracker_for(self.rules)
+        self.engine = RuleEngine(self.rules, ctx)
         self.alarms = AlarmBuilder(self.zones, alarms, sink, ring)
         self.patrol = patrol  # check-ins at this camera's patrol points, if it has any
         self.stats = PipelineStats()

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from .alarms.event import Event
 from .alarms.sink import EventSink, FolderSink, TeeSink
 from .clock import MediaClock, parse_iso
-from .config.models import AgentConfig, Alarms, Camera, Device, Site
+from .config.models import AgentConfig, Alarms, Camera, Device, Site, ZoneFile
 from .detect.common import DetectorOptions
 from .errors import EdgeAgentError
 from .frames import Frame
@@ -94,7 +94,7 @@ def run_replay(
     config = config or AgentConfig(site=Site(id="replay"), device=Device(id="replay"))
     camera = _camera_for(video, config, camera_id)
     model_name = model or config.detector.model
-    zones = load_zones(zones_file, class_names(model_name)).zones if zones_file is not None else []
+    rules = load_zones(zones_file, class_names(model_name)) if zones_file is not None else ZoneFile()
     detector = load_detector(model_name, DetectorOptions.from_config(config.detector))
     start = time.time() if start is None else start
     alarms: Alarms = config.alarms
@@ -102,7 +102,7 @@ def run_replay(
     folder = _open_out(out_dir)
     sink: EventSink = TeeSink(folder, extra_sink) if extra_sink is not None else folder
     clock = MediaClock(start)
-    pipeline = _pipeline(config, camera, zones, sink, ring, clock, patrol)
+    pipeline = _pipeline(config, camera, rules, sink, ring, clock, patrol)
     source = FileSource(camera.id, video, fps if fps is not None else camera.detect_fps, start, ring)
     result = ReplayResult()
     began = time.perf_counter()
@@ -119,7 +119,7 @@ def run_replay(
     return result
 
 
-def _pipeline(config: AgentConfig, camera: Camera, zones: list, sink: EventSink, ring: PacketRing,
+def _pipeline(config: AgentConfig, camera: Camera, rules: ZoneFile, sink: EventSink, ring: PacketRing,
               clock: MediaClock, patrol: str | Path | None) -> CameraPipeline:
     ctx = EventContext(
         site=config.site.id,
@@ -133,7 +133,7 @@ def _pipeline(config: AgentConfig, camera: Camera, zones: list, sink: EventSink,
         from .patrol.checkin import PatrolStage
 
         monitor = PatrolStage.for_camera(patrol, config, ctx, clock, sink).monitors[camera.id]
-    return CameraPipeline(ctx, zones, config.alarms, sink, ring, patrol=monitor)
+    return CameraPipeline(ctx, rules, config.alarms, sink, ring, patrol=monitor)
 
 
 def _run(source: FileSource, detector, pipeline: CameraPipeline, clock: MediaClock, batch_size: int,

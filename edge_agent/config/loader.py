@@ -17,11 +17,13 @@ import zoneinfo
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError, EdgeAgentError
 from .messages import YamlDoc, describe, parse_yaml
-from .models import AgentConfig, Camera, Detector, Outline, ZoneFile
+from .messages import get_in as _get, items_in as _items
+from .models import AgentConfig, Camera, Detector, ZoneFile
+from .zonecheck import check_zone_file
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -127,21 +129,6 @@ def _source_problem(doc: YamlDoc, value: str) -> str | None:
 # ---- cameras.yaml --------------------------------------------------------------------------------
 # Cross-checks read the raw YAML data, not the validated model, so they still report when some
 # other key of the same file is wrong: every problem comes out in one pass.
-
-def _get(data: Any, *keys: str | int) -> Any:
-    """data[k1][k2]... or None when any step is missing or of the wrong shape."""
-    for key in keys:
-        if isinstance(key, int):
-            data = data[key] if isinstance(data, list) and 0 <= key < len(data) else None
-        else:
-            data = data.get(key) if isinstance(data, dict) else None
-    return data
-
-
-def _items(data: Any, key: str) -> list[tuple[int, dict]]:
-    seq = _get(data, key)
-    return [(i, x) for i, x in enumerate(seq) if isinstance(x, dict)] if isinstance(seq, list) else []
-
 
 def _check_config(doc: YamlDoc) -> list[str]:
     """Cross-field and file-system checks that pydantic cannot do alone."""
@@ -256,71 +243,11 @@ def load_config(path: str | Path) -> AgentConfig:
 
 # ---- zone files ----------------------------------------------------------------------------------
 
-def _check_zones(doc: YamlDoc, class_names: list[str] | None, model: str) -> list[str]:
-    problems: list[str] = []
-    first: dict[str, int] = {}
-    known = set(class_names or [])
-    for i, raw in _items(doc.data, "zones"):
-        name = raw.get("name")
-        if isinstance(name, str) and name in first:
-            line = doc.line(("zones", first[name], "name"))
-            problems.append(doc.problem(("zones", i, "name"), f"zone name {name!r} is used twice (first at "
-                                        f"line {line}); names must be unique within a camera"))
-        elif isinstance(name, str):
-            first[name] = i
-        labels = raw.get("labels")
-        for j, label in enumerate(labels if isinstance(labels, list) else []):
-            if known and isinstance(label, str) and label not in known:
-                problems.append(doc.problem(("zones", i, "labels", j), _unknown_label(label, class_names or [], model)))
-        problems += _check_exclusions(doc, i, raw)
-    return problems
-
-
-def _check_exclusions(doc: YamlDoc, i: int, raw: dict) -> list[str]:
-    """Exclusions that miss their zone or swallow it are almost always a typing mistake."""
-    from shapely.geometry import Polygon
-
-    area = _outline(raw.get("polygon"))
-    excludes = raw.get("exclude")
-    if area is None or not isinstance(excludes, list):
-        return []  # a bad polygon is reported with its line by validation
-    problems: list[str] = []
-    zone = Polygon(area)
-    for k, points in enumerate(excludes):
-        ex = _outline(points)
-        if ex is None:
-            continue
-        if Polygon(ex).intersection(zone).area <= 0:
-            problems.append(doc.problem(("zones", i, "exclude", k), "this exclusion does not overlap its zone's "
-                                        "polygon, so it has no effect (x and y swapped?)"))
-        elif Polygon(ex).covers(zone):
-            problems.append(doc.problem(("zones", i, "exclude", k), "this exclusion covers the whole zone, so "
-                                        "the zone can never alarm"))
-    return problems
-
-
-_OUTLINE: TypeAdapter[list] = TypeAdapter(Outline)
-
-
-def _outline(value: Any) -> list | None:
-    try:
-        return _OUTLINE.validate_python(value)
-    except ValidationError:
-        return None
-
-
-def _unknown_label(label: str, names: list[str], model: str) -> str:
-    close = difflib.get_close_matches(label, names, n=3, cutoff=0.6)
-    hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
-    shown = ", ".join(names[:12]) + (f", ... ({len(names)} in all)" if len(names) > 12 else "")
-    return f"{label!r} is not a class of model {model}; {hint}known labels: {shown}"
-
-
 def collect_zones(path: str | Path, class_names: list[str] | None,
                 model: str) -> tuple[ZoneFile | None, list[str]]:
     doc, zf, problems = load_doc(path, ZoneFile)
     if doc is not None and isinstance(doc.data, dict):
-        problems = by_line(problems + _check_zones(doc, class_names, model))
+        problems = by_line(problems + check_zone_file(doc, class_names, model))
     return (zf if not problems else None), problems
 
 
