@@ -61,7 +61,7 @@ class CameraPipeline:
         self.zones = self.rules.zones
         self.tracker = tracker or tracker_for(self.rules)
         self.engine = RuleEngine(self.rules, ctx)
-        self.alarms = AlarmBuilder(self.zones, alarms, sink, ring)
+        self.alarms = AlarmBuilder(self.zones, alarms, sink, ring, lines=self.rules.lines)
         self.patrol = patrol  # check-ins at this camera's patrol points, if it has any
         self.stats = PipelineStats()
         self.last: tuple[Frame, Detections] | None = None

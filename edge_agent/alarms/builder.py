@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ..clock import iso_utc, parse_iso
-from ..config.models import Alarms, Zone
+from ..config.models import Alarms, Line, Zone, ZoneFile
 from ..frames import Detections, Frame
 from ..sources.packets import PacketRing, cut_clip
 from .event import Event, MediaRef
@@ -55,8 +55,10 @@ class AlarmBuilder:
         settings: Alarms,
         sink: EventSink,
         ring: PacketRing | None = None,
+        lines: Sequence[Line] = (),
     ) -> None:
         self.zones = {z.name: z for z in zones}
+        self.lines = {ln.name: ln for ln in lines}
         self.settings = settings
         self.sink = sink
         self.ring = ring
@@ -125,9 +127,10 @@ class AlarmBuilder:
         if best is None:
             return None
         frame, dets = best
-        zone = self.zones.get(event.zone or "")
+        zone, line = self.zones.get(event.zone or ""), self.lines.get(event.zone or "")
+        shown = ZoneFile(zones=[zone] if zone else [], lines=[line] if line else [])
         caption = f"{event.type} {event.zone or ''} {event.label or ''} {iso_utc(frame.wall_time)}"
-        image = annotate(frame.image, dets, [zone] if zone else [], event.track_id, caption)
+        image = annotate(frame.image, dets, shown, event.track_id, caption)
         return encode_jpeg(image, self.settings.snapshot_quality)
 
     def _best_frame(self, event: Event) -> tuple[Frame, Detections] | None:

@@ -23,8 +23,8 @@ DEFAULT_CONFIG = "configs/cameras.yaml"
 def zone_warnings(where: str, zf: ZoneFile, detector_min_score: float) -> list[str]:
     """Valid zone settings that are probably mistakes (`where` names the camera or file)."""
     out: list[str] = []
-    if not any(z.enabled for z in zf.zones):
-        out.append(f"{where}: no enabled zone, so it raises only camera alarms (offline, tampered)")
+    if not any(z.enabled for z in (*zf.zones, *zf.lines)):
+        out.append(f"{where}: no enabled zone or line, so it raises only camera alarms (offline, tampered)")
     for zone in zf.zones:
         if zone.enabled and zone.min_score < detector_min_score:
             out.append(f"{where}, zone {zone.name}: min_score {zone.min_score:g} is below the detector's "
