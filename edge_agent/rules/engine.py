@@ -49,6 +49,7 @@ from math import hypot
 from typing import Mapping, Sequence
 
 import numpy as np
+from shapely.geometry import Polygon
 
 from ..alarms.event import Event, Location
 from ..clock import iso_utc
@@ -115,7 +116,7 @@ class EngineState:
     absent_grace_s: float = 2.0
     lines: tuple[LineGeometry, ...] = ()
     crossings: Mapping[tuple[str, int], Crossing] = field(default_factory=dict)
-    masks: tuple = ()  # prepared shapely polygons
+    masks: tuple[Polygon, ...] = ()  # prepared, normalised
     background: Background = field(default_factory=Background)
     tracks: Mapping[int, TrackMemo] = field(default_factory=dict)
     places: Places = field(default_factory=lambda: Places({}))
@@ -281,8 +282,9 @@ def evaluate(state: EngineState, dets: Detections, frame_size: tuple[int, int], 
         raise ValueError(f"frame_size {frame_size} must be the (width, height) of the analysed picture")
     started = media_time if state.started_media is None else state.started_media
     ignore = masked(state.masks, dets, *frame_size)
-    tracks, places, counted = update_tracks(state.tracks, state.places, started, dets, frame_size, media_time,
-                                            state.background, ignore, state.score_window)
+    counted = (dets.tracker_id >= 0) & ~ignore
+    tracks, places = update_tracks(state.tracks, state.places, started, dets, frame_size, media_time,
+                                   state.background, ignore, state.score_window)
     state = replace(state, tracks=tracks, places=places, started_media=started)
     records: dict[tuple[str, int], Presence] = {}
     events: list[Event] = []

@@ -136,13 +136,12 @@ def _step(memo: TrackMemo | None, places: dict, tid: int, label: str, box: np.nd
 
 def update_tracks(memos: Mapping[int, TrackMemo], places: Places, started_media: float, dets: Detections,
                   size: tuple[int, int], media_time: float, cfg: Background, ignore: np.ndarray,
-                  keep: int) -> tuple[dict[int, TrackMemo], Places, np.ndarray]:
-    """One frame: (track memos, background places, rows that count) from the tracked `dets`.
+                  keep: int) -> tuple[dict[int, TrackMemo], Places]:
+    """One frame: the track memos and background places after the tracked `dets`.
 
-    `ignore` marks masked rows: they neither count nor teach anything. `keep` is the longest
-    `track_score.window` of any zone or line. Background rows count (a zone sees the rock, the
-    dwell runs); `may_alarm` holds their alarms, so a walker first seen in the first seconds
-    alarms on time once it has moved.
+    `ignore` marks masked rows: they teach nothing. `keep` is the longest `track_score.window`
+    of any zone or line. Background rows still count for zones (the dwell runs); `may_alarm`
+    holds their alarms, so a walker first seen in the first seconds alarms on time once it moved.
     """
     w, h = size
     rows = np.nonzero((dets.tracker_id >= 0) & ~ignore)[0] if len(dets) else np.zeros(0, np.int64)
@@ -154,6 +153,4 @@ def update_tracks(memos: Mapping[int, TrackMemo], places: Places, started_media:
         out[tid] = _step(out.get(tid), boxes, tid, str(dets.class_name[i]), dets.xyxy[i] / scale,
                          (float(centres[i, 0]), float(centres[i, 1])), float(dets.confidence[i]), media_time,
                          media_time - started_media, cfg, keep)
-    counts = np.zeros(len(dets), dtype=bool)
-    counts[rows] = True
-    return out, Places(boxes), counts
+    return out, Places(boxes)

@@ -106,6 +106,20 @@ def test_labels_enabled_and_the_zone_command():
     assert len(run(off, walk(210.0, 800.0, t0=10.0, tid=2))) == 2
 
 
+def test_a_mask_hides_a_crossing_from_the_line():
+    # box centres at y = 400 lie in the mask band; the feet (y = 500) do not matter to a mask
+    band = [(0.0, 0.35), (1.0, 0.35), (1.0, 0.45), (0.0, 0.45)]
+    rules = ZoneFile(lines=[line()], masks=[band])
+    assert run(RuleEngine(rules, CTX), walk(210.0, 800.0)) == []
+    assert len(run(RuleEngine(rules, CTX), walk(210.0, 800.0, y=700.0))) == 2  # centres at y 600
+
+
+def test_a_line_outside_its_schedule_is_disarmed():
+    # T0 is 00:00 UTC (the context's time zone): armed 23:00-01:00, not 01:00-02:00
+    assert len(run(engine(line(schedule=["23:00-01:00"])), walk(210.0, 800.0))) == 2
+    assert run(engine(line(schedule=["01:00-02:00"])), walk(210.0, 800.0)) == []
+
+
 def test_a_young_tracks_crossing_waits_for_its_scores():
     # 3 of the last 5 detections must reach min_score: the 2-detection track waits one frame
     script = [(0.0, [obj(1, x=470.0)]), (0.2, [obj(1, x=530.0)]), (0.4, [obj(1, x=560.0)])]
