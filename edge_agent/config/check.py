@@ -82,6 +82,7 @@ def _summary(config_path: Path, cfg: AgentConfig, zones: dict[str, ZoneFile]) ->
             lines.append(f"  {cam.id}: disabled, no zone file")
             continue
         parts = [f"{z.name} ({z.kind}{'' if z.enabled else ', disabled'})" for z in zf.zones]
+        parts += [f"{ln.name} (line {ln.direction}{'' if ln.enabled else ', disabled'})" for ln in zf.lines]
         state = "" if cam.enabled else " [camera disabled]"
         lines.append(f"  {cam.id}: {len(zf.zones)} zone(s) in {zones_path(config_path, cam)}{state}: "
                      f"{', '.join(parts) or '-'}")
@@ -101,7 +102,9 @@ def _extra_zones(files: list[str], cfg: AgentConfig | None) -> tuple[list[str], 
         zf, more = collect_zones(name, names, model)
         problems += more
         if zf is not None:
-            lines.append(f"{name}: {len(zf.zones)} zone(s): {', '.join(z.name for z in zf.zones) or '-'}")
+            shown = [z.name for z in zf.zones] + [f"{ln.name} (line)" for ln in zf.lines]
+            counted = f", {len(zf.lines)} line(s)" if zf.lines else ""
+            lines.append(f"{name}: {len(zf.zones)} zone(s){counted}: {', '.join(shown) or '-'}")
             warnings += zone_warnings(name, zf, min_score)
     return problems, lines, warnings
 
