@@ -73,7 +73,6 @@ class TrackMemo:
     """What the rules remember of one track across zones and lines."""
 
     label: str
-    first_media: float
     last_media: float
     origin: tuple[float, float]  # box centre when first seen, in pixels / frame width
     scores: tuple[float, ...] = ()  # its latest detections' scores, oldest first
@@ -107,7 +106,7 @@ def may_alarm(memo: TrackMemo | None, flt: ObjectFilter) -> bool:
     return sum(s >= threshold - 1e-6 for s in recent) >= (rule.window + 1) // 2
 
 
-def _best_rows(dets: Detections, rows: np.ndarray) -> dict[int, int]:
+def best_rows(dets: Detections, rows: np.ndarray) -> dict[int, int]:
     """track id -> its best-scored row among `rows` (a clash of two rows for one id is rare)."""
     best: dict[int, int] = {}
     for i in rows:
@@ -126,7 +125,7 @@ def _step(memo: TrackMemo | None, places: dict, tid: int, label: str, box: np.nd
             places[tid] = (label, tuple(float(v) for v in box))
         elif cfg.enabled:
             place = Places(places).find(label, box)
-        memo = TrackMemo(label, media_time, media_time, centre, background=place is not None, place=place)
+        memo = TrackMemo(label, media_time, centre, background=place is not None, place=place)
     elif memo.background and hypot(centre[0] - memo.origin[0], centre[1] - memo.origin[1]) > cfg.radius:
         if memo.place is not None:  # it was no still object: its place is free again
             places.pop(memo.place, None)
@@ -149,7 +148,7 @@ def update_tracks(memos: Mapping[int, TrackMemo], places: Places, started_media:
     boxes = dict(places.boxes)
     centres = dets.anchors("center") / float(w) if len(dets) else np.zeros((0, 2))
     scale = np.array([w, h, w, h], np.float64)
-    for tid, i in sorted(_best_rows(dets, rows).items()):
+    for tid, i in sorted(best_rows(dets, rows).items()):
         out[tid] = _step(out.get(tid), boxes, tid, str(dets.class_name[i]), dets.xyxy[i] / scale,
                          (float(centres[i, 0]), float(centres[i, 1])), float(dets.confidence[i]), media_time,
                          media_time - started_media, cfg, keep)

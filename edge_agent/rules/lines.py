@@ -33,7 +33,7 @@ from ..alarms.event import Event
 from ..clock import iso_utc
 from ..config.models import Line
 from ..frames import Detections
-from .filters import TrackMemo, box_ok, may_alarm
+from .filters import TrackMemo, best_rows, box_ok, may_alarm
 from .schedule import Window, parse_window
 
 if TYPE_CHECKING:
@@ -83,14 +83,7 @@ class LineGeometry:
 
 def _anchors(geo: LineGeometry, dets: Detections, counted: np.ndarray, size: tuple[int, int]) -> dict[int, int]:
     """track id -> its row this frame that the line counts (best score on a clash)."""
-    w, h = size
-    keep = box_ok(geo.line, dets, h) & counted
-    out: dict[int, int] = {}
-    for i in np.nonzero(keep)[0]:
-        tid = int(dets.tracker_id[i])
-        if tid not in out or dets.confidence[i] > dets.confidence[out[tid]]:
-            out[tid] = int(i)
-    return out
+    return best_rows(dets, np.nonzero(box_ok(geo.line, dets, size[1]) & counted)[0])
 
 
 def _event(geo: LineGeometry, tid: int, direction: str, memo: TrackMemo, dets: Detections, row: int,
