@@ -78,7 +78,7 @@ class LiveAgent:
         for cam in cfg.cameras:
             if cam.enabled:
                 zf = zones.get(cam.id)
-                self.cameras[cam.id] = self._build(cam, zf.zones if zf else [], run_id)
+                self.cameras[cam.id] = self._build(cam, zf or ZoneFile(), run_id)
         # check-ins at this box's patrol points ride the cameras' pipelines; overdue runs on the clock
         self.patrol = PatrolStage.from_config(cfg, self.clock, publish_status,
                                               lambda c: self.health.state(c) == "online",
@@ -88,7 +88,7 @@ class LiveAgent:
         self.offline = OfflineMonitor(self.health, lambda cid: self.cameras[cid].pipeline.ctx,
                                       {cid: rt.camera.offline_alarm_s for cid, rt in self.cameras.items()})
 
-    def _build(self, cam: Camera, zones: list, run_id: str) -> CameraRuntime:
+    def _build(self, cam: Camera, zones: ZoneFile, run_id: str) -> CameraRuntime:
         a = self.cfg.alarms
         ring = PacketRing(a.pre_roll_s + a.max_clip_s + a.post_roll_s + 5.0)
         location = cam.location.model_dump() if cam.location else None
@@ -225,7 +225,7 @@ class LiveAgent:
         frame, dets = last
         when = iso_utc(frame.wall_time)
         caption = f"{rt.camera.id} {site_time(frame.wall_time, self.cfg.site.timezone)}"
-        image = annotate(frame.image, dets, rt.pipeline.zones, caption=caption)
+        image = annotate(frame.image, dets, rt.pipeline.rules, caption=caption)
         jpeg = encode_jpeg(image, self.cfg.alarms.snapshot_quality)
         return {"camera": rt.camera.id, "frame_time": when, "size": len(jpeg)}, jpeg
 

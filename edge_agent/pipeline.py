@@ -16,7 +16,7 @@ from .alarms.builder import AlarmBuilder
 from .alarms.camera import TamperAlarm
 from .alarms.delivery import Item
 from .alarms.event import EventContext
-from .config.models import Alarms, Zone
+from .config.models import Alarms, Zone, ZoneFile
 from .frames import Detections, Frame
 from .patrol.checkin import PatrolMonitor
 from .rules.engine import RuleEngine
@@ -24,8 +24,8 @@ from .sources.packets import PacketRing
 from .track import Tracker
 
 
-def tracker_for(zones: Sequence[Zone]) -> Tracker:
-    """A tracker that starts tracks at the lowest `min_score` any zone counts.
+def tracker_for(rules: ZoneFile) -> Tracker:
+    """A tracker that starts tracks at the lowest `min_score` any zone or line counts.
 
     Only a detection at or above the tracker's `high_score` starts a track, and rules see only
     tracked rows: with the default 0.4, a boat scored 0.35 throughout never alarmed in a zone
@@ -33,7 +33,7 @@ def tracker_for(zones: Sequence[Zone]) -> Tracker:
     count too: central command may arm them while the tracker runs.
     """
     default = Tracker()
-    floor = min((z.min_score for z in zones), default=default.high_score)
+    floor = min((f.min_score for f in (*rules.zones, *rules.lines)), default=default.high_score)
     if floor >= default.high_score:
         return default
     return Tracker(high_score=floor, low_score=min(default.low_score, floor))
@@ -45,16 +45,17 @@ class CameraPipeline:
     def __init__(
         self,
         ctx: EventContext,
-        zones: Sequence[Zone],
+        rules: ZoneFile | Sequence[Zone],
         alarms: Alarms,
         ring: PacketRing | None = None,
         patrol: PatrolMonitor | None = None,
     ) -> None:
         self.ctx = ctx
-        self.zones = list(zones)
-        self.tracker = tracker_for(self.zones)
-        self.engine = RuleEngine(self.zones, ctx)
-        self.alarms = AlarmBuilder(self.zones, alarms, ring, ctx.timezone)
+        self.rules = rules if isinstance(rules, ZoneFile) else ZoneFile(zones=list(rules))
+        self.zones = self.rules.zones
+        self.tracker = tracker_for(self.rules)
+        self.engine = RuleEngine(self.rules, ctx)
+        self.alarms = AlarmBuilder(self.zones, alarms, ring, ctx.timezone, lines=self.rules.lines)
         self.tamper = TamperAlarm(ctx, alarms.snapshot_quality)
         self.patrol = patrol  # check-ins at this camera's patrol points, if it has any
         # Set while something here needs every analysed frame (a track in a zone, a patrol

@@ -21,7 +21,7 @@ from .alarms.delivery import Delivery
 from .alarms.event import Event, EventContext
 from .alarms.sink import EventSink, FolderSink, TeeSink
 from .clock import MediaClock, parse_iso
-from .config.models import AgentConfig, Alarms, Camera, Device, Site
+from .config.models import AgentConfig, Alarms, Camera, Device, Site, ZoneFile
 from .detect.common import DetectorOptions
 from .detect.motion import SceneWatch
 from .errors import EdgeAgentError
@@ -100,7 +100,7 @@ def run_replay(
     config = config or AgentConfig(site=Site(id="replay"), device=Device(id="replay"))
     camera = _camera_for(video, config, camera_id)
     model_name = model or config.detector.model
-    zones = load_zones(zones_file, class_names(model_name)).zones if zones_file is not None else []
+    rules = load_zones(zones_file, class_names(model_name)) if zones_file is not None else ZoneFile()
     detector = load_detector(model_name, DetectorOptions.from_config(config.detector))
     start = time.time() if start is None else start
     alarms: Alarms = config.alarms
@@ -110,7 +110,7 @@ def run_replay(
     clock = MediaClock(start)
     result = ReplayResult()
     delivery = Delivery(sink, clock, threaded=False, on_delivered=result.events.append)
-    pipeline = _pipeline(config, camera, zones, ring, clock, patrol)
+    pipeline = _pipeline(config, camera, rules, ring, clock, patrol)
     source = FileSource(camera.id, video, ring)
     began = time.perf_counter()
     bar = _Progress(video) if progress else None
@@ -129,7 +129,7 @@ def run_replay(
     return result
 
 
-def _pipeline(config: AgentConfig, camera: Camera, zones: list, ring: PacketRing, clock: MediaClock,
+def _pipeline(config: AgentConfig, camera: Camera, rules: ZoneFile, ring: PacketRing, clock: MediaClock,
               patrol: str | Path | None) -> CameraPipeline:
     location = camera.location.model_dump() if camera.location else None
     ctx = EventContext(config.site.id, config.device.id, camera.id, config.site.timezone, location)
@@ -138,7 +138,7 @@ def _pipeline(config: AgentConfig, camera: Camera, zones: list, ring: PacketRing
         from .patrol.checkin import PatrolStage
 
         monitor = PatrolStage.for_camera(patrol, config, ctx, clock).monitors[camera.id]
-    return CameraPipeline(ctx, zones, config.alarms, ring, patrol=monitor)
+    return CameraPipeline(ctx, rules, config.alarms, ring, patrol=monitor)
 
 
 def _run(source: FileSource, camera: Camera, fps: float, detector, pipeline: CameraPipeline, clock: MediaClock,

@@ -19,13 +19,15 @@ from typing import Any
 
 import yaml
 
+from edge_agent.config.models import Line
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from footage import patrol, vtest  # noqa: E402
 from footage.check import check_clip, print_report  # noqa: E402
 from footage.render import Encoder, SceneRender, Sprites, render_frames  # noqa: E402
 from footage.scenes import Scene, scenes  # noqa: E402
-from footage.truth import intrusion_expectation, object_truth, stationary_expectation  # noqa: E402
+from footage.truth import intrusion_expectation, line_expectation, object_truth, stationary_expectation  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEDULE_TZ = "Europe/Amsterdam"
@@ -70,6 +72,7 @@ def render_scene(scene: Scene, media: Path, out: Path, width: int, height: int, 
         print_report(scene.name, check_clip(out / f"{scene.name}.mp4", boxes, model, fps))
     if scene.name == "rail_intrusion":
         write_schedule_variants(scene, base, expect, objects, out)
+        write_line_variants(base, frames, width / height, objects, out)
 
 
 def write_schedule_variants(scene: Scene, base: dict[str, Any], expect: list, objects: dict, out: Path) -> None:
@@ -89,6 +92,26 @@ def write_schedule_variants(scene: Scene, base: dict[str, Any], expect: list, ob
     dump_yaml(out / "rail_schedule_inside.expected.yaml",
               {**night, "expect": expect, "only_listed": True, "truth": {"objects": objects, "local_start": "22:00"}},
               "rail_intrusion.mp4 replayed at 22:00 local under a 19:00-06:00 schedule: one alarm")
+
+
+# The walker of rail_intrusion crosses x = 0.3 left to right near the bottom of the picture; the
+# line is drawn bottom to top, so that crossing is `in` (from the line's left to its right).
+GATE = {"name": "gate", "points": [[0.3, 0.98], [0.3, 0.6]], "labels": ["person"]}
+
+
+def write_line_variants(base: dict[str, Any], frames: list, aspect: float, objects: dict, out: Path) -> None:
+    """rail_intrusion.mp4 under a zone file with only a line: `in` gives one crossing, `out` none."""
+    hysteresis = Line(**GATE).hysteresis  # the shipped default, as the replay applies it
+    for direction in ("in", "out"):
+        name = f"rail_line_{direction}"
+        line = {**GATE, "direction": direction}
+        dump_yaml(out / "zones" / f"{name}.yaml", {"lines": [line]},
+                  f"rail_intrusion.mp4's walker and a line crossed left to right (direction {direction})")
+        expect = [line_expectation(line, frames, aspect, hysteresis)]
+        dump_yaml(out / f"{name}.expected.yaml",
+                  {**base, "zones": f"zones/{name}.yaml", "expect": expect, "only_listed": True,
+                   "truth": {"objects": objects}},
+                  f"rail_intrusion.mp4 with a line `{direction}`: crossings from the drawn anchors' geometry")
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ..clock import iso_utc, parse_iso, site_time
-from ..config.models import Alarms, Zone
+from ..config.models import Alarms, Line, Zone, ZoneFile
 from ..frames import Detections, Frame
 from ..sources.packets import PacketRing, cut_clip
 from .delivery import Item, Outgoing
@@ -79,8 +79,9 @@ class AlarmBuilder:
     """Turns one camera's rule events into outgoing events with media; it delivers nothing."""
 
     def __init__(self, zones: Sequence[Zone], settings: Alarms, ring: PacketRing | None = None,
-                 timezone: str = "UTC") -> None:
+                 timezone: str = "UTC", lines: Sequence[Line] = ()) -> None:
         self.zones = {z.name: z for z in zones}
+        self.lines = {ln.name: ln for ln in lines}
         self.timezone = timezone  # captions are read by people: site time with its offset
         self.settings = settings
         self.ring = ring
@@ -146,9 +147,10 @@ class AlarmBuilder:
         if best is None:
             return None
         frame, dets = best
-        zone = self.zones.get(event.zone or "")
+        zone, line = self.zones.get(event.zone or ""), self.lines.get(event.zone or "")
+        shown = ZoneFile(zones=[zone] if zone else [], lines=[line] if line else [])
         caption = f"{event.type} {event.zone or ''} {event.label or ''} {site_time(frame.wall_time, self.timezone)}"
-        image = annotate(frame.image, dets, [zone] if zone else [], event.track_id, caption)
+        image = annotate(frame.image, dets, shown, event.track_id, caption)
         return encode_jpeg(image, self.settings.snapshot_quality)
 
     def _best_frame(self, event: Event) -> tuple[Frame, Detections] | None:

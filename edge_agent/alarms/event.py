@@ -23,6 +23,7 @@ Phase = Literal["start", "update", "end"]
 EventType = Literal[
     "intrusion",
     "stationary",
+    "line_crossed",
     "camera_offline",
     "camera_tampered",
     "patrol_checkin",

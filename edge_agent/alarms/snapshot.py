@@ -7,7 +7,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from ..config.models import Zone
+from ..config.models import Zone, ZoneFile
 from ..frames import Detections
 
 ALARM_COLOUR = (0, 0, 255)
@@ -17,14 +17,14 @@ OTHER_COLOUR = (0, 200, 255)
 def annotate(
     image: np.ndarray,
     dets: Detections,
-    zones: Sequence[Zone] = (),
+    zones: Sequence[Zone] | ZoneFile = (),
     highlight_track: int | None = None,
     caption: str = "",
 ) -> np.ndarray:
     """A copy of `image` with zones, every box (thin) and the alarm's object (thick, red)."""
     from ..config.render import draw_zones  # the one zone drawing, shared with `zones render`
 
-    out = draw_zones(image.copy(), list(zones)) if zones else image.copy()
+    out = draw_zones(image.copy(), zones) if zones else image.copy()
     scale = max(1, round(out.shape[0] / 400))
     ids = dets.tracker_id if dets.tracker_id is not None else np.full(len(dets), -1)
     for box, score, name, tid in zip(dets.xyxy, dets.confidence, dets.class_name, ids):

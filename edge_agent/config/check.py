@@ -24,8 +24,8 @@ DEFAULT_CONFIG = "configs/cameras.yaml"
 def zone_warnings(where: str, zf: ZoneFile, detector_min_score: float) -> list[str]:
     """Valid zone settings that are probably mistakes (`where` names the camera or file)."""
     out: list[str] = []
-    if not any(z.enabled for z in zf.zones):
-        out.append(f"{where}: no enabled zone, so it raises only camera alarms (offline, tampered)")
+    if not any(z.enabled for z in (*zf.zones, *zf.lines)):
+        out.append(f"{where}: no enabled zone or line, so it raises only camera alarms (offline, tampered)")
     for zone in zf.zones:
         if zone.enabled and zone.min_score < detector_min_score:
             out.append(f"{where}, zone {zone.name}: min_score {zone.min_score:g} is below the detector's "
@@ -95,6 +95,7 @@ def _summary(config_path: Path, cfg: AgentConfig, zones: dict[str, ZoneFile], no
             lines.append(f"  {cam.id}: disabled, no zone file")
             continue
         parts = [_zone_state(z, now, tz) for z in zf.zones]
+        parts += [f"{ln.name} (line {ln.direction}{'' if ln.enabled else ', disabled'})" for ln in zf.lines]
         state = "" if cam.enabled else " [camera disabled]"
         lines.append(f"  {cam.id}: {len(zf.zones)} zone(s) in {zones_path(config_path, cam)}{state}: "
                      f"{', '.join(parts) or '-'}")
@@ -119,7 +120,9 @@ def _extra_zones(files: list[str], cfg: AgentConfig | None) -> tuple[list[str], 
         zf, more = collect_zones(name, names, model)
         problems += more
         if zf is not None:
-            lines.append(f"{name}: {len(zf.zones)} zone(s): {', '.join(z.name for z in zf.zones) or '-'}")
+            shown = [z.name for z in zf.zones] + [f"{ln.name} (line)" for ln in zf.lines]
+            counted = f", {len(zf.lines)} line(s)" if zf.lines else ""
+            lines.append(f"{name}: {len(zf.zones)} zone(s){counted}: {', '.join(shown) or '-'}")
             warnings += zone_warnings(name, zf, min_score)
     return problems, lines, warnings
 

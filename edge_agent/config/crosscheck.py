@@ -11,10 +11,9 @@ import difflib
 import os
 import zoneinfo
 from pathlib import Path
-from typing import Any
 
 from ..errors import EdgeAgentError
-from .messages import YamlDoc
+from .messages import YamlDoc, get_in, items_in
 from .secrets import has_userinfo, missing_vars, read_secret
 
 
@@ -50,26 +49,11 @@ def _source_problem(doc: YamlDoc, value: str) -> str | None:
             "an RTSP camera needs a URL like rtsp://host:554/stream")
 
 
-def dig(data: Any, *keys: str | int) -> Any:
-    """data[k1][k2]... or None when any step is missing or of the wrong shape."""
-    for key in keys:
-        if isinstance(key, int):
-            data = data[key] if isinstance(data, list) and 0 <= key < len(data) else None
-        else:
-            data = data.get(key) if isinstance(data, dict) else None
-    return data
-
-
-def items_of(data: Any, key: str) -> list[tuple[int, dict]]:
-    seq = dig(data, key)
-    return [(i, x) for i, x in enumerate(seq) if isinstance(x, dict)] if isinstance(seq, list) else []
-
-
 def check_config(doc: YamlDoc) -> list[str]:
     """Cross-field and file-system checks that pydantic cannot do alone."""
     problems: list[str] = []
     seen: dict[str, int] = {}
-    for i, cam in items_of(doc.data, "cameras"):
+    for i, cam in items_in(doc.data, "cameras"):
         cam_id = cam.get("id")
         if isinstance(cam_id, str) and cam_id in seen:
             problems.append(doc.problem(("cameras", i, "id"), f"camera id {cam_id!r} is used twice (first at line "
@@ -82,11 +66,11 @@ def check_config(doc: YamlDoc) -> list[str]:
             if why:
                 problems.append(doc.problem(("cameras", i, key), why))
         problems += _check_camera_login(doc, i, cam)
-    tz = dig(doc.data, "site", "timezone")
+    tz = get_in(doc.data, "site", "timezone")
     if isinstance(tz, str):
         problems += _check_timezone(doc, tz)
     problems += _check_mqtt(doc)
-    patrol = dig(doc.data, "patrol")
+    patrol = get_in(doc.data, "patrol")
     if isinstance(patrol, str) and not resolve(doc.path, patrol).is_file():
         problems.append(doc.problem(("patrol",), f"patrol file {resolve(doc.path, patrol)} not found"))
     return problems
@@ -104,7 +88,7 @@ def _check_timezone(doc: YamlDoc, tz: str) -> list[str]:
 
 
 def _check_file(doc: YamlDoc, loc: tuple[str, ...]) -> list[str]:
-    value = dig(doc.data, *loc)
+    value = get_in(doc.data, *loc)
     if isinstance(value, str) and value and not resolve(doc.path, value).is_file():
         return [doc.problem(loc, f"file {resolve(doc.path, value)} not found (relative paths start at the "
                             "cameras file's folder)")]
@@ -139,7 +123,7 @@ def check_secrets(doc: YamlDoc) -> list[str]:
     """Secrets the agent reads at start: an unset variable or unreadable file stops `run`, so it is
     a problem here too, not a warning (a shell without the variable fails `check` the same way)."""
     problems: list[str] = []
-    for i, cam in items_of(doc.data, "cameras"):
+    for i, cam in items_in(doc.data, "cameras"):
         if cam.get("enabled") is False:
             continue
         for key in ("url", "substream_url"):
@@ -149,7 +133,7 @@ def check_secrets(doc: YamlDoc) -> list[str]:
                 problems.append(doc.problem(("cameras", i, key), f"environment variable {', '.join(missing)} "
                                             "is not set"))
         problems += _secret_problem(doc, ("cameras", i), cam, "the camera's password")
-    mqtt = dig(doc.data, "mqtt")
+    mqtt = get_in(doc.data, "mqtt")
     if isinstance(mqtt, dict) and mqtt.get("enabled") is not False:
         problems += _secret_problem(doc, ("mqtt",), mqtt, "the broker password")
         env = mqtt.get("command_secret_env")
@@ -173,7 +157,7 @@ def _secret_problem(doc: YamlDoc, loc: tuple, section: dict, what: str) -> list[
 
 
 def _check_mqtt(doc: YamlDoc) -> list[str]:
-    mqtt = dig(doc.data, "mqtt")
+    mqtt = get_in(doc.data, "mqtt")
     if not isinstance(mqtt, dict) or mqtt.get("enabled") is False:
         return []
     problems: list[str] = []

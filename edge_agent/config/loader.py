@@ -10,19 +10,20 @@ store, engine cache) against the folder it runs in (`data_path`).
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 import re
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError, EdgeAgentError
 from .messages import YamlDoc, describe, parse_yaml
-from .models import AgentConfig, Camera, Detector, Outline, ZoneFile
-from .crosscheck import check_config, check_secrets, dig, is_url, items_of, resolve
+from .crosscheck import check_config, check_secrets, is_url, resolve
+from .messages import get_in, items_in
+from .models import AgentConfig, Camera, Detector, ZoneFile
+from .zonecheck import check_zone_file
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -151,71 +152,11 @@ def load_config(path: str | Path) -> AgentConfig:
 
 # ---- zone files ----------------------------------------------------------------------------------
 
-def _check_zones(doc: YamlDoc, class_names: list[str] | None, model: str) -> list[str]:
-    problems: list[str] = []
-    first: dict[str, int] = {}
-    known = set(class_names or [])
-    for i, raw in items_of(doc.data, "zones"):
-        name = raw.get("name")
-        if isinstance(name, str) and name in first:
-            line = doc.line(("zones", first[name], "name"))
-            problems.append(doc.problem(("zones", i, "name"), f"zone name {name!r} is used twice (first at "
-                                        f"line {line}); names must be unique within a camera"))
-        elif isinstance(name, str):
-            first[name] = i
-        labels = raw.get("labels")
-        for j, label in enumerate(labels if isinstance(labels, list) else []):
-            if known and isinstance(label, str) and label not in known:
-                problems.append(doc.problem(("zones", i, "labels", j), _unknown_label(label, class_names or [], model)))
-        problems += _check_exclusions(doc, i, raw)
-    return problems
-
-
-def _check_exclusions(doc: YamlDoc, i: int, raw: dict) -> list[str]:
-    """Exclusions that miss their zone or swallow it are almost always a typing mistake."""
-    from shapely.geometry import Polygon
-
-    area = _outline(raw.get("polygon"))
-    excludes = raw.get("exclude")
-    if area is None or not isinstance(excludes, list):
-        return []  # a bad polygon is reported with its line by validation
-    problems: list[str] = []
-    zone = Polygon(area)
-    for k, points in enumerate(excludes):
-        ex = _outline(points)
-        if ex is None:
-            continue
-        if Polygon(ex).intersection(zone).area <= 0:
-            problems.append(doc.problem(("zones", i, "exclude", k), "this exclusion does not overlap its zone's "
-                                        "polygon, so it has no effect (x and y swapped?)"))
-        elif Polygon(ex).covers(zone):
-            problems.append(doc.problem(("zones", i, "exclude", k), "this exclusion covers the whole zone, so "
-                                        "the zone can never alarm"))
-    return problems
-
-
-_OUTLINE: TypeAdapter[list] = TypeAdapter(Outline)
-
-
-def _outline(value: Any) -> list | None:
-    try:
-        return _OUTLINE.validate_python(value)
-    except ValidationError:
-        return None
-
-
-def _unknown_label(label: str, names: list[str], model: str) -> str:
-    close = difflib.get_close_matches(label, names, n=3, cutoff=0.6)
-    hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
-    shown = ", ".join(names[:12]) + (f", ... ({len(names)} in all)" if len(names) > 12 else "")
-    return f"{label!r} is not a class of model {model}; {hint}known labels: {shown}"
-
-
 def collect_zones(path: str | Path, class_names: list[str] | None,
                 model: str) -> tuple[ZoneFile | None, list[str]]:
     doc, zf, problems = load_doc(path, ZoneFile)
     if doc is not None and isinstance(doc.data, dict):
-        problems = by_line(problems + _check_zones(doc, class_names, model))
+        problems = by_line(problems + check_zone_file(doc, class_names, model))
     return (zf if not problems else None), problems
 
 
@@ -252,7 +193,7 @@ def collect(config_path: str | Path) -> tuple[AgentConfig | None, dict[str, Zone
     zones: dict[str, ZoneFile] = {}
     if doc is None or not isinstance(doc.data, dict):
         return None, zones, problems
-    model = dig(doc.data, "detector", "model")
+    model = get_in(doc.data, "detector", "model")
     model = model if isinstance(model, str) else Detector().model
     names = None
     try:
@@ -260,7 +201,7 @@ def collect(config_path: str | Path) -> tuple[AgentConfig | None, dict[str, Zone
     except EdgeAgentError as exc:
         problems.append(doc.problem(("detector", "model"), str(exc)))
     in_files: list[str] = []  # problems inside the zone files, after those of cameras.yaml
-    for i, raw in items_of(doc.data, "cameras"):
+    for i, raw in items_in(doc.data, "cameras"):
         cam_id, zones_key = raw.get("id"), raw.get("zones")
         if not isinstance(cam_id, str) or not cam_id or not isinstance(zones_key, (str, type(None))):
             continue  # reported by validation

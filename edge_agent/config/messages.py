@@ -283,3 +283,20 @@ def _unwrap(tp: Any) -> Any:
             tp = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), args[0])
         else:
             return tp
+
+
+# For cross-checks on the raw YAML data (loader.py, zonecheck.py), which still run when another key
+# of the file is invalid.
+def get_in(data: Any, *keys: str | int) -> Any:
+    """data[k1][k2]... or None when any step is missing or of the wrong shape."""
+    for key in keys:
+        if isinstance(key, int):
+            data = data[key] if isinstance(data, list) and 0 <= key < len(data) else None
+        else:
+            data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
+def items_in(data: Any, key: str) -> list[tuple[int, dict]]:
+    seq = get_in(data, key)
+    return [(i, x) for i, x in enumerate(seq) if isinstance(x, dict)] if isinstance(seq, list) else []

@@ -50,15 +50,45 @@ Window = Annotated[
 Outline = Annotated[list[Point], AfterValidator(_check_polygon), Field(min_length=3)]
 
 
-class Zone(Strict):
-    name: str = Field(min_length=1, description="Unique within the camera; appears in every alarm.")
+class TrackScore(Strict):
+    """The median rule: one lucky frame of a rock scored 0.7 among its 0.3s does not raise an alarm."""
+
+    median: float | None = Field(None, ge=0, le=1, description="A track may raise an alarm only when at least half "
+                                 "of its last `window` detections score this much (the median of their scores "
+                                 "reaches it); a younger track counts its missing detections as 0. Default: the "
+                                 "zone's or line's own min_score, asked of most detections instead of one.")
+    window: int = Field(5, ge=1, le=100, description="How many of the track's latest detections the median is over.")
+
+
+def _check_aspect(value: tuple[float, float]) -> tuple[float, float]:
+    if value[0] >= value[1]:
+        raise ValueError(f"aspect [{value[0]:g}, {value[1]:g}] must be [low, high] with low < high")
+    return value
+
+
+class ObjectFilter(Strict):
+    """Which detections a zone or a line counts; a detection that fails counts as not seen (a weak frame)."""
+
+    labels: list[str] = Field(min_length=1, description="Class names of the loaded model, e.g. person, boat.")
+    min_score: float = Field(0.3, ge=0, le=1)
+    min_size: float = Field(0.008, ge=0, le=1, description="Minimum box height as a fraction of frame height "
+                            "(0.008: 9 px at 1080p, 3 px at 360p: leftovers, not objects; a 35 px long boat "
+                            "far out is taller).")
+    max_size: float = Field(0.8, gt=0, le=1, description="Maximum box height as a fraction of frame height: a "
+                            "spider or a raindrop on the lens, not a person.")
+    aspect: Annotated[tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]],
+                      AfterValidator(_check_aspect)] = Field(
+        (0.1, 10.0), description="[low, high] box width / height; the default drops only slivers (a wave "
+        "crest, a pole), never a standing person (~0.4) or a long boat (~4).")
+    track_score: TrackScore = Field(default_factory=TrackScore)
+    anchor: AnchorName = "bottom_center"
+
+
+class Zone(ObjectFilter):
+    name: str = Field(min_length=1, description="Unique within the camera (zones and lines); appears in every alarm.")
     kind: ZoneKind
     polygon: Outline = Field(description="[[x, y], ...] as fractions of width, height (0..1), in outline order.")
-    labels: list[str] = Field(min_length=1, description="Class names of the loaded model, e.g. person, boat.")
     dwell_s: float = Field(1.0, ge=0, description="Seconds an object must stay inside before the alarm.")
-    min_score: float = Field(0.3, ge=0, le=1)
-    min_size: float = Field(0.0, ge=0, le=1, description="Minimum box height as a fraction of frame height.")
-    anchor: AnchorName = "bottom_center"
     cooldown_s: float = Field(30.0, ge=0, description="A track that leaves may alarm again after this long.")
     schedule: list[Window] | None = Field(
         None,
@@ -76,8 +106,46 @@ class Zone(Strict):
     enabled: bool = True
 
 
+def _check_segment(points: tuple[Point, Point]) -> tuple[Point, Point]:
+    if points[0] == points[1]:
+        raise ValueError("the line's two points are the same point; a line needs two different points")
+    return points
+
+
+class Line(ObjectFilter):
+    """A directional tripwire: `line_crossed` when a track's anchor crosses the segment A-B."""
+
+    name: str = Field(min_length=1, description="Unique within the camera (zones and lines); the event's `zone`.")
+    points: Annotated[tuple[Point, Point], AfterValidator(_check_segment)] = Field(
+        description="[A, B]: the segment's ends as fractions of width, height; only a crossing of the segment "
+        "itself counts, not of its extension.")
+    direction: Literal["in", "out", "both"] = Field(
+        "both", description="`in`: from the left of A->B to its right, as the picture is seen (y down; left is "
+        "where (B - A) x (P - A) < 0): a line drawn bottom to top counts left-to-right crossings, one drawn left "
+        "to right counts downward ones; `out`: the reverse; `both`: either.")
+    hysteresis: float = Field(0.02, ge=0, le=0.5, description="The anchor must be this far (fraction of frame "
+                              "width) from the line on one side, then on the other: jitter on the line never "
+                              "counts, nor a track that turns back before it.")
+    schedule: list[Window] | None = Field(None, description="As for zones; absent = always.")
+    enabled: bool = True
+
+
+class Background(Strict):
+    """Objects already there, motionless, when the camera started are background (a rock called "person")."""
+
+    enabled: bool = True
+    learn_s: float = Field(10.0, ge=0, description="Tracks first seen within this many seconds of the camera's "
+                           "first analysed frame may be background.")
+    radius: float = Field(0.02, gt=0, le=1, description="Such a track stays background until its box centre moves "
+                          "this far (fraction of frame width) from where it was first seen; then it counts, for good.")
+
+
 class ZoneFile(Strict):
     zones: list[Zone] = Field(default_factory=list)
+    lines: list[Line] = Field(default_factory=list, description="Directional line crossings (`line_crossed`).")
+    masks: list[Outline] = Field(default_factory=list, description="Polygons where detections are ignored by every "
+                                 "zone and line (a statue, a buoy, a reflection): a box whose centre is inside.")
+    background: Background = Field(default_factory=Background)
 
 
 class Site(Strict):

@@ -2,8 +2,9 @@
 
 A technician checks a zone file by looking at it over the camera's own view: each zone is filled
 translucently in its kind's colour and outlined, labelled with name, kind and schedule; exclusions
-are hatched white; disabled zones are dashed grey without fill. The alarms stage reuses
-`draw_zones` for the outlines on snapshots.
+are hatched white; masks are hatched black; lines are magenta with an arrow across their middle
+pointing the way a counted crossing goes (both ways for `both`); disabled zones and lines are
+dashed grey without fill. The alarms stage reuses `draw_zones` for the outlines on snapshots.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 from ..errors import EdgeAgentError, SourceError
 from ..redact import redact_text, redact_url
 from .loader import load_zones
-from .models import Point, Zone
+from .models import Line, Point, Zone, ZoneFile
 
 # BGR, chosen to stay apart from each other and from sky, water and grass.
 KIND_COLORS: dict[str, tuple[int, int, int]] = {
@@ -29,6 +30,8 @@ KIND_COLORS: dict[str, tuple[int, int, int]] = {
 }
 DISABLED_COLOR = (160, 160, 160)
 EXCLUDE_COLOR = (255, 255, 255)
+MASK_COLOR = (0, 0, 0)
+LINE_COLOR = (255, 0, 255)  # magenta: no zone kind, sky, water or grass has it
 FILL_ALPHA = 0.35  # share of the kind's colour inside a zone; the rest is the picture
 
 
@@ -47,7 +50,8 @@ def _dashed(img: np.ndarray, pts: np.ndarray, color: tuple[int, int, int], thick
             cv2.line(img, tuple(int(v) for v in p), tuple(int(v) for v in q), color, thickness, cv2.LINE_AA)
 
 
-def _exclusion(img: np.ndarray, original: np.ndarray, pts: np.ndarray, thick: int) -> None:
+def _exclusion(img: np.ndarray, original: np.ndarray, pts: np.ndarray, thick: int,
+               color: tuple[int, int, int] = EXCLUDE_COLOR) -> None:
     """Nothing counts here: show the picture without zone fill, hatched, outlined (work in the box only)."""
     x, y, w, h = cv2.boundingRect(pts)
     mask = np.zeros((h, w), np.uint8)
@@ -55,13 +59,13 @@ def _exclusion(img: np.ndarray, original: np.ndarray, pts: np.ndarray, thick: in
     hatched = original[y:y + h, x:x + w].copy()
     spacing = max(6, thick * 6)
     for c in range(-h, w, spacing):
-        cv2.line(hatched, (c, 0), (c + h, h), EXCLUDE_COLOR, max(1, spacing // 6), cv2.LINE_AA)
+        cv2.line(hatched, (c, 0), (c + h, h), color, max(1, spacing // 6), cv2.LINE_AA)
     np.copyto(img[y:y + h, x:x + w], hatched, where=mask[..., None] > 0)
-    cv2.polylines(img, [pts], True, EXCLUDE_COLOR, thick, cv2.LINE_AA)
+    cv2.polylines(img, [pts], True, color, thick, cv2.LINE_AA)
 
 
-def _label(zone: Zone) -> str:
-    text = f"{zone.name} [{zone.kind}]"
+def _label(zone: Zone | Line) -> str:
+    text = f"{zone.name} [{zone.kind if isinstance(zone, Zone) else 'line ' + zone.direction}]"
     if zone.schedule:
         text += " " + ",".join(zone.schedule)
     if not zone.enabled:
@@ -80,8 +84,32 @@ def _put_label(img: np.ndarray, text: str, pts: np.ndarray, color: tuple[int, in
     cv2.putText(img, text, (x + 2, y - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, color, thick, cv2.LINE_AA)
 
 
-def draw_zones(image_bgr: np.ndarray, zones: Sequence[Zone], labels: bool = True) -> np.ndarray:
-    """A copy of `image_bgr` with every zone drawn (fill, exclusions, outline, label)."""
+def _line(img: np.ndarray, line: Line, thick: int, scale: float | None) -> None:
+    """The segment, and an arrow across its middle towards the side a counted crossing ends on."""
+    h, w = img.shape[:2]
+    a, b = _pixels(line.points, w, h).astype(np.float64)
+    color = LINE_COLOR if line.enabled else DISABLED_COLOR
+    if line.enabled:
+        cv2.line(img, tuple(int(v) for v in a), tuple(int(v) for v in b), color, thick * 2, cv2.LINE_AA)
+    else:
+        _dashed(img, np.array([a, b], np.int32), color, thick * 2, dash=max(8, thick * 8))
+    d = b - a
+    right = np.array([-d[1], d[0]]) / max(float(np.hypot(*d)), 1e-9)  # y down: A->B's right side
+    mid, reach = (a + b) / 2, max(12.0, min(w, h) * 0.06)
+    sides = {"in": [1.0], "out": [-1.0], "both": [1.0, -1.0]}[line.direction]
+    for sign in sides:
+        tip = mid + right * reach * sign
+        cv2.arrowedLine(img, tuple(int(v) for v in mid), tuple(int(v) for v in tip), color, thick * 2,
+                        cv2.LINE_AA, tipLength=0.35)
+    if scale is not None:
+        _put_label(img, _label(line), np.array([a, b], np.int32), color, scale)
+
+
+def draw_zones(image_bgr: np.ndarray, zones: Sequence[Zone] | ZoneFile, labels: bool = True) -> np.ndarray:
+    """A copy of `image_bgr` with every zone drawn (fill, exclusions, outline, label); given a whole
+    zone file, its masks and lines too."""
+    rules = zones if isinstance(zones, ZoneFile) else ZoneFile(zones=list(zones))
+    zones = rules.zones
     img = image_bgr.copy()
     if img.ndim == 2:
         img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
@@ -96,17 +124,21 @@ def draw_zones(image_bgr: np.ndarray, zones: Sequence[Zone], labels: bool = True
     for zone in zones:
         for points in zone.exclude:
             _exclusion(img, original, _pixels(points, w, h), thick)
+    for points in rules.masks:
+        _exclusion(img, original, _pixels(points, w, h), thick, MASK_COLOR)
     for zone in zones:
         pts = _pixels(zone.polygon, w, h)
         if zone.enabled:
             cv2.polylines(img, [pts], True, KIND_COLORS[zone.kind], thick * 2, cv2.LINE_AA)
         else:
             _dashed(img, pts, DISABLED_COLOR, thick * 2, dash=max(8, thick * 8))
+    scale = max(0.4, min(w, h) / 900)
     if labels:
-        scale = max(0.4, min(w, h) / 900)
         for zone in zones:
             color = KIND_COLORS[zone.kind] if zone.enabled else DISABLED_COLOR
             _put_label(img, _label(zone), _pixels(zone.polygon, w, h), color, scale)
+    for line in rules.lines:
+        _line(img, line, thick, scale if labels else None)
     return img
 
 
@@ -160,9 +192,10 @@ def cli_zones(args: argparse.Namespace) -> int:
     image = first_frame(source)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    drawn = draw_zones(image, zone_file.zones)
+    drawn = draw_zones(image, zone_file)
     if not cv2.imwrite(str(out), drawn):
         raise EdgeAgentError(f"{out}: cannot write the picture (use a .png or .jpg name in a writable folder)")
     h, w = drawn.shape[:2]
-    print(f"{out}: {len(zone_file.zones)} zone(s) drawn over a {w}x{h} frame of {shown}")
+    print(f"{out}: {len(zone_file.zones)} zone(s), {len(zone_file.lines)} line(s), {len(zone_file.masks)} mask(s) "
+          f"drawn over a {w}x{h} frame of {shown}")
     return 0

@@ -189,7 +189,7 @@ class MqttSink:
     def _announce(self, event_json: str, kinds: list[str]) -> Row | None:
         """The `update` that tells central an event's media was dropped for the quota."""
         upd = EventContext.media_dropped(Event.from_json(event_json), self.clock.now(), kinds)
-        return Row("event", self.topics.event_topic(ev.type), upd.to_json().encode(), self.qos)
+        return Row("event", self.topics.event_topic(upd.type), upd.to_json().encode(), self.qos)
 
     # -- other messages --------------------------------------------------------------------
     def publish_retained(self, topic_suffix: str, payload: Any) -> None:

@@ -4,10 +4,14 @@
 caller can keep or compare states. `RuleEngine` is the thin stateful wrapper the pipeline uses.
 
 Semantics, per (zone, track), in the words a field technician would use:
-- A track counts for a zone in a frame when its label is one of the zone's labels, its score is
-  at least `min_score`, its box is at least `min_size` of the frame height, and its anchor point
-  is inside the polygon and outside every `exclude` polygon. A detection that fails the label,
-  score or size filter counts as "not seen" (a weak frame), not as "left".
+- A track counts for a zone in a frame when it passes the zone's box filters (label,
+  `min_score`, `min_size`/`max_size`, `aspect`), is not masked (filters.py),
+  and its anchor point is inside the polygon and outside every `exclude` polygon. A detection
+  that fails a filter counts as "not seen" (a weak frame), not as "left".
+- The median-score rule (`track_score`) and the background rule (filters.py) hold the alarm, not
+  the presence: the dwell runs from the entry, and the alarm starts at the first frame the dwell
+  is done, the track's recent scores pass and it is not background. A background object (a rock
+  called "person") is present but waits for ever and keeps no motion gate open.
 - Presence: a track is "in" the zone from the first frame it counts as inside. It stays in while
   it is missing from the detections for up to `absent_grace_s` (the tracker's grace: a flickering
   boat keeps its timer) or seen outside for up to `leave_grace_s` (jitter at the edge). Past
@@ -26,6 +30,7 @@ Semantics, per (zone, track), in the words a field technician would use:
 - schedule and enabled: a zone outside its schedule windows, or disabled, is disarmed: nothing
   starts, open events end at once (details.end_reason "schedule" / "disabled") and the zone forgets
   its tracks, so when it re-arms every object present starts its dwell from the arming time.
+- Lines (lines.py) raise `line_crossed` with an immediate `end`, after every zone's events.
 - Events come out in zone order, then track id; an `end` before a `start` for the same pair.
 - Time: every duration (dwell, graces, cooldown, stationary) is measured in media time, which
   never steps; wall time `t` serves only schedules and the ISO stamps. A live box whose clock is
@@ -44,13 +49,16 @@ from math import hypot
 from typing import Mapping, Sequence
 
 import numpy as np
+from shapely.geometry import Polygon
 
 from ..alarms.event import Event, EventContext
 from ..clock import iso_utc
-from ..config.models import Zone
+from ..config.models import Background, Zone, ZoneFile
 from ..frames import Detections
+from .filters import Places, TrackMemo, masked, may_alarm, update_tracks
+from .lines import Crossing, LineGeometry, step_line
 from .schedule import check_timezone, in_schedule
-from .zones import ZoneGeometry, compile_zones
+from .zones import ZoneGeometry, compile_masks, compile_zones, unique_names
 
 _EPS = 1e-6  # float media times (0.2 * 5) must not miss a threshold by a hair
 
@@ -91,23 +99,42 @@ class Presence:
 class EngineState:
     zones: tuple[ZoneGeometry, ...]
     records: Mapping[tuple[str, int], Presence] = field(default_factory=dict)
-    enabled: Mapping[str, bool] = field(default_factory=dict)  # overrides of Zone.enabled
+    enabled: Mapping[str, bool] = field(default_factory=dict)  # overrides of Zone/Line.enabled
     leave_grace_s: float = 1.0
     absent_grace_s: float = 2.0
+    lines: tuple[LineGeometry, ...] = ()
+    crossings: Mapping[tuple[str, int], Crossing] = field(default_factory=dict)
+    masks: tuple[Polygon, ...] = ()  # prepared, normalised
+    background: Background = field(default_factory=Background)
+    tracks: Mapping[int, TrackMemo] = field(default_factory=dict)
+    places: Places = field(default_factory=lambda: Places({}))
+    started_media: float | None = None  # the first analysed frame: background is learned from it
 
     @classmethod
-    def create(cls, zones: Sequence[Zone], leave_grace_s: float = 1.0,
+    def create(cls, rules: ZoneFile | Sequence[Zone], leave_grace_s: float = 1.0,
                absent_grace_s: float = 2.0) -> EngineState:
-        return cls(tuple(compile_zones(zones)), {}, {}, leave_grace_s, absent_grace_s)
+        """From a zone file (zones, lines, masks, background), or zones alone with the file's defaults."""
+        zf = rules if isinstance(rules, ZoneFile) else ZoneFile(zones=list(rules))
+        unique_names([z.name for z in zf.zones] + [ln.name for ln in zf.lines])
+        return cls(tuple(compile_zones(zf.zones)), {}, {}, leave_grace_s, absent_grace_s,
+                   lines=tuple(LineGeometry(ln) for ln in zf.lines), masks=compile_masks(zf.masks),
+                   background=zf.background)
 
-    def zone_enabled(self, geo: ZoneGeometry) -> bool:
-        return self.enabled.get(geo.name, geo.zone.enabled)
+    def zone_enabled(self, geo: ZoneGeometry | LineGeometry) -> bool:
+        default = geo.zone.enabled if isinstance(geo, ZoneGeometry) else geo.line.enabled
+        return self.enabled.get(geo.name, default)
+
+    @property
+    def score_window(self) -> int:
+        return max([g.zone.track_score.window for g in self.zones] + [g.line.track_score.window for g in self.lines]
+                   + [1])
 
 
-def _observations(geo: ZoneGeometry, dets: Detections, size: tuple[int, int]) -> dict[int, Obs]:
+def _observations(geo: ZoneGeometry, dets: Detections, size: tuple[int, int],
+                  counted: np.ndarray) -> dict[int, Obs]:
     """Eligible tracked rows of this frame for one zone, by track id (best score wins a clash)."""
     w, h = size
-    keep = geo.eligible(dets, h) & (dets.tracker_id >= 0)
+    keep = geo.eligible(dets, h) & counted
     if not keep.any():
         return {}
     inside = geo.inside(dets, w, h)
@@ -195,9 +222,11 @@ def _observe(geo: ZoneGeometry, rec: Presence | None, obs: Obs | None, t: float,
     return rec, events
 
 
-def _maybe_start(geo: ZoneGeometry, rec: Presence, t: float, media_time: float,
-                 ctx: EventContext) -> tuple[Presence, list[Event]]:
+def _maybe_start(geo: ZoneGeometry, rec: Presence, t: float, media_time: float, ctx: EventContext,
+                 memo: TrackMemo | None) -> tuple[Presence, list[Event]]:
     if not rec.present or rec.open is not None or rec.last_inside_media != media_time:
+        return rec, []
+    if not may_alarm(memo, geo.zone):
         return rec, []
     if rec.ended_media is not None and media_time - rec.ended_media < geo.zone.cooldown_s - _EPS:
         return rec, []
@@ -235,16 +264,19 @@ def evaluate(state: EngineState, dets: Detections, frame_size: tuple[int, int], 
         raise ValueError("rules need tracked detections: run Tracker.update before evaluate")
     if len(dets) and (frame_size[0] <= 0 or frame_size[1] <= 0):
         raise ValueError(f"frame_size {frame_size} must be the (width, height) of the analysed picture")
+    started = media_time if state.started_media is None else state.started_media
+    ignore = masked(state.masks, dets, *frame_size)
+    counted = (dets.tracker_id >= 0) & ~ignore
+    tracks, places = update_tracks(state.tracks, state.places, started, dets, frame_size, media_time,
+                                   state.background, ignore, state.score_window)
+    state = replace(state, tracks=tracks, places=places, started_media=started)
     records: dict[tuple[str, int], Presence] = {}
     events: list[Event] = []
     for geo in state.zones:
-        if not state.zone_enabled(geo):
-            events += _disarm(state, geo, "disabled", t, media_time)
+        if not _armed(state, geo, t, ctx):
+            events += _disarm(state, geo, "disabled" if not state.zone_enabled(geo) else "schedule", t, media_time)
             continue
-        if not in_schedule(geo.windows, t, ctx.timezone):
-            events += _disarm(state, geo, "schedule", t, media_time)
-            continue
-        seen = _observations(geo, dets, frame_size)
+        seen = _observations(geo, dets, frame_size, counted)
         ids = sorted({tid for (name, tid) in state.records if name == geo.name} | set(seen))
         for tid in ids:
             rec = state.records.get((geo.name, tid))
@@ -253,11 +285,31 @@ def evaluate(state: EngineState, dets: Detections, frame_size: tuple[int, int], 
             if rec is None:
                 continue
             rec = replace(rec, track_id=tid)
-            rec, started = _maybe_start(geo, rec, t, media_time, ctx)
-            events += ended + started
+            rec, opened = _maybe_start(geo, rec, t, media_time, ctx, tracks.get(tid))
+            events += ended + opened
             if _keep(rec, geo, media_time):
                 records[(geo.name, tid)] = rec
-    return replace(state, records=records), events
+    crossings, crossed = _lines(state, dets, counted, frame_size, t, media_time, ctx)
+    return replace(state, records=records, crossings=crossings), events + crossed
+
+
+def _armed(state: EngineState, geo: ZoneGeometry | LineGeometry, t: float, ctx: EventContext) -> bool:
+    return state.zone_enabled(geo) and in_schedule(geo.windows, t, ctx.timezone)
+
+
+def _lines(state: EngineState, dets: Detections, counted: np.ndarray, size: tuple[int, int], t: float,
+           media_time: float, ctx: EventContext) -> tuple[dict[tuple[str, int], Crossing], list[Event]]:
+    """Every armed line's crossings; a disarmed line forgets its tracks, as a disarmed zone does."""
+    crossings: dict[tuple[str, int], Crossing] = {}
+    events: list[Event] = []
+    for geo in state.lines:
+        if not _armed(state, geo, t, ctx):
+            continue
+        mine = {tid: rec for (name, tid), rec in state.crossings.items() if name == geo.name}
+        recs, crossed = step_line(geo, mine, dets, counted, state.tracks, size, t, media_time, ctx)
+        crossings.update({(geo.name, tid): rec for tid, rec in recs.items()})
+        events += crossed
+    return crossings, events
 
 
 def close(state: EngineState, t: float, media_time: float) -> tuple[EngineState, list[Event]]:
@@ -265,35 +317,38 @@ def close(state: EngineState, t: float, media_time: float) -> tuple[EngineState,
     events = []
     for geo in state.zones:
         events += _disarm(state, geo, "shutdown", t, media_time)
-    return replace(state, records={}), events
+    return replace(state, records={}, crossings={}), events
 
 
 class RuleEngine:
     """Holds an `EngineState` for one camera and steps it frame by frame."""
 
-    def __init__(self, zones: Sequence[Zone], ctx: EventContext, leave_grace_s: float = 1.0,
+    def __init__(self, rules: ZoneFile | Sequence[Zone], ctx: EventContext, leave_grace_s: float = 1.0,
                  absent_grace_s: float = 2.0) -> None:
         check_timezone(ctx.timezone)
         self.ctx = ctx
-        self.state = EngineState.create(zones, leave_grace_s, absent_grace_s)
+        self.state = EngineState.create(rules, leave_grace_s, absent_grace_s)
 
     def step(self, dets: Detections, frame_size: tuple[int, int], t: float, media_time: float) -> list[Event]:
         self.state, events = evaluate(self.state, dets, frame_size, t, media_time, self.ctx)
         return events
 
     def set_zone_enabled(self, name: str, enabled: bool) -> bool:
-        """Arm or disarm a zone by name (central's `zone` command); False when no such zone.
+        """Arm or disarm a zone or line by name (central's `zone` command); False when no such one.
 
         Open events of a disabled zone end at the next `step`, which has the time to stamp them.
         """
-        if not any(geo.name == name for geo in self.state.zones):
+        if not any(geo.name == name for geo in (*self.state.zones, *self.state.lines)):
             return False
         self.state = replace(self.state, enabled={**self.state.enabled, name: bool(enabled)})
         return True
 
     def active_tracks(self) -> set[int]:
-        """Tracks currently in any armed zone (including ones waiting out their dwell)."""
-        return {tid for (_, tid), rec in self.state.records.items() if rec.present}
+        """Tracks currently in any armed zone (including ones waiting out their dwell), but not
+        background: a rock called "person" must not keep the camera analysed at full rate."""
+        tracks = self.state.tracks
+        return {tid for (_, tid), rec in self.state.records.items()
+                if rec.present and not (tid in tracks and tracks[tid].background)}
 
     def close(self, t: float, media_time: float) -> list[Event]:
         self.state, events = close(self.state, t, media_time)

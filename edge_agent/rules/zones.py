@@ -8,7 +8,7 @@ points are clipped to the frame first, for the same reason.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import shapely
@@ -16,6 +16,7 @@ from shapely.geometry import Polygon
 
 from ..config.models import Zone
 from ..frames import Detections
+from .filters import box_ok
 from .schedule import Window, parse_window
 
 _EMPTY = np.zeros(0, dtype=bool)
@@ -55,7 +56,6 @@ class ZoneGeometry:
         self.exclusions = [
             _polygon(p, f"zone {zone.name!r} exclude[{i}]") for i, p in enumerate(zone.exclude)
         ]
-        self.labels = frozenset(zone.labels)
         self.windows: list[Window] | None = (
             None if zone.schedule is None else [parse_window(w) for w in zone.schedule]
         )
@@ -78,24 +78,24 @@ class ZoneGeometry:
         return np.asarray(mask, dtype=bool)
 
     def eligible(self, dets: Detections, height: int) -> np.ndarray:
-        """Bool mask: label in the zone's labels, score >= min_score, box height >= min_size."""
-        if len(dets) == 0:
-            return _EMPTY.copy()
-        names = dets.class_name
-        label_ok = np.fromiter((str(n) in self.labels for n in names), dtype=bool, count=len(dets))
-        score_ok = dets.confidence >= np.float32(self.zone.min_score)
-        box_h = (dets.xyxy[:, 3] - dets.xyxy[:, 1]) / float(height)
-        size_ok = box_h >= self.zone.min_size - 1e-9
-        return label_ok & score_ok & size_ok
+        """Bool mask: the zone's box filters (label, score, size, aspect) pass."""
+        return box_ok(self.zone, dets, height)
 
 
 def compile_zones(zones: Sequence[Zone]) -> list[ZoneGeometry]:
     """Compile zones in file order; names must be unique (the loader checks, this guards)."""
+    unique_names(z.name for z in zones)
+    return [ZoneGeometry(zone) for zone in zones]
+
+
+def unique_names(names: Iterable[str]) -> None:
+    """Zones and lines share one name space: an event's `zone` names either."""
     seen: set[str] = set()
-    out = []
-    for zone in zones:
-        if zone.name in seen:
-            raise ValueError(f"zone name {zone.name!r} is used twice; names must be unique per camera")
-        seen.add(zone.name)
-        out.append(ZoneGeometry(zone))
-    return out
+    for name in names:
+        if name in seen:
+            raise ValueError(f"name {name!r} is used twice; zone and line names must be unique per camera")
+        seen.add(name)
+
+
+def compile_masks(masks: Sequence[Sequence[Sequence[float]]]) -> tuple[Polygon, ...]:
+    return tuple(_polygon(p, f"masks[{i}]") for i, p in enumerate(masks))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shapely.geometry import Point, Polygon
+from shapely.geometry import LineString, Point, Polygon
 
 from .render import FrameTruth
 
@@ -105,3 +105,38 @@ def stationary_expectation(zone: dict[str, Any], objects: dict[str, Any], stoppe
         "type": "stationary", "zone": zone["name"], "label": zone["labels"][0], "count": [len(settled), len(settled)],
         "first_alarm_within": [_r(min(settled) + stay - 0.2), _r(stopped_at + stay + LATE_S)],
     }
+
+
+def line_expectation(line: dict[str, Any], frames: list, aspect: float, hysteresis: float) -> dict[str, Any]:
+    """Crossings of the segment by the drawn anchors, in the line's direction.
+
+    `aspect` is width / height. Sides as docs/zones say: with y down, the sign of
+    (B - A) x (P - A) is negative on the left of A->B. A crossing is the first frame the anchor
+    is `hysteresis` (width units) past the line after having been as far on the other side, with
+    the straight move between meeting the segment.
+    """
+    (ax, ay), (bx, by) = line["points"]
+    seg = LineString([(ax, ay), (bx, by)])
+    ux, uy = bx - ax, (by - ay) / aspect  # in width units
+    length = (ux * ux + uy * uy) ** 0.5
+    wanted = {"in": {"in"}, "out": {"out"}, "both": {"in", "out"}}[line.get("direction", "both")]
+    times = []
+    for name in sorted({o.actor for f in frames for o in f.objects}):
+        side, last = 0, None
+        for f in frames:
+            for o in (o for o in f.objects if o.actor == name and o.label in line["labels"]):
+                px, py = o.anchor
+                dist = (ux * (py - ay) / aspect - uy * (px - ax)) / length
+                now = 0 if abs(dist) < hysteresis else (-1 if dist < 0 else 1)
+                if now and side and now != side and seg.intersects(LineString([last, (px, py)])):
+                    if ("in" if side < 0 else "out") in wanted:
+                        times.append(f.t)
+                if now:
+                    side, last = now, (px, py)
+    exp: dict[str, Any] = {"type": "line_crossed", "zone": line["name"], "label": line["labels"][0],
+                           "count": [len(times), len(times)]}
+    if line.get("direction") in ("in", "out"):
+        exp["direction"] = line["direction"]  # the events' details.direction
+    if times:
+        exp["first_alarm_within"] = [_r(min(times) - EARLY_S), _r(min(times) + LATE_S)]
+    return exp

@@ -25,7 +25,7 @@ import yaml
 from edge_agent.clock import parse_iso
 from edge_agent.config.loader import load_zones
 from edge_agent.config.models import AgentConfig, Device, Site
-from edge_agent.config.render import KIND_COLORS
+from edge_agent.config.render import KIND_COLORS, LINE_COLOR
 from edge_agent.replay import run_replay
 
 HERE = Path(__file__).parent
@@ -73,6 +73,7 @@ def test_alarms_match_ground_truth(replayed):
         hits = [
             e for e in starts
             if e["type"] == exp["type"] and e["zone"] == exp["zone"] and e["label"] == exp["label"]
+            and e["details"].get("direction") == exp.get("direction")  # line crossings: in | out
         ]
         lo, hi = exp["count"]
         summary = [(e["type"], e["zone"], e["label"], e["media_time"], e["track_id"]) for e in starts]
@@ -131,15 +132,18 @@ def _zone_edge_share(image: np.ndarray, polygon: list, colour: tuple[int, int, i
 
 
 def test_snapshots_are_jpegs_showing_the_zone(replayed):
+    """...or the line, for a line crossing."""
     spec, events, out = replayed
-    zones = {z.name: z for z in load_zones(HERE / spec["zones"]).zones}
+    rules = load_zones(HERE / spec["zones"])
+    shown = {z.name: (z.polygon, KIND_COLORS[z.kind]) for z in rules.zones}
+    shown.update({ln.name: (list(ln.points), LINE_COLOR) for ln in rules.lines})
     for e in (e for e in events if e["phase"] == "start"):
         data = (out / e["snapshot"]["path"]).read_bytes()
         assert data[:2] == b"\xff\xd8" and hashlib.sha256(data).hexdigest() == e["snapshot"]["sha256"]
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         assert image is not None and image.shape[:2] == (spec["video"]["height"], spec["video"]["width"])
-        zone = zones[e["zone"]]
-        assert _zone_edge_share(image, zone.polygon, KIND_COLORS[zone.kind]) > 0.6
+        outline, colour = shown[e["zone"]]
+        assert _zone_edge_share(image, outline, colour) > 0.6
 
 
 def test_clips_decode_and_cover_the_alarm(replayed):

@@ -40,6 +40,22 @@ def only(problems: list[str]) -> str:
     return problems[0]
 
 
+def test_lines_masks_and_filters_are_checked_at_their_lines() -> None:
+    problems = zone_problems("zones_line_mistakes.yaml")
+    where = str(DATA / "zones_line_mistakes.yaml")
+    expected = [
+        (":6: zones[0].aspect:", "must be [low, high] with low < high"),
+        (":9: lines[0].points:", "the same point"),
+        (":11: lines[1].name:", "'track' is used twice (first at line 2)"),
+        (":13: lines[1].labels[0]:", "did you mean 'person'"),
+        (":14: lines[1].direction:", "'inwards' is not allowed"),
+        (":16: masks[0]:", "at least 3"),
+    ]
+    assert len(problems) == len(expected), problems
+    for text, (at, words) in zip(problems, expected):
+        assert text.startswith(where + at) and words in text, text
+
+
 @pytest.mark.parametrize(
     "name, where, words",
     [

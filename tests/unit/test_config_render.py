@@ -111,3 +111,26 @@ def test_render_over_a_real_rtsp_stream_with_credentials(rtsp_server, tmp_path: 
                            cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert wrong.returncode == 2 and "cannot read a frame" in wrong.stderr
     assert "WrongSecret9" not in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def test_lines_have_an_arrow_towards_the_counted_side_and_masks_are_hatched_black() -> None:
+    from edge_agent.config.models import Line, ZoneFile
+    from edge_agent.config.render import LINE_COLOR, MASK_COLOR
+
+    def magenta(img: np.ndarray, x: int, y: int) -> bool:
+        patch = img[y - 2:y + 3, x - 2:x + 3].reshape(-1, 3).astype(int)
+        return bool((np.abs(patch - LINE_COLOR).max(axis=1) <= 40).any())
+
+    # drawn bottom to top at x = 200 on a 400x200 picture: its right is the picture's right
+    up = [(0.5, 0.9), (0.5, 0.1)]
+    masked = [(0.05, 0.1), (0.3, 0.1), (0.3, 0.8), (0.05, 0.8)]
+    rules = ZoneFile(lines=[Line(name="gate", points=up, labels=["person"], direction="in")], masks=[masked])
+    img = draw_zones(grey_image(), rules, labels=False)
+    assert magenta(img, 200, 40) and magenta(img, 200, 160)  # the segment
+    assert magenta(img, 215, 100) and not magenta(img, 185, 100)  # the arrow points right (12 px reach)
+    out = draw_zones(grey_image(), rules.model_copy(update={"lines": [rules.lines[0].model_copy(
+        update={"direction": "out"})]}), labels=False)
+    assert magenta(out, 185, 100) and not magenta(out, 215, 100)
+    inside = img[25:155, 25:115].reshape(-1, 3).astype(int)
+    assert (np.abs(inside - MASK_COLOR).max(axis=1) <= 40).any()  # the hatching
+    assert (np.abs(inside - GREY).max(axis=1) == 0).any()  # and the picture between it

@@ -140,6 +140,29 @@ def test_schedule_cases_start_outside_and_inside_the_window(name: str, inside: b
     assert (spec["expect"][0]["count"] == [0, 0]) == (not inside)
 
 
+@pytest.mark.parametrize("direction", ["in", "out"])
+def test_line_cases_follow_the_walkers_path(direction: str):
+    """The walker crosses the gate left to right; drawn bottom to top, that is `in`."""
+    spec = _spec(FOOTAGE / f"rail_line_{direction}.expected.yaml")
+    rules = load_zones(FOOTAGE / spec["zones"])
+    (gate,) = rules.lines
+    assert spec["clip"] == "rail_intrusion.mp4" and not rules.zones and gate.direction == direction
+    (ax, ay), (bx, by) = gate.points
+    assert ax == bx and ay > by  # vertical, drawn upwards: its left is the picture's left
+    path = spec["truth"]["objects"]["person-1"]["path"]
+    assert all(by < y < ay for _, _, y in path)  # the feet stay within the segment's height
+    assert all(x1 >= x0 - 0.005 for (_, x0, _), (_, x1, _) in zip(path, path[1:]))  # never walks back
+    assert path[0][1] < ax - gate.hysteresis and path[-1][1] > ax + gate.hysteresis
+    (exp,) = spec["expect"]
+    assert exp["type"] == "line_crossed" and exp["direction"] == direction
+    if direction == "out":
+        assert exp["count"] == [0, 0]
+        return
+    past = min(t for t, x, _ in path if x >= ax + gate.hysteresis)  # the first whole second past it
+    a, b = exp["first_alarm_within"]
+    assert exp["count"] == [1, 1] and a < past - 1.0 < past <= b
+
+
 def test_vtest_hand_labels_match_the_zone():
     spec = _spec(FOOTAGE / "vtest_restricted.expected.yaml")
     labels = yaml.safe_load((FOOTAGE / "vtest_labels.yaml").read_text())
@@ -185,6 +208,7 @@ def test_script_still_computes_the_committed_truth(tmp_path):
     from footage.render import SceneRender, Sprites, render_frames
     from footage.scenes import scenes
     from footage.truth import object_truth
+    from make_footage import write_line_variants
 
     scene = scenes()["rail_intrusion"]
     spec = _spec(FOOTAGE / "rail_intrusion.expected.yaml")
@@ -194,3 +218,7 @@ def test_script_still_computes_the_committed_truth(tmp_path):
     frames = [truth for _, truth in render_frames(render, Sprites(media), v["width"], v["height"], v["fps"])]
     assert len(frames) == v["frames"]
     assert object_truth(frames, scene.zones, v["fps"], v["width"] / v["height"]) == spec["truth"]["objects"]
+    write_line_variants({}, frames, v["width"] / v["height"], {}, tmp_path)  # ...and the line cases'
+    for name in ("rail_line_in", "rail_line_out"):
+        assert _spec(tmp_path / f"{name}.expected.yaml")["expect"] == _spec(FOOTAGE / f"{name}.expected.yaml")["expect"]
+        assert (tmp_path / "zones" / f"{name}.yaml").read_text() == (FOOTAGE / "zones" / f"{name}.yaml").read_text()

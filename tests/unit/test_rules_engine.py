@@ -10,56 +10,10 @@ import pytest
 
 from edge_agent.alarms.event import Event
 from edge_agent.clock import iso_utc
-from edge_agent.config.models import Zone
 from edge_agent.frames import Detections
 from edge_agent.alarms.event import EventContext
 from edge_agent.rules.engine import EngineState, RuleEngine, evaluate
-
-SIZE = (1000, 1000)
-T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
-CTX = EventContext(site="s1", device="d1", camera="cam1", location={"lat": 59.9, "lon": 10.7})
-LEFT = [(0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)]
-IN, OUT = 200.0, 800.0  # x of an object inside / outside the left-half zone
-
-
-def obj(tid: int, x: float = IN, y: float = 500.0, score: float = 0.9, label: str = "person", h: float = 200.0):
-    return (tid, [x - 20, y - h, x + 20, y], score, label)
-
-
-def dets(*objs) -> Detections:
-    return Detections(
-        xyxy=np.array([o[1] for o in objs], np.float32).reshape(-1, 4),
-        confidence=np.array([o[2] for o in objs], np.float32),
-        class_id=np.zeros(len(objs), np.int32),
-        tracker_id=np.array([o[0] for o in objs], np.int64),
-        data={"class_name": np.array([o[3] for o in objs], dtype=object)},
-    )
-
-
-def zone(**kw) -> Zone:
-    base = dict(name="rail", kind="rail", polygon=LEFT, labels=["person"], dwell_s=1.0, cooldown_s=10.0)
-    base.update(kw)
-    return Zone(**base)
-
-
-def run(engine: RuleEngine, script, t0: float = T0) -> list[tuple[float, Event]]:
-    """script: [(seconds, [objs])]; returns (seconds, event) for every event."""
-    out = []
-    for sec, objs in script:
-        for ev in engine.step(dets(*objs), SIZE, t0 + sec, sec):
-            out.append((sec, ev))
-    return out
-
-
-def every(step: float, start: float, stop: float, *objs):
-    """Frames every `step` s from start to stop inclusive, all showing `objs`."""
-    n = int(round((stop - start) / step))
-    return [(round(start + i * step, 6), list(objs)) for i in range(n + 1)]
-
-
-def summary(events):
-    return [(sec, ev.type, ev.phase, ev.zone, ev.track_id) for sec, ev in events]
-
+from tests.fixtures.rules import CTX, IN, OUT, SIZE, T0, dets, every, obj, run, summary, warmed, zone
 
 def test_intrusion_starts_exactly_at_dwell_and_carries_the_facts():
     eng = RuleEngine([zone()], CTX)
@@ -241,13 +195,15 @@ def test_ordering_by_zone_then_track_and_stable_ids():
 
 
 def test_evaluate_is_pure_and_close_ends_everything():
-    state = EngineState.create([zone(dwell_s=0.0)])
+    # One detection is enough only with a median-score window of 1 (the default asks 3 of 5).
+    instant = zone(dwell_s=0.0, track_score={"window": 1})
+    state, _ = evaluate(EngineState.create([instant]), dets(), SIZE, T0 - 60.0, -60.0, CTX)
     d = dets(obj(1), obj(2))
     s1, ev1 = evaluate(state, d, SIZE, T0, 0.0, CTX)
     again, ev_again = evaluate(state, d, SIZE, T0, 0.0, CTX)
     assert [e.track_id for e in ev1] == [1, 2] and ev_again == ev1
-    assert state.records == {}  # the input state was not touched
-    eng = RuleEngine([zone(dwell_s=0.0)], CTX)
+    assert state.records == {} and state.tracks == {}  # the input state was not touched
+    eng = warmed(RuleEngine([instant], CTX))
     eng.step(d, SIZE, T0, 0.0)
     ends = eng.close(T0 + 3.0, 3.0)
     assert [(e.phase, e.track_id, e.details["end_reason"]) for e in ends] == [("end", 1, "shutdown"), ("end", 2, "shutdown")]
@@ -266,7 +222,7 @@ def test_untracked_rows_are_ignored_and_untracked_input_is_refused():
 
 def test_a_wall_clock_step_changes_no_duration():
     """Durations run on media time: NTP setting a box's clock after boot must not alarm or stall."""
-    eng = RuleEngine([zone(dwell_s=3.0, cooldown_s=0.0)], CTX)
+    eng = warmed(RuleEngine([zone(dwell_s=3.0, cooldown_s=0.0)], CTX))
     forward = [(sec, [obj(1)]) for sec in (0.0, 0.5, 1.0)]
     events = [ev for sec, objs in forward for ev in eng.step(dets(*objs), SIZE, T0 + sec + (3600 if sec else 0), sec)]
     assert events == []  # one media second inside: the hour the clock jumped is not dwell
@@ -284,6 +240,7 @@ def test_tracks_and_alarms_survive_a_clock_step_in_the_live_pipeline():
     from edge_agent.pipeline import CameraPipeline
 
     pipe = CameraPipeline(CTX, [zone(dwell_s=2.0)], Alarms())
+    warmed(pipe.engine)
     person = dets(obj(1)).with_tracker_id(None)  # type: ignore[arg-type]
     image = np.zeros((SIZE[1], SIZE[0], 3), np.uint8)
     got = []
@@ -305,10 +262,12 @@ def test_a_zone_counts_detections_down_to_its_own_min_score_through_the_pipeline
 
     quay = zone(labels=["boat"], min_score=0.3)
     pipe = CameraPipeline(CTX, [quay], Alarms())
+    warmed(pipe.engine)
     boat = dets(obj(1, score=0.35, label="boat")).with_tracker_id(None)  # type: ignore[arg-type]
     image = np.zeros((SIZE[1], SIZE[0], 3), np.uint8)
     got = [o.event.phase for k in range(10) for o in pipe.process(Frame("cam1", k, k * 0.2, T0 + k * 0.2, image), boat)]
     assert got == ["start"]
     weak = dets(obj(1, score=0.25, label="boat")).with_tracker_id(None)  # type: ignore[arg-type]
     pipe = CameraPipeline(CTX, [quay], Alarms())
+    warmed(pipe.engine)
     assert [e for k in range(10) for e in pipe.process(Frame("cam1", k, k * 0.2, T0 + k * 0.2, image), weak)] == []

@@ -1,0 +1,111 @@
+"""The false-alarm filters with their shipped defaults: size, aspect, masks, the median-score rule,
+and the start-up background rule (a rock called "person" vs a person who stops still)."""
+
+from __future__ import annotations
+
+from edge_agent.config.models import Background, ZoneFile
+from edge_agent.rules.engine import RuleEngine
+from tests.fixtures.rules import CTX, IN, SIZE, T0, dets, every, obj, run, summary, zone
+
+ROCK = obj(1, x=300.0, y=700.0, score=0.6, h=120.0)
+
+
+def starts(events):
+    return [(sec, ev.track_id) for sec, ev in events if ev.phase == "start"]
+
+
+def raw(engine: RuleEngine, script) -> list:
+    """Like `run`, but from the camera's very first frame (no warm-up): what start-up looks like."""
+    out = []
+    for sec, objs in script:
+        out += [(sec, ev) for ev in engine.step(dets(*objs), SIZE, T0 + sec, sec)]
+    return out
+
+
+def test_box_height_must_be_within_min_and_max_size_by_default():
+    tiny, person = obj(1, h=5.0), obj(3, h=200.0)
+    huge = (2, [100.0, 50.0, 400.0, 950.0], 0.9, "person")  # 0.9 of the frame height: on the lens
+    assert starts(run(RuleEngine([zone()], CTX), every(0.2, 0.0, 3.0, tiny, huge, person))) == [(1.0, 3)]
+    # the limits are the zone's: a zone for nearby objects may take the big box
+    near = zone(max_size=0.95, min_size=0.3)
+    assert starts(run(RuleEngine([near], CTX), every(0.2, 0.0, 3.0, tiny, huge, person))) == [(1.0, 2)]
+
+
+def test_aspect_drops_slivers_by_default_and_takes_the_zones_range():
+    wave = (1, [100.0, 480.0, 400.0, 500.0], 0.9, "person")  # 300 x 20: a wave crest, aspect 15
+    pole = (2, [300.0, 100.0, 305.0, 600.0], 0.9, "person")  # 5 x 500: aspect 0.01
+    lying = (3, [100.0, 700.0, 260.0, 760.0], 0.9, "person")  # 160 x 60: aspect 2.7
+    standing = obj(4)  # 40 x 200: aspect 0.2
+    script = every(0.2, 0.0, 3.0, wave, pole, lying, standing)
+    assert starts(run(RuleEngine([zone()], CTX), script)) == [(1.0, 3), (1.0, 4)]
+    upright = zone(aspect=(0.1, 1.0))
+    assert starts(run(RuleEngine([upright], CTX), script)) == [(1.0, 4)]
+
+
+def test_a_masked_detection_is_ignored_but_a_person_beside_the_mask_is_not():
+    statue = [(0.05, 0.1), (0.35, 0.1), (0.35, 0.45), (0.05, 0.45)]  # box centres of (200, 300) lie in it
+    on_it, beside = obj(1, x=200.0, y=400.0), obj(2, x=200.0, y=800.0)  # centres y 300 and 700
+    rules = ZoneFile(zones=[zone()], masks=[statue])
+    assert starts(run(RuleEngine(rules, CTX), every(0.2, 0.0, 3.0, on_it, beside))) == [(1.0, 2)]
+    assert starts(run(RuleEngine([zone()], CTX), every(0.2, 0.0, 3.0, on_it, beside))) == [(1.0, 1), (1.0, 2)]
+
+
+def test_median_rule_ignores_a_weak_track_with_lucky_frames():
+    # A rock scored 0.2 (under min_score 0.3) with a lucky 0.9 every third frame: its presence
+    # lasts through the weak frames (absent grace), but most of its detections are weak.
+    lucky = [(round(k * 0.2, 6), [obj(1, score=0.9 if k % 3 == 0 else 0.2)]) for k in range(40)]
+    assert run(RuleEngine([zone()], CTX), lucky) == []
+    one_frame = zone(track_score={"window": 1})  # the rule as good as off: the lucky frames alarm
+    assert starts(run(RuleEngine([one_frame], CTX), lucky)) == [(1.2, 1)]
+
+
+def test_median_rule_makes_a_young_track_earn_its_alarm():
+    # window 5: at least 3 of the last 5 detections; missing ones count as 0
+    instant = zone(dwell_s=0.0)
+    assert starts(run(RuleEngine([instant], CTX), every(0.2, 0.0, 1.0, obj(1)))) == [(0.4, 1)]
+    assert starts(run(RuleEngine([zone(dwell_s=0.0, track_score={"window": 4})], CTX),
+                      every(0.2, 0.0, 1.0, obj(1)))) == [(0.2, 1)]  # 2 of 4
+    # its own threshold: a 0.55 track passes the default (min_score 0.3), not median 0.6
+    assert run(RuleEngine([zone(track_score={"median": 0.6})], CTX), every(0.2, 0.0, 3.0, obj(1, score=0.55))) == []
+    assert starts(run(RuleEngine([zone()], CTX), every(0.2, 0.0, 3.0, obj(1, score=0.55)))) == [(1.0, 1)]
+
+
+def test_a_rock_called_person_at_start_up_never_alarms_even_when_found_again():
+    eng = RuleEngine([zone()], CTX)
+    script = every(1.0, 0.0, 300.0, ROCK)
+    # the tracker lost it for 40 s (dusk) and gives the same still object a new id
+    again = (3, ROCK[1], 0.6, "person")
+    script += every(1.0, 301.0, 340.0) + every(1.0, 341.0, 900.0, again)
+    assert raw(eng, script) == []
+    assert eng.active_tracks() == set()  # ...and it keeps no motion gate open
+    off = RuleEngine(ZoneFile(zones=[zone()], background=Background(enabled=False)), CTX)
+    assert starts(raw(off, every(1.0, 0.0, 300.0, ROCK))) == [(2.0, 1)]  # dwell 1 s, and 3 detections
+
+
+def test_a_person_who_arrives_and_stops_still_on_the_tracks_alarms():
+    eng = RuleEngine([zone(dwell_s=3.0)], CTX)
+    walk = [(30.0 + k * 0.2, [ROCK, obj(2, x=900.0 - 60.0 * k)]) for k in range(12)]  # in (x <= 500) at 31.4 s
+    stand = every(0.2, 32.4, 120.0, ROCK, obj(2, x=240.0))
+    events = raw(eng, every(1.0, 0.0, 29.0, ROCK) + walk + stand)
+    assert summary(events) == [(34.4, "intrusion", "start", "rail", 2)]  # standing still: no end
+
+
+def test_a_person_who_walks_to_the_rocks_place_and_stops_alarms():
+    eng = RuleEngine([zone(dwell_s=3.0)], CTX)
+    walk = [(20.0 + k * 0.2, [ROCK, obj(2, x=700.0 - 40.0 * k, y=700.0, h=120.0)]) for k in range(11)]
+    events = raw(eng, every(1.0, 0.0, 19.0, ROCK) + walk + every(0.2, 22.2, 60.0, ROCK, (2,) + ROCK[1:]))
+    assert starts(events) == [(round(20.0 + 5 * 0.2 + 3.0, 6), 2)]  # inside (x < 500) from 21.0 s
+
+
+def test_a_walker_in_the_first_seconds_alarms_on_time():
+    walk = [(k * 0.2, [obj(1, x=700.0 - 40.0 * k)]) for k in range(15)]  # inside (x <= 500) from 1.0 s
+    assert starts(raw(RuleEngine([zone()], CTX), walk)) == [(2.0, 1)]  # dwell 1 s from the entry
+
+
+def test_someone_still_from_start_up_counts_once_they_move():
+    # The price of the rule: present and motionless from the first frames looks like a rock.
+    still = every(0.2, 0.0, 20.0, obj(1, x=IN))
+    moving = [(20.2 + k * 0.2, [obj(1, x=IN - 10.0 * k)]) for k in range(1, 6)]
+    events = raw(RuleEngine([zone()], CTX), still + moving)
+    # the centre must move more than 2 % of the width (20 px): 30 px at 20.8 s; the dwell is long done
+    assert starts(events) == [(20.8, 1)]
