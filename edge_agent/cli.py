@@ -17,12 +17,12 @@ DEFAULT_CONFIG = "configs/cameras.yaml"
 HANDLERS = {
     "run": "edge_agent.run:cli_run",
     "replay": "edge_agent.replay:cli_replay",
-    "check": "edge_agent.config.check:cli_check",
+    "check": "edge_agent.admin.check:cli_check",
     "central": "edge_agent.publish.central:cli_central",
     "models": "edge_agent.detect.models_cli:cli_models",
     "badge": "edge_agent.patrol.badge:cli_badge",
     "zones": "edge_agent.config.render:cli_zones",
-    "schema": "edge_agent.config.schema:cli_schema",
+    "schema": "edge_agent.admin.schema:cli_schema",
     "cmd": "edge_agent.publish.sender:cli_cmd",
 }
 

@@ -37,9 +37,10 @@ class _Control:
 
 def _load(config_path: str) -> tuple[AgentConfig, dict[str, ZoneFile]]:
     from .config.loader import load_all
+    from .detect.registry import zone_labels
     from .errors import ConfigError
 
-    cfg, zones = load_all(config_path)
+    cfg, zones = load_all(config_path, zone_labels)
     if not any(c.enabled for c in cfg.cameras):
         raise ConfigError([f"{config_path}: cameras: no enabled camera to run"])
     return cfg, zones

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh machine: set-up (Debian packages, venv, model, .venv-ultra), then pytest.
+# The whole test suite on a fresh machine: set-up (Debian packages, venv, model, .venv-ultra), the import
+# contract, then pytest.
 # Extra arguments go to pytest, e.g. scripts/test.sh tests/unit -x
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --with-ultralytics  # the .pt backend's tests need .venv-ultra
+# The import layers (.importlinter): the pipeline reads top-down, no cycles. Module and function
+# sizes are checked by tests/unit/test_check_size.py inside the suite.
+.venv/bin/lint-imports
 exec .venv/bin/python -m pytest -ra "$@"

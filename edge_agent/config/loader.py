@@ -14,7 +14,7 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -168,22 +168,19 @@ def load_zones(path: str | Path, class_names: list[str] | None = None, model: st
     return zf
 
 
-def model_class_names(model: str) -> list[str] | None:
-    """The class names the configured model knows; None when it cannot tell (then labels go unchecked).
+ClassNames = Callable[[str], "list[str] | None"]  # model -> the labels its zones may use (None: unchecked)
 
-    Raises EdgeAgentError (ModelError) when the model is neither a known name nor an existing file.
-    """
-    try:
-        from ..detect.registry import class_names
-    except ImportError as exc:  # a stripped install without the detector stack
-        log.debug("detector registry unavailable (%s); checking labels against COCO-80", exc)
-        return list(COCO80)
-    return list(class_names(model)) or None
+
+def coco80(model: str) -> list[str]:
+    """Zone labels checked against COCO-80: for callers with no detector at hand. The agent and
+    `edge-agent check` pass the detector registry's `zone_labels`, which knows every model."""
+    return list(COCO80)
 
 
 # ---- everything ----------------------------------------------------------------------------------
 
-def collect(config_path: str | Path) -> tuple[AgentConfig | None, dict[str, ZoneFile], list[str]]:
+def collect(config_path: str | Path,
+            class_names: ClassNames = coco80) -> tuple[AgentConfig | None, dict[str, ZoneFile], list[str]]:
     """Load cameras.yaml and every enabled camera's zone file without raising.
 
     Zone files are checked even when cameras.yaml has problems: each camera entry with a usable id
@@ -197,7 +194,7 @@ def collect(config_path: str | Path) -> tuple[AgentConfig | None, dict[str, Zone
     model = model if isinstance(model, str) else Detector().model
     names = None
     try:
-        names = model_class_names(model)
+        names = class_names(model)
     except EdgeAgentError as exc:
         problems.append(doc.problem(("detector", "model"), str(exc)))
     in_files: list[str] = []  # problems inside the zone files, after those of cameras.yaml
@@ -220,9 +217,9 @@ def collect(config_path: str | Path) -> tuple[AgentConfig | None, dict[str, Zone
     return (cfg if not problems else None), zones, problems
 
 
-def load_all(config_path: str | Path) -> tuple[AgentConfig, dict[str, ZoneFile]]:
+def load_all(config_path: str | Path, class_names: ClassNames = coco80) -> tuple[AgentConfig, dict[str, ZoneFile]]:
     """cameras.yaml and the zone file of each camera, all checked; ConfigError lists every problem."""
-    cfg, zones, problems = collect(config_path)
+    cfg, zones, problems = collect(config_path, class_names)
     if problems or cfg is None:
         raise ConfigError(problems)
     return cfg, zones

@@ -12,6 +12,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from .geometry import polygon_problem
+from .timeofday import parse_window
+
 # A coordinate as a fraction of width or height; 0..1 keeps one zone file valid for every stream size.
 Coord = Annotated[float, Field(ge=0, le=1)]
 Point = tuple[Coord, Coord]
@@ -23,18 +26,12 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-# The rules stage owns what a usable polygon and a schedule window are (it compiles them); the
-# model asks it, imported late because rules imports these models.
 def _check_window(text: str) -> str:
-    from ..rules.schedule import parse_window
-
     parse_window(text)
     return text
 
 
 def _check_polygon(points: list[Point]) -> list[Point]:
-    from ..rules.zones import polygon_problem
-
     problem = polygon_problem(points)
     if problem:
         raise ValueError(problem)

@@ -348,3 +348,9 @@ def class_names(model: str, registry: Registry | None = None) -> list[str]:
     if names is None:
         raise ModelError(f"model file {path} names no classes in its metadata")
     return names
+
+
+def zone_labels(model: str) -> list[str] | None:
+    """The labels a zone may use with `model` (for the config loader); None when the model does
+    not tell without loading it (.pt, .engine): then labels go unchecked."""
+    return list(class_names(model)) or None

@@ -27,7 +27,7 @@ from ..alarms.snapshot import encode_jpeg
 from ..clock import Clock
 from ..config.models import AgentConfig
 from ..frames import Detections, Frame
-from ..rules.schedule import _zone, in_schedule
+from ..rules.schedule import in_schedule, site_zone
 from .badge import BadgeReader, Reading, verify
 from .overdue import OverdueWatch, StatusPublisher
 from .points import PatrolFile, Point, badge_secret, load_patrol
@@ -167,7 +167,7 @@ class PatrolMonitor:
         return self._emit("patrol_presence", point, visit, det, frame, details, None)
 
     def _local_date(self, wall: float) -> dt.date:
-        return dt.datetime.fromtimestamp(wall, _zone(self.ctx.timezone)).date()
+        return dt.datetime.fromtimestamp(wall, site_zone(self.ctx.timezone)).date()
 
     def _expire(self, now_media: float) -> None:
         for key in [k for k, v in self.visits.items() if now_media - v.last_media > VISIT_GAP_S]:

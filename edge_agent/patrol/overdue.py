@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from ..alarms.event import Event, EventContext
 from ..clock import Clock, iso_utc, parse_iso
-from ..rules.schedule import _zone, in_schedule, parse_window
+from ..rules.schedule import in_schedule, parse_window, site_zone
 from .points import PatrolFile, Point
 from .store import PatrolStore
 
@@ -191,7 +191,7 @@ class OverdueWatch:
 def window_open(now_w: float, window: str, tz: str, upcoming: bool = False) -> float:
     """Epoch of the opening of the window occurrence in progress (or the next one, `upcoming`)."""
     start, end = parse_window(window)
-    zone = _zone(tz)
+    zone = site_zone(tz)
     local = dt.datetime.fromtimestamp(now_w, zone)
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
     sec = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from edge_agent.clock import parse_iso
-from edge_agent.config.check import _summary
+from edge_agent.admin.check import _summary
 from edge_agent.config.loader import load_all
 
 ROOT = Path(__file__).resolve().parents[2]

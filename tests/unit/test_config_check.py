@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from edge_agent.config.schema import COMMITTED, SCHEMA_DIR, SCHEMAS, render
+from edge_agent.admin.schema import COMMITTED, SCHEMA_DIR, SCHEMAS, render
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "config"
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,7 +81,7 @@ def test_committed_schemas_equal_the_generated_ones() -> None:
     for name, file in COMMITTED.items():
         committed = (SCHEMA_DIR / f"{file}.schema.json").read_text(encoding="utf-8")
         assert committed == render(SCHEMAS[name]()), (
-            f"docs/schemas/{file}.schema.json is stale: run `python -m edge_agent.config.schema --write`")
+            f"docs/schemas/{file}.schema.json is stale: run `python -m edge_agent.admin.schema --write`")
 
 
 def test_schemas_accept_the_examples_and_reject_a_bad_kind() -> None:

@@ -16,8 +16,8 @@ from typing import Iterator
 
 from ..errors import EdgeAgentError
 from ..redact import redact_text, redact_url, url_secrets
-from .models import AgentConfig, Camera, Mqtt
-from .secrets import stream_urls
+from ..config.models import AgentConfig, Camera, Mqtt
+from ..config.secrets import stream_urls
 
 OPEN_TIMEOUT_S = 10.0
 GOP_WAIT_S = 12.0  # read this long at most to see two keyframes

@@ -4,7 +4,7 @@ All four are also committed under docs/schemas/ (event.schema.json for central c
 integrators; the config ones so editors (the YAML language
 server, via the `# yaml-language-server: $schema=...` line at the top of a file) complete keys and
 flag mistakes while typing. Regenerate them after changing config/models.py with
-`python -m edge_agent.config.schema --write`; a unit test fails when they are stale.
+`python -m edge_agent.admin.schema --write`; a unit test fails when they are stale.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from .models import AgentConfig, ZoneFile
+from ..config.models import AgentConfig, ZoneFile
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "docs" / "schemas"
@@ -85,5 +85,5 @@ if __name__ == "__main__":
         for written in write_schemas():
             print(written)
     else:
-        print("usage: python -m edge_agent.config.schema --write", file=sys.stderr)
+        print("usage: python -m edge_agent.admin.schema --write", file=sys.stderr)
         sys.exit(2)

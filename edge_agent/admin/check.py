@@ -13,10 +13,11 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError, EdgeAgentError
-from .loader import collect, collect_zones, model_class_names, resolve, zones_path
+from ..config.loader import collect, collect_zones, resolve, zones_path
+from ..detect.registry import zone_labels
 from ..clock import SystemClock, site_time
 from ..rules.schedule import in_schedule
-from .models import AgentConfig, Detector, Zone, ZoneFile
+from ..config.models import AgentConfig, Detector, Zone, ZoneFile
 
 DEFAULT_CONFIG = "configs/cameras.yaml"
 
@@ -111,7 +112,7 @@ def _extra_zones(files: list[str], cfg: AgentConfig | None) -> tuple[list[str], 
     """(problems, summary lines, warnings) of zone files named on the command line."""
     model = cfg.detector.model if cfg else Detector().model
     try:
-        names = model_class_names(model)
+        names = zone_labels(model)
     except EdgeAgentError:
         names = None  # reported with the config when there is one
     min_score = cfg.detector.min_score if cfg else Detector().min_score
@@ -137,7 +138,7 @@ def cli_check(args: argparse.Namespace) -> int:
     zones: dict[str, ZoneFile] = {}
     # `check --zones f.yaml` on a laptop without a site config checks just the zone files.
     if not (extra and args.config == DEFAULT_CONFIG and not config_path.exists()):
-        cfg, zones, problems = collect(config_path)
+        cfg, zones, problems = collect(config_path, zone_labels)
         if cfg is not None and not problems:
             report += _summary(config_path, cfg, zones, SystemClock().now())
     more, lines, warnings = _extra_zones(extra, cfg)
