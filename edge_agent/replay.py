@@ -57,9 +57,9 @@ def _camera_for(video: Path, config: AgentConfig, camera_id: str | None) -> Came
     cid = camera_id or re.sub(r"[^A-Za-z0-9_.-]", "-", video.stem) or "replay"
     try:
         return Camera(id=cid, url=str(video))
-    except ValidationError:
+    except ValidationError as err:
         raise EdgeAgentError(f"--camera {cid!r} is not a valid camera id; use only letters, digits "
-                             "and _ . - (no spaces)") from None
+                             "and _ . - (no spaces)") from err
 
 
 def _open_out(out_dir: str | Path) -> FolderSink:
@@ -68,7 +68,7 @@ def _open_out(out_dir: str | Path) -> FolderSink:
         return FolderSink(out_dir, append=False)
     except OSError as exc:
         raise EdgeAgentError(f"--out {out_dir}: cannot write the replay's output there "
-                             f"({exc.strerror or exc})") from None
+                             f"({exc.strerror or exc})") from exc
 
 
 def run_replay(
@@ -202,9 +202,9 @@ class _Progress:
 def _parse_start(text: str) -> float:
     try:
         return parse_iso(text)
-    except ValueError:
+    except ValueError as err:
         raise EdgeAgentError(f"--start {text!r} is not an ISO 8601 time; write e.g. 2026-06-01T22:00:00Z "
-                             "(UTC) or 2026-06-01T22:00:00+02:00") from None
+                             "(UTC) or 2026-06-01T22:00:00+02:00") from err
 
 
 def cli_replay(args) -> int:

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .frames import Detections
+from .frames import Detections, iou_matrix
 
 _VELOCITY_WINDOW_S = 1.0  # velocity = displacement over about this long; smooths box jitter
 _NEAR_BOX = 0.5  # distance matching: reach in box sizes even for a zero time gap
@@ -108,21 +108,6 @@ def _size(boxes: np.ndarray) -> np.ndarray:
 
 def _same_class(dets: Detections, rows: np.ndarray, tracks: list[Track]) -> np.ndarray:
     return dets.class_id[rows][:, None] == np.array([tr.class_id for tr in tracks])[None, :]
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(len(a), len(b)) IoU of xyxy boxes."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)), np.float64)
-    a = a.astype(np.float64)[:, None, :]
-    b = b.astype(np.float64)[None, :, :]
-    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = iw * ih
-    area_a = np.clip(a[..., 2] - a[..., 0], 0, None) * np.clip(a[..., 3] - a[..., 1], 0, None)
-    area_b = np.clip(b[..., 2] - b[..., 0], 0, None) * np.clip(b[..., 3] - b[..., 1], 0, None)
-    union = area_a + area_b - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
 def greedy_match(iou: np.ndarray, threshold: float) -> list[tuple[int, int]]:

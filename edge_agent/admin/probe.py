@@ -58,6 +58,7 @@ def probe_stream(url: str) -> str:
     except EdgeAgentError:
         raise
     except Exception as exc:  # any failure is the answer to the probe, described without the URL
+        # from None on purpose: the cause's own text may carry a password; this message is redacted
         raise EdgeAgentError(redact_text(describe_error(exc), url_secrets(url))) from None
 
 

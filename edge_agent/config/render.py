@@ -161,6 +161,7 @@ def first_frame(source: str) -> np.ndarray:
                 return frame.to_ndarray(format="bgr24")
     except (av.error.FFmpegError, OSError) as exc:
         why = getattr(exc, "strerror", None) or str(exc)  # strerror leaves out the URL PyAV appends
+        # from None on purpose: the cause's own text may carry a password; this message is redacted
         raise SourceError(f"{redact_url(source)}: cannot read a frame: {redact_text(why)}") from None
     raise SourceError(f"{redact_url(source)}: the video has no frames")
 

@@ -30,6 +30,7 @@ def read_secret(where: str, env: str | None, file: str | None) -> str | None:
             lines = Path(file).read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as exc:
             why = getattr(exc, "strerror", None) or "not UTF-8 text"
+            # from None on purpose: the cause's own text may carry a password; this message is redacted
             raise EdgeAgentError(f"{where}.password_file: cannot read {file} ({why})") from None
         return lines[0] if lines else ""
     return None

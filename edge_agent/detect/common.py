@@ -8,6 +8,7 @@ models.yaml entry (names, input size) or None for a user-supplied file.
 
 from __future__ import annotations
 
+import ast
 import json
 
 import logging
@@ -20,7 +21,7 @@ import cv2
 import numpy as np
 
 from ..errors import ModelError
-from ..frames import Detections
+from ..frames import Detections, iou_matrix
 
 if TYPE_CHECKING:  # config imports pydantic; keep detector imports light
     import onnxruntime as ort
@@ -90,21 +91,38 @@ def nms(xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, iou: float)
     # Shift each class into its own region so one pass never suppresses across classes.
     offset = (class_ids.astype(np.float32) * (float(boxes.max()) + 1.0))[:, None]
     boxes = boxes + offset
-    x1, y1, x2, y2 = boxes.T
-    areas = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
     order = np.argsort(-scores, kind="stable")
     keep: list[int] = []
     while order.size:
         i = int(order[0])
         keep.append(i)
         rest = order[1:]
-        w = np.clip(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0, None)
-        h = np.clip(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0, None)
-        inter = w * h
-        union = areas[i] + areas[rest] - inter
-        overlap = np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
-        order = rest[overlap <= iou]
+        order = rest[iou_matrix(boxes[i : i + 1], boxes[rest])[0] <= iou]
     return np.asarray(keep, dtype=np.int64)
+
+
+def class_names_from(value: Any, where: str) -> list[str]:
+    """Class names indexed by class id, from a list or an {id: name} mapping (Ultralytics' `names`
+    in a checkpoint or an ONNX export). Gaps in the ids are filled with the id itself, so the list
+    index is always the class id the model outputs."""
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    if not isinstance(value, dict) or not value:
+        raise ModelError(f"{where}: class names should map class ids to names, got {str(value)[:80]!r}")
+    try:
+        ids = {int(k): str(v) for k, v in value.items()}
+    except (TypeError, ValueError) as err:
+        raise ModelError(f"{where}: class names have non-integer class ids: {str(value)[:80]!r}") from err
+    return [ids.get(i, str(i)) for i in range(max(ids) + 1)]
+
+
+def parse_names(text: str, where: str) -> list[str]:
+    """Ultralytics' `names` metadata ("{0: 'person', 1: 'bicycle'}") -> names indexed by class id."""
+    try:
+        value: Any = ast.literal_eval(text)
+    except (ValueError, SyntaxError) as err:
+        raise ModelError(f"{where}: metadata 'names' is not a dict literal: {text[:80]!r}") from err
+    return class_names_from(value, where)
 
 
 def check_model_file(path: Path) -> None:
@@ -161,7 +179,7 @@ def make_session(path: Path | str, options: DetectorOptions) -> tuple[ort.Infere
     except Exception as exc:  # ORT raises its own pybind types for bad protobufs, graphs, ops
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"model file {path} cannot be loaded ({first}); it may be truncated or "
-                         f"not an ONNX model; {FIX_HINT}") from None
+                         f"not an ONNX model; {FIX_HINT}") from exc
     running = session.get_providers()[0]
     note = f" (requested {', '.join(missing)} not available in this onnxruntime)" if missing else ""
     log.info("detector %s runs on %s with %d threads%s", path.name, running, threads, note)
@@ -249,8 +267,8 @@ class OnnxDetector:
         meta = self.session.get_modelmeta().custom_metadata_map
         try:
             return list(json.loads(meta["edge_agent.names"]))
-        except (KeyError, ValueError):
-            raise ModelError(f"model file {self.path} carries no class names (edge_agent.names)") from None
+        except (KeyError, ValueError) as err:
+            raise ModelError(f"model file {self.path} carries no class names (edge_agent.names)") from err
 
     def preprocess(self, padded_bgr: np.ndarray) -> np.ndarray:
         """One letterboxed BGR image → (3, H, W) float32 input; default RGB scaled to 0..1."""

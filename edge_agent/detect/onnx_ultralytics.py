@@ -19,29 +19,11 @@ import numpy as np
 
 from ..errors import ModelError
 from ..frames import Detections
-from .common import Candidates, DetectorOptions, OnnxDetector
+from .common import Candidates, DetectorOptions, OnnxDetector, parse_names
 
-__all__ = ["UltralyticsOnnxDetector", "parse_names"]
+__all__ = ["UltralyticsOnnxDetector"]
 
 MAX_CANDIDATES = 30000  # Ultralytics' max_nms: cap what goes into NMS on a near-blank score map
-
-
-def parse_names(text: str, where: str) -> list[str]:
-    """Ultralytics' `names` metadata ("{0: 'person', 1: 'bicycle'}") → names indexed by class id."""
-    try:
-        value: Any = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        raise ModelError(f"{where}: metadata 'names' is not a dict literal: {text[:80]!r}") from None
-    if isinstance(value, (list, tuple)):
-        return [str(v) for v in value]
-    if not isinstance(value, dict) or not value:
-        raise ModelError(f"{where}: metadata 'names' should map class ids to names, got {text[:80]!r}")
-    try:
-        ids = {int(k): str(v) for k, v in value.items()}
-    except (TypeError, ValueError):
-        raise ModelError(f"{where}: metadata 'names' has non-integer class ids: {text[:80]!r}") from None
-    # Fill gaps so the list index is always the class id the model outputs.
-    return [ids.get(i, str(i)) for i in range(max(ids) + 1)]
 
 
 class UltralyticsOnnxDetector(OnnxDetector):
@@ -131,6 +113,6 @@ def _imgsz(text: str, path: Path) -> tuple[int, int]:
         if isinstance(value, int):
             return value, value
         h, w = (int(v) for v in value)
-    except (ValueError, SyntaxError, TypeError):
-        raise ModelError(f"model file {path}: metadata 'imgsz' is not [h, w]: {text[:40]!r}") from None
+    except (ValueError, SyntaxError, TypeError) as err:
+        raise ModelError(f"model file {path}: metadata 'imgsz' is not [h, w]: {text[:40]!r}") from err
     return w, h

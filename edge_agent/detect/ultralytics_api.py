@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..frames import Detections
-from .common import DetectorOptions, check_model_file
+from .common import DetectorOptions, check_model_file, class_names_from
 
 __all__ = ["UltralyticsDetector"]
 
@@ -36,7 +36,7 @@ def _import_yolo() -> Any:
         from ultralytics import YOLO
     except ImportError as exc:
         raise ModelError(f"the ultralytics package is needed for .pt/.engine models ({exc}); "
-                         f"{INSTALL_HINT}") from None
+                         f"{INSTALL_HINT}") from exc
     return YOLO
 
 
@@ -57,17 +57,14 @@ class UltralyticsDetector:
             self.model = yolo_cls(str(self.path), task="detect")
         except Exception as exc:  # torch/pickle/TensorRT errors of every kind
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-            raise ModelError(f"model file {self.path} cannot be loaded by Ultralytics ({first})") from None
+            raise ModelError(f"model file {self.path} cannot be loaded by Ultralytics ({first})") from exc
         task = getattr(self.model, "task", "detect")
         if task != "detect":
             raise ModelError(f"model file {self.path} is an Ultralytics '{task}' model; only 'detect' "
                              "models are supported")
         self.device, self.provider = self._device()
         self.imgsz = self._imgsz()
-        names = self.entry.get("names") or self.model.names
-        self.names: list[str] = (
-            [str(names[k]) for k in sorted(names)] if isinstance(names, dict) else [str(n) for n in names]
-        )
+        self.names: list[str] = class_names_from(self.entry.get("names") or self.model.names, f"model {self.path}")
         log.info("detector %s runs through Ultralytics on %s at imgsz %s", self.path.name, self.device,
                  self.imgsz)
 

@@ -23,11 +23,12 @@ import numpy as np
 
 from ..alarms.delivery import Outgoing
 from ..alarms.event import EventContext
-from ..alarms.snapshot import encode_jpeg
+from ..alarms.snapshot import annotate, encode_jpeg
 from ..clock import Clock
 from ..config.models import AgentConfig
 from ..frames import Detections, Frame
 from ..rules.schedule import in_schedule, site_zone
+from ..rules.zones import compile_polygon, points_inside
 from .badge import BadgeReader, Reading, verify
 from .overdue import OverdueWatch, StatusPublisher
 from .points import PatrolFile, Point, badge_secret, load_patrol
@@ -72,7 +73,7 @@ class PatrolMonitor:
         self.visits: dict[tuple[str, int], Visit] = {}
         self.last_badge: dict[tuple[str, int], float] = {}  # (point, badge) -> media time of its check-in
         self.stats = PatrolStats()
-        self._areas = {p.id: np.asarray(p.area, np.float32) for p in self.points}
+        self._areas = {p.id: compile_polygon(p.area, f"patrol point {p.id} area") for p in self.points}
 
     def process(self, frame: Frame, tracked: Detections) -> list[Outgoing]:
         """Judge one analysed frame; returns the events it raised."""
@@ -84,9 +85,9 @@ class PatrolMonitor:
         readings: dict[int, list[Reading]] = {}  # track -> badges read this frame (read at most once)
         events: list[Outgoing] = []
         for point in self.points:
-            area = self._areas[point.id]
+            inside = points_inside(self._areas[point.id], anchors)
             for row, det in enumerate(persons):
-                if cv2.pointPolygonTest(area, (float(anchors[row][0]), float(anchors[row][1])), False) < 0:
+                if not inside[row]:
                     continue
                 track = int(det.tracker_id[0])
                 visit = self.visits.get((point.id, track))
@@ -186,26 +187,24 @@ class PatrolMonitor:
             location=point.location.model_dump() if point.location else self.ctx.location,
             details={"point": point.id, "point_name": point.name, "team": point.team, **details},
         )
-        media = {"snapshot": encode_jpeg(self._annotate(frame, point, box, reading, etype), self.quality)}
+        media = {"snapshot": encode_jpeg(self._annotate(frame, point, det, reading, etype), self.quality)}
         log.info("camera %s: %s at %s (%s)", self.ctx.camera, etype, point.id,
                  details.get("member") or details.get("reason", ""))
         return [Outgoing(event, media, frame.wall_time)]
 
-    def _annotate(self, frame: Frame, point: Point, box: np.ndarray, reading: Reading | None,
+    def _annotate(self, frame: Frame, point: Point, det: Detections, reading: Reading | None,
                   etype: str) -> np.ndarray:
-        img = frame.image.copy()  # type: ignore[union-attr]
+        """The alarm snapshot's drawing (the person's box, the caption) plus the check-in area and,
+        when one was read, the badge."""
+        img = annotate(frame.image, det, highlight_track=int(det.tracker_id[0]),  # type: ignore[arg-type]
+                       caption=f"{etype} {point.id} {point.name}")
         poly = (np.asarray(point.area) * [frame.width, frame.height]).round().astype(np.int32)
         cv2.polylines(img, [poly], True, (255, 200, 0), 2)
-        colour = (0, 200, 0) if etype == "patrol_checkin" else (0, 0, 255)
-        x1, y1, x2, y2 = (int(round(v)) for v in box)
-        cv2.rectangle(img, (x1, y1), (x2, y2), colour, 2)
         if reading is not None:
             cx, cy = (int(round(v)) for v in reading.center)
             r = max(6, int(reading.width_px * 0.6))
-            cv2.rectangle(img, (cx - r, cy - r), (cx + r, cy + r), colour, 1)
-        caption = f"{etype} {point.id} {point.name}"
-        cv2.putText(img, caption, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 2)
-        cv2.putText(img, caption, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1)
+            colour = (0, 200, 0) if etype == "patrol_checkin" else (0, 0, 255)
+            cv2.rectangle(img, (cx - r, cy - r), (cx + r, cy + r), colour, 2)
         return img
 
 

@@ -215,10 +215,10 @@ def load_mqtt(path: str | None) -> Mqtt:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         cfg = Mqtt.model_validate(data.get("mqtt") or {})
     except yaml.YAMLError as exc:
-        raise EdgeAgentError(f"{path}: not valid YAML ({exc})") from None
+        raise EdgeAgentError(f"{path}: not valid YAML ({exc})") from exc
     except ValidationError as exc:
         e = exc.errors()[0]
-        raise EdgeAgentError(f"{path}: mqtt.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}") from None
+        raise EdgeAgentError(f"{path}: mqtt.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}") from exc
     # Files named in the config are relative to its folder, as for the agent.
     here = Path(path).resolve().parent
 

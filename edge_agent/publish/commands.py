@@ -67,8 +67,8 @@ def _epoch(value: float | str, key: str) -> float:
         return float(value)
     try:
         return parse_iso(value)
-    except ValueError:
-        raise Refused(f"malformed: {key} is not an ISO 8601 time or epoch seconds") from None
+    except ValueError as err:
+        raise Refused(f"malformed: {key} is not an ISO 8601 time or epoch seconds") from err
 
 
 def sign(secret: str, topic: str, body: bytes) -> str:
@@ -141,6 +141,7 @@ class CommandDispatcher:
                 result = handler(dict(req.args))
             except Exception as exc:  # a handler bug must not kill the dispatcher
                 log.exception("command %s (%s) failed", name, req.request_id)
+                # from None on purpose: the cause's own text may carry a password; this message is redacted
                 raise Refused(f"failed: {type(exc).__name__}: {exc}") from None
             reply.update(ok=True, result=result or {})
             self.counts["executed"] += 1
@@ -158,8 +159,8 @@ class CommandDispatcher:
         """The command's bytes after the signature check (or the plain payload when unsigned)."""
         try:
             outer = json.loads(payload)
-        except (ValueError, UnicodeDecodeError):
-            raise Refused("malformed: payload is not JSON") from None
+        except (ValueError, UnicodeDecodeError) as err:
+            raise Refused("malformed: payload is not JSON") from err
         sig: str | None = None
         body = payload
         if isinstance(outer, dict) and set(outer) == {"body", "sig"}:
@@ -181,8 +182,8 @@ class CommandDispatcher:
     def _parse(self, body: bytes, reply: dict[str, Any]) -> CommandRequest:
         try:
             data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise Refused("malformed: command body is not JSON") from None
+        except (ValueError, UnicodeDecodeError) as err:
+            raise Refused("malformed: command body is not JSON") from err
         if isinstance(data, dict) and isinstance(data.get("request_id"), str):
             reply["request_id"] = data["request_id"][:128]
         try:
@@ -190,7 +191,7 @@ class CommandDispatcher:
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "command"
-            raise Refused(f"malformed: {where}: {first['msg']}") from None
+            raise Refused(f"malformed: {where}: {first['msg']}") from exc
 
     def _check(self, name: str, req: CommandRequest) -> None:
         if name not in self.handlers:

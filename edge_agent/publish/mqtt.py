@@ -136,7 +136,7 @@ class MqttLink:
         try:
             client.tls_set(ca_certs=tls.ca_file, certfile=tls.cert_file, keyfile=tls.key_file)
         except (ssl.SSLError, OSError, ValueError) as exc:
-            raise EdgeAgentError(f"mqtt.tls: cannot load the CA or client certificate ({exc})") from None
+            raise EdgeAgentError(f"mqtt.tls: cannot load the CA or client certificate ({exc})") from exc
         client.tls_insecure_set(tls.insecure)
 
     # -- lifecycle -------------------------------------------------------------------------

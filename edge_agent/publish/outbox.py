@@ -119,7 +119,7 @@ class Outbox:
                 ).fetchone()[0]
             )
         except (sqlite3.Error, OSError) as exc:
-            raise EdgeAgentError(f"outbox {self.path}: cannot open ({exc})") from None
+            raise EdgeAgentError(f"outbox {self.path}: cannot open ({exc})") from exc
 
     # -- writing ---------------------------------------------------------------------------
     def put_event(self, event_id: str, event_json: str, rows: Iterable[Row]) -> dict[str, list[str]]:

@@ -33,6 +33,7 @@ from .topics import Topics, chunk_topic
 log = logging.getLogger("edge_agent.publish")
 
 PRUNE_EVERY_S = 30.0
+PUMP_ERROR_LOG_S = 300.0  # a pump error that repeats is logged with its traceback this often
 
 
 def media_rows(topics: Topics, event: Event, kind: str, data: bytes, chunk_size: int, qos: int) -> tuple[MediaRef, list[Row]]:
@@ -115,7 +116,8 @@ class MqttSink:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.counts = {"emitted": 0, "outbox_errors": 0, "commands_dropped": 0}
+        self.counts = {"emitted": 0, "outbox_errors": 0, "commands_dropped": 0, "pump_errors": 0}
+        self._last_pump_error: tuple[str, float] = ("", float("-inf"))
 
     @classmethod
     def from_config(cls, cfg: AgentConfig, clock: Clock | None = None, handlers: dict[str, Handler] | None = None) -> MqttSink:
@@ -257,10 +259,18 @@ class MqttSink:
                 if time.monotonic() - last_prune > PRUNE_EVERY_S:
                     self.outbox.prune_meta()
                     last_prune = time.monotonic()
-            except Exception:  # the pump must outlive any one bad message
-                log.exception("mqtt pump error")
+            except Exception as exc:  # the pump must outlive any one bad message
+                self._pump_error(exc)
                 time.sleep(0.5)
         self.outbox.release()
+
+    def _pump_error(self, exc: Exception) -> None:
+        """The traceback once per distinct error and PUMP_ERROR_LOG_S; a repeat in between only counts."""
+        key, now = f"{type(exc).__name__}: {exc}", time.monotonic()
+        self.counts["pump_errors"] += 1
+        if key != self._last_pump_error[0] or now - self._last_pump_error[1] >= PUMP_ERROR_LOG_S:
+            log.exception("mqtt pump error (%d so far)", self.counts["pump_errors"])
+            self._last_pump_error = (key, now)
 
     def _settle_acks(self) -> None:
         done: list[int] = []

@@ -33,8 +33,7 @@ import numpy as np
 import shapely
 
 from ..config.models import Background, ObjectFilter
-from ..frames import Detections
-from ..track import iou_matrix
+from ..frames import Detections, iou_matrix
 
 _EMPTY = np.zeros(0, dtype=bool)
 SAME_PLACE_IOU = 0.5  # a re-detected still object: its box is where it was

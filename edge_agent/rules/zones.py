@@ -32,6 +32,19 @@ def _polygon(points: Sequence[Sequence[float]], what: str) -> Polygon:
     return poly
 
 
+def points_inside(polygon: Polygon, points: np.ndarray) -> np.ndarray:
+    """Bool mask of (N, 2) normalised points inside `polygon` (its edge counts as inside): the one
+    point-in-zone test, for zones and patrol check-in areas alike."""
+    if len(points) == 0:
+        return _EMPTY.copy()
+    return np.asarray(shapely.intersects_xy(polygon, points[:, 0], points[:, 1]), dtype=bool)
+
+
+def compile_polygon(points: Sequence[Sequence[float]], what: str) -> Polygon:
+    """A validated, prepared polygon for repeated point tests."""
+    return _polygon(points, what)
+
+
 class ZoneGeometry:
     """A `Zone` compiled for per-frame tests: polygons, exclusions, filters, parsed schedule."""
 
@@ -58,10 +71,10 @@ class ZoneGeometry:
         if len(dets) == 0:
             return _EMPTY.copy()
         pts = self.points(dets, width, height)
-        mask = shapely.intersects_xy(self.polygon, pts[:, 0], pts[:, 1])
+        mask = points_inside(self.polygon, pts)
         for excl in self.exclusions:
-            mask &= ~shapely.intersects_xy(excl, pts[:, 0], pts[:, 1])
-        return np.asarray(mask, dtype=bool)
+            mask &= ~points_inside(excl, pts)
+        return mask
 
     def eligible(self, dets: Detections, height: int) -> np.ndarray:
         """Bool mask: the zone's box filters (label, score, size, aspect) pass."""

@@ -211,7 +211,7 @@ def test_substream_for_detection_main_stream_for_clips(rtsp_server, small_clip, 
         assert (s.width, s.height) == (640, 480)  # clips keep the main stream's resolution
 
 
-def test_a_callback_that_raises_does_not_end_the_camera(rtsp_server, small_clip, caplog):
+def test_a_callback_that_raises_does_not_end_the_camera(rtsp_server, small_clip):
     """A bug downstream (detector submit, tamper alarm) must cost one frame, not the camera for ever."""
     srv = rtsp_server({"a": small_clip}, loop=True)
     health = Health()
@@ -227,7 +227,7 @@ def test_a_callback_that_raises_does_not_end_the_camera(rtsp_server, small_clip,
     try:
         assert wait_for(lambda: len(calls) >= 5, 15), (len(calls), health.snapshot())
         assert src.alive and health.state("a") == "online"
-        assert any("downstream bug" in r.getMessage() or r.exc_info for r in caplog.records)
+        assert health.counters("a")["frame_errors"] == 1  # that one frame, counted where health shows it
     finally:
         assert src.stop(5)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_agent.track import iou_matrix
+from edge_agent.frames import iou_matrix
 
 ROOT = Path(__file__).resolve().parents[2]
 ULTRA_PY = ROOT / ".venv-ultra" / "bin" / "python"

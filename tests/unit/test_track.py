@@ -8,7 +8,8 @@ from edge_agent.config.models import Zone
 from edge_agent.frames import Detections
 from edge_agent.alarms.event import EventContext
 from edge_agent.rules.engine import RuleEngine
-from edge_agent.track import Tracker, greedy_match, iou_matrix, straddlers
+from edge_agent.frames import iou_matrix
+from edge_agent.track import Tracker, greedy_match, straddlers
 
 PERSON, CAR, BOAT = 0, 2, 8
 NAMES = {PERSON: "person", CAR: "car", BOAT: "boat"}

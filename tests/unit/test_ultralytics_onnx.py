@@ -17,10 +17,11 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edge_agent.detect.common import DetectorOptions
-from edge_agent.detect.onnx_ultralytics import UltralyticsOnnxDetector, parse_names
+from edge_agent.detect.common import parse_names
+from edge_agent.detect.onnx_ultralytics import UltralyticsOnnxDetector
 from edge_agent.detect.registry import load_detector
 from edge_agent.errors import ModelError
-from edge_agent.track import iou_matrix
+from edge_agent.frames import iou_matrix
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ultralytics"
 GOLDEN = json.loads((DATA / "golden.json").read_text())
