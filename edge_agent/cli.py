@@ -11,13 +11,14 @@ from . import __version__
 from .errors import EdgeAgentError
 
 DEFAULT_CONFIG = "configs/cameras.yaml"
+DEFAULT_CENTRAL = "configs/central.yaml"
 
 # subcommand -> "module:function"; imported only when used so `edge-agent check` stays light.
 HANDLERS = {
     "run": "edge_agent.run:cli_run",
     "replay": "edge_agent.replay:cli_replay",
     "check": "edge_agent.config.check:cli_check",
-    "central": "edge_agent.publish.central:cli_central",
+    "central": "edge_agent.central.cli:cli_central",
     "models": "edge_agent.detect.registry:cli_models",
     "badge": "edge_agent.patrol.badge:cli_badge",
     "zones": "edge_agent.config.render:cli_zones",
@@ -58,14 +59,26 @@ def _add_pipeline_commands(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("--mqtt", action="store_true", help="also publish to the config's MQTT broker")
     rep.add_argument("--no-progress", action="store_true")
 
-    cen = sub.add_parser("central", help="reference subscriber for central command")
-    cen.add_argument("--config", default=DEFAULT_CONFIG, help="broker settings (mqtt section)")
-    cen.add_argument("--out", required=True)
+    cen = sub.add_parser("central", help="central command: the web console (serve, users) or, with --out, "
+                         "the reference subscriber that prints alarms")
+    cen.add_argument("--config", default=DEFAULT_CONFIG, help="broker settings (mqtt section) for --out")
+    cen.add_argument("--out", help="reference subscriber: write events and media here")
     cen.add_argument("--host")
     cen.add_argument("--port", type=int)
     cen.add_argument("--prefix")
     cen.add_argument("--duration", type=float)
     cen.add_argument("--count", type=int, help="exit after this many distinct alarm events")
+    cen_sub = cen.add_subparsers(dest="central_command")
+    serve = cen_sub.add_parser("serve", help="run the console: ingest, store and web pages")
+    serve.add_argument("--config", dest="central_config", default=DEFAULT_CENTRAL)
+    serve.add_argument("--duration", dest="serve_duration", type=float, help="stop after this many seconds")
+    users = cen_sub.add_parser("users", help="console users")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+    add = users_sub.add_parser("add", help="add a user (or set a new password); prints the password once")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=["viewer", "operator", "admin"])
+    add.add_argument("--config", dest="central_config", default=DEFAULT_CENTRAL)
+    add.add_argument("--password-env", help="take the password from this environment variable")
 
 
 def _add_tool_commands(sub: argparse._SubParsersAction) -> None:
@@ -74,6 +87,7 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:
     chk.add_argument("--config", default=DEFAULT_CONFIG)
     chk.add_argument("--zones", nargs="*", default=[], help="extra zone files to validate")
     chk.add_argument("--patrol", help="patrol points file (default: the config's)")
+    chk.add_argument("--central", metavar="FILE", help="validate a central.yaml (the console's config) instead")
 
     mod = sub.add_parser("models", help="fetch, convert and list detector models")
     mod_sub = mod.add_subparsers(dest="models_command", required=True)

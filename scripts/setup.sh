@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(mosquitto mosquitto-clients openssl python3-gi gir1.2-gst-rtsp-server-1.0
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-  gstreamer1.0-plugins-ugly gstreamer1.0-tools)
+  gstreamer1.0-plugins-ugly gstreamer1.0-tools
+  postgresql chromium)  # the console's tests: a real PostgreSQL and a real browser (driven by Playwright)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -27,7 +28,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[dev]'
+.venv/bin/python -m pip install -q -e '.[dev,central]'
 
 .venv/bin/edge-agent models fetch
 bash scripts/setup_ultralytics.sh  # .venv-ultra: torch + ultralytics for .pt/.engine and their tests (~1.5 min, ~6 GB)
