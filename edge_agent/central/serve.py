@@ -79,11 +79,16 @@ def build(cfg: CentralConfig, clock: Clock | None = None, client_id: str | None 
     return Centre(store, ingest, workflow, web, changes)
 
 
+def http_server(centre: Centre, host: str, port: int) -> uvicorn.Server:
+    # proxy_headers off: X-Forwarded-For must not choose the address the log-in limiter counts.
+    return uvicorn.Server(uvicorn.Config(centre.web.app, host=host, port=port, log_level="warning",
+                                         proxy_headers=False, timeout_graceful_shutdown=2))
+
+
 def serve(cfg: CentralConfig, duration: float | None = None) -> int:
     centre = build(cfg)
     centre.ingest.start()
-    server = uvicorn.Server(uvicorn.Config(centre.web.app, host=cfg.http.host, port=cfg.http.port,
-                                           log_level="warning", proxy_headers=False))
+    server = http_server(centre, cfg.http.host, cfg.http.port)
     if duration:
         threading.Timer(duration, lambda: setattr(server, "should_exit", True)).start()
     print(f"central: console on http://{cfg.http.listen}/ ; ingesting {cfg.mqtt.topic_prefix}/+/+/alarms "
