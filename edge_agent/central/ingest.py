@@ -15,7 +15,6 @@ import json
 import logging
 import queue
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +77,7 @@ class Ingest:
                            session_expiry_s=cfg.mqtt.session_expiry_s)
         self.link = MqttLink(cfg.mqtt, opts, Callbacks(
             unacked_message=lambda t, p, mid, qos: self._inbox.put((t, p, mid, qos))))
+        self._stopping = threading.Event()
         self._worker = threading.Thread(target=self._run, name="central-ingest", daemon=True)
 
     def start(self) -> Ingest:
@@ -86,6 +86,7 @@ class Ingest:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         self.link.stop(graceful=False)
         self._inbox.put(None)
         self._worker.join(timeout=10)
@@ -97,19 +98,24 @@ class Ingest:
     def _run(self) -> None:
         while (item := self._inbox.get()) is not None:
             topic, payload, mid, qos = item
-            delay = 0.5
-            while True:
-                try:
-                    self.handle(topic, payload)
-                    break
-                except SQLAlchemyError as exc:
-                    # Not acknowledged: the broker keeps it (and everything after it) until we can store it.
-                    self.counts["db_errors"] += 1
-                    log.warning("database unavailable (%s); retrying in %.1f s, nothing is acknowledged meanwhile",
-                                type(exc.orig or exc).__name__, delay)
-                    time.sleep(delay)
-                    delay = min(delay * 2, RETRY_MAX_S)
-            self.link.ack(mid, qos)
+            if self._store(topic, payload):
+                self.link.ack(mid, qos)
+
+    def _store(self, topic: str, payload: bytes) -> bool:
+        """Handle one message, retrying while the database is down; False when stopped first."""
+        delay = 0.5
+        while not self._stopping.is_set():
+            try:
+                self.handle(topic, payload)
+                return True
+            except SQLAlchemyError as exc:
+                # Not acknowledged: the broker keeps it (and everything after it) until we can store it.
+                self.counts["db_errors"] += 1
+                log.warning("database unavailable (%s); retrying in %.1f s, nothing is acknowledged meanwhile",
+                            type(getattr(exc, "orig", None) or exc).__name__, delay)
+                self._stopping.wait(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+        return False
 
     def handle(self, topic: str, payload: bytes) -> None:
         """Store one message; raises SQLAlchemyError when the database is unavailable."""
