@@ -113,10 +113,12 @@ class Console:
         @app.get("/api/alarms/{alarm_id}")
         def api_alarm(alarm_id: int, s: Session = Depends(web.viewer)) -> dict[str, Any]:
             alarm = self._alarm(alarm_id)
-            have = {k: self._media_path(alarm["event_id"], k) is not None for k in ("snapshot", "clip")}
+            paths = {k: self._media_path(alarm["event_id"], k) for k in ("snapshot", "clip")}
+            have = {k: p is not None for k, p in paths.items()}
             audit = [{**a, "when": queries.local_time(a["at"], self.cfg.timezone)} for a in self.wf.audit_of(alarm_id)]
-            return {"alarm": alarm, "media": have, "audit": audit, "fresh": queries.latest_fresh_snapshot(self.engine, alarm_id),
-                    "events": self.wf.store.event_payloads(alarm_id), "may_change": s.may("operator")}
+            codec = queries.video_codec(str(paths["clip"])) if paths["clip"] else None
+            return {"alarm": alarm, "media": have, "clip_codec": codec, "audit": audit,
+                    "fresh": queries.latest_fresh_snapshot(self.engine, alarm_id), "events": self.wf.store.event_payloads(alarm_id), "may_change": s.may("operator")}
 
         @app.post("/api/alarms/{alarm_id}/action")
         async def api_action(request: Request, alarm_id: int,
@@ -145,13 +147,16 @@ class Console:
 
     async def _events(self, request: Request) -> AsyncIterator[str]:
         seen = self.changes.version
+        quiet = 0.0
         yield f"data: {seen}\n\n"
         while not await request.is_disconnected():
-            now = await asyncio.to_thread(self.changes.wait, seen, STREAM_HEARTBEAT_S)
+            # short waits, so a closed page or a server shutdown frees the thread within a second
+            now = await asyncio.to_thread(self.changes.wait, seen, 1.0)
             if now != seen:
-                seen = now
+                seen, quiet = now, 0.0
                 yield f"data: {seen}\n\n"
-            else:
+            elif (quiet := quiet + 1.0) >= STREAM_HEARTBEAT_S:
+                quiet = 0.0
                 yield ": still here\n\n"
 
 

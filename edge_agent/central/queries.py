@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import av
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -66,6 +68,16 @@ def latest_fresh_snapshot(engine: Engine, alarm_id: int) -> dict[str, Any] | Non
         if snap_id and media_row(engine, snap_id, "snapshot"):
             return {"snapshot_id": snap_id, "at": at}
     return None
+
+
+@lru_cache(maxsize=1024)
+def video_codec(path: str) -> str | None:
+    """The clip's codec: Debian's chromium plays H.264 but not H.265, which the page then says."""
+    try:
+        with av.open(path) as container:
+            return container.streams.video[0].codec_context.name if container.streams.video else None
+    except (av.error.FFmpegError, OSError, IndexError):
+        return None
 
 
 def daily_report(engine: Engine, day: str, tz: str) -> list[dict[str, Any]]:

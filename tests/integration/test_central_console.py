@@ -6,6 +6,8 @@ chromium (Playwright). What is expected comes from the footage's ground truth
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import shutil
@@ -13,7 +15,10 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -172,11 +177,42 @@ def test_alarm_from_replay_is_seen_handled_and_closed_in_the_browser(
         assert [(a["user"], a["action"]) for a in console.centre.workflow.audit_of(int(alarm_id))
                 if a["action"] in ("acknowledge", "assign", "close")] == [("olga", "acknowledge"),
                                                                           ("olga", "assign"), ("olga", "close")]
+        check_evidence(page, console.url, alarm_id, tmp_path / "replay")
+        check_report(page, console, alarm_id)
     finally:
         listener.close()
         op_ctx.close()
         if view_ctx is not None:
             view_ctx.close()
+
+
+def check_evidence(page, url: str, alarm_id: str, replay_out: Path) -> None:
+    """The zip holds what the agent sent (same bytes as its own local copy) and a true manifest."""
+    resp = page.request.get(f"{url}/alarms/{alarm_id}/evidence.zip")
+    assert resp.status == 200
+    with zipfile.ZipFile(io.BytesIO(resp.body())) as z:
+        manifest = json.loads(z.read("manifest.json"))
+        assert set(manifest["files"]) == set(z.namelist()) - {"manifest.json"}
+        for name, entry in manifest["files"].items():
+            assert hashlib.sha256(z.read(name)).hexdigest() == entry["sha256"], name
+        local = [json.loads(x) for x in (replay_out / "events.jsonl").read_text().splitlines()]
+        start = next(e for e in local if e["phase"] == "start")
+        clip = next(e for e in local if e.get("clip"))
+        assert z.read("snapshot.jpg") == (replay_out / start["snapshot"]["path"]).read_bytes()
+        assert z.read("clip.mp4") == (replay_out / clip["clip"]["path"]).read_bytes()
+        assert [a["action"] for a in json.loads(z.read("audit.json"))][:4] == ["acknowledge", "ack_sent", "assign", "close"]
+        assert {json.loads(z.read(n))["phase"] for n in z.namelist() if n.startswith("events/")} == {"start", "update", "end"}
+
+
+def check_report(page, console, alarm_id: str) -> None:
+    started = console.centre.workflow.get(int(alarm_id))["started_at"]
+    day = datetime.fromtimestamp(started, ZoneInfo("Europe/Amsterdam")).strftime("%Y-%m-%d")
+    page.goto(f"{console.url}/report?day={day}")
+    rows = page.evaluate("() => [...document.querySelectorAll('#report tbody tr')].map((tr) => [...tr.cells].map((c) => c.innerText))")
+    heads = page.evaluate("() => [...document.querySelectorAll('#report thead th')].map((th) => th.innerText)")
+    assert [dict(zip(heads, r)) for r in rows] == [{
+        "Camera": "rail-east", "Zone": "track-bed", "Alarms": "1", "Events": "1", "true alarm": "1",
+        "false alarm": "", "nuisance": "", "test": "", "open": ""}]
 
 
 def _screenshot(page, name: str) -> None:

@@ -34,7 +34,10 @@
         el.dataset.loaded = "yes";
       }
     }
-    document.getElementById("clip-caption").textContent = data.media.clip ? "Clip" : "Clip: not received yet";
+    document.getElementById("clip-caption").textContent = !data.media.clip ? "Clip: not received yet"
+      : data.clip_codec && data.clip_codec !== "h264"
+        ? `Clip in ${data.clip_codec}: this browser may not play it; export the evidence to view it in a player`
+        : "Clip";
     if (data.fresh) {
       const img = document.getElementById("fresh");
       const src = `/fresh/${id}/${data.fresh.snapshot_id}.jpg`;
