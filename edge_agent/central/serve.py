@@ -23,6 +23,7 @@ from ..errors import EdgeAgentError
 from ..web.app import Web, WebOptions
 from ..web.auth import hash_password
 from .console import HERE, Console
+from .housekeeping import Housekeeper
 from .ingest import Changes, Ingest
 from .store import Store
 from .workflow import Workflow
@@ -38,6 +39,17 @@ class Centre:
     workflow: Workflow
     web: Web
     changes: Changes
+    housekeeper: Housekeeper
+
+    def start(self) -> Centre:
+        self.ingest.start()
+        self.housekeeper.start()
+        return self
+
+    def stop(self) -> None:
+        self.housekeeper.stop()
+        self.ingest.stop()
+        self.store.close()
 
 
 def open_store(cfg: CentralConfig, wait_s: float = DB_WAIT_S) -> Store:
@@ -76,7 +88,7 @@ def build(cfg: CentralConfig, clock: Clock | None = None, client_id: str | None 
                          cfg.http.max_failed_logins, templates=(HERE / "templates",),
                          static=(("/static/console", HERE / "static"),)), user)
     Console(web, cfg, workflow, changes, clock)
-    return Centre(store, ingest, workflow, web, changes)
+    return Centre(store, ingest, workflow, web, changes, Housekeeper(store, workflow, cfg.media))
 
 
 def http_server(centre: Centre, host: str, port: int) -> uvicorn.Server:
@@ -86,8 +98,7 @@ def http_server(centre: Centre, host: str, port: int) -> uvicorn.Server:
 
 
 def serve(cfg: CentralConfig, duration: float | None = None) -> int:
-    centre = build(cfg)
-    centre.ingest.start()
+    centre = build(cfg).start()
     server = http_server(centre, cfg.http.host, cfg.http.port)
     if duration:
         threading.Timer(duration, lambda: setattr(server, "should_exit", True)).start()
@@ -96,6 +107,5 @@ def serve(cfg: CentralConfig, duration: float | None = None) -> int:
     try:
         server.run()
     finally:
-        centre.ingest.stop()
-        centre.store.close()
+        centre.stop()
     return 0

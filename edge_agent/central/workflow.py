@@ -99,8 +99,27 @@ class Workflow:
                 raise Invalid("this alarm has no zone to shelve")
             args = {"camera": row["camera"], "zone": row["zone"], "enabled": False}
             self._command(conn, dict(row), "zone", args, user, self.now(), action="shelve",
-                          until=self.now() + hours * 3600)
+                          extra={"until": self.now() + hours * 3600})
         return self.get(alarm_id)
+
+    def reenable_due_zones(self) -> int:
+        """Send `zone enabled: true` for every shelved zone whose time is up; returns how many."""
+        now = self.now()
+        done = 0
+        with self.store.engine.begin() as conn:
+            shelved = conn.execute(sa.select(audit.c.alarm_id, audit.c.detail).where(audit.c.action == "shelve")).all()
+            for alarm_id, detail in shelved:
+                d = json.loads(detail or "{}")
+                rid = d.get("request_id", "")
+                if d.get("until", now + 1) > now or conn.execute(sa.select(audit.c.id).where(
+                        audit.c.action == "unshelve", audit.c.detail.contains(f'"shelved_by": "{rid}"'))).first():
+                    continue
+                row = conn.execute(sa.select(alarms).where(alarms.c.id == alarm_id)).mappings().one()
+                args = {**d["args"], "enabled": True}
+                self._command(conn, dict(row), "zone", args, "console", now, action="unshelve",
+                              extra={"shelved_by": rid})
+                done += 1
+        return done
 
     def request_snapshot(self, alarm_id: int, user: str) -> str:
         """Ask the box for a fresh picture of the alarm's camera; returns the request id."""
@@ -111,7 +130,7 @@ class Workflow:
             return self._command(conn, dict(row), "snapshot", {"camera": row["camera"]}, user, self.now())
 
     def _command(self, conn: sa.Connection, row: dict[str, Any], name: str, args: dict[str, Any], user: str,
-                 now: float, action: str | None = None, until: float | None = None) -> str:
+                 now: float, action: str | None = None, extra: dict[str, Any] | None = None) -> str:
         topics = Topics(self.cfg.mqtt.topic_prefix, row["site"], row["device"])
         topic = topics.cmd(name)
         cmd = {"request_id": f"console-{uuid.uuid4().hex}", "issued_at": now, "ttl": self.cfg.workflow.ack_ttl_s,
@@ -119,8 +138,8 @@ class Workflow:
         secret = self.cfg.secret_for(row["site"], row["device"])
         payload = envelope(secret, topic, cmd) if secret else json.dumps(cmd).encode()
         self._audit(conn, row["id"], now, user, action or f"{name}_sent", None, None,
-                    {"request_id": cmd["request_id"], "topic": topic, "signed": bool(secret), "args": args}
-                    | ({"until": until} if until else {}))
+                    {"request_id": cmd["request_id"], "topic": topic, "signed": bool(secret), "args": args,
+                     **(extra or {})})
         self.publish(topic, payload)
         return str(cmd["request_id"])
 

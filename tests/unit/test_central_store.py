@@ -111,3 +111,35 @@ def test_workflow_locking_audit_and_signed_ack(store):
     forged["body"] = forged["body"].replace("olga", "mallory")
     assert CommandDispatcher({"ack": lambda a: {}}, secret=SECRET, clock=clock).handle(
         topic, json.dumps(forged).encode())["error"] == "bad signature"
+
+
+def test_a_shelved_zone_is_re_enabled_when_its_time_is_up(store):
+    sent: list[tuple[str, dict]] = []
+    clock = FakeClock(T0)
+    wf = Workflow(store, CentralConfig(), lambda t, p: sent.append((t, json.loads(p))), clock.now)
+    a = event(1, T0)
+    alarm = store.record_event(a, raw(a), T0).alarm_id
+    wf.shelve_zone(alarm, "olga", hours=2)
+    assert [(t, c["args"]) for t, c in sent] == [("edge/site1/dev1/cmd/zone",
+                                                  {"camera": "cam1", "zone": "track-1", "enabled": False})]
+    clock.advance(2 * 3600 - 1)
+    assert wf.reenable_due_zones() == 0
+    clock.advance(2)
+    assert wf.reenable_due_zones() == 1 and wf.reenable_due_zones() == 0  # once
+    assert sent[-1][1]["args"] == {"camera": "cam1", "zone": "track-1", "enabled": True}
+    assert [e["action"] for e in wf.audit_of(alarm)] == ["shelve", "unshelve"]
+
+
+def test_media_retention_deletes_old_then_oldest(store, tmp_path):
+    from edge_agent.central.housekeeping import prune_media
+    from edge_agent.config.central import MediaStore
+
+    folder = tmp_path / "media"
+    folder.mkdir()
+    for i, age_days in enumerate((100, 10, 5, 1)):
+        (folder / f"m{i}.jpg").write_bytes(b"x" * 400_000)
+        store.record_media(f"ev{i}", "snapshot", "0" * 64, 400_000, f"m{i}.jpg", T0 - age_days * 86400)
+    # 90 days drops m0; 1 MB keeps only the two newest of the rest
+    assert prune_media(store, MediaStore(dir=str(folder), max_age_days=90, max_gb=0.001), T0) == 2
+    assert sorted(p.name for p in folder.iterdir()) == ["m2.jpg", "m3.jpg"]
+    assert store.media_of("ev1") == {} and store.media_of("ev3")
