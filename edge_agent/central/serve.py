@@ -77,7 +77,9 @@ def build(cfg: CentralConfig, clock: Clock | None = None, client_id: str | None 
     store = open_store(cfg)
     first_admin(store, clock)
     changes = Changes()
-    ingest = Ingest(cfg, store, changes, clock, client_id or f"edge-central-{socket.gethostname()}")
+    # Its own persistent session: not the reference subscriber's (edge-central-<host>), which may run beside it.
+    cid = client_id or cfg.mqtt.client_id or f"edge-console-{socket.gethostname()}"
+    ingest = Ingest(cfg, store, changes, clock, cid)
     workflow = Workflow(store, cfg, ingest.publish, clock.now)
 
     def user(name: str) -> tuple[str, str] | None:

@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -66,11 +64,20 @@ class Store:
         return store
 
     def migrate(self) -> None:
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # it lists its plug-ins on import: noise
+        from alembic import command
+        from alembic.config import Config as AlembicConfig
+
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as conn:
             cfg.attributes["connection"] = conn
+            before = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() \
+                if sa.inspect(conn).has_table("alembic_version") else None
             command.upgrade(cfg, "head")
+            after = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+        if before != after:
+            log.info("database schema migrated from %s to %s", before or "empty", after)
 
     def close(self) -> None:
         self.engine.dispose()
