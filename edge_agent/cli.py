@@ -12,13 +12,14 @@ from .errors import EdgeAgentError
 from .publish.commands import NAMES as COMMAND_NAMES
 
 DEFAULT_CONFIG = "configs/cameras.yaml"
+DEFAULT_CENTRAL = "configs/central.yaml"
 
 # subcommand -> "module:function"; imported only when used so `edge-agent check` stays light.
 HANDLERS = {
     "run": "edge_agent.run:cli_run",
     "replay": "edge_agent.replay:cli_replay",
     "check": "edge_agent.admin.check:cli_check",
-    "central": "edge_agent.publish.central:cli_central",
+    "central": "edge_agent.central.cli:cli_central",
     "models": "edge_agent.detect.models_cli:cli_models",
     "badge": "edge_agent.patrol.badge:cli_badge",
     "zones": "edge_agent.config.render:cli_zones",
@@ -62,13 +63,29 @@ def _add_pipeline_commands(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("--mqtt", action="store_true", help="also publish to the config's MQTT broker")
     rep.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
 
-    cen = sub.add_parser("central", help="reference subscriber for central command")
+    cen = sub.add_parser("central", help="central command: the web console (serve, users) or, with --out, "
+                         "the reference subscriber that prints alarms")
     _broker_options(cen)
-    cen.add_argument("--out", required=True, help="folder for events.jsonl and media/<event_id>/")
+    cen.add_argument("--out", help="reference subscriber: folder for events.jsonl and media/<event_id>/")
     cen.add_argument("--duration", type=float, help="stop after this many seconds (default: run until Ctrl-C)")
     cen.add_argument("--count", type=int, help="exit after this many distinct alarm events (default: no limit)")
     cen.add_argument("--replies", action="store_true", help="also print every command reply (REPLY lines)")
     cen.add_argument("--health", action="store_true", help="also print every health report (HEALTH lines)")
+    cen_sub = cen.add_subparsers(dest="central_command")
+    serve = cen_sub.add_parser("serve", help="run the console: ingest, store and web pages")
+    serve.add_argument("--config", dest="central_config", default=DEFAULT_CENTRAL,
+                       help="the console's config (default: %(default)s)")
+    serve.add_argument("--duration", dest="serve_duration", type=float,
+                       help="stop after this many seconds (default: run until Ctrl-C)")
+    users = cen_sub.add_parser("users", help="console users")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+    add = users_sub.add_parser("add", help="add a user (or set a new password); prints the password once")
+    add.add_argument("name", help="the log-in name")
+    add.add_argument("--role", required=True, choices=["viewer", "operator", "admin"], help="what the user may do")
+    add.add_argument("--config", dest="central_config", default=DEFAULT_CENTRAL,
+                     help="the console's config (default: %(default)s)")
+    add.add_argument("--password-env", help="take the password from this environment variable "
+                     "(default: generate one and print it once)")
 
     cmd = sub.add_parser("cmd", help="sign and send a command to the agent of --config, print its reply",
                          description="Actions: ping; snapshot (camera); zone (camera, zone=NAME, enabled=true|"
@@ -103,6 +120,7 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:
     chk.add_argument("--probe", action="store_true", help="also connect to every camera (codec, size, fps, GOP) "
                      "and log in to the broker; exit 3 when one fails")
     chk.add_argument("--camera", help="with --probe: only this camera (default: every enabled camera)")
+    chk.add_argument("--central", metavar="FILE", help="validate a central.yaml (the console's config) instead")
 
     mod = sub.add_parser("models", help="fetch, convert and list detector models")
     mod_sub = mod.add_subparsers(dest="models_command", required=True)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole system on one machine: the bundled footage served as RTSP cameras (GStreamer), the
-# live agent, a local mosquitto, and `edge-agent central` printing the alarms it receives.
+# live agent, a local mosquitto, `edge-agent central` printing the alarms it receives, and the
+# command-centre console (its address and demo log-in are printed; it stays up until Ctrl-C).
 # Without GStreamer the same clips are played as looping file cameras.
 #
 #   scripts/demo.sh                 # 60 s
@@ -53,6 +54,8 @@ mosquitto -p "$MQTT_PORT" > "$DEMO/mosquitto.log" 2>&1 &
 PIDS+=($!)
 sleep 0.3
 
+SECRET=$("$PY" -c 'import secrets; print(secrets.token_hex(16))')  # signs the console's commands to the box
+
 # --- config ---------------------------------------------------------------------------------------
 {
   echo "site: {id: demo-harbour, timezone: UTC}"
@@ -62,6 +65,7 @@ sleep 0.3
   echo "  port: $MQTT_PORT"
   echo "  health_interval_s: 10"
   echo "  outbox: {path: $(pwd)/$DEMO/outbox.sqlite}"
+  echo "  command_secret: $SECRET"
   echo "alarms: {store_dir: $(pwd)/$DEMO/media}"
   echo "cameras:"
   for c in "${CLIPS[@]}"; do
@@ -81,6 +85,26 @@ sleep 0.3
 CENTRAL=$!
 PIDS+=($CENTRAL)
 sleep 1
+
+# --- the console ---------------------------------------------------------------------------------
+HTTP_PORT=${DEMO_HTTP_PORT:-$(free_port)}
+cat > "$DEMO/central.yaml" <<CONF
+timezone: UTC
+database: {url: "sqlite:///central.sqlite"}
+media: {dir: console-media}
+http: {listen: "127.0.0.1:$HTTP_PORT"}
+mqtt: {host: 127.0.0.1, port: $MQTT_PORT}
+devices: {demo-harbour/edge-01: {command_secret: "$SECRET"}}
+CONF
+DEMO_PASSWORD=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(9))')
+DEMO_PASSWORD=$DEMO_PASSWORD .venv/bin/edge-agent central users add demo --role operator \
+  --config "$DEMO/central.yaml" --password-env DEMO_PASSWORD >/dev/null
+.venv/bin/edge-agent central serve --config "$DEMO/central.yaml" > "$DEMO/console.log" 2>&1 &
+CONSOLE=$!
+PIDS+=($CONSOLE)
+for _ in $(seq 100); do grep -q 'console on' "$DEMO/console.log" && break; sleep 0.1; done
+echo "demo: console at http://127.0.0.1:$HTTP_PORT/  log in as demo / $DEMO_PASSWORD"
+
 echo "demo: running the agent for $SECONDS_TO_RUN s (Ctrl-C stops it cleanly)"
 .venv/bin/edge-agent run --config "$DEMO/cameras.yaml" --duration "$SECONDS_TO_RUN" \
   --health-file "$DEMO/health.json" || true
@@ -89,3 +113,7 @@ kill "$CENTRAL" 2>/dev/null || true
 echo
 echo "demo: central received $(grep -c . "$DEMO/central/events.jsonl" 2>/dev/null || echo 0) event messages;"
 echo "      media in $DEMO/central, the agent's last health in $DEMO/health.json"
+if [ -t 0 ]; then
+  echo "demo: the console stays at http://127.0.0.1:$HTTP_PORT/ (demo / $DEMO_PASSWORD); Ctrl-C ends it"
+  wait "$CONSOLE" || true
+fi

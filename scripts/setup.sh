@@ -26,7 +26,8 @@ took() {  # took PART: print how long the part since the previous call took
 
 APT_PACKAGES=(mosquitto mosquitto-clients openssl python3-gi gir1.2-gst-rtsp-server-1.0
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-  gstreamer1.0-plugins-ugly gstreamer1.0-tools)
+  gstreamer1.0-plugins-ugly gstreamer1.0-tools
+  postgresql chromium)  # the console's tests: a real PostgreSQL and a real browser (driven by Playwright)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -46,8 +47,8 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[dev]'
-took ".venv (the package and its test tools)"
+.venv/bin/python -m pip install -q -e '.[dev,central]'
+took ".venv (the package, the console's extra and the test tools)"
 
 .venv/bin/edge-agent models fetch
 took "default model"

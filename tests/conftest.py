@@ -1,6 +1,7 @@
 """Shared pytest set-up: fixture modules for real services."""
 
-pytest_plugins = ["tests.fixtures.mosquitto", "tests.fixtures.rtsp", "tests.fixtures.site"]
+pytest_plugins = ["tests.fixtures.mosquitto", "tests.fixtures.rtsp", "tests.fixtures.site", "tests.fixtures.postgres",
+                  "tests.fixtures.console"]
 
 
 def pytest_collection_modifyitems(config, items):

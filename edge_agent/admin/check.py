@@ -130,6 +130,10 @@ def _extra_zones(files: list[str], cfg: AgentConfig | None) -> tuple[list[str], 
 
 def cli_check(args: argparse.Namespace) -> int:
     """Validate everything; print all problems and return 2, or print a summary and return 0."""
+    if getattr(args, "central", None):
+        from ..config.central import check_central
+
+        return check_central(args.central)
     config_path = Path(args.config)
     extra: list[str] = list(getattr(args, "zones", None) or [])
     problems: list[str] = []

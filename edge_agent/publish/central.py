@@ -39,7 +39,93 @@ SUFFIX = {"snapshot": ".jpg", "clip": ".mp4"}
 class Assembly:
     manifest: dict[str, Any] | None = None
     chunks: dict[int, bytes] = field(default_factory=dict)
-    path: Path | None = None  # set once verified and written
+    done: bool = False  # verified and handed over
+
+
+class MediaAssembler:
+    """Reassembles chunked media and checks it against its manifest's sha256 and size.
+
+    `manifest` and `chunk` return the verified bytes when the message completed the media, else
+    None; the caller calls `release` once it has stored them. With `spool`, the manifest and each chunk are written to disk before the call returns,
+    so a receiver that acknowledges a message only once it is handled (the console's ingest) loses
+    nothing when it restarts mid-media; without it they are held in memory.
+    """
+
+    def __init__(self, spool: Path | None = None) -> None:
+        self.spool = spool
+        self._media: dict[tuple[str, str], Assembly] = {}
+        self.counts = {"corrupt": 0, "invalid": 0}
+
+    def _folder(self, event_id: str, media: str) -> Path | None:
+        return None if self.spool is None else self.spool / event_id / media
+
+    def _get(self, event_id: str, media: str) -> Assembly:
+        key = (event_id, media)
+        if key not in self._media:
+            a = Assembly()
+            folder = self._folder(event_id, media)
+            if folder is not None and (folder / "manifest.json").is_file():
+                a.manifest = json.loads((folder / "manifest.json").read_text())
+                a.chunks = {int(f.name): f.read_bytes() for f in folder.iterdir() if f.name.isdigit()}
+            self._media[key] = a
+        return self._media[key]
+
+    def manifest(self, event_id: str, media: str, payload: bytes) -> bytes | None:
+        try:
+            manifest = json.loads(payload)
+            int(manifest["chunks"]), str(manifest["sha256"])
+        except (ValueError, KeyError, TypeError):
+            self.counts["invalid"] += 1
+            log.warning("invalid manifest for %s/%s", event_id, media)
+            return None
+        a = self._get(event_id, media)
+        if a.done and a.manifest and a.manifest["sha256"] == manifest["sha256"]:
+            return None  # redelivered after we already have it
+        if a.manifest and a.manifest["sha256"] != manifest["sha256"]:
+            self._clear(event_id, media, a)
+        a.manifest, a.done = manifest, False
+        folder = self._folder(event_id, media)
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "manifest.json").write_bytes(payload)
+        return self._finish(event_id, media, a)
+
+    def chunk(self, event_id: str, media: str, index: int, payload: bytes) -> bytes | None:
+        a = self._get(event_id, media)
+        if a.done:
+            return None
+        a.chunks[index] = payload
+        folder = self._folder(event_id, media)
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / str(index)).write_bytes(payload)
+        return self._finish(event_id, media, a)
+
+    def release(self, event_id: str, media: str) -> None:
+        """The media returned by `manifest` or `chunk` is stored: forget its parts (redeliveries stay ignored)."""
+        self._clear(event_id, media, self._get(event_id, media))
+
+    def _clear(self, event_id: str, media: str, a: Assembly) -> None:
+        a.chunks.clear()
+        folder = self._folder(event_id, media)
+        if folder is not None and folder.is_dir():
+            for f in folder.iterdir():
+                f.unlink()
+            folder.rmdir()
+
+    def _finish(self, event_id: str, media: str, a: Assembly) -> bytes | None:
+        m = a.manifest
+        if m is None or len(a.chunks) < int(m["chunks"]):
+            return None
+        data = b"".join(a.chunks.get(i, b"") for i in range(int(m["chunks"])))
+        if hashlib.sha256(data).hexdigest() != m["sha256"] or len(data) != int(m.get("size", len(data))):
+            self.counts["corrupt"] += 1
+            log.error("media %s/%s failed its sha256 check; waiting for a resend", event_id, media)
+            self._clear(event_id, media, a)
+            a.manifest = None
+            return None
+        a.done = True
+        return data
 
 
 class Central:
@@ -56,7 +142,8 @@ class Central:
         self._events = open(self.out / "events.jsonl", "a", encoding="utf-8")
         if self._events.tell() and not (self.out / "events.jsonl").read_bytes().endswith(b"\n"):
             self._events.write("\n")  # end a line cut by a crash so the next one stays whole
-        self._media: dict[tuple[str, str], Assembly] = {}
+        self.media = MediaAssembler()
+        self._have: set[tuple[str, str]] = set()  # (event_id, media) written to disk
         self._waiting: dict[tuple[str, ...], set[tuple[str, str]]] = {}
         self._dropped: set[tuple[str, str]] = set()
         self.status: dict[str, Any] = {}  # "site/device" -> latest status payload
@@ -64,7 +151,8 @@ class Central:
         self.patrol_status: dict[str, Any] = {}  # "site/device/point" -> retained payload
         self.streams: dict[str, str] = {}  # event_id -> "alarms" | "patrol" (the topic it came on)
         self.complete = 0
-        self.counts = {"events": 0, "duplicates": 0, "media": 0, "corrupt": 0, "invalid": 0}
+        self.counts = self.media.counts  # one dict: the assembler counts corrupt and invalid media
+        self.counts.update(events=0, duplicates=0, media=0)
         self.changed = threading.Condition()
 
     @staticmethod
@@ -139,51 +227,28 @@ class Central:
         self._settle()
 
     def _manifest(self, event_id: str, media: str, payload: bytes) -> None:
-        try:
-            manifest = json.loads(payload)
-            int(manifest["chunks"]), str(manifest["sha256"])
-        except (ValueError, KeyError, TypeError):
-            self.counts["invalid"] += 1
-            log.warning("invalid manifest for %s/%s", event_id, media)
-            return
-        a = self._media.setdefault((event_id, media), Assembly())
-        if a.path is not None and a.manifest and a.manifest["sha256"] == manifest["sha256"]:
-            return  # redelivered after we already have it
-        if a.manifest and a.manifest["sha256"] != manifest["sha256"]:
-            a.chunks.clear()
-            a.path = None
-        a.manifest = manifest
-        self._finish(event_id, media, a)
+        self._write(event_id, media, self.media.manifest(event_id, media, payload))
 
     def _chunk(self, event_id: str, media: str, index: int, payload: bytes) -> None:
-        a = self._media.setdefault((event_id, media), Assembly())
-        if a.path is None:
-            a.chunks[index] = payload
-            self._finish(event_id, media, a)
+        self._write(event_id, media, self.media.chunk(event_id, media, index, payload))
 
-    def _finish(self, event_id: str, media: str, a: Assembly) -> None:
-        m = a.manifest
-        if m is None or a.path is not None or len(a.chunks) < int(m["chunks"]):
-            return
-        data = b"".join(a.chunks.get(i, b"") for i in range(int(m["chunks"])))
-        if hashlib.sha256(data).hexdigest() != m["sha256"] or len(data) != int(m.get("size", len(data))):
-            self.counts["corrupt"] += 1
-            log.error("media %s/%s failed its sha256 check; waiting for a resend", event_id, media)
-            a.chunks.clear()
+    def _write(self, event_id: str, media: str, data: bytes | None) -> None:
+        if data is None:
             return
         folder = self.out / "media" / event_id
         folder.mkdir(parents=True, exist_ok=True)
-        a.path = folder / f"{media}{SUFFIX.get(media, '.bin')}"
-        a.path.write_bytes(data)
-        a.chunks.clear()
+        path = folder / f"{media}{SUFFIX.get(media, '.bin')}"
+        path.write_bytes(data)
+        self.media.release(event_id, media)
+        self._have.add((event_id, media))
         self.counts["media"] += 1
-        self.echo(f"MEDIA {event_id} {media} {len(data)} bytes sha256 ok -> {a.path}")
+        self.echo(f"MEDIA {event_id} {media} {len(data)} bytes sha256 ok -> {path}")
         self._settle()
 
     def _settle(self) -> None:
         """Count event phases whose media is all here (or announced as dropped)."""
         for key, need in list(self._waiting.items()):
-            need -= {n for n in need if n in self._dropped or (n in self._media and self._media[n].path)}
+            need -= {n for n in need if n in self._dropped or n in self._have}
             if not need:
                 del self._waiting[key]
                 self.complete += 1

@@ -72,6 +72,9 @@ class Callbacks:
     disconnected: Callable[[], None] = lambda: None
     published: Callable[[int, bool, str], None] = lambda mid, ok, reason: None
     message: Callable[[str, bytes, Any], None] = lambda topic, payload, props: None
+    # With LinkOptions.manual_ack: (topic, payload, mid, qos); the owner calls MqttLink.ack(mid, qos)
+    # once the message is safely stored, and only then does the broker forget it.
+    unacked_message: Callable[[str, bytes, int, int], None] = lambda topic, payload, mid, qos: None
 
 
 @dataclass
@@ -83,6 +86,7 @@ class LinkOptions:
     reconnect_max_s: int = 30
     session_expiry_s: int = 7 * 24 * 3600
     max_inflight: int = 20
+    manual_ack: bool = False  # PUBACK only when the owner says so (see Callbacks.unacked_message)
 
 
 class MqttLink:
@@ -104,7 +108,8 @@ class MqttLink:
         self.client = self._build(resolve_password(cfg))
 
     def _build(self, password: str | None) -> paho.Client:
-        kw: dict[str, Any] = {"callback_api_version": CallbackAPIVersion.VERSION2, "client_id": self.opts.client_id}
+        kw: dict[str, Any] = {"callback_api_version": CallbackAPIVersion.VERSION2, "client_id": self.opts.client_id,
+                              "manual_ack": self.opts.manual_ack}
         if self._v5:
             kw["protocol"] = paho.MQTTv5
         else:
@@ -228,5 +233,12 @@ class MqttLink:
     def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
         self.cb.published(mid, not reason.is_failure, str(reason))
 
+    def ack(self, mid: int, qos: int) -> None:
+        """Acknowledge a message received with manual_ack (a no-op for QoS 0)."""
+        self.client.ack(mid, qos)
+
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
-        self.cb.message(msg.topic, bytes(msg.payload), getattr(msg, "properties", None))
+        if self.opts.manual_ack:
+            self.cb.unacked_message(msg.topic, bytes(msg.payload), msg.mid, msg.qos)
+        else:
+            self.cb.message(msg.topic, bytes(msg.payload), getattr(msg, "properties", None))

@@ -101,3 +101,30 @@ def test_schema_command_prints_the_event_schema() -> None:
     assert schema["title"] == "edge-agent event" and "event_id" in schema["properties"]
     zones = json.loads(edge_agent("schema", "zones").stdout)
     assert zones == SCHEMAS["zones"]()
+
+
+def test_check_central_reports_each_problem_with_file_line_and_key(tmp_path, capsys):
+    from edge_agent.cli import main
+
+    bad = tmp_path / "central.yaml"
+    bad.write_text("timezone: Mars/Olympus\nhttp:\n  listen: nowhere\n  bogus: 1\n"
+                   "devices:\n  justone: {command_secret: hunter2-secret}\ndatabase: {url: mysql://x}\n")
+    assert main(["check", "--central", str(bad)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[:5] == [
+        f"{bad}:1: timezone: unknown time zone 'Mars/Olympus' (e.g. Europe/Amsterdam)",
+        f"{bad}:3: http.listen: must be host:port, e.g. 127.0.0.1:8080",
+        f"{bad}:4: http.bogus: unknown key 'bogus'; allowed here: listen, allowed_hosts, session_hours, max_failed_logins",
+        f"{bad}:5: devices: device key 'justone' must be `site/device`",
+        f"{bad}:7: database.url: must start with sqlite:/// or postgresql://",
+    ]
+    assert "hunter2-secret" not in "\n".join(err)
+
+
+def test_the_shipped_central_config_is_valid(capsys):
+    from pathlib import Path
+
+    from edge_agent.cli import main
+
+    assert main(["check", "--central", str(Path(__file__).parents[2] / "configs/central.yaml")]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "OK"

@@ -1,0 +1,194 @@
+"""Ingest: the fleet's alarm topics into the store, acknowledged only once committed.
+
+The MQTT link runs with `manual_ack` and a persistent session: a message is PUBACKed after the
+database commit (events) or after its bytes are on disk (media manifests and chunks go to a
+spool folder first), so while the database is down the messages wait, unacknowledged, at the
+broker (mosquitto keeps up to `max_queued_messages` per client, 1000 by default) and are stored
+once it is back. A malformed or oversized message is logged and acknowledged: it can never be
+stored, and holding it would block the ones behind it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import queue
+import threading
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..alarms.event import Event
+from ..clock import Clock, SystemClock
+from ..config.central import CentralConfig
+from ..publish.central import SUFFIX, MediaAssembler
+from ..publish.mqtt import Callbacks, LinkOptions, MqttLink
+from ..publish.topics import REPLY, parse
+from .store import Store
+
+log = logging.getLogger("edge_agent.central.ingest")
+MAX_EVENT_BYTES = 256 * 1024  # an event JSON is a few kB; media travel as chunks
+RETRY_MAX_S = 10.0
+
+
+def filters(prefix: str) -> list[str]:
+    """Alarm events and their media, fresh pictures (`snapshot` answers) and command replies."""
+    p = prefix.strip("/")
+    return [f"{p}/+/+/alarms", f"{p}/+/+/alarms/+/+", f"{p}/+/+/alarms/+/+/+",
+            f"{p}/+/+/snapshots/+/+", f"{p}/+/+/snapshots/+/+/+", f"{p}/+/+/cmd/{REPLY}"]
+
+
+class Changes:
+    """A counter the pages watch: it moves whenever an alarm may look different."""
+
+    def __init__(self) -> None:
+        self.version = 0
+        self._cond = threading.Condition()
+
+    def bump(self) -> None:
+        with self._cond:
+            self.version += 1
+            self._cond.notify_all()
+
+    def wait(self, seen: int, timeout: float) -> int:
+        with self._cond:
+            self._cond.wait_for(lambda: self.version != seen, timeout=timeout)
+            return self.version
+
+
+class Ingest:
+    def __init__(self, cfg: CentralConfig, store: Store, changes: Changes, clock: Clock | None = None,
+                 client_id: str = "edge-central-console") -> None:
+        self.cfg = cfg
+        self.store = store
+        self.changes = changes
+        self.clock = clock or SystemClock()
+        self.media_dir = Path(cfg.media.dir)
+        self.media = MediaAssembler(spool=self.media_dir / ".spool")
+        self.prefix = cfg.mqtt.topic_prefix
+        self.counts = {"stored": 0, "duplicates": 0, "media": 0, "dropped": 0, "db_errors": 0}
+        self._ready: dict[tuple[str, str], bytes] = {}
+        self._inbox: queue.Queue[tuple[str, bytes, int, int] | None] = queue.Queue()
+        opts = LinkOptions(client_id=client_id, subscriptions=filters(self.prefix), manual_ack=True,
+                           reconnect_min_s=cfg.mqtt.reconnect_min_s, reconnect_max_s=cfg.mqtt.reconnect_max_s,
+                           session_expiry_s=cfg.mqtt.session_expiry_s)
+        self.link = MqttLink(cfg.mqtt, opts, Callbacks(
+            unacked_message=lambda t, p, mid, qos: self._inbox.put((t, p, mid, qos))))
+        self._stopping = threading.Event()
+        self._worker = threading.Thread(target=self._run, name="central-ingest", daemon=True)
+
+    def start(self) -> Ingest:
+        self._worker.start()
+        self.link.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.link.stop(graceful=False)
+        self._inbox.put(None)
+        self._worker.join(timeout=10)
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        """Commands to the boxes go out on the same connection (QoS 1; paho resends after a reconnect)."""
+        self.link.publish(topic, payload, qos=1)
+
+    def _run(self) -> None:
+        while (item := self._inbox.get()) is not None:
+            topic, payload, mid, qos = item
+            if self._store(topic, payload):
+                self.link.ack(mid, qos)
+
+    def _store(self, topic: str, payload: bytes) -> bool:
+        """Handle one message, retrying while the database is down; False when stopped first."""
+        delay = 0.5
+        while not self._stopping.is_set():
+            try:
+                self.handle(topic, payload)
+                return True
+            except SQLAlchemyError as exc:
+                # Not acknowledged: the broker keeps it (and everything after it) until we can store it.
+                self.counts["db_errors"] += 1
+                log.warning("database unavailable (%s); retrying in %.1f s, nothing is acknowledged meanwhile",
+                            type(getattr(exc, "orig", None) or exc).__name__, delay)
+                self._stopping.wait(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+        return False
+
+    def handle(self, topic: str, payload: bytes) -> None:
+        """Store one message; raises SQLAlchemyError when the database is unavailable."""
+        t = parse(self.prefix, topic)
+        if t.kind == "event" and t.stream == "alarms":
+            self._event(topic, payload)
+        elif t.kind in ("manifest", "chunk") and t.stream in ("alarms", "snapshots"):
+            self._media(t.kind, t.event_id, t.media, t.index, payload)
+        elif t.kind == "reply":
+            self._reply(t.site, t.device, payload)
+
+    def _event(self, topic: str, payload: bytes) -> None:
+        if len(payload) > MAX_EVENT_BYTES:
+            self.counts["dropped"] += 1
+            log.error("event on %s dropped: %d bytes, more than %d", topic, len(payload), MAX_EVENT_BYTES)
+            return
+        try:
+            ev = Event.from_json(payload)
+        except (ValidationError, ValueError) as exc:
+            self.counts["dropped"] += 1
+            first = exc.errors()[0] if isinstance(exc, ValidationError) else {"loc": (), "msg": str(exc)}
+            log.error("event on %s dropped: not a valid event (%s: %s)", topic,
+                      ".".join(str(p) for p in first["loc"]) or "payload", first["msg"])
+            return
+        stored = self.store.record_event(ev, payload, self.clock.now())
+        self.counts["stored" if stored.new else "duplicates"] += 1
+        if stored.new:
+            self.changes.bump()
+
+    def _media(self, kind: str, media_id: str, name: str, index: int, payload: bytes) -> None:
+        key = (media_id, name)
+        data = self._ready.get(key)  # assembled before a database error: the retry must not lose it
+        if data is None:
+            if kind == "manifest":
+                if self._already_have(media_id, name, payload):
+                    return
+                data = self.media.manifest(media_id, name, payload)
+            else:
+                if self.store.media_of(media_id).get(name):
+                    return  # a resend of a chunk whose media is already stored
+                data = self.media.chunk(media_id, name, index, payload)
+            if data is None:
+                return
+            self._ready[key] = data
+        # The parts stay in the spool until the row is committed: a restart re-assembles them.
+        rel = Path(media_id) / f"{name}{SUFFIX.get(name, '.bin')}"
+        (self.media_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        (self.media_dir / rel).write_bytes(data)
+        self.store.record_media(media_id, name, hashlib.sha256(data).hexdigest(), len(data), str(rel),
+                                self.clock.now())
+        del self._ready[key]
+        self.media.release(media_id, name)
+        self.counts["media"] += 1
+        self.changes.bump()
+
+    def _reply(self, site: str, device: str, payload: bytes) -> None:
+        try:
+            reply = json.loads(payload)
+        except ValueError:
+            log.error("reply from %s/%s dropped: not JSON", site, device)
+            return
+        if isinstance(reply, dict) and self.store.record_reply(reply, self.clock.now()):
+            if reply.get("ok") is False:
+                log.warning("%s/%s refused command %s: %s", site, device, reply.get("command"), reply.get("error"))
+            self.changes.bump()
+
+    def _already_have(self, media_id: str, name: str, payload: bytes) -> bool:
+        try:
+            sha = json.loads(payload).get("sha256")
+        except (ValueError, AttributeError):
+            return False  # the assembler reports the bad manifest
+        return bool(sha) and self.store.has_media(media_id, name, str(sha))
+
+    def stats(self) -> dict[str, Any]:
+        return {**self.counts, **self.media.counts, "queued": self._inbox.qsize(),
+                "connected": self.link.connected.is_set()}
