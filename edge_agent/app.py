@@ -70,6 +70,7 @@ class LiveAgent:
         self.batcher = DetectorBatcher(detector, self._on_result, self.health,
                                        cfg.detector.max_batch, cfg.detector.max_wait_ms)
         self._analytics = threading.Thread(target=self._analyse_loop, name="analytics", daemon=True)
+        self.analysed = 0  # results the analytics thread has taken: its progress, for the watchdog
         run_id = f"{self.clock.now():.0f}"
         for cam in cfg.cameras:
             if cam.enabled:
@@ -130,6 +131,13 @@ class LiveAgent:
             for ev in rt.pipeline.tick(latest):
                 self._count(ev, None)
 
+    def progress(self) -> dict[str, tuple[bool, int, int]]:
+        """Per worker thread: (alive, items done, items waiting); judged by ops/progress.py."""
+        return {
+            "detector": (self.batcher.alive, self.batcher.batches + self.batcher.errors, self.batcher.waiting()),
+            "analytics": (self._analytics.is_alive(), self.analysed, self._results.qsize()),
+        }
+
     def _guarded(self, what: str, step: Any, *args: Any) -> None:
         try:
             step(*args)
@@ -168,6 +176,7 @@ class LiveAgent:
             item = self._results.get()
             if item is None:
                 return
+            self.analysed += 1
             frame, dets = item
             rt = self.cameras.get(frame.camera)
             if rt is None:

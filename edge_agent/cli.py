@@ -22,6 +22,7 @@ HANDLERS = {
     "badge": "edge_agent.patrol.badge:cli_badge",
     "zones": "edge_agent.config.render:cli_zones",
     "schema": "edge_agent.config.schema:cli_schema",
+    "healthcheck": "edge_agent.ops.progress:cli_healthcheck",
 }
 
 
@@ -97,6 +98,10 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:
     render.add_argument("zones")
     render.add_argument("--image", required=True, help="an image, a video or an rtsp:// URL")
     render.add_argument("--out", required=True)
+
+    hc = sub.add_parser("healthcheck", help="exit 0 if the running agent makes progress (container HEALTHCHECK)")
+    hc.add_argument("--file", required=True, help="the agent's --health-file")
+    hc.add_argument("--max-age", type=float, help="seconds after which the file is stale (default 30)")
 
     schema = sub.add_parser("schema", help="print a JSON Schema")
     schema.add_argument("what", choices=["events", "zones", "cameras", "patrol"])

@@ -45,6 +45,7 @@ class Health:
         self.clock = clock or SystemClock()
         self._cams: dict[str, CameraHealth] = {}
         self._detector: dict[str, Any] = {}
+        self._progress: dict[str, Any] = {"ok": False, "problems": ["not started"]}
         self._lock = threading.Lock()
         self._started = self.clock.monotonic()
         # camera -> (monotonic, frames_in, frames_analysed) samples for the fps in health
@@ -108,6 +109,11 @@ class Health:
         with self._lock:
             self._detector.update(stats)
 
+    def set_progress(self, problems: list[str]) -> None:
+        """The watchdog's verdict (ops/progress.py): what the health check and systemd act on."""
+        with self._lock:
+            self._progress = {"ok": not problems, "problems": list(problems)}
+
     def state(self, camera: str) -> str:
         with self._lock:
             return self._cam(camera).state
@@ -141,6 +147,7 @@ class Health:
                 "uptime_s": round(now - self._started, 1),
                 "cameras": cams,
                 "detector": dict(self._detector),
+                "progress": dict(self._progress),
             }
 
 

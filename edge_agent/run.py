@@ -21,6 +21,7 @@ from .clock import Clock, SystemClock
 from .config.models import AgentConfig, ZoneFile
 from .app import LiveAgent
 from .health import disk_use
+from .ops.progress import ServiceWatch
 
 log = logging.getLogger("edge_agent.run")
 Prepared = tuple[AgentConfig, dict[str, ZoneFile], Any]  # config, zone files, detector
@@ -154,7 +155,9 @@ def _serve(ctl: _Control, sink: EventSink, clock: Clock, deadline: float | None,
     assert ctl.running is not None
     cfg, zones, detector = ctl.running
     agent = ctl.agent = LiveAgent(cfg, zones, detector, sink, clock)
+    service = ServiceWatch(cfg.detector.stall_s)
     agent.start()
+    service.started(len(agent.cameras))
     log.info("running %d camera(s) on %s", len(agent.cameras), detector.provider)
     health_every = min(cfg.mqtt.health_interval_s, 2.0 if health_file else cfg.mqtt.health_interval_s)
     next_health = time.monotonic() + min(2.0, health_every)
@@ -163,11 +166,13 @@ def _serve(ctl: _Control, sink: EventSink, clock: Clock, deadline: float | None,
             ctl.stop.set()
             break
         agent.supervise()
+        service.step(agent)
         if time.monotonic() >= next_health:
             _publish_health(agent, sink, health_file)
             next_health = time.monotonic() + health_every
         ctl.stop.wait(0.5)
     ctl.agent = None
+    service.stopping()
     agent.stop()
     _publish_health(agent, sink, health_file)
 

@@ -118,6 +118,8 @@ class Detector(Strict):
     trt_cache_dir: str = "models/cache"
     max_batch: int = Field(4, ge=1, le=64)
     max_wait_ms: float = Field(20.0, ge=0)
+    stall_s: float = Field(30.0, gt=0, description="Frames waiting this long for the detector or analytics "
+                           "thread: the agent is unhealthy (container health check, systemd watchdog).")
 
 
 class Alarms(Strict):
