@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(mosquitto mosquitto-clients openssl python3-gi gir1.2-gst-rtsp-server-1.0
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-  gstreamer1.0-plugins-ugly gstreamer1.0-tools)
+  gstreamer1.0-plugins-ugly gstreamer1.0-tools
+  podman runc debootstrap systemd)  # the container image tests, and systemd-analyze for the unit
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -30,4 +31,5 @@ fi
 .venv/bin/python -m pip install -q -e '.[dev]'
 
 .venv/bin/edge-agent models fetch
+bash scripts/build_image.sh --base-only  # the Debian base for the image test, once per machine (~1.5 min)
 bash scripts/setup_ultralytics.sh  # .venv-ultra: torch + ultralytics for .pt/.engine and their tests (~1.5 min, ~6 GB)
