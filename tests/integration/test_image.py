@@ -181,3 +181,20 @@ def test_outbox_on_the_data_volume_survives_the_container(box, mosquitto_factory
         assert sorted(received) == sorted(waiting), received  # each exactly once
     finally:
         central.close()
+
+
+def test_jetson_python_steps_build_and_run_in_the_x86_image(image):
+    """Dockerfile.jetson built FROM the x86 build stage instead of L4T, with PyPI's CPU onnxruntime in
+    place of the Jetson wheel: everything but the GPU parts (see the file's header)."""
+    res = subprocess.run([str(ROOT / "scripts" / "build_image.sh"), "--tag", IMAGE, "--jetson-on-x86"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, f"Dockerfile.jetson build failed:\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}"
+    jetson = f"{IMAGE}-jetson-steps"
+    probe = ("import av, onnxruntime, edge_agent, json; "
+             "print(json.dumps([av.__version__, onnxruntime.get_available_providers()]))")
+    out = podman("run", "--rm", "--entrypoint", "python3", jetson, "-c", probe).stdout
+    av_version, providers = json.loads(out.strip().splitlines()[-1])
+    assert av_version.startswith("17."), av_version  # the last PyAV for JetPack 6's Python 3.10
+    assert "CPUExecutionProvider" in providers
+    assert podman("run", "--rm", jetson, "--version").stdout.startswith("edge-agent ")
+    assert podman("run", "--rm", "--entrypoint", "id", jetson).stdout.split()[0] == f"uid={CONTAINER_UID}(edge)"
