@@ -189,6 +189,8 @@ class LiveAgent:
 
     def _count(self, ev: Event, frame: Frame | None) -> None:
         self.stats.events += 1
+        if ev.phase == "start":
+            self.health.alarm(ev.camera, ev.type)
         if frame is not None and ev.phase == "start":
             self.stats.latencies.append(self.clock.now() - frame.wall_time)
             log.info("camera %s: %s %s in %s (%s)", ev.camera, ev.type, ev.phase, ev.zone, ev.label)
@@ -196,7 +198,7 @@ class LiveAgent:
     def _emit_plain(self, ev: Event, media: dict[str, bytes] | None = None) -> None:
         try:
             self.sink.emit(ev, media or {})
-            self.stats.events += 1
+            self._count(ev, None)
             log.warning("camera %s: %s %s", ev.camera, ev.type, ev.phase)
         except Exception:
             log.exception("camera %s: could not deliver %s", ev.camera, ev.type)

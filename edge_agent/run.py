@@ -21,6 +21,7 @@ from .clock import Clock, SystemClock
 from .config.models import AgentConfig, ZoneFile
 from .app import LiveAgent
 from .health import disk_use
+from .ops.http import Endpoints, HttpEndpoint
 from .ops.progress import ServiceWatch
 
 log = logging.getLogger("edge_agent.run")
@@ -103,7 +104,8 @@ def _make_sink(cfg: AgentConfig, clock: Clock, handlers: dict[str, Any]) -> Even
     return FolderSink(cfg.alarms.store_dir, quota_bytes=int(cfg.alarms.store_quota_mb * 1024 * 1024))
 
 
-def _publish_health(agent: LiveAgent, sink: EventSink, health_file: str | None) -> None:
+def _health_report(agent: LiveAgent, sink: EventSink) -> dict[str, Any]:
+    """What the health topic, the health file and /health carry."""
     snap = agent.health.snapshot()
     snap["events"] = agent.stats.events
     try:
@@ -111,6 +113,13 @@ def _publish_health(agent: LiveAgent, sink: EventSink, health_file: str | None) 
                                 agent.cfg.alarms.store_dir)
     except OSError as exc:  # health must go out even when the disk cannot be inspected
         snap["disk"] = {"error": exc.strerror or str(exc)}
+    if hasattr(sink, "stats"):
+        snap["mqtt"] = sink.stats()
+    return snap
+
+
+def _publish_health(agent: LiveAgent, sink: EventSink, health_file: str | None) -> None:
+    snap = _health_report(agent, sink)
     if hasattr(sink, "publish_health"):
         sink.publish_health(snap)
     if health_file:
@@ -131,6 +140,12 @@ def run_live(config_path: str, duration: float | None = None, health_file: str |
     sink_ref: dict[str, Any] = {}
     sink = sink_ref["sink"] = _make_sink(cfg, clock, _handlers(ctl, config_path, sink_ref))
     previous = {sig: signal.signal(sig, lambda *_: ctl.stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def report() -> dict[str, Any] | None:
+        agent = ctl.agent  # read once: a reload swaps it
+        return None if agent is None else _health_report(agent, sink)
+
+    http = HttpEndpoint.start_for(cfg.http, Endpoints(report, lambda: ctl.agent))
     deadline = None if duration is None else time.monotonic() + duration
     try:
         while True:
@@ -142,6 +157,8 @@ def run_live(config_path: str, duration: float | None = None, health_file: str |
                 log.warning("reload: mqtt settings changed; they take effect at the next restart")
             log.info("reloaded %s", config_path)
     finally:
+        if http is not None:
+            http.close()
         drained = sink.close(5.0) if hasattr(sink, "wait_drained") else sink.close()
         if drained is False:
             log.warning("outbox not empty at exit; it is sent at the next start")

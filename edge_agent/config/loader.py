@@ -241,6 +241,7 @@ def absolute_paths(cfg: AgentConfig, config_path: str | Path) -> AgentConfig:
         "cameras": cams,
         "patrol": fix(cfg.patrol),
         "mqtt": mqtt,
+        "http": cfg.http.model_copy(update={"token_file": fix(cfg.http.token_file)}),
         "alarms": cfg.alarms.model_copy(update={"store_dir": fix(cfg.alarms.store_dir)}),
         "detector": cfg.detector.model_copy(update={"trt_cache_dir": fix(cfg.detector.trt_cache_dir)}),
     })

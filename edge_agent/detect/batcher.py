@@ -129,6 +129,7 @@ class DetectorBatcher:
         self.frames += len(batch)
         self.infer_s += spent
         if self.health is not None:
+            self.health.observe_detector(spent)
             for f in batch:
                 self.health.count(f.camera, "frames_analysed")
             self.health.set_detector(

@@ -340,6 +340,12 @@ class Outbox:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
 
+    def oldest_age_s(self) -> float:
+        """Seconds the oldest message has waited (0 when empty): how far behind central is."""
+        with self._lock:
+            oldest = self._db.execute("SELECT MIN(created) FROM messages").fetchone()[0]
+        return 0.0 if oldest is None else max(0.0, time.time() - oldest)
+
     def pending_events(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM messages WHERE kind='event'").fetchone()[0])
