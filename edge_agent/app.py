@@ -193,7 +193,7 @@ class LiveAgent:
             self.health.alarm(ev.camera, ev.type)
         if frame is not None and ev.phase == "start":
             self.stats.latencies.append(self.clock.now() - frame.wall_time)
-            log.info("camera %s: %s %s in %s (%s)", ev.camera, ev.type, ev.phase, ev.zone, ev.label)
+            log.info("camera %s: %s %s in %s (%s) %s", ev.camera, ev.type, ev.phase, ev.zone, ev.label, ev.event_id)
 
     def _emit_plain(self, ev: Event, media: dict[str, bytes] | None = None) -> None:
         try:

@@ -1,5 +1,6 @@
 """`edge-agent run` serving /metrics, /health and /snapshot/<camera>.jpg while a clip plays live over
-RTSP and alarms go to a real mosquitto: scraped the way Prometheus and a technician would."""
+RTSP and alarms go to a real mosquitto: scraped the way Prometheus and a technician would. It logs
+with `--log-format json`, read the way a log shipper would."""
 
 from __future__ import annotations
 
@@ -56,8 +57,8 @@ def test_metrics_health_and_snapshot_while_a_clip_plays(rtsp_server, mosquitto, 
         "mqtt": {"host": "127.0.0.1", "port": mosquitto.port, "outbox": {"path": str(tmp_path / "outbox.sqlite")}},
         "cameras": [{"id": "rail", "url": srv.url("rail"), "detect_fps": 5}],
     }))
-    proc = subprocess.Popen([sys.executable, "-m", "edge_agent.cli", "run", "--config", str(cfg)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "-m", "edge_agent.cli", "--log-format", "json", "run", "--config", str(cfg)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     alarm = ("edge_agent_alarms_total", (("camera", "rail"), ("type", TRUTH["expect"][0]["type"])))
     try:
         assert wait_for(lambda: samples(port).get(alarm, 0) >= 1, 60, step=0.5), samples(port)
@@ -89,3 +90,6 @@ def test_metrics_health_and_snapshot_while_a_clip_plays(rtsp_server, mosquitto, 
         proc.terminate()
         out = proc.communicate(timeout=30)[0].decode(errors="replace")
     assert proc.returncode == 0, out[-3000:]
+    lines = [json.loads(line) for line in out.splitlines()]  # every line is one JSON object
+    started = [r for r in lines if r.get("camera") == "rail" and f"{TRUTH['expect'][0]['type']} start" in r["message"]]
+    assert started and all(len(r["event_id"]) == 36 and r["event_id"] in r["message"] for r in started)
