@@ -16,10 +16,16 @@ MAX_ATTEMPTS times. After that, media the broker will not take is dropped whole 
 is useless) and announced like a quota drop; event JSON and retained state are never given up:
 they wait REFUSED_RETRY_S before each further try (the broker's ACL may be fixed tomorrow), so a
 refused alarm neither disappears nor keeps the pump in a tight loop.
+
+The file carries its layout's version (SQLite's `user_version`). An older layout is migrated on
+open, its messages kept and sent; a newer one (written by a later release, before a rollback) is
+refused with a message rather than guessed at. Files from before versions were stamped have 0
+and are recognised by their columns.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -29,10 +35,15 @@ from typing import Callable, Iterable
 
 from ..errors import EdgeAgentError
 
+log = logging.getLogger(__name__)
 PRIO_EVENT = 0  # event JSON, retained state, drop announcements
 PRIO_MEDIA = {"snapshot": 1, "clip": 2}
 MAX_ATTEMPTS = 3  # refusals retried at once; then media is dropped and event JSON waits
 REFUSED_RETRY_S = 60.0  # event JSON refused MAX_ATTEMPTS times is tried again this often
+
+SCHEMA_VERSION = 2
+# version -> the statements that bring the layout before it up to it; 1 is the first release's
+MIGRATIONS = {2: ["ALTER TABLE messages ADD COLUMN retry_at REAL"]}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -109,10 +120,7 @@ class Outbox:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._sync = "FULL" if synchronous == "full" else "NORMAL"
             self._db.execute(f"PRAGMA synchronous={self._sync}")
-            self._db.executescript(_SCHEMA)
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(messages)")}
-            if "retry_at" not in columns:  # an outbox written by an earlier version
-                self._db.execute("ALTER TABLE messages ADD COLUMN retry_at REAL")
+            self._migrate()
             self._media_bytes = int(
                 self._db.execute(
                     "SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM messages WHERE kind='chunk'"
@@ -120,6 +128,28 @@ class Outbox:
             )
         except (sqlite3.Error, OSError) as exc:
             raise EdgeAgentError(f"outbox {self.path}: cannot open ({exc})") from None
+
+    def _migrate(self) -> None:
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise EdgeAgentError(
+                f"outbox {self.path}: written by a newer release (layout {version}; this release knows up to "
+                f"{SCHEMA_VERSION}). Run that release again, or move the file aside: its messages would not be sent")
+        if version == 0:  # a new file, or one from before versions were stamped
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(messages)")}
+            version = SCHEMA_VERSION if not columns or "retry_at" in columns else 1
+        self._db.executescript(_SCHEMA)  # tables and indexes a new file or an old layout lacks
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[step]:
+                    self._db.execute(statement)
+                log.info("outbox %s: migrated to layout %d", self.path, step)
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     # -- writing ---------------------------------------------------------------------------
     def put_event(self, event_id: str, event_json: str, rows: Iterable[Row]) -> dict[str, list[str]]:
@@ -344,7 +374,7 @@ class Outbox:
         """Seconds the oldest message has waited (0 when empty): how far behind central is."""
         with self._lock:
             oldest = self._db.execute("SELECT MIN(created) FROM messages").fetchone()[0]
-        return 0.0 if oldest is None else max(0.0, time.time() - oldest)
+        return 0.0 if oldest is None else max(0.0, time.time() - oldest)  # rows are stamped with time.time()
 
     def pending_events(self) -> int:
         with self._lock:
