@@ -10,29 +10,12 @@ from pathlib import Path
 import pytest
 
 from edge_agent.errors import EdgeAgentError
-from edge_agent.publish.outbox import SCHEMA_VERSION, Outbox
+from edge_agent.publish.outbox import _SCHEMA, SCHEMA_VERSION, Outbox
 
-# The first release's layout, verbatim (git: edge_agent/publish/outbox.py before `retry_at`), unversioned.
-FIRST_RELEASE = """
-CREATE TABLE IF NOT EXISTS messages (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    priority INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    event_id TEXT,
-    media TEXT,
-    topic TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    qos INTEGER NOT NULL,
-    retain INTEGER NOT NULL DEFAULT 0,
-    created REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS messages_order ON messages (priority, seq);
-CREATE INDEX IF NOT EXISTS messages_media ON messages (event_id, media);
-CREATE TABLE IF NOT EXISTS event_meta (event_id TEXT PRIMARY KEY, json TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS nonces (request_id TEXT PRIMARY KEY, until REAL NOT NULL);
-"""
+# The first release's layout: today's without the column migration 2 adds (the only difference, as
+# `git show 7c7f452^:edge_agent/publish/outbox.py` shows), and unversioned.
+FIRST_RELEASE = _SCHEMA.replace(",\n    retry_at REAL\n", "\n")
+assert "retry_at" not in FIRST_RELEASE
 
 
 def first_release_outbox(path: Path, rows: list[tuple[int, str, str | None, str | None, str, bytes]]) -> Path:
