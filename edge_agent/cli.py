@@ -23,6 +23,7 @@ HANDLERS = {
     "zones": "edge_agent.config.render:cli_zones",
     "schema": "edge_agent.config.schema:cli_schema",
     "healthcheck": "edge_agent.ops.progress:cli_healthcheck",
+    "doctor": "edge_agent.ops.doctor:cli_doctor",
 }
 
 
@@ -100,6 +101,9 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:
     render.add_argument("zones")
     render.add_argument("--image", required=True, help="an image, a video or an rtsp:// URL")
     render.add_argument("--out", required=True)
+
+    doc = sub.add_parser("doctor", help="check config, model, cameras, broker, disk and clock; explain each problem")
+    doc.add_argument("--config", default=DEFAULT_CONFIG)
 
     hc = sub.add_parser("healthcheck", help="exit 0 if the running agent makes progress (container HEALTHCHECK)")
     hc.add_argument("--file", required=True, help="the agent's --health-file")
