@@ -2,9 +2,10 @@
 # Build the x86 image with podman (no Docker engine needed). Usage:
 #   scripts/build_image.sh [--registry-base] [--fetch-model] [--tag NAME] [--base-only] [--jetson-on-x86]
 #                          [-- extra podman build args]
-# By default the base is a Debian bookworm made here by debootstrap and imported as
-# localhost/debian-bookworm:minbase (built once per machine, then reused from podman's image
-# store); --registry-base builds FROM python:3.11-slim-bookworm instead (needs an image registry).
+# By default the base is a Debian bookworm with Debian's Python made here by debootstrap, the local
+# stand-in for python:3.11-slim-bookworm, imported as localhost/debian-bookworm:minbase-python3 (built
+# once per machine, then reused from podman's image store; the tag changes when its contents do);
+# --registry-base builds FROM python:3.11-slim-bookworm instead (needs an image registry).
 # The model is the one `edge-agent models fetch` converted on this host (models/*.onnx), unless
 # --fetch-model asks the build to fetch and convert it inside.
 # --jetson-on-x86 then also builds Dockerfile.jetson on top of the x86 build stage (no L4T base, CPU
@@ -15,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TAG=localhost/edge-agent:x86
-LOCAL_BASE=localhost/debian-bookworm:minbase
+LOCAL_BASE=localhost/debian-bookworm:minbase-python3
 BASE=$LOCAL_BASE
 FETCH_MODEL=0
 BASE_ONLY=0
@@ -39,7 +40,8 @@ if [ "$BASE" = "$LOCAL_BASE" ] && ! podman image exists "$LOCAL_BASE"; then
   trap 'rm -rf "$rootfs"' EXIT
   echo "build_image: debootstrap bookworm (once per machine)"
   mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-  debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >/dev/null
+  # Python in the base, as in python:*-slim: the image's own apt steps are then skipped
+  debootstrap --variant=minbase --include=python3,python3-venv bookworm "$rootfs" "$mirror" >/dev/null
   # the same suites as the host (security updates included), so the image gets fixed packages
   printf 'deb %s bookworm main\ndeb %s bookworm-updates main\ndeb %s-security bookworm-security main\n' \
     "$mirror" "$mirror" "$mirror" >"$rootfs/etc/apt/sources.list"
