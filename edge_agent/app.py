@@ -68,12 +68,13 @@ class LiveAgent:
         self.cfg = cfg
         self.clock = clock or SystemClock()
         self.health = health or Health(self.clock)
-        self.delivery = Delivery(sink, self.clock, on_delivered=self._log_delivered)
+        self.delivery = Delivery(sink, self.clock, on_delivered=self._delivered)
         self.cameras: dict[str, CameraRuntime] = {}
         self._work: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=256)
         self.batcher = DetectorBatcher(detector, self._on_result, self.health,
                                        cfg.detector.max_batch, cfg.detector.max_wait_ms)
         self._analytics = threading.Thread(target=self._analyse_loop, name="analytics", daemon=True)
+        self.analysed = 0  # results the analytics thread has taken: its progress, for the watchdog
         run_id = f"{self.clock.now():.0f}"
         for cam in cfg.cameras:
             if cam.enabled:
@@ -133,6 +134,13 @@ class LiveAgent:
             except queue.Full:
                 pass  # busy with frames: their processing cuts due clips as well
 
+    def progress(self) -> dict[str, tuple[bool, int, int]]:
+        """Per worker thread: (alive, items done, items waiting); judged by ops/progress.py."""
+        return {
+            "detector": (self.batcher.alive, self.batcher.batches + self.batcher.errors, self.batcher.waiting()),
+            "analytics": (self._analytics.is_alive(), self.analysed, self._work.qsize()),
+        }
+
     def _guarded(self, what: str, step: Callable[..., Any], *args: Any) -> None:
         try:
             step(*args)
@@ -180,6 +188,7 @@ class LiveAgent:
             job = self._work.get()
             if job is None:
                 return
+            self.analysed += 1
             try:
                 job()
             except Exception:  # one camera's bad frame must not stop the others' analysis
@@ -198,9 +207,11 @@ class LiveAgent:
         self._work.put(job, timeout=COMMAND_WAIT_S)
         return done.result(timeout=COMMAND_WAIT_S)
 
-    def _log_delivered(self, ev: Event) -> None:
-        """One line per event phase that left (on the delivery thread): what, where, its id, its
-        score, site time and where its media went; camera problems as warnings."""
+    def _delivered(self, ev: Event) -> None:
+        """On the delivery thread, for each event phase that left: counted per camera and type in
+        health (metrics), and one log line with its id, score, site time and where its media went."""
+        if ev.phase == "start":
+            self.health.alarm(ev.camera, ev.type)
         store = None if self.cfg.mqtt.enabled else self.cfg.alarms.store_dir
         level = logging.WARNING if ev.type.startswith("camera_") else logging.INFO
         log.log(level, "%s", alarm_line(ev, self.cfg.site.timezone, store))

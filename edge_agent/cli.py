@@ -25,6 +25,8 @@ HANDLERS = {
     "zones": "edge_agent.config.render:cli_zones",
     "schema": "edge_agent.admin.schema:cli_schema",
     "cmd": "edge_agent.publish.sender:cli_cmd",
+    "healthcheck": "edge_agent.ops.progress:cli_healthcheck",
+    "doctor": "edge_agent.ops.doctor:cli_doctor",
 }
 
 
@@ -35,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"edge-agent {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("--log-format", choices=["text", "json"], default="text",
+                   help="text, or json: one object per line with camera and event ids where they apply "
+                   "(default: %(default)s)")
     sub = p.add_subparsers(dest="command", required=True)
     _add_pipeline_commands(sub)
     _add_tool_commands(sub)
@@ -153,6 +158,13 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:
     render.add_argument("--config", default=DEFAULT_CONFIG, help="cameras file for --camera (default: %(default)s)")
     render.add_argument("--out", required=True, help="PNG or JPEG file to write")
 
+    doc = sub.add_parser("doctor", help="check config, model, cameras, broker, disk and clock; explain each problem")
+    doc.add_argument("--config", default=DEFAULT_CONFIG, help="cameras file to examine (default: %(default)s)")
+
+    hc = sub.add_parser("healthcheck", help="exit 0 if the running agent makes progress (container HEALTHCHECK)")
+    hc.add_argument("--file", required=True, help="the agent's --health-file")
+    hc.add_argument("--max-age", type=float, help="seconds after which the file is stale (default 30)")
+
     schema = sub.add_parser("schema", help="print a JSON Schema")
     schema.add_argument("what", choices=["events", "zones", "cameras", "patrol"], help="which file or message")
 
@@ -163,6 +175,11 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if args.log_format == "json":
+        from .ops.logs import JsonFormatter
+
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
     module_name, func_name = HANDLERS[args.command].split(":")
     try:
         handler = getattr(importlib.import_module(module_name), func_name)

@@ -29,6 +29,7 @@ class SourceState(str, Enum):
 
 
 RATE_WINDOW_S = 10.0  # fps in health are averages over about this long
+DETECTOR_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)  # seconds per batch
 COUNTERS = (
     "reconnects", "stalls", "decode_errors", "frames_in", "frames_analysed", "frames_dropped",
     "frames_gated", "frame_errors",
@@ -45,6 +46,7 @@ class CameraHealth:
     width: int = 0
     height: int = 0
     counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
+    alarms: dict[str, int] = field(default_factory=dict)  # alarm type -> alarms started
 
 
 class Health:
@@ -55,6 +57,9 @@ class Health:
         self._cams: dict[str, CameraHealth] = {}
         self._detector: dict[str, Any] = {}
         self._sections: dict[str, dict[str, Any]] = {}
+        self._progress: dict[str, Any] = {"ok": False, "problems": ["not started"]}
+        self._detector_hist = [0] * (len(DETECTOR_BUCKETS_S) + 1)  # per bucket, the last one +Inf
+        self._detector_sum = 0.0
         self._lock = threading.Lock()
         self._started = self.clock.monotonic()
         # camera -> (monotonic, frames_in, frames_analysed) samples for the fps in health
@@ -122,6 +127,31 @@ class Health:
         """Replace one named section of the snapshot (e.g. `delivery`)."""
         with self._lock:
             self._sections[name] = dict(stats)
+    def observe_detector(self, seconds: float) -> None:
+        """One batch's inference time, for the histogram /metrics exports."""
+        with self._lock:
+            self._detector_hist[sum(1 for b in DETECTOR_BUCKETS_S if seconds > b)] += 1
+            self._detector_sum += seconds
+
+    def detector_histogram(self) -> tuple[list[tuple[float, int]], float]:
+        """Cumulative (upper bound, count) pairs ending with +Inf, and the sum of seconds."""
+        with self._lock:
+            counts, total = list(self._detector_hist), self._detector_sum
+        running, out = 0, []
+        for bound, n in zip((*DETECTOR_BUCKETS_S, float("inf")), counts):
+            running += n
+            out.append((bound, running))
+        return out, total
+
+    def alarm(self, camera: str, type_: str) -> None:
+        with self._lock:
+            alarms = self._cam(camera).alarms
+            alarms[type_] = alarms.get(type_, 0) + 1
+
+    def set_progress(self, problems: list[str]) -> None:
+        """The watchdog's verdict (ops/progress.py): what the health check and systemd act on."""
+        with self._lock:
+            self._progress = {"ok": not problems, "problems": list(problems)}
 
     def state(self, camera: str) -> str:
         with self._lock:
@@ -156,6 +186,7 @@ class Health:
                 "uptime_s": round(now - self._started, 1),
                 "cameras": cams,
                 "detector": dict(self._detector),
+                "progress": dict(self._progress),
                 **{name: dict(stats) for name, stats in self._sections.items()},
             }
 

@@ -20,6 +20,8 @@ from .clock import Clock, SystemClock, log_in_site_time
 from .config.models import AgentConfig, ZoneFile
 from .app import LiveAgent
 from .health import disk_use
+from .ops.http import Endpoints, HttpEndpoint
+from .ops.progress import ServiceWatch
 
 log = logging.getLogger("edge_agent.run")
 Prepared = tuple[AgentConfig, dict[str, ZoneFile], Any]  # config, zone files, detector
@@ -111,7 +113,8 @@ def _status_publisher(sink: EventSink):
     return lambda point, body: sink.publish_retained(f"patrol/status/{point}", body)
 
 
-def _publish_health(agent: LiveAgent, sink: EventSink, health_file: str | None) -> None:
+def _health_report(agent: LiveAgent, sink: EventSink) -> dict[str, Any]:
+    """What the health topic, the health file and /health carry."""
     snap = agent.health.snapshot()
     snap["events"] = agent.delivery.stats()["delivered"]
     try:
@@ -119,6 +122,13 @@ def _publish_health(agent: LiveAgent, sink: EventSink, health_file: str | None) 
                                 agent.cfg.alarms.store_dir)
     except OSError as exc:  # health must go out even when the disk cannot be inspected
         snap["disk"] = {"error": exc.strerror or str(exc)}
+    if hasattr(sink, "stats"):
+        snap["mqtt"] = sink.stats()
+    return snap
+
+
+def _publish_health(agent: LiveAgent, sink: EventSink, health_file: str | None) -> None:
+    snap = _health_report(agent, sink)
     if hasattr(sink, "publish_health"):
         sink.publish_health(snap)
     if health_file:
@@ -142,6 +152,12 @@ def run_live(config_path: str, duration: float | None = None, health_file: str |
     sink = sink_ref["sink"] = _make_sink(cfg, clock, handlers)
     previous = {sig: signal.signal(sig, lambda *_: ctl.stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, _on_sighup(config_path, handlers["reload"]))
+
+    def report() -> dict[str, Any] | None:
+        agent = ctl.agent  # read once: a reload swaps it
+        return None if agent is None else _health_report(agent, sink)
+
+    http = HttpEndpoint.start_for(cfg.http, Endpoints(report, lambda: ctl.agent))
     deadline = None if duration is None else clock.monotonic() + duration
     try:
         while True:
@@ -153,6 +169,8 @@ def run_live(config_path: str, duration: float | None = None, health_file: str |
                 log.warning("reload: mqtt settings changed; they take effect at the next restart")
             log.info("reloaded %s", config_path)
     finally:
+        if http is not None:
+            http.close()
         drained = sink.close(5.0) if hasattr(sink, "wait_drained") else sink.close()
         if drained is False:
             log.warning("outbox not empty at exit; it is sent at the next start")
@@ -179,7 +197,9 @@ def _serve(ctl: _Control, sink: EventSink, clock: Clock, deadline: float | None,
     assert ctl.running is not None
     cfg, zones, detector = ctl.running
     agent = ctl.agent = LiveAgent(cfg, zones, detector, sink, clock, publish_status=_status_publisher(sink))
+    service = ServiceWatch(cfg.detector.stall_s)
     agent.start()
+    service.started(len(agent.cameras))
     log.info("running %d camera(s) on %s", len(agent.cameras), detector.provider)
     health_every = min(cfg.mqtt.health_interval_s, 2.0 if health_file else cfg.mqtt.health_interval_s)
     next_health = clock.monotonic() + min(2.0, health_every)
@@ -188,11 +208,13 @@ def _serve(ctl: _Control, sink: EventSink, clock: Clock, deadline: float | None,
             ctl.stop.set()
             break
         agent.supervise()
+        service.step(agent)
         if clock.monotonic() >= next_health:
             _publish_health(agent, sink, health_file)
             next_health = clock.monotonic() + health_every
         ctl.stop.wait(0.5)
     ctl.agent = None
+    service.stopping()
     agent.stop()
     _publish_health(agent, sink, health_file)
 

@@ -6,14 +6,18 @@
 #   scripts/setup.sh                     what a site box and the demo need
 #   scripts/setup.sh --with-ultralytics  also .venv-ultra (torch + ultralytics, ~6 GB): only the .pt
 #                                        backend's tests need it; scripts/test.sh asks for it
+#   scripts/setup.sh --with-image-base   also the Debian base image the container test builds on
+#                                        (debootstrap, once per machine); scripts/test.sh asks for it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 WITH_ULTRA=0
+WITH_IMAGE_BASE=0
 for arg in "$@"; do
   case "$arg" in
     --with-ultralytics) WITH_ULTRA=1 ;;
-    *) echo "setup.sh: unknown option $arg (known: --with-ultralytics)" >&2; exit 2 ;;
+    --with-image-base) WITH_IMAGE_BASE=1 ;;
+    *) echo "setup.sh: unknown option $arg (known: --with-ultralytics, --with-image-base)" >&2; exit 2 ;;
   esac
 done
 SETUP_T0=$(date +%s)
@@ -27,7 +31,8 @@ took() {  # took PART: print how long the part since the previous call took
 APT_PACKAGES=(mosquitto mosquitto-clients openssl python3-gi gir1.2-gst-rtsp-server-1.0
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-tools
-  postgresql chromium)  # the console's tests: a real PostgreSQL and a real browser (driven by Playwright)
+  postgresql chromium  # the console's tests: a real PostgreSQL and a real browser (driven by Playwright)
+  podman runc debootstrap systemd)  # the container image tests, and systemd-analyze for the unit
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -55,5 +60,9 @@ took "default model"
 if [ "$WITH_ULTRA" = 1 ]; then
   bash scripts/setup_ultralytics.sh  # .venv-ultra: torch + ultralytics for .pt/.engine and their tests
   took ".venv-ultra (torch + ultralytics)"
+fi
+if [ "$WITH_IMAGE_BASE" = 1 ]; then
+  bash scripts/build_image.sh --base-only  # the Debian base for the image test, once per machine
+  took "image base (debootstrap)"
 fi
 echo "setup: done in $(( $(date +%s) - SETUP_T0 )) s"

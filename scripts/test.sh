@@ -4,7 +4,7 @@
 # Extra arguments go to pytest, e.g. scripts/test.sh tests/unit -x
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh --with-ultralytics  # the .pt backend's tests need .venv-ultra
+bash scripts/setup.sh --with-ultralytics --with-image-base  # .venv-ultra for the .pt backend, the image base
 # The import layers (.importlinter): the pipeline reads top-down, no cycles. Module and function
 # sizes are checked by tests/unit/test_check_size.py inside the suite.
 .venv/bin/lint-imports

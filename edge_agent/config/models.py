@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from .geometry import polygon_problem
 from .timeofday import parse_window
@@ -187,6 +187,8 @@ class Detector(Strict):
     trt_cache_dir: str = "models/cache"
     max_batch: int = Field(4, ge=1, le=64)
     max_wait_ms: float = Field(20.0, ge=0)
+    stall_s: float = Field(30.0, gt=0, description="Frames waiting this long for the detector or analytics "
+                           "thread: the agent is unhealthy (container health check, systemd watchdog).")
 
 
 class Alarms(Strict):
@@ -242,11 +244,29 @@ class Mqtt(Strict):
     outbox: Outbox = Field(default_factory=Outbox)
 
 
+class Http(Strict):
+    """The technicians' and monitoring endpoint: /metrics (Prometheus), /health, /snapshot/<camera>.jpg."""
+
+    enabled: bool = True
+    listen: str = Field("127.0.0.1:9108", pattern=r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$",
+                        description="host:port; anything but loopback needs token_file.")
+    token_file: str | None = Field(None, description="File whose first line is the bearer token every request "
+                                   "must carry (Authorization: Bearer ...); required off loopback.")
+
+    @model_validator(mode="after")
+    def _token_off_loopback(self) -> "Http":
+        host = self.listen.rpartition(":")[0].strip("[]")
+        if self.enabled and host not in ("127.0.0.1", "localhost", "::1") and not self.token_file:
+            raise ValueError(f"listen {self.listen} is reachable from other machines: set http.token_file")
+        return self
+
+
 class AgentConfig(Strict):
     site: Site
     device: Device
     detector: Detector = Field(default_factory=Detector)
     alarms: Alarms = Field(default_factory=Alarms)
     mqtt: Mqtt = Field(default_factory=Mqtt)
+    http: Http = Field(default_factory=Http)
     patrol: str | None = Field(None, description="Patrol points file, e.g. patrol_points.yaml beside this file.")
     cameras: list[Camera] = Field(default_factory=list)

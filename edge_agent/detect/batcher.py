@@ -79,6 +79,15 @@ class DetectorBatcher:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def waiting(self) -> int:
+        """Frames waiting in their slots (never blocks on a detector stuck in a batch: it holds no lock)."""
+        with self._cond:
+            return len(self._slots)
+
     def take_batch(self, timeout: float | None = None) -> list[Frame]:
         """Wait for frames, then up to `max_wait` for a fuller batch; one frame per camera, fairly."""
         with self._cond:
@@ -120,6 +129,7 @@ class DetectorBatcher:
         self.frames += len(batch)
         self.infer_s += spent
         if self.health is not None:
+            self.health.observe_detector(spent)
             for f in batch:
                 self.health.count(f.camera, "frames_analysed")
             self.health.set_detector(

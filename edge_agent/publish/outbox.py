@@ -16,10 +16,16 @@ MAX_ATTEMPTS times. After that, media the broker will not take is dropped whole 
 is useless) and announced like a quota drop; event JSON and retained state are never given up:
 they wait REFUSED_RETRY_S before each further try (the broker's ACL may be fixed tomorrow), so a
 refused alarm neither disappears nor keeps the pump in a tight loop.
+
+The file carries its layout's version (SQLite's `user_version`). An older layout is migrated on
+open, its messages kept and sent; a newer one (written by a later release, before a rollback) is
+refused with a message rather than guessed at. Files from before versions were stamped have 0
+and are recognised by their columns.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -28,34 +34,13 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from ..errors import EdgeAgentError
+from .outbox_schema import migrate
 
+log = logging.getLogger(__name__)
 PRIO_EVENT = 0  # event JSON, retained state, drop announcements
 PRIO_MEDIA = {"snapshot": 1, "clip": 2}
 MAX_ATTEMPTS = 3  # refusals retried at once; then media is dropped and event JSON waits
 REFUSED_RETRY_S = 60.0  # event JSON refused MAX_ATTEMPTS times is tried again this often
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    priority INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    event_id TEXT,
-    media TEXT,
-    topic TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    qos INTEGER NOT NULL,
-    retain INTEGER NOT NULL DEFAULT 0,
-    created REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    retry_at REAL
-);
-CREATE INDEX IF NOT EXISTS messages_order ON messages (priority, seq);
-CREATE INDEX IF NOT EXISTS messages_media ON messages (event_id, media);
-CREATE TABLE IF NOT EXISTS event_meta (event_id TEXT PRIMARY KEY, json TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS nonces (request_id TEXT PRIMARY KEY, until REAL NOT NULL);
-"""
-
 
 @dataclass(frozen=True)
 class Message:
@@ -109,10 +94,7 @@ class Outbox:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._sync = "FULL" if synchronous == "full" else "NORMAL"
             self._db.execute(f"PRAGMA synchronous={self._sync}")
-            self._db.executescript(_SCHEMA)
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(messages)")}
-            if "retry_at" not in columns:  # an outbox written by an earlier version
-                self._db.execute("ALTER TABLE messages ADD COLUMN retry_at REAL")
+            migrate(self._db, self.path)
             self._media_bytes = int(
                 self._db.execute(
                     "SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM messages WHERE kind='chunk'"
@@ -345,6 +327,12 @@ class Outbox:
     def depth(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
+
+    def oldest_age_s(self) -> float:
+        """Seconds the oldest message has waited (0 when empty): how far behind central is."""
+        with self._lock:
+            oldest = self._db.execute("SELECT MIN(created) FROM messages").fetchone()[0]
+        return 0.0 if oldest is None else max(0.0, time.time() - oldest)  # rows are stamped with time.time()
 
     def pending_events(self) -> int:
         with self._lock:

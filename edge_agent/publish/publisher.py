@@ -224,6 +224,7 @@ class MqttSink:
             "connects": self.link.connects,
             "last_error": self.link.last_error,
             "outbox_depth": self.outbox.depth(),
+            "outbox_oldest_s": round(self.outbox.oldest_age_s(), 1),
             "outbox_events": self.outbox.pending_events(),
             "inflight": self.outbox.inflight(),
             "media_bytes": self.outbox.media_bytes(),

@@ -1,0 +1,204 @@
+"""`edge-agent doctor`: the first thing a technician asks the box, answered in one screen.
+
+One line per check: `ok`, `warn` or `FAIL`, what was found, and for a problem the fix. Exit 0 when
+all is well, 1 when something would stop the agent (a bad config, no model, no writable data
+folder), 2 for warnings only: a camera or the broker out of reach does not stop the agent (it
+raises camera_offline, and alarms wait in the outbox), but nothing reaches central until fixed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..config.models import AgentConfig
+from ..errors import EdgeAgentError
+from ..redact import redact_url
+
+OK, WARN, FAIL = "ok", "warn", "FAIL"
+PROBE_S = 4.0  # seconds of a camera's stream read to see its fps and GOP
+BROKER_WAIT_S = 6
+MIN_FREE_BYTES = 1 << 30
+
+
+@dataclass
+class Finding:
+    level: str
+    what: str
+    fix: str = ""
+
+    def line(self) -> str:
+        return f"{self.level:<4}  {self.what}" + (f"\n      fix: {self.fix}" if self.fix else "")
+
+
+def check_config(path: str) -> tuple[Any, list[Finding]]:
+    from ..config.loader import load_all  # the loader `run` uses: what passes here starts there
+    from ..detect.registry import zone_labels
+
+    try:
+        cfg, zones = load_all(path, zone_labels)
+    except EdgeAgentError as exc:
+        return None, [Finding(FAIL, f"config {path} is not valid: {exc}", f"edit it; `edge-agent check --config {path}`")]
+    cams = [c.id for c in cfg.cameras if c.enabled]
+    if not cams:
+        return None, [Finding(FAIL, f"config {path}: no enabled camera", "add a camera or set enabled: true")]
+    return cfg, [Finding(OK, f"config {path} valid: {len(cams)} camera(s), {sum(len(z.zones) for z in zones.values())} zone(s)")]
+
+
+def check_model(cfg: AgentConfig) -> list[Finding]:
+    import onnxruntime as ort
+
+    from ..detect.common import DetectorOptions
+    from ..detect.registry import Registry, load_detector, sha256_file
+
+    name, reg = cfg.detector.model, Registry()
+    path = reg.path_of(name) if name in reg.names else Path(name)
+    if not path.exists():
+        return [Finding(FAIL, f"model {name}: {path} is missing", f"run `edge-agent models fetch {name}`"
+                        if name in reg.names else "check detector.model")]
+    sha = sha256_file(path)
+    want = reg.entry(name).get("onnx_sha256") if name in reg.names else None
+    if want and sha != want:
+        return [Finding(FAIL, f"model {name}: {path} sha256 {sha[:16]} is not the manifest's {str(want)[:16]}",
+                        f"run `edge-agent models fetch --force {name}`")]
+    out = [Finding(OK, f"model {name}: {path} sha256 {sha[:16]}" + (" (matches the manifest)" if want else ""))]
+    try:
+        provider = load_detector(name, DetectorOptions.from_config(cfg.detector)).provider
+    except EdgeAgentError as exc:
+        return out + [Finding(FAIL, f"model {name} does not load: {exc}", "run `edge-agent models fetch --force`")]
+    wanted = ", ".join(cfg.detector.providers)
+    level = OK if provider.lower().startswith(cfg.detector.providers[0]) else WARN
+    out.append(Finding(level, f"execution providers available: {', '.join(ort.get_available_providers())}; "
+                              f"asked for {wanted}; running on {provider}",
+                       "" if level == OK else "install the onnxruntime build for this hardware (README: Another model)"))
+    return out
+
+
+def probe_camera(url: str) -> dict[str, Any]:
+    """Resolution, codec, fps and GOP (frames between keyframes) from a few seconds of the stream."""
+    import av
+
+    with av.open(url, options={"rtsp_transport": "tcp", "timeout": "5000000"}, timeout=(8, 5)) as container:
+        stream = container.streams.video[0]
+        keyframes: list[int] = []
+        count, deadline = 0, time.monotonic() + PROBE_S
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue
+            if packet.is_keyframe:
+                keyframes.append(count)
+            count += 1
+            if time.monotonic() > deadline or len(keyframes) >= 3:
+                break
+        gop = keyframes[-1] - keyframes[-2] if len(keyframes) >= 2 else None
+        return {"codec": stream.codec_context.name, "width": stream.codec_context.width,
+                "height": stream.codec_context.height, "fps": float(stream.average_rate or 0), "gop": gop}
+
+
+def check_cameras(cfg: AgentConfig) -> Iterator[Finding]:
+    from ..sources.rtsp import describe_error
+
+    for cam in cfg.cameras:
+        if not cam.enabled:
+            continue
+        where = f"camera {cam.id} ({redact_url(cam.url)})"
+        try:
+            p = probe_camera(cam.url)
+        except Exception as exc:  # any failure to open is the finding itself
+            yield Finding(WARN, f"{where}: not reachable: {describe_error(exc)}",
+                          "check the address, user and password, and that the camera is powered and on the network")
+            continue
+        gop = f"GOP {p['gop']}" if p["gop"] else "GOP longer than the probe"
+        yield Finding(OK, f"{where}: {p['codec']} {p['width']}x{p['height']} {p['fps']:g} fps, {gop}")
+
+
+def check_broker(cfg: AgentConfig) -> list[Finding]:
+    from ..publish.mqtt import LinkOptions, MqttLink
+
+    m = cfg.mqtt
+    if not m.enabled:
+        return [Finding(OK, f"mqtt off: alarms are stored in {cfg.alarms.store_dir}")]
+    where = "mqtt" + (" over TLS" if m.tls else "") + (f" as {m.username}" if m.username else "")
+    try:
+        link = MqttLink(m, LinkOptions(client_id=f"edge-agent-doctor-{cfg.device.id}", session_expiry_s=0,
+                                       reconnect_min_s=BROKER_WAIT_S, reconnect_max_s=BROKER_WAIT_S))
+    except EdgeAgentError as exc:  # the password cannot even be read
+        return [Finding(WARN, f"{where}: {exc}", "fix mqtt.password_env / password_file")]
+    link.start()
+    deadline = time.monotonic() + BROKER_WAIT_S
+    while not link.connected.is_set() and link.last_error is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    ok, error = link.connected.is_set(), link.last_error
+    link.stop(graceful=False)
+    if ok:
+        return [Finding(OK, f"{where}: connected to {m.host}:{m.port}")]
+    return [Finding(WARN, f"{where}: {error or f'no answer from {m.host}:{m.port}'}; alarms wait in the outbox meanwhile",
+                    "check mqtt.host, port, username, password and tls in the config")]
+
+
+def check_storage(cfg: AgentConfig) -> list[Finding]:
+    places = {"media store": Path(cfg.alarms.store_dir)}
+    if cfg.mqtt.enabled:
+        places["outbox"] = Path(cfg.mqtt.outbox.path).parent
+    out = []
+    for what, folder in places.items():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=folder):
+                pass
+        except OSError as exc:
+            out.append(Finding(FAIL, f"{what} {folder}: not writable ({exc.strerror})",
+                               "give the agent's user write access to it (systemd: /var/lib/edge-agent)"))
+            continue
+        free = shutil.disk_usage(folder).free
+        level = OK if free >= MIN_FREE_BYTES else WARN
+        out.append(Finding(level, f"{what} {folder}: writable, {free / 1e9:.1f} GB free",
+                           "" if level == OK else "free some space: the outbox and clips need room during outages"))
+    return out
+
+
+class _Timex(ctypes.Structure):
+    _fields_ = [("modes", ctypes.c_uint), ("offset", ctypes.c_long), ("freq", ctypes.c_long),
+                ("maxerror", ctypes.c_long), ("esterror", ctypes.c_long), ("status", ctypes.c_int),
+                ("pad", ctypes.c_byte * 256)]
+
+
+def check_clock() -> list[Finding]:
+    """The kernel's own verdict (adjtimex: TIME_ERROR = not synchronised), which chrony, ntpd and
+    systemd-timesyncd all maintain. The broker's time is not visible over MQTT, so no offset is given."""
+    try:
+        state = ctypes.CDLL(None, use_errno=True).adjtimex(ctypes.byref(_Timex()))
+    except (OSError, AttributeError):
+        return [Finding(WARN, "clock: synchronisation cannot be read on this system", "check NTP by hand")]
+    if state == 5:  # TIME_ERROR
+        return [Finding(WARN, "clock: not synchronised (no NTP): alarm times may be off",
+                        "enable time sync (systemd-timesyncd, chrony) with a reachable NTP server")]
+    return [Finding(OK, "clock: synchronised (kernel NTP state)")]
+
+
+def run_doctor(config_path: str) -> tuple[int, list[Finding]]:
+    cfg, findings = check_config(config_path)
+    if cfg is not None:
+        findings += check_model(cfg)
+        findings += list(check_cameras(cfg))
+        findings += check_broker(cfg)
+        findings += check_storage(cfg)
+    findings += check_clock()
+    levels = {f.level for f in findings}
+    return (1 if FAIL in levels else 2 if WARN in levels else 0), findings
+
+
+def cli_doctor(args) -> int:
+    if not args.verbose:  # the findings say it all; the modules' own logs would repeat it
+        logging.getLogger().setLevel(logging.ERROR)
+    code, findings = run_doctor(args.config)
+    for f in findings:
+        print(f.line())
+    print({0: "all well", 1: "the agent would not run: fix the FAIL lines", 2: "runs, with warnings"}[code])
+    return code
