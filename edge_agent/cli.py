@@ -26,7 +26,7 @@ HANDLERS = {
     "schema": "edge_agent.admin.schema:cli_schema",
     "cmd": "edge_agent.publish.sender:cli_cmd",
     "healthcheck": "edge_agent.ops.progress:cli_healthcheck",
-    "doctor": "edge_agent.ops.doctor:cli_doctor",
+    "doctor": "edge_agent.admin.doctor:cli_doctor",
 }
 
 

@@ -12,18 +12,15 @@ import ctypes
 import logging
 import shutil
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 from ..config.models import AgentConfig
+from .probe import probe_broker, probe_camera
 from ..errors import EdgeAgentError
-from ..redact import redact_url
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
-PROBE_S = 4.0  # seconds of a camera's stream read to see its fps and GOP
-BROKER_WAIT_S = 6
 MIN_FREE_BYTES = 1 << 30
 
 
@@ -80,66 +77,25 @@ def check_model(cfg: AgentConfig) -> list[Finding]:
     return out
 
 
-def probe_camera(url: str) -> dict[str, Any]:
-    """Resolution, codec, fps and GOP (frames between keyframes) from a few seconds of the stream."""
-    import av
-
-    with av.open(url, options={"rtsp_transport": "tcp", "timeout": "5000000"}, timeout=(8, 5)) as container:
-        stream = container.streams.video[0]
-        keyframes: list[int] = []
-        count, deadline = 0, time.monotonic() + PROBE_S
-        for packet in container.demux(stream):
-            if packet.size == 0:
-                continue
-            if packet.is_keyframe:
-                keyframes.append(count)
-            count += 1
-            if time.monotonic() > deadline or len(keyframes) >= 3:
-                break
-        gop = keyframes[-1] - keyframes[-2] if len(keyframes) >= 2 else None
-        return {"codec": stream.codec_context.name, "width": stream.codec_context.width,
-                "height": stream.codec_context.height, "fps": float(stream.average_rate or 0), "gop": gop}
-
-
 def check_cameras(cfg: AgentConfig) -> Iterator[Finding]:
-    from ..sources.rtsp import describe_error
-
+    """Each enabled camera opened for real, as `check --probe` does (with its password settings)."""
     for cam in cfg.cameras:
-        if not cam.enabled:
-            continue
-        where = f"camera {cam.id} ({redact_url(cam.url)})"
-        try:
-            p = probe_camera(cam.url)
-        except Exception as exc:  # any failure to open is the finding itself
-            yield Finding(WARN, f"{where}: not reachable: {describe_error(exc)}",
-                          "check the address, user and password, and that the camera is powered and on the network")
-            continue
-        gop = f"GOP {p['gop']}" if p["gop"] else "GOP longer than the probe"
-        yield Finding(OK, f"{where}: {p['codec']} {p['width']}x{p['height']} {p['fps']:g} fps, {gop}")
+        if cam.enabled:
+            for ok, line in probe_camera(cam):
+                yield Finding(OK, line) if ok else Finding(
+                    WARN, line, "check the address, user and password, and that the camera is powered and on the network")
 
 
 def check_broker(cfg: AgentConfig) -> list[Finding]:
-    from ..publish.mqtt import LinkOptions, MqttLink
-
     m = cfg.mqtt
     if not m.enabled:
         return [Finding(OK, f"mqtt off: alarms are stored in {cfg.alarms.store_dir}")]
     where = "mqtt" + (" over TLS" if m.tls else "") + (f" as {m.username}" if m.username else "")
-    try:
-        link = MqttLink(m, LinkOptions(client_id=f"edge-agent-doctor-{cfg.device.id}", session_expiry_s=0,
-                                       reconnect_min_s=BROKER_WAIT_S, reconnect_max_s=BROKER_WAIT_S))
-    except EdgeAgentError as exc:  # the password cannot even be read
-        return [Finding(WARN, f"{where}: {exc}", "fix mqtt.password_env / password_file")]
-    link.start()
-    deadline = time.monotonic() + BROKER_WAIT_S
-    while not link.connected.is_set() and link.last_error is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    ok, error = link.connected.is_set(), link.last_error
-    link.stop(graceful=False)
+    ok, line = probe_broker(m, f"edge-agent-doctor-{cfg.device.id}")
     if ok:
         return [Finding(OK, f"{where}: connected to {m.host}:{m.port}")]
-    return [Finding(WARN, f"{where}: {error or f'no answer from {m.host}:{m.port}'}; alarms wait in the outbox meanwhile",
-                    "check mqtt.host, port, username, password and tls in the config")]
+    return [Finding(WARN, f"{where}: {line}; alarms wait in the outbox meanwhile",
+                    "check mqtt.host, port, username, password (password_env / password_file) and tls in the config")]
 
 
 def check_storage(cfg: AgentConfig) -> list[Finding]:
