@@ -11,7 +11,6 @@ import json
 import logging
 import signal
 import threading
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,8 @@ from .app import LiveAgent
 from .health import disk_use
 from .ops.http import Endpoints, HttpEndpoint
 from .ops.progress import ServiceWatch
+from .publish.commands import MediaReply
+from .publish.publisher import MqttSink
 
 log = logging.getLogger("edge_agent.run")
 Prepared = tuple[AgentConfig, dict[str, ZoneFile], Any]  # config, zone files, detector
@@ -64,19 +65,15 @@ def _prepare(config_path: str, running: Prepared | None = None) -> Prepared:
     return cfg, zones, load_detector(cfg.detector.model, DetectorOptions.from_config(cfg.detector))
 
 
-def _handlers(ctl: _Control, config_path: str, sink_ref: dict[str, Any]) -> dict[str, Any]:
+def _handlers(ctl: _Control, config_path: str) -> dict[str, Any]:
     def agent() -> LiveAgent:
         if ctl.agent is None:
             raise ValueError("the agent is (re)starting; try again")
         return ctl.agent
 
-    def snapshot(args: dict[str, Any]) -> dict[str, Any]:
+    def snapshot(args: dict[str, Any]) -> MediaReply:
         info, jpeg = agent().cmd_snapshot(args)
-        sink = sink_ref.get("sink")
-        if hasattr(sink, "publish_snapshot"):  # chunked like alarm media: a whole JPEG can exceed the broker's limit
-            info["snapshot_id"] = f"snap-{uuid.uuid4().hex}"
-            info["topic"] = sink.publish_snapshot(info["snapshot_id"], jpeg)
-        return info
+        return MediaReply(info, jpeg)  # the dispatcher publishes the JPEG and names it in the reply
 
     def ack(args: dict[str, Any]) -> dict[str, Any]:
         # The box keeps no alarm state to change: the acknowledgement is logged here and, through
@@ -97,8 +94,6 @@ def _handlers(ctl: _Control, config_path: str, sink_ref: dict[str, Any]) -> dict
 
 def _make_sink(cfg: AgentConfig, clock: Clock, handlers: dict[str, Any]) -> EventSink:
     if cfg.mqtt.enabled:
-        from .publish.publisher import MqttSink
-
         return MqttSink.from_config(cfg, clock, handlers).start()
     log.info("mqtt disabled: events go to %s", cfg.alarms.store_dir)
     return FolderSink(cfg.alarms.store_dir, quota_bytes=int(cfg.alarms.store_quota_mb * 1024 * 1024))
@@ -106,8 +101,6 @@ def _make_sink(cfg: AgentConfig, clock: Clock, handlers: dict[str, Any]) -> Even
 
 def _status_publisher(sink: EventSink):
     """Patrol points' retained status goes out over MQTT; a folder sink has no retained topics."""
-    from .publish.publisher import MqttSink
-
     if not isinstance(sink, MqttSink):
         return None
     return lambda point, body: sink.publish_retained(f"patrol/status/{point}", body)
@@ -122,14 +115,14 @@ def _health_report(agent: LiveAgent, sink: EventSink) -> dict[str, Any]:
                                 agent.cfg.alarms.store_dir)
     except OSError as exc:  # health must go out even when the disk cannot be inspected
         snap["disk"] = {"error": exc.strerror or str(exc)}
-    if hasattr(sink, "stats"):
+    if isinstance(sink, MqttSink):
         snap["mqtt"] = sink.stats()
     return snap
 
 
 def _publish_health(agent: LiveAgent, sink: EventSink, health_file: str | None) -> None:
     snap = _health_report(agent, sink)
-    if hasattr(sink, "publish_health"):
+    if isinstance(sink, MqttSink):
         sink.publish_health(snap)
     if health_file:
         tmp = Path(health_file).with_suffix(".tmp")
@@ -147,9 +140,8 @@ def run_live(config_path: str, duration: float | None = None, health_file: str |
     cfg = ctl.running[0]
     log_in_site_time(cfg.site.timezone)
     clock = SystemClock()
-    sink_ref: dict[str, Any] = {}
-    handlers = _handlers(ctl, config_path, sink_ref)
-    sink = sink_ref["sink"] = _make_sink(cfg, clock, handlers)
+    handlers = _handlers(ctl, config_path)
+    sink = _make_sink(cfg, clock, handlers)
     previous = {sig: signal.signal(sig, lambda *_: ctl.stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, _on_sighup(config_path, handlers["reload"]))
 
@@ -171,7 +163,7 @@ def run_live(config_path: str, duration: float | None = None, health_file: str |
     finally:
         if http is not None:
             http.close()
-        drained = sink.close(5.0) if hasattr(sink, "wait_drained") else sink.close()
+        drained = sink.close(5.0) if isinstance(sink, MqttSink) else sink.close()
         if drained is False:
             log.warning("outbox not empty at exit; it is sent at the next start")
         for sig, handler in previous.items():

@@ -97,7 +97,8 @@ class MqttSink:
         )
         secret = command_secret or configured_secret(mqtt)
         self.commands = CommandDispatcher(
-            handlers, secret, require_signatures(mqtt, secret), self.clock, mqtt.command_max_ttl_s, nonces=self.outbox
+            handlers, secret, require_signatures(mqtt, secret), self.clock, mqtt.command_max_ttl_s, nonces=self.outbox,
+            publish_media=self.publish_snapshot,
         )
         opts = LinkOptions(
             client_id=mqtt.client_id or f"edge-agent-{site}-{device}",
