@@ -240,6 +240,14 @@ class LiveAgent:
         jpeg = encode_jpeg(image, self.cfg.alarms.snapshot_quality)
         return {"camera": rt.camera.id, "frame_time": when, "size": len(jpeg)}, jpeg
 
+    def apply_zones(self, camera: str, rules: ZoneFile) -> None:
+        """A camera's new zone file, applied on the analytics thread without touching its stream or
+        any other camera; its open alarms end with end_reason `reloaded`."""
+        rt = self.cameras[camera]
+        items = self._on_analytics(lambda: rt.pipeline.replace_rules(rules, self.clock.now(), rt.ring.latest_time or 0.0))
+        self.delivery.submit(items)
+        log.info("camera %s: new zones applied (%s)", camera, ", ".join(z.name for z in rules.zones) or "none")
+
     def cmd_zone(self, args: dict[str, Any]) -> dict[str, Any]:
         rt = self._runtime(args)
         enabled = args.get("enabled")

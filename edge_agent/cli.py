@@ -76,6 +76,8 @@ def _add_pipeline_commands(sub: argparse._SubParsersAction) -> None:
     cen.add_argument("--count", type=int, help="exit after this many distinct alarm events (default: no limit)")
     cen.add_argument("--replies", action="store_true", help="also print every command reply (REPLY lines)")
     cen.add_argument("--health", action="store_true", help="also print every health report (HEALTH lines)")
+    cen.add_argument("--timezone", help="time zone of the times printed (default: site.timezone of --config, "
+                     "else UTC)")
     cen_sub = cen.add_subparsers(dest="central_command")
     serve = cen_sub.add_parser("serve", help="run the console: ingest, store and web pages")
     serve.add_argument("--config", dest="central_config", default=DEFAULT_CENTRAL,

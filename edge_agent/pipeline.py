@@ -99,6 +99,17 @@ class CameraPipeline:
         """Clips that became due without a new analysed frame (a gated, quiet camera)."""
         return self.alarms.poll(now_media)
 
+    def replace_rules(self, rules: ZoneFile, now_wall: float, now_media: float) -> list[Item]:
+        """This camera's zone file changed: its open alarms end (`reloaded`) and the new zones,
+        lines and masks judge the next frame; the stream, the tracks and pending clips go on."""
+        out = self.alarms.handle(self.engine.replace_rules(rules, now_wall, now_media), now_media)
+        self.rules, self.zones = rules, rules.zones
+        self.alarms.set_rules(rules.zones, rules.lines)
+        tracker = tracker_for(rules)
+        if (tracker.high_score, tracker.low_score) != (self.tracker.high_score, self.tracker.low_score):
+            self.tracker = tracker  # the lowest score a zone counts changed: tracks start anew
+        return out
+
     def set_zone_enabled(self, zone: str, enabled: bool) -> bool:
         return self.engine.set_zone_enabled(zone, enabled)
 

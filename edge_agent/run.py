@@ -195,7 +195,9 @@ def _serve(ctl: _Control, sink: EventSink, clock: Clock, deadline: float | None,
     log.info("running %d camera(s) on %s", len(agent.cameras), detector.provider)
     health_every = min(cfg.mqtt.health_interval_s, 2.0 if health_file else cfg.mqtt.health_interval_s)
     next_health = clock.monotonic() + min(2.0, health_every)
-    while not ctl.stop.is_set() and ctl.reload is None:
+    while not ctl.stop.is_set():
+        if ctl.reload is not None and not _reload_in_place(ctl, agent):
+            break  # more than zones changed: the agent restarts on the new config
         if deadline is not None and clock.monotonic() >= deadline:
             ctl.stop.set()
             break
@@ -209,6 +211,21 @@ def _serve(ctl: _Control, sink: EventSink, clock: Clock, deadline: float | None,
     service.stopping()
     agent.stop()
     _publish_health(agent, sink, health_file)
+
+
+def _reload_in_place(ctl: _Control, agent: LiveAgent) -> bool:
+    """When a reload changes only zone files, apply them camera by camera to the running agent:
+    no stream reconnects, no other camera's alarm ends. False when anything else changed."""
+    assert ctl.running is not None and ctl.reload is not None
+    (old_cfg, old_zones, old_detector), (new_cfg, new_zones, new_detector) = ctl.running, ctl.reload
+    if new_cfg != old_cfg or new_detector is not old_detector:
+        return False
+    changed = [cam for cam in agent.cameras if new_zones.get(cam) != old_zones.get(cam)]
+    for cam in changed:
+        agent.apply_zones(cam, new_zones.get(cam) or ZoneFile())
+    ctl.running, ctl.reload = ctl.reload, None
+    log.info("reload: zones of %s applied; no camera restarted", ", ".join(changed) or "no camera changed")
+    return True
 
 
 def cli_run(args) -> int:

@@ -80,15 +80,20 @@ class AlarmBuilder:
 
     def __init__(self, zones: Sequence[Zone], settings: Alarms, ring: PacketRing | None = None,
                  timezone: str = "UTC", lines: Sequence[Line] = ()) -> None:
-        self.zones = {z.name: z for z in zones}
-        self.lines = {ln.name: ln for ln in lines}
         self.timezone = timezone  # captions are read by people: site time with its offset
         self.settings = settings
         self.ring = ring
-        self.window_s = max([z.dwell_s for z in zones] + [0.0]) + 1.0
+        self.set_rules(zones, lines)
         self._best: dict[int, deque[_Seen]] = {}
         self._last: tuple[Frame, Detections] | None = None
         self._clips: dict[str, _PendingClip] = {}
+
+    def set_rules(self, zones: Sequence[Zone], lines: Sequence[Line] = ()) -> None:
+        """The zones and lines snapshots draw; replaced in place on a zone-file change, so clips
+        still pending keep their place."""
+        self.zones = {z.name: z for z in zones}
+        self.lines = {ln.name: ln for ln in lines}
+        self.window_s = max([z.dwell_s for z in zones] + [0.0]) + 1.0
 
     def observe(self, frame: Frame, tracked: Detections) -> None:
         """Remember this frame as a snapshot candidate for each of its tracks."""

@@ -26,6 +26,7 @@ import yaml
 from pydantic import ValidationError
 
 from ..alarms.event import Event
+from ..clock import parse_iso, site_time
 from ..config.models import Mqtt
 from ..errors import EdgeAgentError
 from .mqtt import LinkOptions, MqttLink, Callbacks
@@ -132,8 +133,9 @@ class Central:
     """Receives, de-duplicates, reassembles; `handle` is called for every message."""
 
     def __init__(self, out: str | Path, prefix: str, echo: Callable[[str], None] | None = None,
-                 show: set[str] | None = None) -> None:
+                 show: set[str] | None = None, timezone: str = "UTC") -> None:
         self.out = Path(out)
+        self.timezone = timezone  # ALARM lines are read by people: in the site's time with its offset
         self.show = show or set()  # also print "replies" (to commands) and "health" reports
         (self.out / "media").mkdir(parents=True, exist_ok=True)
         self.prefix = prefix
@@ -213,7 +215,8 @@ class Central:
         self._events.flush()
         where = f" zone={ev.zone}" if ev.zone else ""
         what = f" {ev.label} {ev.score:.2f}" if ev.label and ev.score is not None else ""
-        self.echo(f"ALARM {ev.time or ev.start} {ev.site}/{ev.device}/{ev.camera} {ev.type} {ev.phase}"
+        self.echo(f"ALARM {site_time(parse_iso(ev.time or ev.start), self.timezone)} "
+                  f"{ev.site}/{ev.device}/{ev.camera} {ev.type} {ev.phase}"
                   f"{where}{what} id={ev.event_id}")
         for kind in ev.details.get("dropped", []) if isinstance(ev.details.get("dropped"), list) else []:
             self._dropped.add((ev.event_id, str(kind)))
@@ -272,6 +275,18 @@ def _health_line(payload: bytes) -> str:
     return "; ".join(parts) or json.dumps(snap)
 
 
+def site_timezone(path: str | None) -> str:
+    """The cameras file's `site.timezone`, for the times `central` prints; UTC when it names none."""
+    if not path or not Path(path).is_file():
+        return "UTC"
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError:
+        return "UTC"  # load_mqtt reports the broken file
+    tz = (data.get("site") or {}).get("timezone") if isinstance(data, dict) else None
+    return tz if isinstance(tz, str) and tz else "UTC"
+
+
 def load_mqtt(path: str | None) -> Mqtt:
     """The `mqtt` section of a cameras.yaml; defaults when the file does not exist."""
     if not path or not Path(path).is_file():
@@ -297,8 +312,8 @@ def load_mqtt(path: str | None) -> Mqtt:
 
 
 def run_central(cfg: Mqtt, out: str, prefix: str, count: int | None, duration: float | None,
-                client_id: str | None = None, show: set[str] | None = None) -> int:
-    central = Central(out, prefix, show=show)
+                client_id: str | None = None, show: set[str] | None = None, timezone: str = "UTC") -> int:
+    central = Central(out, prefix, show=show, timezone=timezone)
     cid = client_id or os.environ.get("EDGE_CENTRAL_CLIENT_ID") or f"edge-central-{socket.gethostname()}"
     opts = LinkOptions(client_id=cid, subscriptions=central_filters(prefix),
                        reconnect_min_s=cfg.reconnect_min_s, reconnect_max_s=max(cfg.reconnect_min_s, cfg.reconnect_max_s),
@@ -342,4 +357,5 @@ def cli_central(args: Any) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = client_settings(load_mqtt(getattr(args, "config", None)), args)
     show = {k for k in ("replies", "health") if getattr(args, k, False)}
-    return run_central(cfg, args.out, cfg.topic_prefix, args.count, args.duration, show=show)
+    tz = getattr(args, "timezone", None) or site_timezone(getattr(args, "config", None))
+    return run_central(cfg, args.out, cfg.topic_prefix, args.count, args.duration, show=show, timezone=tz)

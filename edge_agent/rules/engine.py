@@ -312,11 +312,12 @@ def _lines(state: EngineState, dets: Detections, counted: np.ndarray, size: tupl
     return crossings, events
 
 
-def close(state: EngineState, t: float, media_time: float) -> tuple[EngineState, list[Event]]:
-    """End every open event (end of a replay, shutdown); the state comes back empty."""
+def close(state: EngineState, t: float, media_time: float,
+          reason: str = "shutdown") -> tuple[EngineState, list[Event]]:
+    """End every open event (end of a replay, shutdown, new rules); the state comes back empty."""
     events = []
     for geo in state.zones:
-        events += _disarm(state, geo, "shutdown", t, media_time)
+        events += _disarm(state, geo, reason, t, media_time)
     return replace(state, records={}, crossings={}), events
 
 
@@ -352,4 +353,13 @@ class RuleEngine:
 
     def close(self, t: float, media_time: float) -> list[Event]:
         self.state, events = close(self.state, t, media_time)
+        return events
+
+    def replace_rules(self, rules: ZoneFile | Sequence[Zone], t: float, media_time: float) -> list[Event]:
+        """New zones, lines and masks for this camera (its zone file was edited): open alarms end
+        (end_reason `reloaded`); what the camera learned of its tracks and background is kept, so
+        a person standing still at that moment is not taken for background."""
+        old, events = close(self.state, t, media_time, "reloaded")
+        fresh = EngineState.create(rules, old.leave_grace_s, old.absent_grace_s)
+        self.state = replace(fresh, tracks=old.tracks, places=old.places, started_media=old.started_media)
         return events

@@ -65,3 +65,22 @@ def test_a_restarted_central_still_drops_what_it_already_wrote(tmp_path):
     assert again.counts["duplicates"] == 2 and again.counts["events"] == 1
     lines = (tmp_path / "events.jsonl").read_text().splitlines()
     assert json.loads(lines[-1])["event_id"] == sample_event(2).event_id  # not glued to the cut line
+
+
+def test_alarm_lines_are_in_the_sites_time_with_its_offset(tmp_path):
+    """A person reads these lines: UTC stamps made the operator convert every alarm by hand."""
+    from edge_agent.clock import parse_iso
+    from edge_agent.publish.central import Central
+
+    ev = sample_event(1)
+    lines: list[str] = []
+    central = Central(tmp_path, "edge", echo=lines.append, timezone="Europe/Amsterdam")
+    central.handle("edge/site1/dev1/alarms", ev.to_json().encode())
+    central.close()
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    local = datetime.fromtimestamp(parse_iso(ev.time or ev.start), ZoneInfo("Europe/Amsterdam"))
+    expected = local.strftime("%Y-%m-%d %H:%M:%S ") + local.isoformat()[-6:]
+    (alarm,) = [line for line in lines if line.startswith("ALARM")]
+    assert alarm.startswith(f"ALARM {expected} ") and expected[-6:] in ("+01:00", "+02:00")

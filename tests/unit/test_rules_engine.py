@@ -271,3 +271,17 @@ def test_a_zone_counts_detections_down_to_its_own_min_score_through_the_pipeline
     pipe = CameraPipeline(CTX, [quay], Alarms())
     warmed(pipe.engine)
     assert [e for k in range(10) for e in pipe.process(Frame("cam1", k, k * 0.2, T0 + k * 0.2, image), weak)] == []
+
+
+def test_new_rules_end_open_alarms_and_keep_what_the_camera_learned():
+    """A zone file edited on site: the open alarm ends as `reloaded`, the new zone judges the next
+    frames, and a person standing still at that moment is not taken for start-up background."""
+    eng = RuleEngine([zone(dwell_s=1.0)], CTX)
+    got = run(eng, every(0.5, 0.0, 2.0, obj(1)))
+    assert [(e.phase, e.zone) for _, e in got] == [("start", "rail")]
+    started = eng.state.started_media
+    ends = eng.replace_rules([zone(name="rail-2", dwell_s=1.0)], T0 + 2.5, 2.5)
+    assert [(e.phase, e.zone, e.details["end_reason"]) for e in ends] == [("end", "rail", "reloaded")]
+    assert eng.state.started_media == started  # learning does not restart with the zones
+    later = run(eng, every(0.5, 3.0, 5.0, obj(1)))  # the same person, standing still
+    assert [(sec, e.phase, e.zone) for sec, e in later] == [(4.0, "start", "rail-2")]
