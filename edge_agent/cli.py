@@ -16,6 +16,7 @@ DEFAULT_CONFIG = "configs/cameras.yaml"
 HANDLERS = {
     "run": "edge_agent.run:cli_run",
     "replay": "edge_agent.replay:cli_replay",
+    "eval": "edge_agent.evaluate.report:cli_eval",
     "check": "edge_agent.config.check:cli_check",
     "central": "edge_agent.publish.central:cli_central",
     "models": "edge_agent.detect.registry:cli_models",
@@ -57,6 +58,14 @@ def _add_pipeline_commands(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("--patrol", help="patrol points YAML to judge check-ins in this video")
     rep.add_argument("--mqtt", action="store_true", help="also publish to the config's MQTT broker")
     rep.add_argument("--no-progress", action="store_true")
+
+    ev = sub.add_parser("eval", help="replay footage cases with ground truth: pass/fail, recall by size, false alarms")
+    ev.add_argument("paths", nargs="+", help="*.expected.yaml case files or folders of them")
+    ev.add_argument("--model", help="model name or path (default: the config's, else the default model)")
+    ev.add_argument("--config", help="cameras.yaml whose detector and alarms settings to use")
+    ev.add_argument("--min-score", type=float, help="override detector.min_score")
+    ev.add_argument("--out", help="keep each case's replay output in this folder")
+    ev.add_argument("--json", help="also write the figures as JSON here")
 
     cen = sub.add_parser("central", help="reference subscriber for central command")
     cen.add_argument("--config", default=DEFAULT_CONFIG, help="broker settings (mqtt section)")

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from pydantic import ValidationError
 
@@ -23,7 +24,7 @@ from .clock import MediaClock, parse_iso
 from .config.models import AgentConfig, Alarms, Camera, Device, Site
 from .detect.common import DetectorOptions
 from .errors import EdgeAgentError
-from .frames import Frame
+from .frames import Detections, Frame
 from .pipeline import CameraPipeline
 from .redact import redact_url
 from .rules.engine import EventContext
@@ -80,8 +81,12 @@ def run_replay(
     extra_sink: EventSink | None = None,
     progress: bool = False,
     patrol: str | Path | None = None,
+    on_detections: Callable[[Frame, Detections], None] | None = None,
 ) -> ReplayResult:
-    """Replay `video` through the pipeline; events go to `out_dir` (and `extra_sink`)."""
+    """Replay `video` through the pipeline; events go to `out_dir` (and `extra_sink`).
+
+    `on_detections` sees every analysed frame's raw detections (the evaluation harness scores
+    the detector per frame from them)."""
     from .config.loader import load_zones
     from .detect.registry import class_names, load_detector
 
@@ -108,7 +113,7 @@ def run_replay(
     began = time.perf_counter()
     bar = _Progress(video) if progress else None
     try:
-        result.events = _run(source, detector, pipeline, clock, config.detector.max_batch, bar)
+        result.events = _run(source, detector, pipeline, clock, config.detector.max_batch, bar, on_detections)
     finally:
         sink.close()
         if bar:
@@ -136,8 +141,11 @@ def _pipeline(config: AgentConfig, camera: Camera, zones: list, sink: EventSink,
     return CameraPipeline(ctx, zones, config.alarms, sink, ring, patrol=monitor)
 
 
+Observer = Callable[[Frame, Detections], None] | None
+
+
 def _run(source: FileSource, detector, pipeline: CameraPipeline, clock: MediaClock, batch_size: int,
-         bar: _Progress | None) -> list[Event]:
+         bar: _Progress | None, observe: Observer = None) -> list[Event]:
     """Frames in order, detected in batches (consecutive frames of one file batch as well as any)."""
     events: list[Event] = []
     batch: list[Frame] = []
@@ -145,21 +153,24 @@ def _run(source: FileSource, detector, pipeline: CameraPipeline, clock: MediaClo
     for frame in source:
         batch.append(frame)
         if len(batch) >= batch_size:
-            events += _analyse(detector, pipeline, batch, clock)
+            events += _analyse(detector, pipeline, batch, clock, observe)
             last, batch = batch[-1], []
             if bar:
                 bar.update(last.media_time)
     if batch:
-        events += _analyse(detector, pipeline, batch, clock)
+        events += _analyse(detector, pipeline, batch, clock, observe)
         last = batch[-1]
     end_media = max(last.media_time if last else 0.0, source.duration or 0.0)
     return events + pipeline.close(clock.start + end_media, end_media)
 
 
-def _analyse(detector, pipeline: CameraPipeline, frames: list[Frame], clock: MediaClock) -> list[Event]:
+def _analyse(detector, pipeline: CameraPipeline, frames: list[Frame], clock: MediaClock,
+             observe: Observer = None) -> list[Event]:
     detections = detector.detect([f.image for f in frames])
     events: list[Event] = []
     for frame, dets in zip(frames, detections):
+        if observe is not None:
+            observe(frame, dets)
         clock.set_media_time(frame.media_time)
         events += pipeline.process(frame, dets)
     return events
