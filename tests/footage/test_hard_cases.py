@@ -71,7 +71,7 @@ def test_eval_cli_exit_codes(tmp_path):
     assert "far_person_60" in ok.stdout and "recall per frame" in ok.stdout
     spec = (HARD / "glitter_backlit_boat.expected.yaml").read_text()
     broken = tmp_path / "no_boat.expected.yaml"  # the same clip said to hold no boat: its alarm is false
-    broken.write_text(spec.replace("count: [1, 1]", "count: [0, 0]").replace("known_miss:", "note:")
+    broken.write_text(spec.replace("count: [1, 1]", "count: [0, 0]")
                       .replace("clip: ", f"clip: {HARD}/").replace("zones: zones/", f"zones: {HARD}/zones/"))
     bad = subprocess.run([sys.executable, "-m", "edge_agent.cli", "eval", str(broken)],
                          capture_output=True, text=True, timeout=300)
