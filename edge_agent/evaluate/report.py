@@ -138,12 +138,12 @@ def cli_eval(args) -> int:
         config = config or AgentConfig(site=Site(id="eval"), device=Device(id="eval"))
         config = config.model_copy(update={"detector": config.detector.model_copy(update={"min_score": args.min_score})})
     cases = load_cases(args.paths)
-    results = evaluate(cases, config, args.model, Path(args.out) if args.out else None)
-    if args.model is None and config is None:
+    model = args.model or (config.detector.model if config else None)
+    if model is None:
         from ..detect.registry import Registry
 
-        args.model = Registry().default  # named in the report, and the same model replay would take
-    model = args.model or config.detector.model
+        model = Registry().default  # the model replay takes when nothing names one
+    results = evaluate(cases, config, model, Path(args.out) if args.out else None)
     print("\n".join(format_report(results, f"{len(cases)} cases, model {model}")))
     if args.json:
         Path(args.json).write_text(json.dumps({"model": model, **summary(results)}, indent=1))
