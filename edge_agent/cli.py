@@ -18,6 +18,7 @@ DEFAULT_CENTRAL = "configs/central.yaml"
 HANDLERS = {
     "run": "edge_agent.run:cli_run",
     "replay": "edge_agent.replay:cli_replay",
+    "eval": "edge_agent.evaluate.report:cli_eval",
     "check": "edge_agent.admin.check:cli_check",
     "central": "edge_agent.central.cli:cli_central",
     "models": "edge_agent.detect.models_cli:cli_models",
@@ -68,6 +69,31 @@ def _add_pipeline_commands(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("--mqtt", action="store_true", help="also publish to the config's MQTT broker")
     rep.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
 
+    ev = sub.add_parser("eval", help="replay footage cases with ground truth: pass/fail, recall by size, false alarms")
+    ev.add_argument("paths", nargs="+", help="*.expected.yaml case files or folders of them")
+    ev.add_argument("--model", help="model name or path (default: the config's, else the default model)")
+    ev.add_argument("--config", help="cameras.yaml whose detector and alarms settings to use")
+    ev.add_argument("--min-score", type=float, help="override detector.min_score")
+    ev.add_argument("--out", help="keep each case's replay output in this folder")
+    ev.add_argument("--json", help="also write the figures as JSON here")
+
+    _add_central_commands(sub)
+
+    cmd = sub.add_parser("cmd", help="sign and send a command to the agent of --config, print its reply",
+                         description="Actions: ping; snapshot (camera); zone (camera, zone=NAME, enabled=true|"
+                         "false); ack (event_id=ID, by=NAME); reload. See docs/mqtt.md.")
+    cmd.add_argument("action", choices=COMMAND_NAMES, help="what the agent should do")
+    cmd.add_argument("args", nargs="*", metavar="key=value", help="command arguments; values are JSON when "
+                     "they parse (true, 3), text otherwise")
+    cmd.add_argument("--camera", help="camera id, for snapshot and zone")
+    cmd.add_argument("--out", help="snapshot: also receive the JPEG into this folder (media/<snapshot_id>/)")
+    cmd.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the reply "
+                     "(default: %(default)s)")
+    _broker_options(cmd)
+
+
+def _add_central_commands(sub: argparse._SubParsersAction) -> None:
+    """`central`: the reference subscriber (--out) and the console (serve, users add)."""
     cen = sub.add_parser("central", help="central command: the web console (serve, users) or, with --out, "
                          "the reference subscriber that prints alarms")
     _broker_options(cen)
@@ -93,18 +119,6 @@ def _add_pipeline_commands(sub: argparse._SubParsersAction) -> None:
                      help="the console's config (default: %(default)s)")
     add.add_argument("--password-env", help="take the password from this environment variable "
                      "(default: generate one and print it once)")
-
-    cmd = sub.add_parser("cmd", help="sign and send a command to the agent of --config, print its reply",
-                         description="Actions: ping; snapshot (camera); zone (camera, zone=NAME, enabled=true|"
-                         "false); ack (event_id=ID, by=NAME); reload. See docs/mqtt.md.")
-    cmd.add_argument("action", choices=COMMAND_NAMES, help="what the agent should do")
-    cmd.add_argument("args", nargs="*", metavar="key=value", help="command arguments; values are JSON when "
-                     "they parse (true, 3), text otherwise")
-    cmd.add_argument("--camera", help="camera id, for snapshot and zone")
-    cmd.add_argument("--out", help="snapshot: also receive the JPEG into this folder (media/<snapshot_id>/)")
-    cmd.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the reply "
-                     "(default: %(default)s)")
-    _broker_options(cmd)
 
 
 def _broker_options(p: argparse.ArgumentParser) -> None:

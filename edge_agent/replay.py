@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 from pydantic import ValidationError
 
@@ -25,7 +26,7 @@ from .config.models import AgentConfig, Alarms, Camera, Device, Site, ZoneFile
 from .detect.common import DetectorOptions
 from .detect.motion import SceneWatch
 from .errors import EdgeAgentError
-from .frames import Frame
+from .frames import Detections, Frame
 from .health import Health
 from .pipeline import CameraPipeline
 from .redact import redact_url
@@ -83,11 +84,14 @@ def run_replay(
     extra_sink: EventSink | None = None,
     progress: bool = False,
     patrol: str | Path | None = None,
+    on_detections: Callable[[Frame, Detections], None] | None = None,
 ) -> ReplayResult:
     """Replay `video` through the pipeline; events go to `out_dir` (and `extra_sink`).
 
     Frames are sampled and gated by the same `FrameGate` a live camera uses, with the camera's
-    detect fps and idle interval, so CI analyses the frames the live agent would."""
+    detect fps and idle interval, so CI analyses the frames the live agent would.
+    `on_detections` sees every analysed frame's raw detections (the evaluation harness scores
+    the detector per frame from them)."""
     from .config.loader import load_zones
     from .detect.registry import class_names, load_detector
 
@@ -115,8 +119,9 @@ def run_replay(
     began = time.perf_counter()
     bar = _Progress(video) if progress else None
     try:
-        result.frames = _run(source, camera, fps if fps is not None else camera.detect_fps, detector, pipeline, clock,
-             delivery, config.detector.max_batch, bar)
+        analysis = _Analysis(detector, pipeline, clock, delivery, on_detections)
+        result.frames = _run(source, camera, fps if fps is not None else camera.detect_fps, analysis,
+                             config.detector.max_batch, bar)
     finally:
         delivered = delivery.close(timeout=0)
         sink.close()
@@ -141,9 +146,33 @@ def _pipeline(config: AgentConfig, camera: Camera, rules: ZoneFile, ring: Packet
     return CameraPipeline(ctx, rules, config.alarms, ring, patrol=monitor)
 
 
-def _run(source: FileSource, camera: Camera, fps: float, detector, pipeline: CameraPipeline, clock: MediaClock,
-         delivery: Delivery, batch_size: int, bar: _Progress | None) -> int:
+Observer = Callable[[Frame, Detections], None]
+
+
+@dataclass
+class _Analysis:
+    """Detection and the pipeline for batches of frames, and where their events go."""
+
+    detector: Any
+    pipeline: CameraPipeline
+    clock: MediaClock
+    delivery: Delivery
+    observe: Observer | None = None
+
+    def __call__(self, frames: list[Frame]) -> Frame:
+        detections = self.detector.detect([f.image for f in frames])
+        for frame, dets in zip(frames, detections):
+            if self.observe is not None:
+                self.observe(frame, dets)
+            self.clock.set_media_time(frame.media_time)
+            self.delivery.submit(self.pipeline.process(frame, dets))
+        return frames[-1]
+
+
+def _run(source: FileSource, camera: Camera, fps: float, analyse: _Analysis, batch_size: int,
+         bar: _Progress | None) -> int:
     """Frames through the camera's gate, detected in batches; returns the frames analysed."""
+    pipeline, clock, delivery = analyse.pipeline, analyse.clock, analyse.delivery
     batch: list[Frame] = []
     watch = SceneWatch(camera.idle_interval_s, active=pipeline.busy.is_set, phase=idle_phase(camera.id))
     gate = FrameGate(camera.id, fps, Health(clock), batch.append, watch,
@@ -152,24 +181,15 @@ def _run(source: FileSource, camera: Camera, fps: float, detector, pipeline: Cam
     for t, decoded in source:
         gate.offer(decoded, t, lambda m: clock.start + m)
         if len(batch) >= batch_size:
-            last = _analyse(detector, pipeline, batch, clock, delivery)
+            last = analyse(batch)
             batch.clear()
             if bar:
                 bar.update(last.media_time)
     if batch:
-        last = _analyse(detector, pipeline, batch, clock, delivery)
+        last = analyse(batch)
     end_media = max(last.media_time if last else 0.0, source.duration or 0.0)
     delivery.submit(pipeline.close(clock.start + end_media, end_media))
     return gate.analysed
-
-
-def _analyse(detector, pipeline: CameraPipeline, frames: list[Frame], clock: MediaClock,
-             delivery: Delivery) -> Frame:
-    detections = detector.detect([f.image for f in frames])
-    for frame, dets in zip(frames, detections):
-        clock.set_media_time(frame.media_time)
-        delivery.submit(pipeline.process(frame, dets))
-    return frames[-1]
 
 
 class _Progress:

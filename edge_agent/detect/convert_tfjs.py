@@ -8,10 +8,12 @@ graph that came from ONNX (onnx-tf) ends up almost free of them. A bias Add righ
 Conv2D is folded into the Conv. The batch dimension is made dynamic (Reshape targets that
 start with the batch size 1 copy the batch instead).
 
-Supported ops (those of onnx-tf exports such as NanoDet's; any other op is a clear ModelError):
-Placeholder, Const, Identity, Conv2D, Add, AddV2, BiasAdd, Sub, Mul, RealDiv, Relu, Relu6,
-LeakyRelu, Sigmoid, Tanh, MaxPool, AvgPool, Pad, PadV2, ConcatV2, Transpose, Reshape, SplitV,
-ResizeBilinear, and Cast / SparseToDense on constants (folded).
+Supported ops (those of onnx-tf exports such as NanoDet's and of TF-converted MobileNetV3
+CenterNet; any other op is a clear ModelError): Placeholder, Const, Identity, Conv2D,
+DepthwiseConv2dNative and the fused _FusedConv2D / FusedDepthwiseConv2dNative (BiasAdd, then
+Relu or Relu6), Add, AddV2, BiasAdd, Sub, Mul, RealDiv, Relu, Relu6, LeakyRelu, Sigmoid, Tanh,
+Mean, MaxPool, AvgPool, Pad, PadV2, ConcatV2, Transpose, Reshape, SplitV, ResizeBilinear, and
+Cast / SparseToDense on constants (folded).
 
 Layout: `tfjs_weights` reads the manifest and shards, `tfjs_ops` maps single ops to ONNX,
 `tfjs_graph` walks and rewrites the graph; this module holds the public entry points.
@@ -41,17 +43,20 @@ def convert(sources: dict[str, Path], out_path: Path, entry: dict) -> None:
     meta = {"edge_agent.format": str(entry.get("format", "tfjs"))}
     if entry.get("input_size"):
         meta["edge_agent.input_size"] = json.dumps(list(entry["input_size"]))
-    convert_model(sources["model"], out_path, entry.get("names"), meta, shards)
+    outputs = (entry.get("convert") or {}).get("outputs")
+    convert_model(sources["model"], out_path, entry.get("names"), meta, shards, outputs)
 
 
 def convert_model(model_json: Path, out_path: Path, names: list[str] | None = None,
-                  meta: dict[str, str] | None = None, shards: list[Path] | None = None) -> Path:
+                  meta: dict[str, str] | None = None, shards: list[Path] | None = None,
+                  outputs: list[str] | None = None) -> Path:
     """Convert a TFJS graph model to ONNX at `out_path` (written atomically); returns the path.
 
-    `names` (class names) and `meta` go into the model's metadata properties.
+    `names` (class names) and `meta` go into the model's metadata properties; `outputs` (TF
+    node names) cuts the graph there instead of at its signature's outputs.
     """
     spec, weights = read_weights(Path(model_json), shards)
-    b, outputs = build_graph(spec, weights)
+    b, outputs = build_graph(spec, weights, outputs)
     if len(b.inputs) != 1:
         raise ModelError(f"{model_json}: expected one input, found {len(b.inputs)}")
     nodes = cancel_transposes(b.nodes, outputs)

@@ -39,10 +39,12 @@ log = logging.getLogger(__name__)
 CONVERTERS = {
     "darknet": "edge_agent.detect.convert_darknet:convert_entry",
     "nanodet": "edge_agent.detect.convert_tfjs:convert",
+    "centernet": "edge_agent.detect.convert_tfjs:convert",
 }
 BACKENDS = {
     "darknet": "edge_agent.detect.onnx_darknet:DarknetDetector",
     "nanodet": "edge_agent.detect.onnx_nanodet:NanoDetDetector",
+    "centernet": "edge_agent.detect.onnx_centernet:CenterNetDetector",
     "ultralytics": "edge_agent.detect.onnx_ultralytics:UltralyticsOnnxDetector",
 }
 ULTRALYTICS_API = "edge_agent.detect.ultralytics_api:UltralyticsDetector"

@@ -14,13 +14,18 @@ from ..errors import ModelError
 from .tfjs_ops import Builder, base_ref, emit_conv, emit_op, fold_constants, tf_attr
 
 
-def _topo(nodes: list[dict]) -> list[dict]:
-    """Nodes in dependency order (a TFJS file need not list them so); iterative DFS."""
+def _topo(nodes: list[dict], roots: list[str] | None = None) -> list[dict]:
+    """Nodes in dependency order (a TFJS file need not list them so); iterative DFS.
+
+    With `roots`, only those nodes and what they depend on.
+    """
     by_name = {n["name"]: n for n in nodes}
     order: list[dict] = []
     state: dict[str, int] = {}  # 1 = expanded, inputs pending; 2 = placed
-    for root in nodes:
-        stack = [(root["name"], False)]
+    for root in roots or [n["name"] for n in nodes]:
+        if root not in by_name:
+            raise ModelError(f"TFJS graph: no node {root} to take as an output")
+        stack = [(root, False)]
         while stack:
             name, ready = stack.pop()
             if state.get(name) == 2:
@@ -61,9 +66,17 @@ def _bias_of(node: dict, consumers: dict[str, list[dict]], consts: dict[str, np.
     return bias, users[0]["name"]
 
 
-def build_graph(spec: dict, weights: dict[str, np.ndarray]) -> tuple[Builder, list[str]]:
-    """Walk the TF graph once, folding constants and emitting ONNX nodes; returns graph outputs."""
-    nodes = _topo(spec["modelTopology"]["node"])
+CONV_OPS = ("Conv2D", "_FusedConv2D", "DepthwiseConv2dNative", "FusedDepthwiseConv2dNative")
+
+
+def build_graph(spec: dict, weights: dict[str, np.ndarray],
+                outputs: list[str] | None = None) -> tuple[Builder, list[str]]:
+    """Walk the TF graph once, folding constants and emitting ONNX nodes; returns graph outputs.
+
+    `outputs` (TF node names) cuts the graph there instead of at its signature's outputs, e.g.
+    before a decode the backend does itself.
+    """
+    nodes = _topo(spec["modelTopology"]["node"], [base_ref(o) for o in outputs] if outputs else None)
     consumers: dict[str, list[dict]] = {}
     for n in nodes:
         for ref in n.get("input", []):
@@ -96,7 +109,7 @@ def build_graph(spec: dict, weights: dict[str, np.ndarray]) -> tuple[Builder, li
         if op in ("Identity", "StopGradient"):
             b.alias[name] = b.tensor(ins[0])
             continue
-        if op == "Conv2D":
+        if op in CONV_OPS:
             fold = _bias_of(node, consumers, b.consts)
             if fold:
                 absorbed[fold[1]] = name
@@ -105,7 +118,7 @@ def build_graph(spec: dict, weights: dict[str, np.ndarray]) -> tuple[Builder, li
             outs = emit_op(b, node, ins)
         for i, out in enumerate(outs):
             b.alias[name if i == 0 else f"{name}:{i}"] = out
-    wanted = sorted(spec.get("signature", {}).get("outputs", {})) or [
+    wanted = outputs or sorted(spec.get("signature", {}).get("outputs", {})) or [
         n["name"] for n in nodes if n["name"] not in consumers and n["op"] != "Const"]
     outputs = []
     for ref in wanted:

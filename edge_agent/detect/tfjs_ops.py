@@ -140,23 +140,57 @@ def _pads(node: dict, nhwc: bool) -> dict[str, Any]:
 
 
 def emit_conv(b: Builder, node: dict, ins: list[str], bias: np.ndarray | None) -> list[str]:
-    """Conv2D (filter HWIO) → ONNX Conv (OIHW); `bias` comes from a folded Add."""
+    """Conv2D / DepthwiseConv2dNative and their TF-fused forms → ONNX Conv in NCHW.
+
+    Filters are HWIO (depthwise: H, W, C, multiplier → a grouped Conv). `bias` comes from a
+    folded Add; a fused op carries its own (`fused_ops` BiasAdd, then an optional activation).
+    """
     w = b.consts.get(base_ref(ins[1]))
     if w is None:
         raise ModelError(f"TFJS graph: node {node['name']}: the filter must be a constant")
     nhwc = tf_attr(node, "data_format", "NHWC") == "NHWC"
+    fused = tf_attr(node, "fused_ops", []) if node["op"].startswith(("_Fused", "Fused")) else []
+    if fused:
+        if fused[0] != "BiasAdd" or len(fused) > 2 or len(ins) < 3:
+            raise ModelError(f"TFJS graph: node {node['name']}: fused ops {fused} are not supported")
+        bias = b.consts.get(base_ref(ins[2]))
+        if bias is None:
+            raise ModelError(f"TFJS graph: node {node['name']}: the fused bias must be a constant")
     attrs = _pads(node, nhwc)
     attrs.update(strides=_spatial(tf_attr(node, "strides", [1, 1, 1, 1]), nhwc),
                  dilations=_spatial(tf_attr(node, "dilations", [1, 1, 1, 1]), nhwc),
                  kernel_shape=list(w.shape[:2]))
+    if "Depthwise" in node["op"]:
+        kh, kw, cin, mult = w.shape
+        weight = w.transpose(2, 3, 0, 1).reshape(cin * mult, 1, kh, kw)
+        attrs["group"] = int(cin)
+    else:
+        weight = w.transpose(3, 2, 0, 1)
     x = b.tensor(ins[0])
     if nhwc:
         x = b.op("Transpose", [x], "to_nchw", perm=_TO_NCHW)[0]
-    conv_in = [x, b.const(w.transpose(3, 2, 0, 1).astype(np.float32), "w")]
+    conv_in = [x, b.const(weight.astype(np.float32), "w")]
     if bias is not None:
         conv_in.append(b.const(np.asarray(bias, np.float32).reshape(-1), "b"))
     y = b.op("Conv", conv_in, "conv", **attrs)[0]
+    if len(fused) == 2:
+        y = _activation(b, fused[1], y, node)
     return b.op("Transpose", [y], "to_nhwc", perm=_TO_NHWC) if nhwc else [y]
+
+
+def _activation(b: Builder, kind: str, x: str, node: dict) -> str:
+    if kind == "Relu":
+        return b.op("Relu", [x], "relu")[0]
+    if kind == "Relu6":
+        return b.op("Clip", [x, b.const(np.float32(0)), b.const(np.float32(6))], "relu6")[0]
+    raise ModelError(f"TFJS graph: node {node['name']}: fused activation {kind} is not supported")
+
+
+def _mean(b: Builder, node: dict, ins: list[str]) -> list[str]:
+    """Mean over constant axes (MobileNetV3's squeeze-excite global pooling)."""
+    axes = [int(v) for v in np.atleast_1d(b.consts[base_ref(ins[1])])]
+    keep = int(bool(tf_attr(node, "keep_dims", False)))
+    return b.op("ReduceMean", [b.tensor(ins[0])], "mean", axes=axes, keepdims=keep)
 
 
 def _pool(b: Builder, node: dict, ins: list[str]) -> list[str]:
@@ -243,10 +277,10 @@ def _simple(b: Builder, node: dict, ins: list[str]) -> list[str]:
 
 _HANDLERS: dict[str, Callable[[Builder, dict, list[str]], list[str]]] = {
     "MaxPool": _pool, "AvgPool": _pool, "ResizeBilinear": _resize, "SplitV": _split,
-    "Pad": _pad, "PadV2": _pad, "Reshape": _reshape,
+    "Pad": _pad, "PadV2": _pad, "Reshape": _reshape, "Mean": _mean,
 }
 
 
 def emit_op(b: Builder, node: dict, ins: list[str]) -> list[str]:
-    """ONNX outputs for any non-Conv2D TF node (Conv2D goes through `emit_conv` for bias folding)."""
+    """ONNX outputs for any non-convolution TF node (those go through `emit_conv` for bias folding)."""
     return _HANDLERS.get(node["op"], _simple)(b, node, ins)

@@ -37,6 +37,7 @@ class Actor:
     name: str
     label: str
     pose: Callable[[float], Pose | None]
+    gain: float = 1.0  # brightness of the cut-out itself (< 1: a backlit silhouette)
 
 
 @dataclass
@@ -153,6 +154,12 @@ class SceneRender:
     gain: Callable[[float], float] = lambda t: 1.0
     noise: float = 1.5
     jitter_px: float = 1.0
+    # Applied to the composited frame (float BGR 0..1) before the sensor: haze, dusk, rain, glitter.
+    effect: Callable[[np.ndarray, float, np.random.Generator], np.ndarray] | None = None
+    # Opaque foreground rectangles (frame fractions x0, y0, x1, y1) in front of every actor, e.g.
+    # a parapet; truth boxes cover only the part of a cut-out left visible.
+    foreground: list[tuple[float, float, float, float]] = field(default_factory=list)
+    foreground_bgr: tuple[float, float, float] = (0.45, 0.47, 0.5)
 
 
 def render_frames(
@@ -161,6 +168,9 @@ def render_frames(
     """Yield (BGR uint8 frame, what was drawn where) for every frame of the scene."""
     bg = load_background(scene.background, width, height, scene.crop_y)
     cam = Camera(scene.seed, width, scene.noise, scene.jitter_px)
+    fx_rng = np.random.default_rng(scene.seed + 1)
+    walls = [(round(x0 * width), round(y0 * height), round(x1 * width), round(y1 * height))
+             for x0, y0, x1, y1 in scene.foreground]
     for i in range(round(scene.duration * fps)):
         t = i / fps
         g = scene.gain(t)
@@ -175,11 +185,31 @@ def render_frames(
             spr = sprites.scaled(pose.sprite, hpx, pose.flip)
             left = round(pose.x * width - spr.shape[1] / 2)
             top = round(pose.y * height) - hpx
-            composite(frame, spr, left, top, g)
-            box = _visible_box(left + dx, top + dy, spr.shape[1], hpx, width, height)
+            composite(frame, spr, left, top, g * actor.gain)
+            box = _unhidden_box(spr, left, top, walls, dx, dy, width, height)
             if box is not None:
                 truth.objects.append(Drawn(actor.name, actor.label, box))
+        for x0, y0, x1, y1 in walls:
+            frame[y0:y1, x0:x1] = np.float32(scene.foreground_bgr) * g
+        if scene.effect is not None:
+            frame = scene.effect(frame, t, fx_rng)
         yield cam.expose(frame, dx, dy), truth
+
+
+def _unhidden_box(spr: np.ndarray, left: int, top: int, walls: list[tuple[int, int, int, int]],
+                  dx: float, dy: float, W: int, H: int) -> tuple[float, ...] | None:
+    """The visible cut-out's box: its opaque pixels minus the foreground, clipped to the frame."""
+    h, w = spr.shape[:2]
+    if not walls:
+        return _visible_box(left + dx, top + dy, w, h, W, H)
+    mask = spr[:, :, 3] > 0.5
+    for x0, y0, x1, y1 in walls:
+        mask[max(0, y0 - top): max(0, y1 - top), max(0, x0 - left): max(0, x1 - left)] = False
+    ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        return None
+    return _visible_box(left + xs.min() + dx, top + ys.min() + dy, int(xs.max() - xs.min() + 1),
+                        int(ys.max() - ys.min() + 1), W, H)
 
 
 def _visible_box(left: float, top: float, w: int, h: int, W: int, H: int) -> tuple[float, ...] | None:
@@ -191,9 +221,13 @@ def _visible_box(left: float, top: float, w: int, h: int, W: int, H: int) -> tup
 
 
 class Encoder:
-    """Camera-like H.264: one keyframe a second, no B-frames, no scene-cut keyframes, yuv420p."""
+    """Camera-like H.264: one keyframe a second, no B-frames, no scene-cut keyframes, yuv420p.
 
-    def __init__(self, path: Path, width: int, height: int, fps: int, crf: int) -> None:
+    Quality by `crf`, or, with `bitrate_kbps`, at a camera's constant bit rate (VBV-capped).
+    """
+
+    def __init__(self, path: Path, width: int, height: int, fps: int, crf: int,
+                 bitrate_kbps: int | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.container = av.open(str(path), "w", format="mp4")
         self.stream = self.container.add_stream("libx264", rate=Fraction(fps))
@@ -202,12 +236,12 @@ class Encoder:
         self.stream.codec_context.gop_size = fps
         self.stream.codec_context.max_b_frames = 0
         # threads=1: x264's output depends on the thread count; one thread makes the bytes reproducible.
-        self.stream.options = {
-            "crf": str(crf),
-            "preset": "medium",
-            "threads": "1",
-            "x264-params": f"keyint={fps}:min-keyint={fps}:scenecut=0:bframes=0:ipratio=1.0",
-        }
+        params = f"keyint={fps}:min-keyint={fps}:scenecut=0:bframes=0:ipratio=1.0"
+        rate = {"crf": str(crf)}
+        if bitrate_kbps:
+            params += f":bitrate={bitrate_kbps}:vbv-maxrate={bitrate_kbps}:vbv-bufsize={bitrate_kbps}"
+            rate = {}
+        self.stream.options = {**rate, "preset": "medium", "threads": "1", "x264-params": params}
         self.fps = fps
         self.count = 0
 

@@ -96,6 +96,14 @@ class Scene:
     crf: int = 28
     detect_fps: float = 5.0
     facts: dict[str, Any] = field(default_factory=dict)  # nominal facts (e.g. stopped_at) for truth
+    # Hard cases (scripts/footage/hard.py) fix their stream and its conditions:
+    size: tuple[int, int] | None = None  # rendered at this size and rate whatever --size says
+    fps: int | None = None
+    bitrate_kbps: int | None = None  # a camera's constant bit rate instead of the CRF
+    effect: Callable[..., Any] | None = None  # footage/effects.py
+    foreground: list[tuple[float, float, float, float]] = field(default_factory=list)
+    jitter_px: float = 1.0
+    extra_alarms_allowed: int = 0  # id switches the expectation tolerates (a crowd)
 
 
 def _rail_zone(**extra: Any) -> dict[str, Any]:

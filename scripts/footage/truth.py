@@ -20,8 +20,10 @@ def _r(v: float) -> float:
     return round(float(v), 3)
 
 
-def object_truth(frames: list[FrameTruth], zones: list[dict[str, Any]], fps: float, aspect: float) -> dict[str, Any]:
-    """Per object: when seen, its zone visits (entered_at, left_at, entry point), margins, path."""
+def object_truth(frames: list[FrameTruth], zones: list[dict[str, Any]], fps: float, aspect: float,
+                 boxes: bool = False) -> dict[str, Any]:
+    """Per object: when seen, its zone visits (entered_at, left_at, entry point), margins, path;
+    with `boxes`, the drawn box of every frame as [t, x0, y0, x1, y1] (edge-agent eval's size recall)."""
     polys = {z["name"]: Polygon(z["polygon"]) for z in zones}
     names = sorted({o.actor for f in frames for o in f.objects})
     result: dict[str, Any] = {}
@@ -33,6 +35,8 @@ def object_truth(frames: list[FrameTruth], zones: list[dict[str, Any]], fps: flo
             "zones": {},
             "path": [[_r(t), _r(o.anchor[0]), _r(o.anchor[1])] for t, o in seen if round(t * fps) % round(fps) == 0],
         }
+        if boxes:
+            info["boxes"] = [[_r(t), *(_r(v) for v in o.box)] for t, o in seen]
         by_t = {t: o for t, o in seen}
         for zname, poly in polys.items():
             visits: list[dict[str, Any]] = []
@@ -68,8 +72,9 @@ def _settled_at(seen: list, poly: Polygon, radius: float, aspect: float) -> floa
     return None
 
 
-def intrusion_expectation(zone: dict[str, Any], objects: dict[str, Any]) -> dict[str, Any]:
-    """Count objects of the zone's labels that stay in past the dwell; unsure ones widen the range."""
+def intrusion_expectation(zone: dict[str, Any], objects: dict[str, Any], extra: int = 0) -> dict[str, Any]:
+    """Count objects of the zone's labels that stay in past the dwell; unsure ones widen the range,
+    and so does `extra` (id switches tolerated in a crowd)."""
     dwell = float(zone.get("dwell_s", 1.0))
     sure, unsure, firsts = 0, 0, []
     label = zone["labels"][0]
@@ -86,7 +91,8 @@ def intrusion_expectation(zone: dict[str, Any], objects: dict[str, Any]) -> dict
             firsts.append(long[0][0] + dwell)
         elif any(s[1] >= dwell - 0.5 for s in stays):
             unsure += 1
-    exp: dict[str, Any] = {"type": "intrusion", "zone": zone["name"], "label": label, "count": [sure, sure + unsure]}
+    exp: dict[str, Any] = {"type": "intrusion", "zone": zone["name"], "label": label,
+                           "count": [sure, sure + unsure + (extra if sure + unsure else 0)]}
     if sure + unsure >= 2:
         exp["distinct_tracks"] = True  # one alarm per object, never two for the same track
     if firsts:

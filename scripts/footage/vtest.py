@@ -17,6 +17,7 @@ from .render import Encoder
 from .truth import EARLY_S, LATE_S
 
 NAME = "vtest_restricted"
+SMALL = "vtest_small"  # hard case: the first 8 s downscaled to 384x288 at 1 Mbit/s
 CUT_START_S = 49.0  # seconds into vtest.avi
 CUT_LENGTH_S = 25.0
 SOURCE_FPS = 10
@@ -38,36 +39,40 @@ def _fit(size: tuple[int, int] | None) -> tuple[int, int]:
 
 
 def render(media: Path, out: Path, size: tuple[int, int] | None, fps: int, dump_yaml: Callable,
-           crf: int | None = None) -> None:
+           crf: int | None = None, name: str = NAME, length_s: float = CUT_LENGTH_S,
+           bitrate_kbps: int | None = None) -> None:
     width, height = _fit(size)
     src = media / "footage" / "vtest.avi"
     first = round(CUT_START_S * SOURCE_FPS)
     frames = []
     with av.open(str(src)) as container:
         for i, frame in enumerate(container.decode(video=0)):
-            if i >= first + round(CUT_LENGTH_S * SOURCE_FPS):
+            if i >= first + round(length_s * SOURCE_FPS):
                 break
             if i >= first:
                 img = frame.to_ndarray(format="bgr24")
                 frames.append(cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA))
-    enc = Encoder(out / f"{NAME}.mp4", width, height, fps, crf or 30)
-    n_out = round(CUT_LENGTH_S * fps)
+    enc = Encoder(out / f"{name}.mp4", width, height, fps, crf or 30, bitrate_kbps)
+    n_out = round(length_s * fps)
     for k in range(n_out):  # other frame rates repeat the nearest earlier source frame
         enc.write(frames[min(len(frames) - 1, k * SOURCE_FPS // fps)])
     enc.close()
-    dump_yaml(out / "zones" / f"{NAME}.yaml", {"zones": [ZONE]}, f"Zones of {NAME}.mp4 (keep off the lawn)")
+    dump_yaml(out / "zones" / f"{name}.yaml", {"zones": [ZONE]}, f"Zones of {name}.mp4 (keep off the lawn)")
     labels = yaml.safe_load(LABELS.read_text())
-    dump_yaml(out / f"{NAME}.expected.yaml", expectation(labels, width, height, fps, n_out),
-              "Expected alarms, from the hand labels in vtest_labels.yaml")
-    print(f"{NAME}: {n_out} frames {width}x{height}@{fps} {(out / f'{NAME}.mp4').stat().st_size / 1024:.0f} KiB")
+    spec = expectation(labels, width, height, fps, n_out, name)
+    if bitrate_kbps:
+        spec["video"]["bitrate_kbps"] = bitrate_kbps
+    dump_yaml(out / f"{name}.expected.yaml", spec, "Expected alarms, from the hand labels in vtest_labels.yaml")
+    print(f"{name}: {n_out} frames {width}x{height}@{fps} {(out / f'{name}.mp4').stat().st_size / 1024:.0f} KiB")
 
 
-def expectation(labels: dict[str, Any], width: int, height: int, fps: int, frames: int) -> dict[str, Any]:
+def expectation(labels: dict[str, Any], width: int, height: int, fps: int, frames: int,
+                name: str = NAME) -> dict[str, Any]:
     people = labels["people"]
     n = len(people)
     first = min(p["entered_at"] for p in people) + ZONE["dwell_s"]
     return {
-        "clip": f"{NAME}.mp4", "zones": f"zones/{NAME}.yaml", "fps": 5.0,
+        "clip": f"{name}.mp4", "zones": f"zones/{name}.yaml", "fps": 5.0,
         "video": {"width": width, "height": height, "fps": fps, "frames": frames},
         "expect": [{
             "type": "intrusion", "zone": "lawn", "label": "person", "count": labels["count_range"],

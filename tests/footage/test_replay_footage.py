@@ -26,6 +26,7 @@ from edge_agent.clock import parse_iso
 from edge_agent.config.loader import load_zones
 from edge_agent.config.models import AgentConfig, Device, Site
 from edge_agent.config.render import KIND_COLORS, LINE_COLOR
+from edge_agent.evaluate import judge
 from edge_agent.replay import run_replay
 
 HERE = Path(__file__).parent
@@ -66,29 +67,9 @@ def replayed(request, tmp_path_factory) -> tuple[dict, list[dict], Path]:
 
 
 def test_alarms_match_ground_truth(replayed):
+    """The harness's judge (edge-agent eval): counts, first-alarm window, distinct tracks, extras."""
     spec, events, _ = replayed
-    starts = [e for e in events if e["phase"] == "start"]
-    matched: set[str] = set()
-    for exp in spec["expect"]:
-        hits = [
-            e for e in starts
-            if e["type"] == exp["type"] and e["zone"] == exp["zone"] and e["label"] == exp["label"]
-            and e["details"].get("direction") == exp.get("direction")  # line crossings: in | out
-        ]
-        lo, hi = exp["count"]
-        summary = [(e["type"], e["zone"], e["label"], e["media_time"], e["track_id"]) for e in starts]
-        assert lo <= len(hits) <= hi, f"{spec['clip']}: expected {lo}..{hi} of {exp}, got {summary}"
-        if hits and "first_alarm_within" in exp:
-            first = min(e["media_time"] for e in hits)
-            a, b = exp["first_alarm_within"]
-            assert a <= first <= b, f"{spec['clip']}: first alarm at {first}, expected within [{a}, {b}]"
-        if exp.get("distinct_tracks"):
-            tracks = [e["track_id"] for e in hits]
-            assert len(tracks) == len(set(tracks)), f"one person alarmed twice: {tracks}"
-        matched.update(e["event_id"] for e in hits)
-    if spec.get("only_listed"):
-        extra = [(e["type"], e["zone"], e["label"]) for e in starts if e["event_id"] not in matched]
-        assert not extra, f"{spec['clip']}: unexpected alarms {extra}"
+    assert not judge(spec, events), judge(spec, events)
 
 
 def test_a_stationary_zone_raises_nothing_but_stationary(replayed):

@@ -222,3 +222,38 @@ def test_script_still_computes_the_committed_truth(tmp_path):
     for name in ("rail_line_in", "rail_line_out"):
         assert _spec(tmp_path / f"{name}.expected.yaml")["expect"] == _spec(FOOTAGE / f"{name}.expected.yaml")["expect"]
         assert (tmp_path / "zones" / f"{name}.yaml").read_text() == (FOOTAGE / "zones" / f"{name}.yaml").read_text()
+
+
+HARD = FOOTAGE / "hard"
+HARD_CASES = sorted(HARD.glob("*.expected.yaml"))
+
+
+@pytest.mark.parametrize("case", HARD_CASES, ids=lambda c: c.name.removesuffix(".expected.yaml"))
+def test_hard_clip_is_a_camera_stream_at_its_bit_rate(case: Path):
+    spec = _spec(case)
+    video, clip = spec["video"], HARD / spec["clip"]
+    with av.open(str(clip)) as c:
+        stream = c.streams.video[0]
+        assert (stream.codec_context.name, stream.codec_context.width, stream.codec_context.height) == (
+            "h264", video["width"], video["height"])
+        assert float(stream.average_rate) == video["fps"]
+        packets = [p for p in c.demux(stream) if p.size]
+    assert [i for i, p in enumerate(packets) if p.is_keyframe] == list(range(0, video["frames"], video["fps"]))
+    kbps = clip.stat().st_size * 8 / 1000 / (video["frames"] / video["fps"])
+    assert 0.7 * video["bitrate_kbps"] <= kbps <= 1.15 * video["bitrate_kbps"], kbps
+
+
+@pytest.mark.parametrize("px", [28, 36, 44, 60])
+def test_far_people_are_drawn_at_the_stated_height(px: int):
+    spec = _spec(HARD / f"far_person_{px}.expected.yaml")
+    first = spec["truth"]["objects"]["person-1"]["boxes"][0]
+    assert abs((first[4] - first[2]) * spec["video"]["height"] - px) <= 1.0
+
+
+def test_parapet_hides_the_lower_half():
+    spec = _spec(HARD / "parapet_hidden.expected.yaml")
+    h = spec["video"]["height"]
+    standing = [b for b in spec["truth"]["objects"]["person-1"]["boxes"] if b[0] >= 3.5]
+    for _, _, y0, _, y1 in standing:
+        assert abs(y1 - 0.66) * h <= 6  # the box ends at the parapet's top (up to the camera jitter)
+        assert (y1 - y0) < 0.6 * 0.44  # less than 60 % of the 0.44-tall person is visible
