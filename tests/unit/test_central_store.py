@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("sqlalchemy", reason="the [central] extra is not installed")
 
 from edge_agent.alarms.event import Event  # noqa: E402
-from edge_agent.central.store import Store  # noqa: E402
+from edge_agent.central.store import Store, Stored  # noqa: E402
 from edge_agent.central.workflow import Change, Conflict, Invalid, Workflow  # noqa: E402
 from edge_agent.clock import FakeClock, iso_utc  # noqa: E402
 from edge_agent.config.central import CentralConfig  # noqa: E402
@@ -63,6 +63,12 @@ def run_store_contract(store: Store) -> None:
     assert store.record_event(late, raw(late), T0 + 2000).opened
     offline = event(5, T0 + 70, zone=None, kind=None, type_="camera_offline")
     store.record_event(offline, raw(offline), T0 + 70)
+
+    early = event(6, T0 + 80, camera="cam2")  # its update overtook its start on the way
+    early_update = early.next_phase("update", details={"clip": "ready"})
+    assert store.record_event(early_update, raw(early_update), T0 + 81) == Stored(True, None)
+    linked = store.record_event(early, raw(early), T0 + 82)
+    assert [p["phase"] for p in store.event_payloads(linked.alarm_id)] == ["update", "start"]
 
     wf = Workflow(store, CentralConfig(), lambda t, p: None, lambda: T0)
     assert wf.get(first.alarm_id)["count"] == 2
