@@ -123,18 +123,10 @@ def test_alarm_from_replay_is_seen_handled_and_closed_in_the_browser(
         assert proc.returncode == 0, err[-3000:]
         _screenshot(page, "console-alarm-list.png")
 
-        # The alarm view: the snapshot has loaded and the clip plays.
-        page.click(f"#alarms tbody tr[data-id='{alarm_id}']")
-        page.wait_for_url(f"{console.url}/alarms/{alarm_id}")
-        wait_js(page, "document.getElementById('snapshot').naturalWidth > 0", 30)
-        wait_js(page, "document.getElementById('clip').readyState >= 2", 60)
-        t0 = page.evaluate("document.getElementById('clip').currentTime")
-        wait_js(page, f"document.getElementById('clip').currentTime > {t0} + 0.3", 15)
-        assert page.evaluate("document.getElementById('clip').error") is None
-
-        # Acknowledge: the box's command topic gets a signed ack that the agent's dispatcher executes.
-        page.click("#ack")
-        page.wait_for_selector("#state.state-acknowledged", timeout=10_000)
+        # Acknowledge from the list with the keyboard (the first row is selected): the box's command
+        # topic gets a signed ack that the agent's dispatcher executes.
+        page.keyboard.press("a")
+        page.wait_for_selector(f"#alarms tr.state-acknowledged[data-id='{alarm_id}']", timeout=10_000)
         assert wait_for(lambda: listener.commands, 10)
         [(topic, payload)] = listener.commands
         assert topic == "city/shore-07/box-01/cmd/ack"
@@ -144,6 +136,16 @@ def test_alarm_from_replay_is_seen_handled_and_closed_in_the_browser(
         reply = box.handle(topic, payload)
         assert reply["ok"] is True, reply
         assert acked == [{"event_id": console.centre.workflow.get(int(alarm_id))["event_id"], "by": "olga"}]
+
+        # The alarm view: the snapshot has loaded and the clip plays.
+        page.click(f"#alarms tbody tr[data-id='{alarm_id}']")
+        page.wait_for_url(f"{console.url}/alarms/{alarm_id}")
+        wait_js(page, "document.getElementById('snapshot').naturalWidth > 0", 30)
+        wait_js(page, "document.getElementById('clip').readyState >= 2", 60)
+        t0 = page.evaluate("document.getElementById('clip').currentTime")
+        wait_js(page, f"document.getElementById('clip').currentTime > {t0} + 0.3", 15)
+        assert page.evaluate("document.getElementById('clip').error") is None
+        assert page.is_disabled("#ack")  # already acknowledged
 
         page.fill("form[data-action=assign] input[name=assignee]", "team 3")
         page.click("#assign")
