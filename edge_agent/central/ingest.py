@@ -88,6 +88,7 @@ class Ingest:
         self._ready: dict[tuple[str, str], bytes] = {}
         self._inbox: queue.Queue[tuple[str, bytes, int, int] | None] = queue.Queue()
         opts = LinkOptions(client_id=client_id, subscriptions=filters(self.prefix), manual_ack=True,
+                           while_away="alarms wait at the broker in this console's session",
                            reconnect_min_s=cfg.mqtt.reconnect_min_s, reconnect_max_s=cfg.mqtt.reconnect_max_s,
                            session_expiry_s=cfg.mqtt.session_expiry_s)
         self.link = MqttLink(cfg.mqtt, opts, Callbacks(

@@ -100,6 +100,7 @@ class LinkOptions:
     session_expiry_s: int = 7 * 24 * 3600
     max_inflight: int = 20
     manual_ack: bool = False  # PUBACK only when the owner says so (see Callbacks.unacked_message)
+    while_away: str = "messages stay queued in the outbox"  # what the retry log line tells the reader
 
 
 class MqttLink:
@@ -194,7 +195,7 @@ class MqttLink:
         self.last_error = text
         if now - self._logged.get(text, -1e9) >= REPEAT_LOG_S:
             self._logged[text] = now
-            log.warning("mqtt %s: %s; retrying, messages stay queued in the outbox", self.opts.client_id, text)
+            log.warning("mqtt %s: %s; retrying, %s", self.opts.client_id, text, self.opts.while_away)
         else:
             log.debug("mqtt %s: %s (again)", self.opts.client_id, text)
 
