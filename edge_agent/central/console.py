@@ -7,7 +7,6 @@ re-reads `/api/alarms` when something changed.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import datetime
 from pathlib import Path
@@ -146,17 +145,16 @@ class Console:
                                      headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     async def _events(self, request: Request) -> AsyncIterator[str]:
+        # Starlette cancels this generator when the page goes away; a comment now and then keeps
+        # proxies from closing a quiet stream.
         seen = self.changes.version
-        quiet = 0.0
         yield f"data: {seen}\n\n"
-        while not await request.is_disconnected():
-            # short waits, so a closed page or a server shutdown frees the thread within a second
-            now = await asyncio.to_thread(self.changes.wait, seen, 1.0)
+        while True:
+            now = await self.changes.changed(seen, STREAM_HEARTBEAT_S)
             if now != seen:
-                seen, quiet = now, 0.0
+                seen = now
                 yield f"data: {seen}\n\n"
-            elif (quiet := quiet + 1.0) >= STREAM_HEARTBEAT_S:
-                quiet = 0.0
+            else:
                 yield ": still here\n\n"
 
 

@@ -12,6 +12,7 @@ block the ones behind it.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -57,21 +58,37 @@ def filters(prefix: str) -> list[str]:
 
 
 class Changes:
-    """A counter the pages watch: it moves whenever an alarm may look different."""
+    """A counter the pages watch: it moves whenever an alarm may look different.
+
+    The ingest thread bumps it; each open page's event stream awaits it on the web server's event
+    loop (no thread per page)."""
 
     def __init__(self) -> None:
         self.version = 0
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
 
     def bump(self) -> None:
-        with self._cond:
+        with self._lock:
             self.version += 1
-            self._cond.notify_all()
+            waiters = list(self._waiters)
+        for loop, event in waiters:
+            loop.call_soon_threadsafe(event.set)
 
-    def wait(self, seen: int, timeout: float) -> int:
-        with self._cond:
-            self._cond.wait_for(lambda: self.version != seen, timeout=timeout)
-            return self.version
+    async def changed(self, seen: int, timeout: float) -> int:
+        """The version once it differs from `seen`, or after `timeout` seconds."""
+        waiter = (asyncio.get_running_loop(), asyncio.Event())
+        with self._lock:
+            self._waiters.add(waiter)
+        try:
+            if self.version == seen:
+                await asyncio.wait_for(waiter[1].wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            with self._lock:
+                self._waiters.discard(waiter)
+        return self.version
 
 
 class Ingest:

@@ -133,3 +133,19 @@ def test_a_clip_the_browser_cannot_play_is_recognised(tmp_path):
             out.mux(stream.encode())
     assert (video_codec(str(paths["libx264"])), video_codec(str(paths["libx265"]))) == ("h264", "hevc")
     assert video_codec(str(tmp_path / "missing.mp4")) is None
+
+
+def test_pages_wake_when_the_ingest_thread_stores_something():
+    import asyncio
+    import threading
+
+    from edge_agent.central.ingest import Changes
+
+    changes = Changes()
+
+    async def watch() -> tuple[int, int]:
+        quiet = await changes.changed(0, 0.05)  # nothing happened: back after the timeout
+        threading.Timer(0.05, changes.bump).start()  # the ingest thread stores something
+        return quiet, await changes.changed(0, 30)
+
+    assert asyncio.run(watch()) == (0, 1)
