@@ -23,7 +23,7 @@ from ..web.auth import Session
 from . import queries
 from .evidence import evidence_zip
 from .ingest import Changes
-from .workflow import Change, Conflict, Invalid, Workflow
+from .workflow import Change, Conflict, Invalid, NotFound, Workflow
 
 HERE = Path(__file__).parent
 STREAM_HEARTBEAT_S = 15.0
@@ -43,7 +43,7 @@ class Console:
     def _alarm(self, alarm_id: int) -> dict[str, Any]:
         try:
             row = self.wf.get(alarm_id)
-        except Invalid:
+        except NotFound:
             raise HTTPException(404, f"no alarm {alarm_id}") from None
         return queries.present(row, self.clock.now(), self.cfg.workflow.escalate_after_s, self.cfg.timezone)
 
@@ -134,6 +134,8 @@ class Console:
                                                    _opt(data, "assignee"), _opt(data, "disposition"), _opt(data, "note")))
             except Conflict as exc:
                 raise HTTPException(409, str(exc)) from None
+            except NotFound as exc:
+                raise HTTPException(404, str(exc)) from None
             except (Invalid, ValueError) as exc:
                 raise HTTPException(400, str(exc)) from None
             self.changes.bump()
