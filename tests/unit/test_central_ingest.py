@@ -149,3 +149,13 @@ def test_pages_wake_when_the_ingest_thread_stores_something():
         return quiet, await changes.changed(0, 30)
 
     assert asyncio.run(watch()) == (0, 1)
+
+
+def test_a_media_id_that_is_not_a_plain_name_never_becomes_a_path(tmp_path):
+    """`..` is a valid MQTT topic level: a forged box must not write outside the media folder."""
+    ingest = make(tmp_path)
+    data = b"x" * 100
+    for bad in ("..", ".hidden"):
+        send_media(ingest, bad, data, 1)
+    assert ingest.media.counts["invalid"] == 4  # two manifests, two chunks
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith("snapshot") or p.name == "manifest.json"]
