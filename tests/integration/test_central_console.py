@@ -100,9 +100,10 @@ def test_alarm_from_replay_is_seen_handled_and_closed_in_the_browser(
     store = console.centre.store
     store.put_user("olga", "operator", hash_password("olga-pw"), time.time())
     store.put_user("vera", "viewer", hash_password("vera-pw"), time.time())
+    store.put_user("piet", "operator", hash_password("piet-pw"), time.time())
     listener = Listener(mosquitto.port)
     op_ctx, page = log_in(browser, console.url, "olga", "olga-pw")
-    view_ctx = None
+    contexts = [op_ctx]
     try:
         page.wait_for_selector("#live.on", timeout=10_000)  # the list listens to the server's events
         proc = replay(mosquitto.port, tmp_path)
@@ -145,12 +146,29 @@ def test_alarm_from_replay_is_seen_handled_and_closed_in_the_browser(
         assert page.evaluate("document.getElementById('clip').error") is None
         assert page.is_disabled("#ack")  # already acknowledged
 
+        # A second operator has the alarm open on a page that hears no live updates ...
+        piet_ctx, piet = log_in(browser, console.url, "piet", "piet-pw")
+        contexts.append(piet_ctx)
+        piet.route("**/api/stream", lambda route: route.abort())
+        piet.goto(f"{console.url}/alarms/{alarm_id}")
+        wait_js(piet, "document.querySelectorAll('#audit tbody tr').length >= 2", 10)
+
         page.fill("form[data-action=assign] input[name=assignee]", "team 3")
         page.click("#assign")
         page.wait_for_selector("#state.state-assigned", timeout=10_000)
 
+        # ... so his assignment is based on what he saw before: he is told, nothing is overwritten.
+        piet.fill("form[data-action=assign] input[name=assignee]", "team 5")
+        piet.click("#assign")
+        piet.wait_for_selector("#message.error", timeout=10_000)
+        assert "changed by someone else" in piet.inner_text("#message")
+        piet.wait_for_selector("#state.state-assigned", timeout=10_000)  # his page now shows the change
+        assert piet.inner_text("#assignee") == "team 3"
+        assert console.centre.workflow.get(int(alarm_id))["assignee"] == "team 3"
+
         # A viewer sees the alarm but may not close it, even with a valid session and CSRF token.
         view_ctx, viewer = log_in(browser, console.url, "vera", "vera-pw")
+        contexts.append(view_ctx)
         viewer.goto(f"{console.url}/alarms/{alarm_id}")
         assert viewer.query_selector("#close") is None
         refused = viewer.evaluate(
@@ -181,9 +199,8 @@ def test_alarm_from_replay_is_seen_handled_and_closed_in_the_browser(
         check_report(page, console, alarm_id)
     finally:
         listener.close()
-        op_ctx.close()
-        if view_ctx is not None:
-            view_ctx.close()
+        for context in contexts:
+            context.close()
 
 
 def check_evidence(page, url: str, alarm_id: str, replay_out: Path) -> None:
