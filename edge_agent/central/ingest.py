@@ -106,6 +106,9 @@ class Ingest:
         self._inbox: queue.Queue[tuple[str, bytes, int, int] | None] = queue.Queue()
         opts = LinkOptions(client_id=client_id, subscriptions=filters(self.prefix), manual_ack=True,
                            while_away="alarms wait at the broker in this console's session",
+                           # what waits for a commit is held in memory: bound it (MQTT 3.1.1: the broker's
+                           # max_inflight_messages does)
+                           receive_maximum=BATCH_MAX,
                            reconnect_min_s=cfg.mqtt.reconnect_min_s, reconnect_max_s=cfg.mqtt.reconnect_max_s,
                            session_expiry_s=cfg.mqtt.session_expiry_s)
         self.link = MqttLink(cfg.mqtt, opts, Callbacks(

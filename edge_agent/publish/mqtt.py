@@ -101,6 +101,7 @@ class LinkOptions:
     max_inflight: int = 20
     manual_ack: bool = False  # PUBACK only when the owner says so (see Callbacks.unacked_message)
     while_away: str = "messages stay queued in the outbox"  # what the retry log line tells the reader
+    receive_maximum: int | None = None  # MQTT 5: at most this many unacknowledged messages sent to us
 
 
 class MqttLink:
@@ -165,6 +166,8 @@ class MqttLink:
         if self._v5:
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = int(self.opts.session_expiry_s)
+            if self.opts.receive_maximum:
+                props.ReceiveMaximum = int(self.opts.receive_maximum)
             kw = {"clean_start": False, "properties": props}
         self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s, **kw)
         self.client.loop_start()
