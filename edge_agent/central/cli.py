@@ -11,6 +11,7 @@ import os
 import secrets
 from pathlib import Path
 
+from ..config.central import CentralConfig, load_central
 from ..errors import EdgeAgentError
 
 ROLES = ("viewer", "operator", "admin")
@@ -24,8 +25,6 @@ def cli_central(args: argparse.Namespace) -> int:
         from ..publish.central import cli_central as reference
 
         return reference(args)
-    from ..config.central import load_central
-
     if not Path(args.central_config).is_file():
         raise EdgeAgentError(f"{args.central_config}: no such file (configs/central.yaml is the example)")
     cfg = load_central(args.central_config)
@@ -36,7 +35,7 @@ def cli_central(args: argparse.Namespace) -> int:
     return serve(cfg, duration=args.serve_duration)
 
 
-def add_user(cfg, name: str, role: str, password_env: str | None) -> int:
+def add_user(cfg: CentralConfig, name: str, role: str, password_env: str | None) -> int:
     from ..clock import SystemClock
     from ..web.auth import hash_password
     from .store import Store

@@ -7,7 +7,6 @@ re-reads `/api/alarms` when something changed.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +23,7 @@ from ..web.auth import Session
 from . import queries
 from .evidence import evidence_zip
 from .ingest import Changes
-from .workflow import Change, Conflict, Invalid, Workflow
+from .workflow import Change, Conflict, Invalid, NotFound, Workflow
 
 HERE = Path(__file__).parent
 STREAM_HEARTBEAT_S = 15.0
@@ -44,7 +43,7 @@ class Console:
     def _alarm(self, alarm_id: int) -> dict[str, Any]:
         try:
             row = self.wf.get(alarm_id)
-        except Invalid:
+        except NotFound:
             raise HTTPException(404, f"no alarm {alarm_id}") from None
         return queries.present(row, self.clock.now(), self.cfg.workflow.escalate_after_s, self.cfg.timezone)
 
@@ -135,6 +134,8 @@ class Console:
                                                    _opt(data, "assignee"), _opt(data, "disposition"), _opt(data, "note")))
             except Conflict as exc:
                 raise HTTPException(409, str(exc)) from None
+            except NotFound as exc:
+                raise HTTPException(404, str(exc)) from None
             except (Invalid, ValueError) as exc:
                 raise HTTPException(400, str(exc)) from None
             self.changes.bump()
@@ -146,17 +147,16 @@ class Console:
                                      headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     async def _events(self, request: Request) -> AsyncIterator[str]:
+        # Starlette cancels this generator when the page goes away; a comment now and then keeps
+        # proxies from closing a quiet stream.
         seen = self.changes.version
-        quiet = 0.0
         yield f"data: {seen}\n\n"
-        while not await request.is_disconnected():
-            # short waits, so a closed page or a server shutdown frees the thread within a second
-            now = await asyncio.to_thread(self.changes.wait, seen, 1.0)
+        while True:
+            now = await self.changes.changed(seen, STREAM_HEARTBEAT_S)
             if now != seen:
-                seen, quiet = now, 0.0
+                seen = now
                 yield f"data: {seen}\n\n"
-            elif (quiet := quiet + 1.0) >= STREAM_HEARTBEAT_S:
-                quiet = 0.0
+            else:
                 yield ": still here\n\n"
 
 

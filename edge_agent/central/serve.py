@@ -19,7 +19,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..clock import Clock, SystemClock
 from ..config.central import CentralConfig
-from ..errors import EdgeAgentError
 from ..web.app import Web, WebOptions
 from ..web.auth import hash_password
 from .console import HERE, Console
@@ -29,7 +28,7 @@ from .store import Store
 from .workflow import Workflow
 
 log = logging.getLogger("edge_agent.central.serve")
-DB_WAIT_S = 120.0
+DB_RETRY_MAX_S = 30.0
 
 
 @dataclass
@@ -52,16 +51,17 @@ class Centre:
         self.store.close()
 
 
-def open_store(cfg: CentralConfig, wait_s: float = DB_WAIT_S) -> Store:
-    deadline = time.monotonic() + wait_s
+def open_store(cfg: CentralConfig) -> Store:
+    """Open (and migrate) the database, waiting as long as it takes for one that is down at start."""
+    delay = 1.0
     while True:
         try:
             return Store.open(cfg.database.url, cfg.workflow)
         except SQLAlchemyError as exc:
-            if time.monotonic() > deadline:
-                raise EdgeAgentError(f"database.url: cannot open the database ({type(exc.orig or exc).__name__})") from None
-            log.warning("database not reachable yet (%s); retrying", type(exc.orig or exc).__name__)
-            time.sleep(2.0)
+            log.warning("database not reachable (%s); retrying in %.0f s", type(getattr(exc, "orig", None) or exc).__name__,
+                        delay)
+            time.sleep(delay)
+            delay = min(delay * 2, DB_RETRY_MAX_S)
 
 
 def first_admin(store: Store, clock: Clock) -> None:

@@ -10,13 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..alarms.event import Event
 from ..clock import parse_iso
@@ -58,7 +60,7 @@ class Store:
             kw["connect_args"] = {"timeout": 30, "check_same_thread": False}
         engine = sa.create_engine(engine_url(url), **kw)
         if url.startswith("sqlite"):
-            sa.event.listen(engine, "connect", lambda dbapi, _: dbapi.execute("PRAGMA foreign_keys=ON"))
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
         store = cls(engine, workflow)
         store.migrate()
         return store
@@ -83,27 +85,38 @@ class Store:
         self.engine.dispose()
 
     # -- ingest -----------------------------------------------------------------------------
-    def record_event(self, ev: Event, payload: bytes, now: float) -> Stored:
-        """Store one event phase; open or join an alarm on `start`. Raises on database trouble."""
-        try:
-            with self.engine.begin() as conn:
-                row_id = conn.execute(events.insert().values(
-                    event_id=ev.event_id, dedup=dedup_key(ev, payload), phase=ev.phase, received_at=now,
-                    payload=payload.decode("utf-8"))).inserted_primary_key[0]
-                alarm_id, opened = self._alarm_for(conn, ev, now)
-                if alarm_id is not None:
-                    conn.execute(events.update().where(events.c.event_id == ev.event_id, events.c.alarm_id.is_(None))
-                                 .values(alarm_id=alarm_id))
-                log.debug("stored %s %s as row %s (alarm %s)", ev.event_id, ev.phase, row_id, alarm_id)
-                return Stored(True, alarm_id, opened)
-        except IntegrityError:
-            return Stored(False, None)
+    @contextmanager
+    def tx(self, conn: Connection | None = None) -> Iterator[Connection]:
+        """The caller's transaction, or a new one committed on leaving."""
+        if conn is not None:
+            yield conn
+        else:
+            with self.engine.begin() as new:
+                yield new
 
-    def _alarm_for(self, conn: Connection, ev: Event, now: float) -> tuple[int | None, bool]:
-        known = conn.execute(sa.select(events.c.alarm_id).where(
-            events.c.event_id == ev.event_id, events.c.alarm_id.is_not(None)).limit(1)).scalar()
-        if known is not None or ev.phase != "start":
-            return known, False
+    def record_event(self, ev: Event, payload: bytes, now: float, conn: Connection | None = None) -> Stored:
+        """Store one event phase; open or join an alarm on `start`. Raises on database trouble.
+
+        Two statements for an update or end, four for a start: each is a round trip to the server."""
+        with self.tx(conn) as c:
+            known = None if ev.phase == "start" else c.execute(sa.select(events.c.alarm_id).where(
+                events.c.event_id == ev.event_id, events.c.alarm_id.is_not(None)).limit(1)).scalar()
+            insert = (pg_insert if c.dialect.name == "postgresql" else sqlite_insert)(events).values(
+                event_id=ev.event_id, dedup=dedup_key(ev, payload), phase=ev.phase, received_at=now,
+                payload=payload.decode("utf-8"), alarm_id=known)
+            inserted = c.execute(insert.on_conflict_do_nothing(index_elements=["event_id", "dedup"])
+                                 .returning(events.c.id)).first()
+            if inserted is None:  # stored before: a redelivery changes nothing
+                return Stored(False, None)
+            if ev.phase != "start":
+                return Stored(True, known)  # an update that came before its start is linked by the start
+            alarm_id, opened = self._open_or_join(c, ev, now)
+            c.execute(events.update().where(events.c.event_id == ev.event_id, events.c.alarm_id.is_(None))
+                      .values(alarm_id=alarm_id))
+            return Stored(True, alarm_id, opened)
+
+    def _open_or_join(self, conn: Connection, ev: Event, now: float) -> tuple[int, bool]:
+        """A repeat (same camera, zone, type) within the window joins the open alarm; else a new one."""
         started = parse_iso(ev.start)
         window = self.workflow.group_window_s
         repeat = conn.execute(sa.select(alarms.c.id, alarms.c.last_seen).where(
@@ -127,23 +140,23 @@ class Store:
             return self.workflow.priority[ev.zone_kind]
         return CAMERA_ALARM_PRIORITY if ev.type.startswith("camera_") else OTHER_PRIORITY
 
-    def has_media(self, event_id: str, kind: str, sha256: str) -> bool:
-        with self.engine.connect() as conn:
-            return conn.execute(sa.select(media.c.sha256).where(
-                media.c.event_id == event_id, media.c.kind == kind)).scalar() == sha256
+    def media_sha(self, event_id: str, kind: str, conn: Connection | None = None) -> str | None:
+        with self.tx(conn) as c:
+            return c.execute(sa.select(media.c.sha256).where(media.c.event_id == event_id, media.c.kind == kind)).scalar()
 
-    def record_media(self, event_id: str, kind: str, sha256: str, size: int, path: str, now: float) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(media.delete().where(media.c.event_id == event_id, media.c.kind == kind))
-            conn.execute(media.insert().values(event_id=event_id, kind=kind, sha256=sha256, size=size,
-                                               path=path, received_at=now))
+    def record_media(self, event_id: str, kind: str, sha256: str, size: int, path: str, now: float,
+                     conn: Connection | None = None) -> None:
+        with self.tx(conn) as c:
+            c.execute(media.delete().where(media.c.event_id == event_id, media.c.kind == kind))
+            c.execute(media.insert().values(event_id=event_id, kind=kind, sha256=sha256, size=size,
+                                            path=path, received_at=now))
 
-    def record_reply(self, reply: dict[str, Any], now: float) -> bool:
+    def record_reply(self, reply: dict[str, Any], now: float, conn: Connection | None = None) -> bool:
         """A box's answer to a command the console sent: audited on that alarm (False: not ours)."""
         rid = reply.get("request_id")
         if not isinstance(rid, str) or not rid.startswith("console-"):
             return False
-        with self.engine.begin() as conn:
+        with self.tx(conn) as conn:
             alarm_id = conn.execute(sa.select(audit.c.alarm_id).where(
                 audit.c.detail.contains(f'"request_id": "{rid}"')).limit(1)).scalar()
             if alarm_id is None:
@@ -183,6 +196,13 @@ class Store:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(media).where(media.c.event_id == event_id)).mappings()
             return {r["kind"]: dict(r) for r in rows}
+
+
+def _sqlite_pragmas(dbapi: Any, _record: Any) -> None:
+    # WAL: the pages read while the ingest writes; synchronous stays FULL, so a commit the ingest
+    # acknowledges to the broker is on disk.
+    dbapi.execute("PRAGMA journal_mode=WAL")
+    dbapi.execute("PRAGMA foreign_keys=ON")
 
 
 def _same(column: sa.Column, value: str | None) -> sa.ColumnElement[bool]:

@@ -37,6 +37,10 @@ class Invalid(Exception):
     """The change makes no sense for this alarm (wrong state, missing disposition, ...)."""
 
 
+class NotFound(Invalid):
+    """There is no such alarm."""
+
+
 @dataclass(frozen=True)
 class Change:
     action: str
@@ -72,7 +76,7 @@ class Workflow:
         with self.store.engine.begin() as conn:
             row = conn.execute(sa.select(alarms).where(alarms.c.id == alarm_id)).mappings().first()
             if row is None:
-                raise Invalid(f"no alarm {alarm_id}")
+                raise NotFound(f"no alarm {alarm_id}")
             if row["version"] != change.version:
                 raise Conflict(f"alarm {alarm_id} was changed by someone else (now {row['state']}); reload it")
             if row["state"] not in allowed:
@@ -95,7 +99,9 @@ class Workflow:
             raise Invalid("shelve for more than 0 and at most 72 hours")
         with self.store.engine.begin() as conn:
             row = conn.execute(sa.select(alarms).where(alarms.c.id == alarm_id)).mappings().first()
-            if row is None or not row["zone"]:
+            if row is None:
+                raise NotFound(f"no alarm {alarm_id}")
+            if not row["zone"]:
                 raise Invalid("this alarm has no zone to shelve")
             args = {"camera": row["camera"], "zone": row["zone"], "enabled": False}
             self._command(conn, dict(row), "zone", args, user, self.now(), action="shelve",
@@ -126,7 +132,7 @@ class Workflow:
         with self.store.engine.begin() as conn:
             row = conn.execute(sa.select(alarms).where(alarms.c.id == alarm_id)).mappings().first()
             if row is None:
-                raise Invalid(f"no alarm {alarm_id}")
+                raise NotFound(f"no alarm {alarm_id}")
             return self._command(conn, dict(row), "snapshot", {"camera": row["camera"]}, user, self.now())
 
     def _command(self, conn: sa.Connection, row: dict[str, Any], name: str, args: dict[str, Any], user: str,
@@ -154,7 +160,7 @@ class Workflow:
         with self.store.engine.connect() as conn:
             row = conn.execute(sa.select(alarms).where(alarms.c.id == alarm_id)).mappings().first()
             if row is None:
-                raise Invalid(f"no alarm {alarm_id}")
+                raise NotFound(f"no alarm {alarm_id}")
             return dict(row)
 
     def audit_of(self, alarm_id: int) -> list[dict[str, Any]]:

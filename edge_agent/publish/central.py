@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -34,6 +35,7 @@ from .topics import central_filters, parse
 
 log = logging.getLogger("edge_agent.publish.central")
 SUFFIX = {"snapshot": ".jpg", "clip": ".mp4"}
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # event and snapshot ids: uuids, snap-<hex>
 
 
 @dataclass
@@ -71,7 +73,17 @@ class MediaAssembler:
             self._media[key] = a
         return self._media[key]
 
+    def _refused(self, event_id: str) -> bool:
+        """An id that is not a plain name (`..` is a valid topic level) must not become a folder."""
+        if SAFE_ID.fullmatch(event_id):
+            return False
+        self.counts["invalid"] += 1
+        log.warning("media for id %r refused: not a plain name", event_id[:80])
+        return True
+
     def manifest(self, event_id: str, media: str, payload: bytes) -> bytes | None:
+        if self._refused(event_id):
+            return None
         try:
             manifest = json.loads(payload)
             int(manifest["chunks"]), str(manifest["sha256"])
@@ -92,6 +104,8 @@ class MediaAssembler:
         return self._finish(event_id, media, a)
 
     def chunk(self, event_id: str, media: str, index: int, payload: bytes) -> bytes | None:
+        if self._refused(event_id):
+            return None
         a = self._get(event_id, media)
         if a.done:
             return None

@@ -87,6 +87,8 @@ class LinkOptions:
     session_expiry_s: int = 7 * 24 * 3600
     max_inflight: int = 20
     manual_ack: bool = False  # PUBACK only when the owner says so (see Callbacks.unacked_message)
+    while_away: str = "messages stay queued in the outbox"  # what the retry log line tells the reader
+    receive_maximum: int | None = None  # MQTT 5: at most this many unacknowledged messages sent to us
 
 
 class MqttLink:
@@ -151,6 +153,8 @@ class MqttLink:
         if self._v5:
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = int(self.opts.session_expiry_s)
+            if self.opts.receive_maximum:
+                props.ReceiveMaximum = int(self.opts.receive_maximum)
             kw = {"clean_start": False, "properties": props}
         self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s, **kw)
         self.client.loop_start()
@@ -181,7 +185,7 @@ class MqttLink:
         self.last_error = text
         if now - self._logged.get(text, -1e9) >= REPEAT_LOG_S:
             self._logged[text] = now
-            log.warning("mqtt %s: %s; retrying, messages stay queued in the outbox", self.opts.client_id, text)
+            log.warning("mqtt %s: %s; retrying, %s", self.opts.client_id, text, self.opts.while_away)
         else:
             log.debug("mqtt %s: %s (again)", self.opts.client_id, text)
 

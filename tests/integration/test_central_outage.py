@@ -1,9 +1,11 @@
 """No alarm is lost while the console's database is down: the ingest acknowledges an MQTT message
 only after the database commit, so what arrives during the outage stays with the broker (a
-persistent session) even when the console itself is restarted before the database returns."""
+persistent session) even when the console itself is restarted before the database returns; a
+console started while the database is down waits for it."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -42,10 +44,15 @@ def test_database_outage_loses_nothing_and_stores_each_alarm_once(mosquitto, pos
         sent = [sink.emit(sample_event(i, SITE, DEVICE), snapshot if i % 2 else {}).event_id for i in range(1, 6)]
         assert wait_for(lambda: first.centre.ingest.counts["db_errors"] > 0, 15)
         first.stop()  # the console goes too, with messages received but never acknowledged
+        # ... and is started again while the database is still down: it waits for it
+        started: list = []
+        restart = threading.Thread(target=lambda: started.append(console_factory(cfg, client_id="console-outage")))
+        restart.start()
         time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - down)))
+        assert not started  # no database yet: it has not started serving
         postgres.start()
-
-        second = console_factory(cfg, client_id="console-outage")
+        restart.join(60)
+        [second] = started
         assert wait_for(lambda: counts(second.centre.store) == (6, 6, 4), 60), counts(second.centre.store)
         time.sleep(1.0)  # anything redelivered twice would show up now
         assert counts(second.centre.store) == (6, 6, 4)

@@ -74,3 +74,93 @@ def test_media_parts_survive_a_restart_of_the_console(tmp_path):
     second.handle(f"{BASE}/{ev.event_id}/snapshot/3", data[3 * 2500:])
     assert (tmp_path / "media" / second.store.media_of(ev.event_id)["snapshot"]["path"]).read_bytes() == data
     assert not (tmp_path / "media" / ".spool" / ev.event_id / "snapshot").exists()
+
+
+def test_fresh_picture_answer_is_shown_on_its_alarm(tmp_path):
+    """`snapshot` command -> the box's reply names a snapshot id -> its image arrives on snapshots/."""
+    from edge_agent.central import queries
+    from edge_agent.central.workflow import Workflow
+
+    ingest = make(tmp_path)
+    sent: list[tuple[str, bytes]] = []
+    wf = Workflow(ingest.store, ingest.cfg, lambda t, p: sent.append((t, p)), lambda: T0)
+    ev = event(1, T0)
+    ingest.handle(BASE, raw(ev))
+    alarm = wf.get(1)["id"]
+    rid = wf.request_snapshot(alarm, "olga")
+    assert sent[0][0] == "edge/site1/dev1/cmd/snapshot" and json.loads(sent[0][1])["args"] == {"camera": "cam1"}
+    reply = {"request_id": rid, "command": "snapshot", "ok": True, "result": {"snapshot_id": "snap-7"}}
+    ingest.handle("edge/site1/dev1/cmd/reply", json.dumps(reply).encode())
+    assert queries.latest_fresh_snapshot(ingest.store.engine, alarm) is None  # the image is not here yet
+    data = b"\xff\xd8fresh" * 500
+    manifest = {"chunks": 1, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+    ingest.handle("edge/site1/dev1/snapshots/snap-7/snapshot", json.dumps(manifest).encode())
+    ingest.handle("edge/site1/dev1/snapshots/snap-7/snapshot/0", data)
+    assert queries.latest_fresh_snapshot(ingest.store.engine, alarm)["snapshot_id"] == "snap-7"
+    assert [a["action"] for a in wf.audit_of(alarm)] == ["snapshot_sent", "snapshot_reply"]
+    ingest.handle("edge/site1/dev1/cmd/reply", json.dumps(reply).encode())  # redelivered: audited once
+    assert len(wf.audit_of(alarm)) == 2
+
+
+def test_escalation_and_priority_order_in_the_list(tmp_path):
+    from edge_agent.central import queries
+
+    ingest = make(tmp_path)
+    for n, (kind, t) in enumerate((("water", T0), ("rail", T0 + 100), ("water", T0 + 200))):
+        e = event(n, t, zone=f"z{n}", kind=kind)
+        ingest.handle(BASE, raw(e))
+    rows = queries.list_alarms(ingest.store.engine, {}, now=T0 + 250, escalate_after_s=120, tz="Europe/Amsterdam")
+    assert [(r["zone"], r["escalated"]) for r in rows] == [("z1", True), ("z2", False), ("z0", True)]
+    assert rows[0]["started"] == "2026-01-01 01:01:40"  # T0 + 100 s in Amsterdam (UTC+1 in winter)
+
+
+def test_a_clip_the_browser_cannot_play_is_recognised(tmp_path):
+    """Debian's chromium plays H.264 but not H.265: the alarm view must say so for an H.265 clip."""
+    import av
+    import numpy as np
+
+    from edge_agent.central.queries import video_codec
+
+    paths = {}
+    for codec in ("libx264", "libx265"):
+        paths[codec] = tmp_path / f"{codec}.mp4"
+        with av.open(str(paths[codec]), "w") as out:
+            stream = out.add_stream(codec, rate=10)
+            stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+            for i in range(5):
+                frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), i * 40, np.uint8), format="rgb24")
+                out.mux(stream.encode(frame))
+            out.mux(stream.encode())
+    assert (video_codec(str(paths["libx264"])), video_codec(str(paths["libx265"]))) == ("h264", "hevc")
+    assert video_codec(str(tmp_path / "missing.mp4")) is None
+
+
+def test_pages_wake_when_the_ingest_thread_stores_something():
+    import asyncio
+    import threading
+
+    from edge_agent.central.ingest import Changes
+
+    changes = Changes()
+
+    async def watch() -> tuple[int, int]:
+        quiet = await changes.changed(0, 0.05)  # nothing happened: back after the timeout
+        threading.Timer(0.05, changes.bump).start()  # the ingest thread stores something
+        return quiet, await changes.changed(0, 30)
+
+    # its own thread: a session-wide Playwright browser keeps an event loop running on this one
+    result: list[tuple[int, int]] = []
+    runner = threading.Thread(target=lambda: result.append(asyncio.run(watch())))
+    runner.start()
+    runner.join(30)
+    assert result == [(0, 1)]
+
+
+def test_a_media_id_that_is_not_a_plain_name_never_becomes_a_path(tmp_path):
+    """`..` is a valid MQTT topic level: a forged box must not write outside the media folder."""
+    ingest = make(tmp_path)
+    data = b"x" * 100
+    for bad in ("..", ".hidden"):
+        send_media(ingest, bad, data, 1)
+    assert ingest.media.counts["invalid"] == 4  # two manifests, two chunks
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith("snapshot") or p.name == "manifest.json"]

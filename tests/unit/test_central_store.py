@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("sqlalchemy", reason="the [central] extra is not installed")
 
 from edge_agent.alarms.event import Event  # noqa: E402
-from edge_agent.central.store import Store  # noqa: E402
+from edge_agent.central.store import Store, Stored  # noqa: E402
 from edge_agent.central.workflow import Change, Conflict, Invalid, Workflow  # noqa: E402
 from edge_agent.clock import FakeClock, iso_utc  # noqa: E402
 from edge_agent.config.central import CentralConfig  # noqa: E402
@@ -63,6 +63,12 @@ def run_store_contract(store: Store) -> None:
     assert store.record_event(late, raw(late), T0 + 2000).opened
     offline = event(5, T0 + 70, zone=None, kind=None, type_="camera_offline")
     store.record_event(offline, raw(offline), T0 + 70)
+
+    early = event(6, T0 + 80, camera="cam2")  # its update overtook its start on the way
+    early_update = early.next_phase("update", details={"clip": "ready"})
+    assert store.record_event(early_update, raw(early_update), T0 + 81) == Stored(True, None)
+    linked = store.record_event(early, raw(early), T0 + 82)
+    assert [p["phase"] for p in store.event_payloads(linked.alarm_id)] == ["update", "start"]
 
     wf = Workflow(store, CentralConfig(), lambda t, p: None, lambda: T0)
     assert wf.get(first.alarm_id)["count"] == 2
@@ -143,3 +149,49 @@ def test_media_retention_deletes_old_then_oldest(store, tmp_path):
     assert prune_media(store, MediaStore(dir=str(folder), max_age_days=90, max_gb=0.001), T0) == 2
     assert sorted(p.name for p in folder.iterdir()) == ["m2.jpg", "m3.jpg"]
     assert store.media_of("ev1") == {} and store.media_of("ev3")
+
+
+def test_users_add_and_the_first_admin_print_their_password_once(tmp_path, capsys, monkeypatch):
+    import re
+
+    from edge_agent.central.serve import build
+    from edge_agent.cli import main
+    from edge_agent.config.central import load_central
+    from edge_agent.web.auth import verify_password
+
+    conf = tmp_path / "central.yaml"
+    conf.write_text("database: {url: 'sqlite:///c.sqlite'}\nmedia: {dir: media}\n")
+    cfg = load_central(conf)
+    first = build(cfg)  # an empty database: an admin with a generated password
+    admin_pw = re.search(r"password \(shown this once\): (\S+)", capsys.readouterr().out)[1]
+    assert verify_password(first.store.get_user("admin")["password_hash"], admin_pw)
+    first.store.close()
+    build(cfg).store.close()
+    assert "admin" not in capsys.readouterr().out  # the second start says nothing
+
+    assert main(["central", "users", "add", "olga", "--role", "operator", "--config", str(conf)]) == 0
+    olga_pw = re.search(r"password \(shown once\): (\S+)", capsys.readouterr().out)[1]
+    monkeypatch.setenv("VERA_PW", "vera-chosen-pw")
+    assert main(["central", "users", "add", "vera", "--role", "viewer", "--config", str(conf),
+                 "--password-env", "VERA_PW"]) == 0
+    assert "vera-chosen-pw" not in capsys.readouterr().out
+    store = Store.open(cfg.database.url)
+    assert store.get_user("olga")["role"] == "operator" and verify_password(store.get_user("olga")["password_hash"], olga_pw)
+    assert verify_password(store.get_user("vera")["password_hash"], "vera-chosen-pw")
+    assert not verify_password(store.get_user("vera")["password_hash"], olga_pw)
+    store.close()
+    assert main(["central", "users", "add", "x", "--role", "operator", "--config", str(tmp_path / "none.yaml")]) == 2
+
+
+def test_list_filters(store):
+    from edge_agent.central.queries import list_alarms
+
+    for n, (camera, type_) in enumerate((("cam1", "intrusion"), ("cam2", "intrusion"), ("cam2", "camera_offline"))):
+        e = event(n, T0 + n, zone=None if type_ == "camera_offline" else "z", camera=camera, type_=type_)
+        store.record_event(e, raw(e), T0)
+
+    def ids(**f):
+        return sorted((r["camera"], r["type"]) for r in list_alarms(store.engine, f, T0, 120, "UTC"))
+    assert ids(camera="cam2") == [("cam2", "camera_offline"), ("cam2", "intrusion")]
+    assert ids(camera="cam2", type="intrusion") == [("cam2", "intrusion")]
+    assert ids(state="closed") == [] and len(ids()) == 3 and ids(site="elsewhere") == []
