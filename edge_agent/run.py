@@ -136,14 +136,23 @@ def _publish_health(agent: LiveAgent, sink: EventSink, health_file: str | None) 
 def run_live(config_path: str, duration: float | None = None, health_file: str | None = None) -> int:
     """Run until SIGTERM/SIGINT or `duration`; returns the exit code."""
     ctl = _Control()
-    ctl.running = _prepare(config_path)
+    # SIGHUP's default action ends the process: one sent while the detector still loads (seconds)
+    # would kill the agent instead of reloading it. Until the agent runs, it is only noted.
+    starting = signal.signal(signal.SIGHUP, lambda *_: log.warning(
+        "SIGHUP while starting: the config is read now anyway; send it again to reload later edits"))
+    try:
+        ctl.running = _prepare(config_path)
+    except BaseException:
+        signal.signal(signal.SIGHUP, starting)
+        raise
     cfg = ctl.running[0]
     log_in_site_time(cfg.site.timezone)
     clock = SystemClock()
     handlers = _handlers(ctl, config_path)
     sink = _make_sink(cfg, clock, handlers)
     previous = {sig: signal.signal(sig, lambda *_: ctl.stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
-    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, _on_sighup(config_path, handlers["reload"]))
+    signal.signal(signal.SIGHUP, _on_sighup(config_path, handlers["reload"]))
+    previous[signal.SIGHUP] = starting
 
     def report() -> dict[str, Any] | None:
         agent = ctl.agent  # read once: a reload swaps it
