@@ -95,7 +95,8 @@ class LiveAgent:
         location = cam.location.model_dump() if cam.location else None
         ctx = EventContext(self.cfg.site.id, self.cfg.device.id, cam.id, self.cfg.site.timezone, location, run_id)
         pipeline = CameraPipeline(ctx, zones, a, ring)
-        watch = SceneWatch(cam.idle_interval_s, active=pipeline.busy.is_set, phase=idle_phase(cam.id))
+        watch = SceneWatch(cam.idle_interval_s, active=pipeline.busy.is_set, regions=pipeline.motion_regions(),
+                           phase=idle_phase(cam.id))
         gate = FrameGate(cam.id, cam.detect_fps, self.health, self.batcher.submit, watch, self._on_tamper)
         source: LiveSource
         if cam.url.startswith(("rtsp://", "rtsps://")):
@@ -246,6 +247,8 @@ class LiveAgent:
         rt = self.cameras[camera]
         items = self._on_analytics(lambda: rt.pipeline.replace_rules(rules, self.clock.now(), rt.ring.latest_time or 0.0))
         self.delivery.submit(items)
+        if rt.gate.watch is not None:
+            rt.gate.watch.set_regions(rt.pipeline.motion_regions())
         log.info("camera %s: new zones applied (%s)", camera, ", ".join(z.name for z in rules.zones) or "none")
 
     def cmd_zone(self, args: dict[str, Any]) -> dict[str, Any]:

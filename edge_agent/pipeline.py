@@ -17,6 +17,7 @@ from .alarms.camera import TamperAlarm
 from .alarms.delivery import Item
 from .alarms.event import EventContext
 from .config.models import Alarms, Zone, ZoneFile
+from .detect.motion import Box, zone_regions
 from .frames import Detections, Frame
 from .patrol.checkin import PatrolMonitor
 from .rules.engine import RuleEngine
@@ -81,6 +82,10 @@ class CameraPipeline:
             self._last = (frame, tracked)
             self._analysed.notify_all()
         return out
+
+    def motion_regions(self) -> list[Box]:
+        """Where motion should open this camera's gate: around its zones and lines."""
+        return zone_regions([z.polygon for z in self.rules.zones] + [ln.points for ln in self.rules.lines])
 
     def last(self) -> tuple[Frame, Detections] | None:
         with self._analysed:

@@ -1,10 +1,16 @@
-"""Cheap per-camera scene watching on a tiny grey picture: motion gating and tamper detection.
+"""Cheap per-camera scene watching on small grey pictures: motion gating and tamper detection.
 
-Most cameras are quiet most of the time. Measuring motion on a 64-pixel-wide grey copy of the
-luma plane costs microseconds, so a quiet camera is sent to the detector only every
-`idle_interval_s`, unless it moved or has an object inside a zone (a stationary boat is
-re-checked every frame because the rules need to see it stay). The same tiny picture tells
-when a camera is covered, blinded or turned away: `camera_tampered`.
+Most cameras are quiet most of the time, so a quiet camera is sent to the detector only every
+`idle_interval_s`, unless something moved where its zones are or an object is inside a zone (a
+stationary boat is re-checked every frame because the rules need to see it stay).
+
+Motion is measured on a MOTION_WIDTH-wide grey copy of the luma plane (a fraction of a
+millisecond), inside the zones' regions, and counted in changed pixels, not as a share of the
+frame: a person 28 px tall far down a 720p track bed is 7 px tall there and changes a dozen
+pixels between samples, where a 64-px-wide picture and a 0.2 % threshold saw one pixel and kept
+the gate shut. The area averaging of the downscale (16 camera pixels to one) keeps sensor noise
+well under the change threshold. A TAMPER_WIDTH-wide copy of the same picture tells when a
+camera is covered, blinded or turned away: `camera_tampered`.
 """
 
 from __future__ import annotations
@@ -12,16 +18,20 @@ from __future__ import annotations
 import random
 import threading
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
 
-SMALL_WIDTH = 64
+MOTION_WIDTH = 320  # 4x down from 1280: a 28 px person in 720p is several cells tall
+TAMPER_WIDTH = 64  # the whole view's look, for covered / blinded / turned away
+CHANGE_LEVEL = 12.0  # a pixel changed when its brightness moved by more than this (of 255)
+MIN_CHANGED_PIXELS = 3  # changed pixels inside the zones' regions that open the gate
+REGION_MARGIN = 0.1  # zones' regions grow by this fraction of the frame: what approaches counts
 
 
 def small_grey(frame) -> np.ndarray:
-    """A SMALL_WIDTH-wide float32 grey picture from a PyAV frame's luma plane (no colour conversion)."""
+    """A MOTION_WIDTH-wide float32 grey picture from a PyAV frame's luma plane (no colour conversion)."""
     if frame.format.name in ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "gray"):
         plane = frame.planes[0]
         y = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
@@ -30,9 +40,9 @@ def small_grey(frame) -> np.ndarray:
     return small_from_grey(y)
 
 
-def small_from_grey(grey: np.ndarray) -> np.ndarray:
+def small_from_grey(grey: np.ndarray, width: int = MOTION_WIDTH) -> np.ndarray:
     h, w = grey.shape[:2]
-    size = (SMALL_WIDTH, max(1, round(SMALL_WIDTH * h / w)))
+    size = (min(width, w), max(1, round(min(width, w) * h / w)))
     return cv2.resize(grey, size, interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
@@ -40,9 +50,41 @@ def small_from_bgr(image: np.ndarray) -> np.ndarray:
     return small_from_grey(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
 
 
-def motion_fraction(prev: np.ndarray, cur: np.ndarray, threshold: float = 12.0) -> float:
-    """Fraction of tiny-picture pixels whose brightness changed by more than `threshold` (of 255)."""
+def motion_fraction(prev: np.ndarray, cur: np.ndarray, threshold: float = CHANGE_LEVEL) -> float:
+    """Fraction of pixels whose brightness changed by more than `threshold` (of 255)."""
     return float(np.count_nonzero(np.abs(cur - prev) > threshold)) / cur.size
+
+
+def changed_pixels(prev: np.ndarray, cur: np.ndarray, region: np.ndarray | None = None,
+                   threshold: float = CHANGE_LEVEL) -> int:
+    """Pixels whose brightness changed by more than `threshold`, inside `region` (a bool mask)."""
+    changed = np.abs(cur - prev) > threshold
+    return int(np.count_nonzero(changed & region if region is not None else changed))
+
+
+Box = tuple[float, float, float, float]  # normalised x1, y1, x2, y2
+
+
+def zone_regions(polygons: Sequence[Sequence[Sequence[float]]], margin: float = REGION_MARGIN) -> list[Box]:
+    """Where motion matters: each zone's (or line's) bounding box grown by `margin`, normalised."""
+    out = []
+    for points in polygons:
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        out.append((max(0.0, min(xs) - margin), max(0.0, min(ys) - margin),
+                    min(1.0, max(xs) + margin), min(1.0, max(ys) + margin)))
+    return out
+
+
+def region_mask(regions: Sequence[Box] | None, shape: tuple[int, int]) -> np.ndarray | None:
+    """A bool mask of `shape` (h, w) covering `regions`; None (the whole picture) without any."""
+    if not regions:
+        return None
+    h, w = shape
+    mask = np.zeros((h, w), dtype=bool)
+    for x1, y1, x2, y2 in regions:
+        mask[int(y1 * h): max(int(y1 * h) + 1, int(np.ceil(y2 * h))),
+             int(x1 * w): max(int(x1 * w) + 1, int(np.ceil(x2 * w)))] = True
+    return mask
 
 
 @dataclass
@@ -64,7 +106,8 @@ class SceneWatch:
         self,
         idle_interval_s: float,
         active: Callable[[], bool] = lambda: False,
-        motion_threshold: float = 0.002,
+        regions: Sequence[Box] | None = None,
+        min_changed: int = MIN_CHANGED_PIXELS,
         uniform_std: float = 4.0,
         changed_fraction: float = 0.6,
         tamper_hold_s: float = 3.0,
@@ -73,7 +116,9 @@ class SceneWatch:
     ) -> None:
         self.idle_interval_s = float(idle_interval_s)
         self.active = active  # True while the camera has a tracked object inside a zone
-        self.motion_threshold = motion_threshold
+        self.regions = list(regions) if regions else None  # where motion opens the gate (None: anywhere)
+        self.min_changed = min_changed
+        self._mask: np.ndarray | None = None
         self.uniform_std = uniform_std
         self.changed_fraction = changed_fraction
         self.tamper_hold_s = tamper_hold_s
@@ -87,6 +132,12 @@ class SceneWatch:
         self._force = threading.Event()
         self.phase = random.random() if phase is None else phase  # fraction of an idle interval
 
+    def set_regions(self, regions: Sequence[Box] | None) -> None:
+        """New zones (a zone file applied on the analytics thread): the decode thread rebuilds its
+        mask from them at its next frame; one frame judged on the old regions does no harm."""
+        self.regions = list(regions) if regions else None
+        self._mask = None
+
     def resize(self) -> None:
         """The picture changed size: start motion afresh; the tamper background is rescaled at the
         next frame (not forgotten: a camera turned away while unplugged must still be noticed)."""
@@ -97,19 +148,21 @@ class SceneWatch:
         Called from another thread: only sets an Event the decode thread reads."""
         self._force.set()
 
-    def observe(self, small: np.ndarray, t: float) -> GateDecision:
-        """`t` is seconds on any steady clock (media time works)."""
-        if self.prev is not None and self.prev.shape != small.shape:
+    def observe(self, picture: np.ndarray, t: float) -> GateDecision:
+        """`picture` is the frame's grey copy (small_grey); `t` seconds on any steady clock (media
+        time works)."""
+        if self.prev is not None and self.prev.shape != picture.shape:
             self.prev = None
-        if self.background is not None and self.background.shape != small.shape:
-            self.background = cv2.resize(self.background, (small.shape[1], small.shape[0]),
-                                         interpolation=cv2.INTER_AREA)
+        if self._mask is None or self._mask.shape != picture.shape:
+            self._mask = region_mask(self.regions, picture.shape[:2])
         first = self.prev is None
-        motion = 1.0 if first else motion_fraction(self.prev, small)
-        self.prev = small
-        tamper = self._tamper(small, t)
+        changed = 0 if first else changed_pixels(self.prev, picture, self._mask)
+        area = int(self._mask.sum()) if self._mask is not None else picture.size
+        motion = 1.0 if first else changed / max(1, area)
+        self.prev = picture
+        tamper = self._tamper(small_from_grey(picture, TAMPER_WIDTH), t)
         analyse = (
-            motion >= self.motion_threshold
+            first or changed >= self.min_changed
             or t - self.last_analysed >= self.idle_interval_s
             or self._force.is_set()
             or self.active()
@@ -124,6 +177,9 @@ class SceneWatch:
         return GateDecision(analyse, motion, tamper)
 
     def _tamper(self, small: np.ndarray, t: float) -> str | None:
+        if self.background is not None and self.background.shape != small.shape:
+            self.background = cv2.resize(self.background, (small.shape[1], small.shape[0]),
+                                         interpolation=cv2.INTER_AREA)
         reason = None
         if float(small.std()) < self.uniform_std:
             reason = "uniform"

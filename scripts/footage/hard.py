@@ -34,6 +34,10 @@ KNOWN_MISS: dict[str, str] = {
     "haze_rail": "contrast cut to 35 %: the 90 px person is detected in too few frames for a track to be confirmed",
     "boats_far_rough": "boats 35 and 60 px long far out on rough water: YOLOv3-tiny finds neither often enough "
                        "for a track",
+    "far_person_60": "detected in 20 of 21 analysed frames, but the person stands still from the clip's first "
+                     "frame, and the start-up background rule (a rock called 'person' must never alarm) holds "
+                     "whatever is there, motionless, when the camera starts until it moves; a running camera "
+                     "sees the person arrive",
 }
 
 

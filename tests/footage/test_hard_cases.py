@@ -65,10 +65,10 @@ def test_size_recall_has_every_bucket_it_should(results):
 
 def test_eval_cli_exit_codes(tmp_path):
     """Exit 0 when every required case passes, 1 when one fails, 2 for a path with no case."""
-    ok = subprocess.run([sys.executable, "-m", "edge_agent.cli", "eval", str(HARD / "far_person_60.expected.yaml")],
+    ok = subprocess.run([sys.executable, "-m", "edge_agent.cli", "eval", str(HARD / "dusk_rail.expected.yaml")],
                         capture_output=True, text=True, timeout=300)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "far_person_60" in ok.stdout and "recall per frame" in ok.stdout
+    assert "dusk_rail" in ok.stdout and "recall per frame" in ok.stdout
     spec = (HARD / "glitter_backlit_boat.expected.yaml").read_text()
     broken = tmp_path / "no_boat.expected.yaml"  # the same clip said to hold no boat: its alarm is false
     broken.write_text(spec.replace("count: [1, 1]", "count: [0, 0]")

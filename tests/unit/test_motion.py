@@ -92,3 +92,46 @@ def test_a_camera_black_from_its_first_frame_is_tampered():
     black = small_from_bgr(np.zeros((360, 480, 3), np.uint8))
     states = [watch.observe(black, 0.2 * i).tamper for i in range(8)]
     assert states[0] is None and states[-1] == "uniform"
+
+
+def _walk_720p(noise: float, seconds: float = 6.0, fps: float = 5.0, person_px: int = 28):
+    """A still 720p rail scene with sensor noise; a `person_px` tall person walks at about
+    1.4 m/s (scaled by their height: 1.7 m) along the far track bed, from x=500."""
+    from tests.data.scenes import compose, cutout
+
+    bg = cv2.resize(scene(), (1280, 720), interpolation=cv2.INTER_CUBIC)
+    cut = cutout("dan1")
+    rng = np.random.default_rng(7)
+    px_per_s = 1.4 * person_px / 1.7
+    frames = []
+    for i in range(int(seconds * fps)):
+        img = bg if person_px == 0 else compose(bg, cut, int(500 + px_per_s * i / fps), 300, person_px)[0]
+        noisy = np.clip(img.astype(np.float32) + rng.normal(0, noise, img.shape), 0, 255).astype(np.uint8)
+        frames.append(noisy)
+    return frames
+
+
+FAR_TRACK = [(0.3, 0.3, 0.6, 0.45)]  # the zone's region around the far part of the track bed
+
+
+def test_a_28_px_walker_opens_the_gate_on_every_sampled_frame():
+    """Issue 10: at 64 px wide a 28 px person in 720p was about one pixel, and the gate stayed shut
+    between idle checks; measured inside the zone at 320 px wide it is several cells."""
+    watch = SceneWatch(idle_interval_s=30.0, regions=FAR_TRACK, phase=0.0)
+    frames = _walk_720p(noise=6.0)
+    decisions = [watch.observe(small_from_bgr(f), 0.2 * i) for i, f in enumerate(frames)]
+    assert all(d.analyse for d in decisions), [round(d.motion, 5) for d in decisions]
+
+
+def test_sensor_noise_in_a_still_scene_keeps_the_gate_shut():
+    watch = SceneWatch(idle_interval_s=30.0, regions=FAR_TRACK, phase=0.0)
+    frames = _walk_720p(noise=6.0, person_px=0)
+    opened = [i for i, f in enumerate(frames) if watch.observe(small_from_bgr(f), 0.2 * i).analyse]
+    assert opened == [0]  # the first frame only (the camera's first look)
+
+
+def test_motion_away_from_the_zones_does_not_open_the_gate():
+    watch = SceneWatch(idle_interval_s=30.0, regions=[(0.0, 0.0, 0.2, 0.2)], phase=0.0)  # a zone elsewhere
+    frames = _walk_720p(noise=6.0)
+    opened = [i for i, f in enumerate(frames) if watch.observe(small_from_bgr(f), 0.2 * i).analyse]
+    assert opened == [0]
