@@ -111,6 +111,7 @@ class LiveAgent:
     def start(self) -> None:
         self.delivery.start()
         self._analytics.start()
+        self.batcher.warm_up()  # before the first frame, so none waits on the first inference
         self.batcher.start()
         for rt in self.cameras.values():
             log.info("camera %s: starting %s", rt.camera.id, redact_url(rt.camera.url))

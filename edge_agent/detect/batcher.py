@@ -16,6 +16,8 @@ import threading
 import time
 from typing import Callable, Sequence
 
+import numpy as np
+
 
 from ..frames import Detections, Frame
 from ..health import Health
@@ -23,6 +25,7 @@ from ..health import Health
 log = logging.getLogger(__name__)
 
 ResultCallback = Callable[[Frame, Detections], None]
+WARM_UP_SIZE = (640, 360)  # width, height of the blank warm-up picture
 
 
 class DetectorBatcher:
@@ -71,6 +74,15 @@ class DetectorBatcher:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="detector", daemon=True)
         self._thread.start()
+
+    def warm_up(self) -> None:
+        """One inference on a blank picture before the first frame: ONNX Runtime allocates its
+        buffers on the first run, which takes several frame times, and the cameras' first frames
+        would otherwise be replaced in their slots while it does."""
+        try:
+            self.detector.detect([np.zeros((WARM_UP_SIZE[1], WARM_UP_SIZE[0], 3), np.uint8)])
+        except Exception:  # a detector that fails here fails on real frames too, and says so there
+            log.exception("detector warm-up failed")
 
     def stop(self, timeout: float = 10.0) -> None:
         with self._cond:

@@ -24,6 +24,11 @@ from .packets import PacketRing
 log = logging.getLogger(__name__)
 
 ERROR_LOG_EVERY_S = 60.0
+# FFmpeg reads up to 5 s of a stream to learn its parameters before open returns, then hands
+# those packets over at once: a burst of seconds of video at every connect that the detector
+# cannot keep up with (frames replaced in their slots). A fifth of a second is enough for an
+# RTSP camera, whose codec parameters come in the SDP and again with each keyframe.
+PROBE_OPTIONS = {"analyzeduration": "200000", "probesize": "65536"}
 
 
 def describe_error(exc: BaseException) -> str:
@@ -157,7 +162,8 @@ class RtspSource:
             try:
                 container = av.open(
                     url,
-                    options={"rtsp_transport": "tcp", "timeout": str(int(self.read_timeout_s * 1e6))},
+                    options={"rtsp_transport": "tcp", "timeout": str(int(self.read_timeout_s * 1e6)),
+                             **PROBE_OPTIONS},
                     timeout=(self.open_timeout_s, self.read_timeout_s),
                 )
             except Exception as exc:  # FFmpeg, the OS or anything else: retry, never end the camera's thread
@@ -194,7 +200,9 @@ class RtspSource:
         if not container.streams.video:
             return "no video stream", False
         stream = self._stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        # Slice threads, not frame threads: frame threading holds back one frame per thread, which
+        # is latency on every alarm and a burst at every disconnect (the held frames come at once).
+        stream.thread_type = "SLICE"
         tb = float(stream.time_base)
         rate = float(stream.average_rate or stream.guessed_rate or 25)
         if self.ring is not None and (not decode or not self.substream_url):
