@@ -74,7 +74,7 @@ class LiveAgent:
         self.batcher = DetectorBatcher(detector, self._on_result, self.health,
                                        cfg.detector.max_batch, cfg.detector.max_wait_ms)
         self._analytics = threading.Thread(target=self._analyse_loop, name="analytics", daemon=True)
-        self.analysed = 0  # results the analytics thread has taken: its progress, for the watchdog
+        self.analysed = 0  # jobs the analytics thread has done: its progress, for the watchdog
         run_id = f"{self.clock.now():.0f}"
         for cam in cfg.cameras:
             if cam.enabled:
