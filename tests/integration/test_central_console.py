@@ -22,7 +22,6 @@ import paho.mqtt.client as mqtt
 import pytest
 import yaml
 
-pytest.importorskip("fastapi", reason="the [central] extra is not installed")
 
 from edge_agent.publish.commands import CommandDispatcher  # noqa: E402
 from edge_agent.web.auth import hash_password  # noqa: E402

@@ -10,7 +10,6 @@ import time
 
 import pytest
 
-pytest.importorskip("fastapi", reason="the [central] extra is not installed")
 
 import sqlalchemy as sa  # noqa: E402
 

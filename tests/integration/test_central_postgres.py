@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("psycopg", reason="the [central] extra is not installed")
 
 from edge_agent.central.store import Store  # noqa: E402
 from tests.unit.test_central_store import run_store_contract  # noqa: E402

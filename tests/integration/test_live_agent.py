@@ -19,7 +19,7 @@ from edge_agent.app import LiveAgent
 from edge_agent.clock import parse_iso
 from edge_agent.config.models import AgentConfig, Camera, Device, Site
 from edge_agent.replay import run_replay
-from tests.fixtures.rtsp import write_h264
+from tests.fixtures.rtsp import play_served_file, read_events, write_h264
 from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -58,11 +58,6 @@ def agent_config(tmp: Path, cameras: list[Camera]) -> AgentConfig:
                        mqtt={"enabled": False}, alarms={"store_dir": str(tmp / "media")})
 
 
-def read_events(folder: Path) -> list[Event]:
-    path = folder / "events.jsonl"
-    return [Event.from_json(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
 def committed_or_rendered(tmp: Path) -> tuple[Path, Path]:
     """The committed rail_intrusion clip and its zones; the rendered walk where footage is absent."""
     clip = ROOT / "tests" / "footage" / "rail_intrusion.mp4"
@@ -82,13 +77,7 @@ def test_clip_over_rtsp_gives_the_same_alarms_as_its_replay(rtsp_server, detecto
     sink = FolderSink(tmp_path / "live")
     agent = LiveAgent(cfg, {"cam": load_zones(zones_path)}, detector, sink)
     agent.start()
-    try:
-        assert wait_for(lambda: agent.health.state("cam") == "online", 10)
-        # the served file ends: stop when the camera drops, before it reconnects and starts over
-        assert wait_for(lambda: (agent.supervise() or True) and agent.health.state("cam") != "online", 40)
-    finally:
-        agent.stop()
-        sink.close()
+    play_served_file(agent, sink)
     live = [e for e in read_events(tmp_path / "live") if e.phase == "start"]
     ref = [e for e in replayed.events if e.phase == "start"]
     assert ref, "the replay itself found no alarm: the clip or the detector changed"

@@ -16,7 +16,6 @@ from pathlib import Path
 import av
 import pytest
 
-from edge_agent.alarms.event import Event
 from edge_agent.alarms.sink import FolderSink
 from edge_agent.app import LiveAgent
 from edge_agent.clock import FakeClock
@@ -29,6 +28,7 @@ from edge_agent.sources.file import FileSource
 from edge_agent.sources.gate import FrameGate, sampled_frames
 from edge_agent.sources.rtsp import RtspSource
 from tests.fixtures.mosquitto import Probe, free_port, mqtt_settings
+from tests.fixtures.rtsp import play_served_file, read_events
 from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -76,11 +76,6 @@ def _config(tmp: Path, cameras: list[Camera], **kw) -> AgentConfig:
                        alarms={"store_dir": str(tmp / "media")}, **kw)
 
 
-def _events(folder: Path) -> list[Event]:
-    path = folder / "events.jsonl"
-    return [Event.from_json(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
 def test_replay_and_rtsp_sample_the_same_frames_and_raise_the_same_alarms(rtsp_server, paused_7fps_clip,
                                                                           detector, tmp_path):
     replayed_times = [f.media_time for f in sampled_frames(FileSource("cam", paused_7fps_clip), "cam", 5.0)]
@@ -104,13 +99,8 @@ def test_replay_and_rtsp_sample_the_same_frames_and_raise_the_same_alarms(rtsp_s
     sink = FolderSink(tmp_path / "live")
     agent = LiveAgent(cfg, {"cam": load_zones(ZONES)}, detector, sink)
     agent.start()
-    try:
-        assert wait_for(lambda: agent.health.state("cam") == "online", 10)
-        assert wait_for(lambda: (agent.supervise() or True) and agent.health.state("cam") != "online", 40)
-    finally:
-        agent.stop()
-        sink.close()
-    live = [e for e in _events(tmp_path / "live") if e.phase == "start"]
+    play_served_file(agent, sink)
+    live = [e for e in read_events(tmp_path / "live") if e.phase == "start"]
     ref = [e for e in replay.events if e.phase == "start"]
     counters = agent.health.counters("cam")
     assert ref, "the replay itself found no alarm: the clip or the detector changed"
@@ -169,8 +159,8 @@ def test_the_fake_clock_drives_the_live_agent_through_camera_offline(rtsp_server
         assert not agent.offline.open  # down 29 s of 30
         clock.advance(2)
         agent.supervise()
-        assert wait_for(lambda: [e.phase for e in _events(tmp_path / "out")] == ["start"], 10)
-        start = _events(tmp_path / "out")[0]
+        assert wait_for(lambda: [e.phase for e in read_events(tmp_path / "out")] == ["start"], 10)
+        start = read_events(tmp_path / "out")[0]
         assert start.type == "camera_offline" and start.start == "2026-01-01T00:00:00.000Z"  # down since start
         from tests.fixtures.rtsp import RtspServer
 
@@ -178,12 +168,12 @@ def test_the_fake_clock_drives_the_live_agent_through_camera_offline(rtsp_server
         try:
             assert wait_for(lambda: agent.health.state("cam") == "online", 15)
             agent.supervise()
-            assert wait_for(lambda: len(_events(tmp_path / "out")) == 2, 10)
+            assert wait_for(lambda: len(read_events(tmp_path / "out")) == 2, 10)
         finally:
             srv.kill()
     finally:
         agent.stop()
         sink.close()
-    end = _events(tmp_path / "out")[1]
+    end = read_events(tmp_path / "out")[1]
     assert (end.event_id, end.phase, end.details["end_reason"]) == (start.event_id, "end", "restored")
     assert end.end == "2026-01-01T00:00:31.000Z"  # the fake clock's time, not the machine's

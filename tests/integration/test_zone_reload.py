@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.alarms.event import Event
 from edge_agent.alarms.sink import FolderSink
 from edge_agent.app import LiveAgent
 from edge_agent.config.loader import load_zones
 from edge_agent.config.models import AgentConfig, Camera, Device, Site, ZoneFile
+from tests.fixtures.rtsp import read_events
 from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -28,11 +28,6 @@ def detector():
     return load_detector("yolov3-tiny", DetectorOptions())
 
 
-def _events(folder: Path) -> list[Event]:
-    path = folder / "events.jsonl"
-    return [Event.from_json(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
 def test_new_zones_reach_one_camera_without_touching_its_stream_or_the_others(detector, tmp_path):
     clip = str(FOOTAGE / "rail_intrusion.mp4")
     cams = [Camera(id=c, url=clip, detect_fps=5, loop=False) for c in ("a", "b")]
@@ -42,7 +37,7 @@ def test_new_zones_reach_one_camera_without_touching_its_stream_or_the_others(de
     agent = LiveAgent(cfg, {"a": ZoneFile(), "b": load_zones(ZONES)}, detector, sink)
     source_a = agent.cameras["a"].source
     agent.start()
-    starts = lambda cam: [e for e in _events(tmp_path / "out") if e.camera == cam and e.phase == "start"]  # noqa: E731
+    starts = lambda cam: [e for e in read_events(tmp_path / "out") if e.camera == cam and e.phase == "start"]  # noqa: E731
     try:
         assert wait_for(lambda: (agent.supervise() or True) and starts("b"), 15), "camera b raised no alarm"
         assert starts("a") == []  # no zones yet on camera a
@@ -53,7 +48,7 @@ def test_new_zones_reach_one_camera_without_touching_its_stream_or_the_others(de
     finally:
         agent.stop()
         sink.close()
-    events = _events(tmp_path / "out")
+    events = read_events(tmp_path / "out")
     (b_start,) = starts("b")
     b_phases = [e for e in events if e.event_id == b_start.event_id]
     assert all(e.details.get("end_reason") != "reloaded" for e in b_phases)  # b's alarm went on untouched

@@ -7,7 +7,6 @@ import re
 
 import pytest
 
-pytest.importorskip("fastapi", reason="the [central] extra is not installed")
 
 from fastapi.testclient import TestClient  # noqa: E402
 

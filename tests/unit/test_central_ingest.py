@@ -7,9 +7,7 @@ import hashlib
 import json
 import logging
 
-import pytest
 
-pytest.importorskip("sqlalchemy", reason="the [central] extra is not installed")
 
 from edge_agent.central.ingest import MAX_EVENT_BYTES, Changes, Ingest  # noqa: E402
 from edge_agent.central.store import Store  # noqa: E402

@@ -9,7 +9,6 @@ import json
 
 import pytest
 
-pytest.importorskip("sqlalchemy", reason="the [central] extra is not installed")
 
 from edge_agent.alarms.event import Event  # noqa: E402
 from edge_agent.central.store import Store, Stored  # noqa: E402
