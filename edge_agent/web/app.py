@@ -69,6 +69,7 @@ class Web:
             self.app.mount(prefix, StaticFiles(directory=folder), name=prefix)
         self.app.middleware("http")(self._guard)
         self.app.exception_handler(NeedLogin)(self._to_login)
+        self.app.exception_handler(HTTPException)(self._error)
         self._routes()
 
     # -- guards ---------------------------------------------------------------------------------
@@ -85,6 +86,16 @@ class Web:
 
     async def _to_login(self, request: Request, exc: NeedLogin) -> Response:
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+    async def _error(self, request: Request, exc: HTTPException) -> Response:
+        """A page the operator opened (a stale link, a role that may not) gets a page saying why;
+        scripts and APIs keep the JSON answer."""
+        if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+            page = self.render(request, "error.html", self.session(request), status=exc.status_code,
+                               message=str(exc.detail))
+            page.status_code = exc.status_code
+            return page
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     def session(self, request: Request) -> Session | None:
         return self.sessions.get(request.cookies.get(COOKIE))

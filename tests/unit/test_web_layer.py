@@ -29,6 +29,12 @@ def client() -> TestClient:
     def me(s: Session = Depends(web.viewer)) -> dict:
         return {"user": s.user, "csrf": s.csrf}
 
+    @web.app.get("/thing/{n}")
+    def thing(n: int, s: Session = Depends(web.viewer)) -> dict:
+        from fastapi import HTTPException
+
+        raise HTTPException(404, f"no thing {n}")
+
     return TestClient(web.app, base_url="http://127.0.0.1")
 
 
@@ -71,3 +77,13 @@ def test_host_header_and_security_headers(client):
     r = client.get("/login", headers={"Host": "console.example:8080"})
     assert r.status_code == 200
     assert "script-src 'self'" in r.headers["content-security-policy"] and r.headers["x-frame-options"] == "DENY"
+
+
+def test_a_page_refused_in_the_browser_says_why_in_a_page_and_apis_keep_json(client):
+    """An operator following a stale link got a bare JSON body; scripts still want JSON."""
+    log_in(client, "olga", "olga-pw")
+    page = client.get("/thing/7", headers={"accept": "text/html"})
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "no thing 7" in page.text and 'href="/"' in page.text
+    api = client.get("/thing/7", headers={"accept": "application/json"})
+    assert api.status_code == 404 and api.json() == {"detail": "no thing 7"}
