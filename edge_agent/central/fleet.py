@@ -31,8 +31,11 @@ KINDS = ("status", "health", "inventory", "patrol_status")
 POINT_STATES = ("ok", "overdue", "camera_down")
 
 
-def upsert(conn: Connection, table: sa.Table, keys: dict[str, Any], values: dict[str, Any]) -> None:
-    insert = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table).values(**keys, **values)
+def upsert(conn: Connection, table: sa.Table, keys: dict[str, Any], values: dict[str, Any],
+           new_only: dict[str, Any] | None = None) -> None:
+    """Insert or update one row; `new_only` columns are written only when the row is new."""
+    insert = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table).values(
+        **keys, **values, **(new_only or {}))
     conn.execute(insert.on_conflict_do_update(index_elements=list(keys), set_=values))
 
 
@@ -78,8 +81,10 @@ class Fleet:
         if state not in ("online", "offline"):
             log.error("%s dropped: state must be online or offline", topic)
             return False
-        upsert(conn, devices, {"site": t.site, "device": t.device},
-               {"status": state, "status_at": now, "last_seen": now})
+        # A last will comes from the broker, not the box: the box was last seen before it.
+        seen = {"last_seen": now}
+        upsert(conn, devices, {"site": t.site, "device": t.device}, {"status": state, "status_at": now,
+               **(seen if state == "online" else {})}, new_only=seen if state == "offline" else None)
         return True
 
     def _health(self, t: Parsed, topic: str, data: dict[str, Any], conn: Connection, now: float) -> bool:

@@ -35,7 +35,7 @@ from edge_agent.publish.publisher import MqttSink
 from edge_agent.web.auth import hash_password
 from tests.fixtures.console import central_config
 from tests.fixtures.mosquitto import mqtt_settings
-from tests.integration.test_central_console import log_in, wait_js
+from tests.integration.test_central_console import _screenshot, log_in, wait_js
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).parents[2]
@@ -197,8 +197,9 @@ def check_map(page, url: str, boxes: list[Box], rail01_alarms: list[str]) -> Non
     keys = page.evaluate("() => centreMap.clusters.getLayers().map((m) => [...centreMap.markers].find(([k, v]) => v === m)[0])")
     assert set(keys) == expected and len(keys) == 423
     # zoomed out, the county is clusters: fewer things on screen than markers
-    on_screen = page.evaluate("() => document.querySelectorAll('.leaflet-marker-icon').length")
+    on_screen = page.evaluate("() => document.querySelectorAll('#map .mk, #map .cl').length")
     assert 0 < on_screen < 423
+    _screenshot(page, "console-map-overview.png")
     # every marker where its inventory put it
     where = dict(page.evaluate("() => [...centreMap.markers].map(([k, m]) => [k, [m.getLatLng().lat, m.getLatLng().lng]])"))
     cam = boxes[3].cfg.cameras[2]
@@ -217,6 +218,7 @@ def check_map(page, url: str, boxes: list[Box], rail01_alarms: list[str]) -> Non
     assert page.evaluate("() => document.querySelectorAll('#panel-zones polygon').length") == len(zone_file["zones"])
     types = page.evaluate("() => [...document.querySelectorAll('#panel-alarms tbody tr')].map((r) => r.cells[1].innerText)")
     assert sorted(types) == sorted(rail01_alarms)
+    _screenshot(page, "console-map.png")
 
 
 def check_health(page, url: str, offline_box: str) -> None:
@@ -230,6 +232,7 @@ def check_health(page, url: str, offline_box: str) -> None:
     assert set(first) == {f"{SITE}/{SILENT_BOX}", f"{SITE}/{offline_box}"}
     for sel in (cam_row, silent):
         assert page.eval_on_selector(sel, "e => getComputedStyle(e).backgroundColor") != "rgba(0, 0, 0, 0)"
+    _screenshot(page, "console-health.png")
     cells = page.eval_on_selector(f"tr.dev[data-key='{SITE}/box-02']", "r => [...r.cells].map((c) => c.innerText)")
     assert cells[1] == "online" and cells[4] == "21.5" and cells[5] == "3"
 
@@ -246,3 +249,4 @@ def check_patrol(page, url: str, overdue: str, box: Box) -> None:
     total = sum(p.team == team for p in PATROL.points)
     assert caption == f"{team}: {visited} of {total} points checked in today, 1 overdue"
     wait_js(page, "document.querySelector('img.thumb') && document.querySelector('img.thumb').naturalWidth > 0", 15)
+    _screenshot(page, "console-patrol.png")

@@ -5,12 +5,22 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+
+import cv2
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
 
 from edge_agent.alarms.event import EventContext
 from edge_agent.central import boards
 from edge_agent.central.ingest import Ingest
+from edge_agent.central.serve import build
 from edge_agent.clock import iso_utc
+from edge_agent.config.central import load_central
+from edge_agent.errors import ConfigError
 from edge_agent.publish.mqtt import status_payload
+from edge_agent.web.auth import hash_password
 from tests.unit.test_central_ingest import make
 from tests.unit.test_central_store import T0, event, raw
 
@@ -36,13 +46,16 @@ def test_camera_colour_follows_box_status_camera_state_tamper_and_open_alarms(tm
                                               ("cam3", "online", True), ("cam4", "connecting", False)))
     ingest.handle(f"{B}/alarms", raw(event(1, T0, camera="cam1")))
     assert states(ingest) == {"cam1": "alarm", "cam2": "offline", "cam3": "tampered", "cam4": "connecting"}
-    # its last will: every camera of the box is offline, whatever they said before
+    # its last will: every camera of the box is offline, whatever they said before; the box was
+    # last seen when it last spoke, not when the broker announced its will
+    ingest.clock.now = lambda: T0 + 5  # type: ignore[method-assign]
     ingest.handle(f"{B}/status", status_payload("offline", "dev1"))
     assert set(states(ingest).values()) == {"offline"}
-    assert boards.health_board(ingest.store.engine, T0 + 10, 90, "UTC")[0]["state"] == "offline"
+    [box] = boards.health_board(ingest.store.engine, T0 + 10, 90, "UTC")
+    assert (box["state"], box["age_s"]) == ("offline", 10.0)
     # back, and a box that then says nothing for longer than stale_after_s is silent
     ingest.handle(f"{B}/status", status_payload("online", "dev1"))
-    assert boards.health_board(ingest.store.engine, T0 + 91, 90, "UTC")[0]["state"] == "silent"
+    assert boards.health_board(ingest.store.engine, T0 + 96, 90, "UTC")[0]["state"] == "silent"
 
 
 def test_health_reports_tell_the_pages_only_when_a_camera_state_changed(tmp_path):
@@ -92,3 +105,34 @@ def test_patrol_board_lists_overdue_first_with_last_checkins_and_the_days_covera
     last = team["points"][3]["last"]
     assert (last["member"], last["badge"], last["event_id"]) == ("A. Jansen", 1001, None)  # no snapshot yet
     assert states(ingest)["P2"] == "overdue"
+
+
+def login(app) -> TestClient:
+    client = TestClient(app, base_url="http://127.0.0.1")
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)[1]
+    client.post("/login", data={"user": "op", "password": "pw", "csrf": token})
+    return client
+
+
+def test_map_backgrounds_come_from_the_config_folder_and_need_no_tile_server(tmp_path):
+    tile = cv2.imencode(".png", np.full((256, 256, 3), 90, np.uint8))[1].tobytes()
+    (tmp_path / "tiles/12/2095").mkdir(parents=True)
+    (tmp_path / "tiles/12/2095/1350.png").write_bytes(tile)
+    (tmp_path / "plan.png").write_bytes(tile)
+    ref = "[{x: 0, y: 0, lat: 52.11, lon: 4.26}, {x: 256, y: 256, lat: 52.08, lon: 4.31}]"
+    conf = tmp_path / "central.yaml"
+    conf.write_text(f"database: {{url: 'sqlite:///c.sqlite'}}\nmap:\n  tiles: tiles\n  image: {{file: plan.png, ref: {ref}}}\n")
+    centre = build(load_central(conf))
+    centre.store.put_user("op", "viewer", hash_password("pw"), T0)
+    client = login(centre.web.app)
+    assert client.get("/map/tiles/12/2095/1350.png").content == tile
+    assert client.get("/map/tiles/12/2095/1351.png").status_code == 404
+    assert client.get("/map/tiles/12/..%2F..%2Fc.sqlite/1.png").status_code in (404, 422)
+    assert client.get("/map/image").content == tile
+    page = client.get("/map").text
+    assert "&#34;mode&#34;: &#34;tiles&#34;" in page  # tiles win over the picture when both are set
+    centre.store.close()
+    conf.write_text("map:\n  image: {file: plan.png, ref: [{x: 5, y: 5, lat: 52.1, lon: 4.2}, {x: 5, y: 9, lat: 52.0, lon: 4.3}]}\n")
+    with pytest.raises(ConfigError) as err:
+        load_central(conf)
+    assert f"{conf}:2: map.image.ref:" in str(err.value) and "must differ in x, y, lat and lon" in str(err.value)

@@ -61,15 +61,21 @@
   }
 
   function grid(b) {
-    // a lat/lon graticule at a round step: the plain plot's only reference
+    // a labelled lat/lon graticule at a round step: the plain plot's only reference
     const span = Math.max(b.getNorth() - b.getSouth(), b.getEast() - b.getWest());
     const step = Math.pow(10, Math.floor(Math.log10(span / 4)));
+    const digits = Math.max(0, -Math.floor(Math.log10(step)));
     const style = {color: "#34495e", weight: 1, interactive: false};
-    for (let lat = Math.floor(b.getSouth() / step) * step; lat <= b.getNorth(); lat += step) {
+    const label = (at, text) => L.marker(at, {interactive: false, keyboard: false,
+      icon: L.divIcon({className: "grid-label", html: text, iconSize: null})}).addTo(map);
+    const south = Math.ceil(b.getSouth() / step) * step;  // the lowest line carries the longitudes
+    for (let lat = south; lat <= b.getNorth(); lat += step) {
       L.polyline([[lat, b.getWest()], [lat, b.getEast()]], style).addTo(map);
+      label([lat, b.getWest()], `${lat.toFixed(digits)}\u00b0`);
     }
-    for (let lon = Math.floor(b.getWest() / step) * step; lon <= b.getEast(); lon += step) {
+    for (let lon = Math.ceil(b.getWest() / step) * step; lon <= b.getEast(); lon += step) {
       L.polyline([[b.getSouth(), lon], [b.getNorth(), lon]], style).addTo(map);
+      label([south, lon], `${lon.toFixed(digits)}\u00b0`);
     }
   }
 
