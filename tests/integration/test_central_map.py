@@ -16,6 +16,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import av
+import cv2
+import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 import yaml
@@ -23,6 +25,7 @@ import yaml
 from edge_agent.alarms.event import EventContext
 from edge_agent.alarms.snapshot import encode_jpeg
 from edge_agent.clock import FakeClock
+from edge_agent.config.central import CentralConfig
 from edge_agent.config.loader import load_zones
 from edge_agent.config.models import AgentConfig
 from edge_agent.health import Health, SourceState
@@ -250,3 +253,37 @@ def check_patrol(page, url: str, overdue: str, box: Box) -> None:
     assert caption == f"{team}: {visited} of {total} points checked in today, 1 overdue"
     wait_js(page, "document.querySelector('img.thumb') && document.querySelector('img.thumb').naturalWidth > 0", 15)
     _screenshot(page, "console-patrol.png")
+
+
+def test_map_places_cameras_on_an_operator_picture_by_its_two_reference_points(mosquitto, console_factory, browser,
+                                                                               tmp_path):
+    """A 400x300 north-up picture whose pixel (40, 30) is at 52.12 N 4.25 E and (360, 270) at 52.08 N
+    4.33 E: a camera at 52.10 N 4.29 E must sit over pixel (200, 150), its middle."""
+    cv2.imwrite(str(tmp_path / "plan.png"), np.full((300, 400, 3), 60, np.uint8))
+    base = central_config(mosquitto, f"sqlite:///{tmp_path / 'c.sqlite'}", tmp_path)
+    cfg = CentralConfig.model_validate({**base.model_dump(), "map": {"image": {
+        "file": str(tmp_path / "plan.png"), "ref": [{"x": 40, "y": 30, "lat": 52.12, "lon": 4.25},
+                                                    {"x": 360, "y": 270, "lat": 52.08, "lon": 4.33}]}}})
+    console = console_factory(cfg, client_id="console-plan")
+    console.centre.store.put_user("olga", "operator", hash_password("olga-pw"), time.time())
+    inv = {"schema": 1, "site": SITE, "device": "box-00", "patrol_points": [],
+           "cameras": [{"id": "mid", "name": "Mid", "lat": 52.10, "lon": 4.29, "state": "online"}]}
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="plan-box")
+    client.connect("127.0.0.1", mosquitto.port)
+    client.loop_start()
+    client.publish(f"{PREFIX}/{SITE}/box-00/inventory", json.dumps(inv), qos=1, retain=True).wait_for_publish(5)
+    ctx, page = log_in(browser, console.url, "olga", "olga-pw")
+    try:
+        page.goto(f"{console.url}/map")
+        page.wait_for_selector(".leaflet-image-layer", timeout=15_000)
+        wait_js(page, "document.querySelector('.leaflet-image-layer').naturalWidth > 0", 10)
+        page.wait_for_selector("[data-key='cam:coast/box-00/mid']", timeout=10_000)
+        img = page.eval_on_selector(".leaflet-image-layer", "e => e.getBoundingClientRect().toJSON()")
+        mk = page.eval_on_selector("[data-key='cam:coast/box-00/mid']", "e => e.getBoundingClientRect().toJSON()")
+        x = (mk["x"] + mk["width"] / 2 - img["x"]) * 400 / img["width"]
+        y = (mk["y"] + mk["height"] / 2 - img["y"]) * 300 / img["height"]
+        assert abs(x - 200) < 3 and abs(y - 150) < 3, (x, y)
+    finally:
+        ctx.close()
+        client.loop_stop()
+        client.disconnect()
