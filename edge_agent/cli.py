@@ -182,7 +182,7 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:
     hc.add_argument("--max-age", type=float, help="seconds after which the file is stale (default 30)")
 
     schema = sub.add_parser("schema", help="print a JSON Schema")
-    schema.add_argument("what", choices=["events", "zones", "cameras", "patrol"], help="which file or message")
+    schema.add_argument("what", choices=["events", "zones", "cameras", "patrol", "inventory"], help="which file or message")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ from .config.models import AgentConfig, ZoneFile
 from .app import LiveAgent
 from .health import disk_use
 from .ops.http import Endpoints, HttpEndpoint
+from .ops.inventory import InventoryWatch
 from .ops.progress import ServiceWatch
 from .publish.commands import MediaReply
 from .publish.publisher import MqttSink
@@ -104,6 +105,13 @@ def _status_publisher(sink: EventSink):
     if not isinstance(sink, MqttSink):
         return None
     return lambda point, body: sink.publish_retained(f"patrol/status/{point}", body)
+
+
+def _inventory_watch(sink: EventSink, clock: Clock) -> InventoryWatch | None:
+    """The box's retained inventory (cameras, zones, patrol points) for central's map; MQTT only."""
+    if not isinstance(sink, MqttSink):
+        return None
+    return InventoryWatch(lambda body: sink.publish_retained("inventory", body), clock)
 
 
 def _health_report(agent: LiveAgent, sink: EventSink) -> dict[str, Any]:
@@ -202,6 +210,7 @@ def _serve(ctl: _Control, sink: EventSink, clock: Clock, deadline: float | None,
     agent.start()
     service.started(len(agent.cameras))
     log.info("running %d camera(s) on %s", len(agent.cameras), detector.provider)
+    inventory = _inventory_watch(sink, clock)
     health_every = min(cfg.mqtt.health_interval_s, 2.0 if health_file else cfg.mqtt.health_interval_s)
     next_health = clock.monotonic() + min(2.0, health_every)
     while not ctl.stop.is_set():
@@ -211,6 +220,8 @@ def _serve(ctl: _Control, sink: EventSink, clock: Clock, deadline: float | None,
             ctl.stop.set()
             break
         agent.supervise()
+        if inventory is not None and ctl.running is not None:
+            _step_inventory(inventory, agent, ctl.running[1])
         service.step(agent)
         if clock.monotonic() >= next_health:
             _publish_health(agent, sink, health_file)
@@ -220,6 +231,13 @@ def _serve(ctl: _Control, sink: EventSink, clock: Clock, deadline: float | None,
     service.stopping()
     agent.stop()
     _publish_health(agent, sink, health_file)
+
+
+def _step_inventory(inventory: InventoryWatch, agent: LiveAgent, zones: dict[str, ZoneFile]) -> None:
+    try:
+        inventory.step(agent, zones)
+    except Exception:  # the map may go stale; the cameras must keep being watched
+        log.exception("inventory not published; the agent carries on")
 
 
 def _reload_in_place(ctl: _Control, agent: LiveAgent) -> bool:
