@@ -35,9 +35,19 @@ def open_editor(browser, url: str, camera: str):
 
 
 def at(page, x: float, y: float) -> tuple[float, float]:
-    """Screen position of a fraction of the picture."""
+    """Screen position of a fraction of the picture, on a whole CSS pixel (where mouse events land)."""
     box = page.locator("#canvas").bounding_box()
-    return box["x"] + x * box["width"], box["y"] + y * box["height"]
+    return round(box["x"] + x * box["width"]) + 0.0, round(box["y"] + y * box["height"]) + 0.0
+
+
+def clicked(page, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The fractions of the picture the test really clicked for `points` (whole pixels)."""
+    box = page.locator("#canvas").bounding_box()
+    out = []
+    for x, y in points:
+        sx, sy = at(page, x, y)
+        out.append(((sx - box["x"]) / box["width"], (sy - box["y"]) / box["height"]))
+    return out
 
 
 def click_shape(page, mode: str, points: list[tuple[float, float]]) -> None:
@@ -53,6 +63,19 @@ def save(page, expect: str) -> None:
     page.click("#save")
     assert wait_for(lambda: dataset(page, "saves") != before or dataset(page, "saveState") == "refused", 15)
     assert dataset(page, "saveState") == expect, page.inner_text("#message") + page.inner_text("#problems")
+
+
+def answers(url: str) -> bool:
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(url, timeout=2).close()
+    except urllib.error.HTTPError:
+        pass  # 503 while starting: it answers
+    except OSError:
+        return False
+    return True
 
 
 def zone(path: Path, name: str) -> dict:
@@ -76,12 +99,17 @@ def test_draw_save_drag_refuse_and_conflict(browser, editor_factory, tmp_path):
     page.dispatch_event("#f-name", "change")
     page.select_option("#f-kind", "shore")
     page.select_option("#f-labels", ["person", "car"])
+    click_shape(page, "#new-line", [(0.7, 0.9), (0.7, 0.5)])  # drawn upwards: `in` is left to right
+    click_shape(page, "#new-mask", [(0.45, 0.45), (0.55, 0.45), (0.5, 0.55)])
     save(page, "saved")  # no agent runs: saved, and the page says it was not applied
     assert "no running agent" in page.inner_text("#message")
     saved = yaml.safe_load(zone_file.read_text())
     platform = zone(zone_file, "platform")
-    assert near(platform["polygon"], square) and platform["kind"] == "shore" and platform["labels"] == ["person", "car"]
+    assert near(platform["polygon"], clicked(page, square)) and platform["kind"] == "shore" and platform["labels"] == ["person", "car"]
     assert saved["frame"] == {"width": W, "height": H}
+    (line,) = saved["lines"]
+    assert near(line["points"], clicked(page, [(0.7, 0.9), (0.7, 0.5)])) and line["direction"] == "in"
+    assert near(saved["masks"][0], clicked(page, [(0.45, 0.45), (0.55, 0.45), (0.5, 0.55)]))
     text = zone_file.read_text()
     assert TECH_COMMENT in text and "# Zones of rail_intrusion.mp4" in text and "  - [0.5, 0.4]\n" in text
     assert (tmp_path / "zones" / "rail-east.yaml.bak").read_text() == original
@@ -93,8 +121,16 @@ def test_draw_save_drag_refuse_and_conflict(browser, editor_factory, tmp_path):
     page.mouse.down()
     page.mouse.move(*at(page, 0.42, 0.16), steps=5)
     page.mouse.up()
+    page.mouse.move(*at(page, 0.1, 0.2))  # grab the left edge: a new point there
+    page.mouse.down()
+    page.mouse.move(*at(page, 0.05, 0.2), steps=5)
+    page.mouse.up()
     save(page, "saved")
-    assert near(zone(zone_file, "platform")["polygon"], [(0.1, 0.1), (0.42, 0.16), (0.3, 0.3), (0.1, 0.3)])
+    moved = clicked(page, [(0.1, 0.1), (0.42, 0.16), (0.3, 0.3), (0.1, 0.3), (0.05, 0.2)])
+    assert near(zone(zone_file, "platform")["polygon"], moved)
+    page.mouse.dblclick(*at(page, 0.3, 0.3))  # a double click deletes a point
+    save(page, "saved")
+    assert near(zone(zone_file, "platform")["polygon"], moved[:2] + moved[3:])
     page.screenshot(path=str(DOCS / "zone-editor.png"))
 
     before = zone_file.read_bytes()
@@ -102,6 +138,7 @@ def test_draw_save_drag_refuse_and_conflict(browser, editor_factory, tmp_path):
     save(page, "refused")
     assert "crosses itself" in page.inner_text("#problems")
     assert zone_file.read_bytes() == before
+    page.screenshot(path=str(DOCS / "zone-editor-refused.png"))
 
     page.locator("#shapes li[data-kind=zone][data-index='2'] .del").click()  # the bow tie goes
     zone_file.write_text(zone_file.read_text() + "# edited in another tab\n")
@@ -162,3 +199,54 @@ def test_off_loopback_needs_a_password(tmp_path):
     config = write_site(tmp_path, {"rail-east": (str(FOOTAGE / "rail_intrusion.mp4"), TRACK_ZONES)})
     with pytest.raises(EdgeAgentError, match="password_hash"):
         build(str(config), "0.0.0.0:8090")
+
+
+def test_saved_zone_is_applied_to_the_running_agent_for_that_camera_only(browser, editor_factory, rtsp_server,
+                                                                         tmp_path):
+    """A live agent on two RTSP cameras: camera b's zone has an open alarm; the zone drawn on camera
+    a is applied on save and the walker raises an alarm in it; b's alarm is not ended by the apply."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    from tests.fixtures.mosquitto import free_port
+    from tests.fixtures.rtsp import read_events
+
+    server = rtsp_server({"a": FOOTAGE / "rail_intrusion.mp4", "b": FOOTAGE / "rail_intrusion.mp4"}, loop=True)
+    port = free_port()
+    config = write_site(tmp_path, {"a": (server.url("a"), None), "b": (server.url("b"), TRACK_ZONES)},
+                        http=f"http: {{listen: '127.0.0.1:{port}', control_token_file: {tmp_path / 'control.token'}}}")
+    agent = subprocess.Popen([sys.executable, "-m", "edge_agent.cli", "run", "--config", str(config)], cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    events = lambda: read_events(tmp_path / "media")  # noqa: E731
+    starts = lambda cam: [e for e in events() if e.camera == cam and e.phase == "start"]  # noqa: E731
+    running = editor_factory(config)  # while the agent starts
+    try:
+        assert wait_for(lambda: answers(f"http://127.0.0.1:{port}/health"), 30), "the agent did not start"
+        assert (tmp_path / "control.token").stat().st_mode & 0o077 == 0
+        refused = urllib.request.Request(f"http://127.0.0.1:{port}/zones/a/apply", method="POST", data=b"")
+        with pytest.raises(urllib.error.HTTPError) as no_token:
+            urllib.request.urlopen(refused, timeout=5)
+        assert no_token.value.code == 403
+
+        page = open_editor(browser, running.url, "a")
+        assert "running agent" in page.inner_text("#frame-status")
+        click_shape(page, "#new-zone", [(0.5, 0.4), (0.61, 0.4), (0.995, 0.78), (0.995, 0.995), (0.005, 0.995),
+                                        (0.005, 0.96)])
+        page.fill("#f-name", "track-new")
+        page.dispatch_event("#f-name", "change")
+        page.select_option("#f-kind", "rail")
+        assert wait_for(lambda: starts("b"), 40), "camera b raised no alarm"
+        save(page, "applied")  # while b's alarm is open (the walker stays on b's track until the clip loops)
+        ended_before = [e for e in events() if e.camera == "b" and e.phase == "end"]
+        assert "applied to the running agent" in page.inner_text("#message")
+        assert wait_for(lambda: [e for e in starts("a") if e.zone == "track-new"], 40), "no alarm in the new zone"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as resp:
+            health = json.loads(resp.read())
+        assert health["cameras"]["a"]["counters"]["reconnects"] == 0  # its stream was not touched
+    finally:
+        agent.terminate()
+        agent.wait(20)
+    b_alarms = {e.event_id for e in starts("b")}
+    assert ended_before == [], "camera b's alarm was not open any more when the zones were applied"
+    assert all(e.details.get("end_reason") != "reloaded" for e in events() if e.event_id in b_alarms)

@@ -131,7 +131,10 @@
       const m = p.match(/(zones|lines|masks)\[(\d+)\](?:\.(polygon|points)\[(\d+)\])?/);
       const list = m && model.doc[m[1]], item = list && list[Number(m[2])];
       const pts = item && (Array.isArray(item) ? item : item.polygon || item.points);
-      if (pts && pts.length) canvas.marks.push([pts[m[4] !== undefined ? Number(m[4]) : 0] || pts[0], p.split(": ").slice(-1)[0]]);
+      const crossing = p.match(/Self-intersection\[([-\d.e]+) ([-\d.e]+)\]/);  // shapely says where
+      const where = crossing ? [Number(crossing[1]), Number(crossing[2])]
+        : pts && pts.length ? pts[m[4] !== undefined ? Number(m[4]) : 0] || pts[0] : null;
+      if (where) canvas.marks.push([where, p.split(": ").slice(2).join(": ").replace(/ \(Self-intersection.*\)$/, "")]);
     }
     if (heading) say(heading, "bad");
     canvas.draw();
@@ -147,7 +150,7 @@
       return;
     }
     version = r.body.version; rememberOrigins(); showProblems([], "");
-    say(`Saved. ${r.body.apply_message}`, r.body.applied ? "ok" : "warn");
+    say(`Saved; ${r.body.apply_message}`, r.body.applied ? "ok" : "warn");
     root.dataset.saveState = r.body.applied ? "applied" : "saved";
     root.dataset.saves = String(Number(root.dataset.saves || 0) + 1);
   }
