@@ -250,3 +250,38 @@ def test_saved_zone_is_applied_to_the_running_agent_for_that_camera_only(browser
     b_alarms = {e.event_id for e in starts("b")}
     assert ended_before == [], "camera b's alarm was not open any more when the zones were applied"
     assert all(e.details.get("end_reason") != "reloaded" for e in events() if e.event_id in b_alarms)
+
+
+def test_with_a_password_the_page_needs_a_log_in(editor_factory, tmp_path):
+    from edge_agent.web.auth import hash_password
+
+    config = write_site(tmp_path, {"rail-east": (str(FOOTAGE / "rail_intrusion.mp4"), TRACK_ZONES)})
+    config.write_text(config.read_text() + f"editor: {{password_hash: '{hash_password('s3cret-pw')}'}}\n")
+    with httpx.Client(base_url=editor_factory(config).url) as client:
+        assert client.get("/api/state/rail-east").status_code == 401
+        page = client.get("/edit/rail-east", headers={"Accept": "text/html"})
+        assert page.status_code == 303 and page.headers["location"].startswith("/login")
+        form = client.get("/login")
+        csrf = form.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        wrong = client.post("/login", data={"user": "technician", "password": "guess", "csrf": csrf})
+        assert "edge_session" not in client.cookies and wrong.status_code == 200
+        client.post("/login", data={"user": "technician", "password": "s3cret-pw", "csrf": csrf})
+        assert client.get("/api/state/rail-east").status_code == 200
+
+
+def test_an_unreachable_camera_is_said_and_a_picture_can_be_uploaded(editor_factory, tmp_path):
+    from tests.fixtures.mosquitto import free_port
+
+    config = write_site(tmp_path, {"gone": (f"rtsp://127.0.0.1:{free_port()}/cam", TRACK_ZONES)})
+    with httpx.Client(base_url=editor_factory(config).url) as client:
+        page = client.get("/edit/gone")
+        csrf = page.text.split('data-csrf="', 1)[1].split('"', 1)[0]
+        got = client.get("/api/frame/gone").json()
+        assert got["frame"] is None and "cannot be reached" in got["error"] and "upload" in got["error"]
+        bad = client.post("/api/frame/gone", content=b"not a picture", headers={"X-CSRF-Token": csrf})
+        assert bad.status_code == 400
+        png = (DOCS / "zone-editor.png").read_bytes()
+        up = client.post("/api/frame/gone", content=png, headers={"X-CSRF-Token": csrf}).json()
+        assert up["frame"]["source"] == "upload" and up["frame"]["width"] > 0
+        again = client.get("/api/frame/gone?refresh=true").json()  # still unreachable: the last picture stays
+        assert again["frame"]["source"] == "upload" and "showing the last picture" in again["error"]
