@@ -237,8 +237,8 @@ def _zone_applier(ctl: _Control) -> Any:
         if cam is None or camera not in agent.cameras:
             raise LookupError(f"no running camera {camera!r}")
         zf = load_zones(str(cam.zones), zone_labels(cfg.detector.model), cfg.detector.model)
+        ctl.running = (cfg, {**zones, camera: zf}, detector)  # first: a busy agent still runs the queued swap
         agent.apply_zones(camera, zf)
-        ctl.running = (cfg, {**zones, camera: zf}, detector)
         return {"camera": camera, "zones": [z.name for z in zf.zones], "lines": [ln.name for ln in zf.lines]}
 
     return apply

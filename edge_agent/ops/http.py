@@ -85,6 +85,9 @@ class Endpoints:
             return 200, {"applied": True, **self.apply_zones(camera)}
         except (LookupError, ValueError, EdgeAgentError) as exc:
             return 409, {"applied": False, "error": str(exc)}
+        except TimeoutError:  # the job is queued: it runs when the analytics thread gets to it
+            return 504, {"applied": False, "error": "the agent was too busy to confirm; it applies the zones when "
+                         "its analytics thread gets to them"}
 
 
 class HttpEndpoint:
