@@ -13,6 +13,7 @@ import httpx
 import pytest
 import yaml
 
+from edge_agent.cli import main as cli_main
 from tests.fixtures.editor import FOOTAGE, TECH_COMMENT, TRACK_ZONES, write_site
 from tests.fixtures.waiting import wait_for
 
@@ -113,9 +114,7 @@ def test_draw_save_drag_refuse_and_conflict(browser, editor_factory, tmp_path):
     text = zone_file.read_text()
     assert TECH_COMMENT in text and "# Zones of rail_intrusion.mp4" in text and "  - [0.5, 0.4]\n" in text
     assert (tmp_path / "zones" / "rail-east.yaml.bak").read_text() == original
-    check = subprocess.run([sys.executable, "-m", "edge_agent.cli", "check", "--config", str(config)],
-                           cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert check.returncode == 0, check.stderr
+    assert cli_main(["check", "--config", str(config)]) == 0  # `edge-agent check`, in this process
 
     page.mouse.move(*at(page, 0.3, 0.1))  # drag the second point
     page.mouse.down()
