@@ -229,18 +229,23 @@ class LiveAgent:
         """The next analysed frame, annotated; a quiet camera is analysed only every idle interval,
         so its gate is opened for one frame rather than answering with a picture that old."""
         rt = self._runtime(args)
+        frame, dets = self.analysed_frame(rt.camera.id)
+        when = iso_utc(frame.wall_time)
+        caption = f"{rt.camera.id} {site_time(frame.wall_time, self.cfg.site.timezone)}"
+        image = annotate(frame.image, dets, rt.pipeline.rules, caption=caption)
+        jpeg = encode_jpeg(image, self.cfg.alarms.snapshot_quality)
+        return {"camera": rt.camera.id, "frame_time": when, "size": len(jpeg)}, jpeg
+
+    def analysed_frame(self, camera: str) -> tuple[Frame, Detections]:
+        """The camera's next analysed frame and its detections (the zone editor's picture and test)."""
+        rt = self._runtime({"camera": camera})
         before = rt.pipeline.last()
         if rt.gate.watch is not None:
             rt.gate.watch.force_next()
         last = rt.pipeline.next_frame(before, SNAPSHOT_WAIT_S)
         if last is None or last[0].image is None:
             raise ValueError(f"camera {rt.camera.id} has no analysed frame yet (state {self.health.state(rt.camera.id)})")
-        frame, dets = last
-        when = iso_utc(frame.wall_time)
-        caption = f"{rt.camera.id} {site_time(frame.wall_time, self.cfg.site.timezone)}"
-        image = annotate(frame.image, dets, rt.pipeline.rules, caption=caption)
-        jpeg = encode_jpeg(image, self.cfg.alarms.snapshot_quality)
-        return {"camera": rt.camera.id, "frame_time": when, "size": len(jpeg)}, jpeg
+        return last
 
     def apply_zones(self, camera: str, rules: ZoneFile) -> None:
         """A camera's new zone file, applied on the analytics thread without touching its stream or

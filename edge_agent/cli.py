@@ -24,6 +24,7 @@ HANDLERS = {
     "models": "edge_agent.detect.models_cli:cli_models",
     "badge": "edge_agent.patrol.badge:cli_badge",
     "zones": "edge_agent.config.render:cli_zones",
+    "zones edit": "edge_agent.editor.cli:cli_edit",
     "schema": "edge_agent.admin.schema:cli_schema",
     "cmd": "edge_agent.publish.sender:cli_cmd",
     "healthcheck": "edge_agent.ops.progress:cli_healthcheck",
@@ -173,6 +174,12 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:
                      "settings (keeps the password off the command line)")
     render.add_argument("--config", default=DEFAULT_CONFIG, help="cameras file for --camera (default: %(default)s)")
     render.add_argument("--out", required=True, help="PNG or JPEG file to write")
+    edit = zones_sub.add_parser("edit", help="draw zones, masks and lines on the camera's picture in a local web "
+                                "page, test them on the detector's boxes, save valid YAML and apply it")
+    edit.add_argument("--config", default=DEFAULT_CONFIG, help="cameras file (default: %(default)s)")
+    edit.add_argument("--camera", help="camera to open first (default: the first in the config)")
+    edit.add_argument("--listen", default="127.0.0.1:8090", help="host:port (default: %(default)s); anything but "
+                      "loopback needs editor.password_hash in the config")
 
     doc = sub.add_parser("doctor", help="check config, model, cameras, broker, disk and clock; explain each problem")
     doc.add_argument("--config", default=DEFAULT_CONFIG, help="cameras file to examine (default: %(default)s)")
@@ -196,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
 
         for handler in logging.getLogger().handlers:
             handler.setFormatter(JsonFormatter())
-    module_name, func_name = HANDLERS[args.command].split(":")
+    sub_command = f"{args.command} {getattr(args, args.command + '_command', '')}"
+    module_name, func_name = HANDLERS.get(sub_command, HANDLERS[args.command]).split(":")
     try:
         handler = getattr(importlib.import_module(module_name), func_name)
         return int(handler(args) or 0)

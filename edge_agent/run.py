@@ -166,7 +166,7 @@ def run_live(config_path: str, duration: float | None = None, health_file: str |
         agent = ctl.agent  # read once: a reload swaps it
         return None if agent is None else _health_report(agent, sink)
 
-    http = HttpEndpoint.start_for(cfg.http, Endpoints(report, lambda: ctl.agent))
+    http = HttpEndpoint.start_for(cfg.http, Endpoints(report, lambda: ctl.agent, _zone_applier(ctl)))
     deadline = None if duration is None else clock.monotonic() + duration
     try:
         while True:
@@ -238,6 +238,28 @@ def _step_inventory(inventory: InventoryWatch, agent: LiveAgent, zones: dict[str
         inventory.step(agent, zones)
     except Exception:  # the map may go stale; the cameras must keep being watched
         log.exception("inventory not published; the agent carries on")
+
+
+def _zone_applier(ctl: _Control) -> Any:
+    """The zone editor's per-camera apply: that camera's zone file, read and checked by the loader
+    now, swapped in place; the running config remembers it, so a later reload does not apply it again."""
+    from .config.loader import load_zones
+    from .detect.registry import zone_labels
+
+    def apply(camera: str) -> dict[str, Any]:
+        agent, running = ctl.agent, ctl.running
+        if agent is None or running is None:
+            raise LookupError("the agent is (re)starting; try again")
+        cfg, zones, detector = running
+        cam = next((c for c in cfg.cameras if c.id == camera and c.enabled), None)
+        if cam is None or camera not in agent.cameras:
+            raise LookupError(f"no running camera {camera!r}")
+        zf = load_zones(str(cam.zones), zone_labels(cfg.detector.model), cfg.detector.model)
+        ctl.running = (cfg, {**zones, camera: zf}, detector)  # first: a busy agent still runs the queued swap
+        agent.apply_zones(camera, zf)
+        return {"camera": camera, "zones": [z.name for z in zf.zones], "lines": [ln.name for ln in zf.lines]}
+
+    return apply
 
 
 def _reload_in_place(ctl: _Control, agent: LiveAgent) -> bool:
