@@ -262,3 +262,17 @@ class LiveAgent:
             raise ValueError(f"camera {rt.camera.id} has no zone {args.get('zone')!r}")
         return {"camera": rt.camera.id, "zone": args.get("zone"), "enabled": enabled}
 
+    def cmd_accept_view(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A technician moved or replaced the camera on purpose: its current picture becomes the
+        usual view, and an open camera_tampered alarm ends (end_reason `accepted`). Logged, so
+        the site's record says who accepted which view when."""
+        rt = self._runtime(args)
+        if rt.gate.watch is None:
+            raise ValueError(f"camera {rt.camera.id} has no tamper watch")
+        rt.gate.watch.accept_view()
+        now = self.clock.now()
+        self.delivery.submit(self._on_analytics(lambda: rt.pipeline.tamper.close(now, "accepted")))
+        by = args.get("by")
+        log.warning("camera %s: new view accepted%s; tamper watch learns it afresh", rt.camera.id,
+                    f" by {by}" if by else "")
+        return {"camera": rt.camera.id, "accepted": True, "time": iso_utc(now)}

@@ -24,6 +24,11 @@ from .packets import PacketRing
 log = logging.getLogger(__name__)
 
 ERROR_LOG_EVERY_S = 60.0
+# Frames in a row that could not be decoded or analysed before the connection is given up and
+# the camera reported offline with the error: a stream that decodes into nothing usable (a
+# changed codec, garbage after a valid handshake, a bug on every frame) is a camera down, not
+# an `online` camera that is silently blind. About two seconds at common frame rates.
+MAX_BAD_FRAMES = 50
 # FFmpeg reads up to 5 s of a stream to learn its parameters before open returns, then hands
 # those packets over at once: a burst of seconds of video at every connect that the detector
 # cannot keep up with (frames replaced in their slots). A fifth of a second is enough for an
@@ -106,6 +111,8 @@ class RtspSource:
         self._media_end = 0.0  # latest media time delivered, so time never goes backwards on reconnect
         self._last_frame = self._t0
         self._last_frame_error = float("-inf")
+        self._bad_frames = 0  # frames in a row that failed (decode or analysis); decode thread's
+        self._bad_reason = ""
         health.register(camera)
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -240,42 +247,63 @@ class RtspSource:
                             self._hand_on(conn, frame)
                 if decode and self.clock.monotonic() - self._last_frame > self.stall_timeout_s:
                     return f"stalled: no frame for {self.stall_timeout_s:.0f} s", delivered
+        except _Blind as blind:
+            return str(blind), delivered
         except (av.error.TimeoutError, av.error.ExitError):
             return f"stalled: no data for {self.stall_timeout_s:.0f} s", delivered
         except (av.error.FFmpegError, OSError) as exc:
             return f"read error: {self._safe(describe_error(exc))}", delivered
         if decode:  # the decoder still holds the last frames (threaded decoding delays them)
-            for frame in self._decode(None):
-                self._hand_on(conn, frame)
+            try:
+                for frame in self._decode(None):
+                    self._hand_on(conn, frame)
+            except _Blind as blind:
+                return str(blind), delivered
         return "stream ended (disconnected)", delivered
 
     def _decode(self, packet: av.Packet | None) -> list[av.VideoFrame]:
         try:
             return list(packet.decode() if packet is not None else self._stream.decode(None))
-        except av.error.FFmpegError:
+        except av.error.FFmpegError as exc:
             self.health.count(self.camera, "decode_errors")
+            self._failed(f"cannot decode: {self._safe(describe_error(exc))}")
             return []
+
+    def _failed(self, reason: str) -> None:
+        """One more frame in a row that failed; past MAX_BAD_FRAMES the connection ends (`_Blind`)."""
+        self._bad_frames += 1
+        self._bad_reason = reason
+        if self._bad_frames >= MAX_BAD_FRAMES:
+            self._bad_frames = 0
+            raise _Blind(f"frame errors: {MAX_BAD_FRAMES} frames in a row failed ({reason})")
 
     def _hand_on(self, conn: "_Connection", frame: av.VideoFrame) -> None:
         """`_on_decoded`, but a failure downstream (submit, tamper alarm) costs this frame only."""
         try:
             self._on_decoded(conn, frame)
-        except Exception:
+        except Exception as exc:
             self.health.count(self.camera, "frame_errors")
             now = self.clock.monotonic()
             if now - self._last_frame_error >= ERROR_LOG_EVERY_S:  # a bug on every frame must not flood the log
                 self._last_frame_error = now
                 log.exception("camera %s: frame handling failed (frame dropped)", self.camera)
+            self._failed(self._safe(f"frame handling failed: {type(exc).__name__}: {exc}"))
 
     def _on_decoded(self, conn: "_Connection", frame: av.VideoFrame) -> None:
-        now = self.clock.monotonic()
-        if self.state != SourceState.ONLINE:
-            self.health.set_state(self.camera, SourceState.ONLINE)
-            log.info("camera %s: online (%dx%d)", self.camera, frame.width, frame.height)
-        self._last_frame = now
         t = conn.frame_time(frame.pts)
         self._media_end = max(self._media_end, t)
         self.gate.offer(frame, t, conn.wall_time)
+        # Online, and not stalled, only once a frame went through: a camera whose every frame
+        # fails is down, whatever its decoder says.
+        self._bad_frames = 0
+        self._last_frame = self.clock.monotonic()
+        if self.state != SourceState.ONLINE:
+            self.health.set_state(self.camera, SourceState.ONLINE)
+            log.info("camera %s: online (%dx%d)", self.camera, frame.width, frame.height)
+
+
+class _Blind(Exception):
+    """Too many frames in a row failed: the connection ends and the camera reports why."""
 
 
 class _Connection:
