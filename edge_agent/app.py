@@ -86,6 +86,7 @@ class LiveAgent:
                                               lambda c: self.cameras[c].pipeline.ctx)
         for cid, monitor in (self.patrol.monitors if self.patrol else {}).items():
             self.cameras[cid].pipeline.patrol = monitor
+        self._lost: set[str] = set()  # cameras whose alarms were ended for this outage; main thread's
         self.offline = OfflineMonitor(self.health, lambda cid: self.cameras[cid].pipeline.ctx,
                                       {cid: rt.camera.offline_alarm_s for cid, rt in self.cameras.items()})
 
@@ -129,6 +130,19 @@ class LiveAgent:
 
     def _supervise_camera(self, rt: CameraRuntime) -> None:
         rt.source.check_watchdog()
+        cid = rt.camera.id
+        down = self.health.down_for(cid)
+        if down == 0:
+            self._lost.discard(cid)
+        elif down > self.cfg.alarms.post_roll_s and cid not in self._lost:
+            # not back within post-roll: its open alarms end and their clips are cut now, rather
+            # than when (if ever) the camera returns
+            try:
+                self._work.put_nowait(functools.partial(self._deliver, rt.pipeline.camera_lost))
+                self._lost.add(cid)
+            except queue.Full:
+                pass  # the analytics thread is busy: the next supervision step asks again
+            return
         latest = rt.ring.latest_time
         if latest is not None:  # clips due on a quiet camera: the analytics thread owns the pipeline
             try:

@@ -234,3 +234,38 @@ def test_camera_offline_raised_while_the_first_open_is_pending_says_why():
         src.request_stop()
         silent.close()
         assert src.stop(40)
+
+
+def test_an_alarm_open_when_its_camera_dies_ends_and_delivers_its_clip(rtsp_server, detector, tmp_path):
+    """The server is killed right after `intrusion` starts and stays down: the end (at the last
+    frame, end_reason camera_offline) and the clip came only when the camera returned, or never."""
+    from edge_agent.clock import parse_iso
+    from edge_agent.config.loader import load_zones
+
+    footage = Path(__file__).resolve().parents[1] / "footage"
+    srv = rtsp_server({"cam": footage / "rail_intrusion.mp4"})
+    sink = FolderSink(tmp_path / "events")
+    cfg = agent_config(tmp_path, [Camera(id="cam", url=srv.url("cam"), detect_fps=5)])
+    agent = LiveAgent(cfg, {"cam": load_zones(footage / "zones" / "rail_intrusion.yaml")}, detector, sink)
+    agent.start()
+
+    def intrusion(phase: str) -> list:
+        agent.supervise()
+        return [e for e in read_events(tmp_path / "events") if e.type == "intrusion" and e.phase == phase]
+
+    try:
+        assert wait_for(lambda: intrusion("start"), 20)
+        srv.kill()
+        killed = time.time()
+        start = intrusion("start")[0]
+        assert wait_for(lambda: intrusion("end") and any(e.clip for e in intrusion("update")),
+                        cfg.alarms.post_roll_s + 15), agent.health.snapshot()
+        end = intrusion("end")[0]
+        clip = next(e.clip for e in intrusion("update") if e.clip)
+    finally:
+        agent.stop()
+        sink.close()
+    assert end.event_id == start.event_id and end.details["end_reason"] == "camera_offline"
+    assert parse_iso(start.time) <= parse_iso(end.end) <= killed  # at the camera's last frame
+    assert clip.duration_s >= cfg.alarms.pre_roll_s
+    assert (tmp_path / "events" / clip.path).stat().st_size == clip.size
