@@ -54,6 +54,10 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"  # the caller redacts it: the message may quote the URL
 
 
+# What an open against a frozen server ends with: the connection is taken, nothing comes back.
+NO_ANSWER = (av.error.TimeoutError, av.error.ExitError, av.error.InvalidDataError)
+
+
 class Backoff:
     """Capped exponential backoff with jitter; `reset` after a connection that delivered frames."""
 
@@ -161,7 +165,7 @@ class RtspSource:
         last_error = None
         first = True
         while not self._stop.is_set():
-            if decode:
+            if decode and self.state != SourceState.STALLED:  # a stall is reported until it is over
                 self.health.set_state(self.camera, SourceState.CONNECTING)
             if not first and decode:
                 self.health.count(self.camera, "reconnects")
@@ -174,12 +178,7 @@ class RtspSource:
                     timeout=(self.open_timeout_s, self.read_timeout_s),
                 )
             except Exception as exc:  # FFmpeg, the OS or anything else: retry, never end the camera's thread
-                error = self._safe(describe_error(exc))
-                if error != last_error:  # log a change, not every retry of a camera that stays down
-                    log.warning("camera %s: cannot open %s: %s", self.camera, self._safe(redact_url(url)), error)
-                last_error = error
-                if decode:
-                    self.health.set_state(self.camera, SourceState.OFFLINE, error)
+                last_error = self._open_failed(exc, url, last_error, decode)
                 self._stop.wait(backoff.next())
                 continue
             try:
@@ -201,6 +200,21 @@ class RtspSource:
                     self.health.count(self.camera, "stalls")
                 self.health.set_state(self.camera, state, outcome)
             self._stop.wait(backoff.next())
+
+    def _open_failed(self, exc: BaseException, url: str, last_error: str | None, decode: bool) -> str:
+        """Log a changed reason and report it; returns it. A stalled server that still takes
+        connections but answers none is frozen: it stays `stalled` (not `offline` with "invalid
+        data"), so health says what happened to the camera."""
+        error = self._safe(describe_error(exc))
+        if error != last_error:  # log a change, not every retry of a camera that stays down
+            log.warning("camera %s: cannot open %s: %s", self.camera, self._safe(redact_url(url)), error)
+        if decode:
+            if self.state == SourceState.STALLED and isinstance(exc, NO_ANSWER):
+                self.health.set_state(self.camera, SourceState.STALLED,
+                                      f"stalled: the server takes connections but does not answer ({error})")
+            else:
+                self.health.set_state(self.camera, SourceState.OFFLINE, error)
+        return error
 
     def _pump(self, container, decode: bool) -> tuple[str, bool]:
         """Read one connection until it ends; returns (why it ended, whether frames came)."""

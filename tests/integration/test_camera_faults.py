@@ -269,3 +269,29 @@ def test_an_alarm_open_when_its_camera_dies_ends_and_delivers_its_clip(rtsp_serv
     assert parse_iso(start.time) <= parse_iso(end.end) <= killed  # at the camera's last frame
     assert clip.duration_s >= cfg.alarms.pre_roll_s
     assert (tmp_path / "events" / clip.path).stat().st_size == clip.size
+
+
+def test_a_frozen_camera_stays_stalled_while_reconnects_get_no_answer(rtsp_server, small_clip):
+    """`stalled` lasted a quarter of a second: the next open against the frozen server timed out
+    and health said `offline`, "invalid data", a wrong diagnosis sent to the operator."""
+    srv = rtsp_server({"a": small_clip}, loop=True)
+    health = Health()
+    src = RtspSource("a", srv.url("a"), FrameGate("a", 5, health, lambda f: None), health=health,
+                     stall_timeout_s=2.0, open_timeout_s=2.0)
+    src.start()
+    states: list[str] = []
+    try:
+        assert wait_for(lambda: health.state("a") == "online", 10)
+        srv.freeze()
+
+        def watched() -> bool:
+            src.check_watchdog()
+            states.append(health.state("a"))
+            return health.counters("a")["reconnects"] >= 2  # opens after the stall got no answer
+        assert wait_for(watched, 30), health.snapshot()
+        after = states[states.index("stalled"):]
+        assert set(after) == {"stalled"}, sorted(set(after))
+        assert "stalled" in health.snapshot()["cameras"]["a"]["last_error"]
+    finally:
+        srv.thaw()
+        assert src.stop(10)
