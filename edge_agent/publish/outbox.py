@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from ..errors import EdgeAgentError
+from .outbox_repair import check_and_repair
 from .outbox_schema import migrate
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,8 @@ class Outbox:
         self.time = time.time  # replaceable in tests
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            # a power cut may have torn the file or its WAL: keep what can be read, never refuse to run
+            self.recovery = check_and_repair(self.path)
             self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._sync = "FULL" if synchronous == "full" else "NORMAL"
@@ -102,6 +105,11 @@ class Outbox:
             )
         except (sqlite3.Error, OSError) as exc:
             raise EdgeAgentError(f"outbox {self.path}: cannot open ({exc})") from exc
+        if self.recovery is not None:  # counted where the outbox's other counters are, for health
+            with self._lock:
+                self._bump("recovered_rows", sum(self.recovery.kept.values()))
+                self._bump("unreadable_rows", self.recovery.unreadable)
+                self._bump("wal_frames_lost", self.recovery.wal_frames_lost)
 
     # -- writing ---------------------------------------------------------------------------
     def put_event(self, event_id: str, event_json: str, rows: Iterable[Row]) -> dict[str, list[str]]:
