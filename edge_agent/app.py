@@ -33,6 +33,7 @@ from .clock import Clock, SystemClock, iso_utc, site_time
 from .config.models import AgentConfig, Camera, ZoneFile
 from .config.secrets import stream_urls
 from .detect.batcher import DetectorBatcher
+from .detect.common import uses_gpu
 from .detect.motion import SceneWatch
 from .frames import Detections, Frame
 from .health import Health
@@ -127,6 +128,9 @@ class LiveAgent:
         if self.patrol is not None:
             self._guarded("patrol overdue check", lambda: self.delivery.submit(self.patrol.check()))
         self.health.set_section("delivery", self.delivery.stats())
+        provider = self.batcher.detector.provider  # a failing GPU provider is replaced by the CPU
+        wants_gpu = any(p != "cpu" for p in self.cfg.detector.providers)
+        self.health.set_detector(provider=provider, gpu_fallback=wants_gpu and not uses_gpu(provider))
 
     def _supervise_camera(self, rt: CameraRuntime) -> None:
         rt.source.check_watchdog()
