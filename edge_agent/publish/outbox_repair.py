@@ -1,4 +1,6 @@
-"""Opening an outbox that a power cut damaged: keep every row that can be read, say what could not.
+"""The outbox against a failing disk: a power cut that damaged it, a disk that filled.
+
+Opening an outbox that a power cut damaged keeps every row that can be read and says what could not.
 
 SQLite survives a power cut when the storage honours fsync; cheap SD cards and some USB disks do
 not, and leave a torn page in the file or a torn tail in its WAL. SQLite then either refuses the
@@ -17,6 +19,7 @@ queued messages, so the outbox is checked before it is opened:
 from __future__ import annotations
 
 import logging
+import shutil
 import sqlite3
 import struct
 import time
@@ -31,6 +34,10 @@ log = logging.getLogger("edge_agent.publish.outbox")
 TABLES = ("messages", "event_meta", "counters", "nonces")
 WAL_MAGIC = (0x377F0682, 0x377F0683)
 WAL_HEADER, FRAME_HEADER = 32, 24
+# Disk space the outbox keeps free for itself: a checkpoint copies the WAL into the file before
+# it can truncate the WAL, so on a disk with no room at all even dropping media cannot be written.
+# Below this, the oldest media make room before a new phase is stored (as if over the quota).
+FREE_RESERVE = 1 << 20
 MAX_PROBES = 64  # how far past an unreadable page the salvage looks for the next readable row
 
 
@@ -44,9 +51,21 @@ class Recovery:
     wal_frames_lost: int  # WAL frames of the current generation SQLite will not read
     moved_to: str | None
 
-    def as_dict(self) -> dict[str, object]:
-        return {"problem": self.problem, "kept": dict(self.kept), "unreadable": self.unreadable,
-                "wal_frames_lost": self.wal_frames_lost, "moved_to": self.moved_to}
+    def counts(self) -> dict[str, int]:
+        """What the outbox adds to its counters (shown in health)."""
+        return {"recovered_rows": sum(self.kept.values()), "unreadable_rows": self.unreadable,
+                "wal_frames_lost": self.wal_frames_lost}
+
+
+def disk_free(path: Path) -> int:
+    """Bytes free on the filesystem that holds the outbox file."""
+    return shutil.disk_usage(path.parent).free
+
+
+def disk_full(exc: BaseException) -> bool:
+    """SQLITE_FULL (the disk, or the file's max_page_count) or ENOSPC under SQLite."""
+    text = str(exc).lower()
+    return "full" in text or "no space" in text
 
 
 def torn_wal_frames(path: Path) -> int:
