@@ -22,14 +22,15 @@ def small_filesystem_works(where: Path) -> bool:
     return probe.returncode == 0
 
 
-def run_scenario(tmp_path: Path) -> dict:
+def run_scenario(tmp_path: Path, sink: str) -> dict:
     """On a 3 MB tmpfs of its own (unshare -Urm); where this machine forbids mounting one, the
     outbox file is capped with SQLite's max_page_count instead (same code path: SQLITE_FULL)."""
-    folder = tmp_path / "data"
+    folder = tmp_path / sink
     folder.mkdir()
-    scenario = f"{sys.executable} -m tests.fixtures.disk_full {folder}"
+    mode = "folder" if sink == "folder" else "tmpfs"
+    scenario = f"{sys.executable} -m tests.fixtures.disk_full {folder} {mode}"
     if small_filesystem_works(folder):
-        cmd = ["unshare", "-Urm", "sh", "-c", f"mount -t tmpfs -o size=3m tmpfs {folder} && exec {scenario} tmpfs"]
+        cmd = ["unshare", "-Urm", "sh", "-c", f"mount -t tmpfs -o size=3m tmpfs {folder} && exec {scenario}"]
     else:
         cmd = [sys.executable, "-m", "tests.fixtures.disk_full", str(folder), "pages"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
@@ -37,8 +38,7 @@ def run_scenario(tmp_path: Path) -> dict:
     return json.loads(done.stdout)
 
 
-def test_a_full_disk_drops_media_oldest_first_keeps_every_alarm_and_recovers(tmp_path):
-    r = run_scenario(tmp_path)
+def check(r: dict) -> None:
     emitted = r["emitted"]
     # 20 alarms with 300 KiB clips into 3 MB: every alarm's JSON is stored, none waits
     assert r["after_media"]["delivered"] == 20 and r["after_media"]["pending"] == 0
@@ -49,6 +49,17 @@ def test_a_full_disk_drops_media_oldest_first_keeps_every_alarm_and_recovers(tmp
     assert set(emitted[:dropped]) <= set(r["dropped_updates"])  # each drop announced with an update
     # the disk filled up completely: the next alarm waits in memory, health says so
     assert r["full"]["storage_full"] is True and r["full"]["pending"] == 1
-    # space returns: it is written, and every alarm is in the outbox exactly once
+    # space returns: it is written, and every alarm is stored exactly once
     assert r["freed"]["storage_full"] is False and r["freed"]["pending"] == 0
     assert sorted(r["event_ids"]) == sorted(emitted)
+
+
+def test_a_full_disk_under_the_outbox_drops_media_oldest_first_keeps_every_alarm_and_recovers(tmp_path):
+    check(run_scenario(tmp_path, "outbox"))
+
+
+def test_a_full_disk_under_the_local_store_does_the_same(tmp_path):
+    """MQTT off: events.jsonl and media files on the small filesystem; no line is torn."""
+    if not small_filesystem_works(tmp_path):
+        pytest.xfail("known_miss: no small filesystem can be mounted here (unshare -Urm refused)")
+    check(run_scenario(tmp_path, "folder"))
