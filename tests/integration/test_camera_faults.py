@@ -5,7 +5,6 @@ that freezes, a first connection that never answers."""
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from pathlib import Path
 from typing import Iterator
@@ -17,14 +16,17 @@ from edge_agent.alarms.camera import OfflineMonitor
 from edge_agent.alarms.event import EventContext
 from edge_agent.alarms.sink import FolderSink
 from edge_agent.app import LiveAgent
-from edge_agent.config.models import AgentConfig, Camera, Device, Site
+from edge_agent.config.models import Camera
 from edge_agent.health import Health
 from edge_agent.sources.gate import FrameGate
 from edge_agent.sources.rtsp import RtspSource
-from tests.fixtures.rtsp import read_events, write_h264
+from tests.fixtures.rtsp import read_events, tcp_server, write_h264
+from tests.integration import test_live_agent as live
 from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.integration
+detector = live.detector  # the real detector, loaded once per module
+agent_config = live.agent_config
 
 
 def halves(path: Path, size: tuple[int, int], bright_left: bool, seconds: float = 3.0, fps: int = 25) -> Path:
@@ -44,19 +46,6 @@ def halves(path: Path, size: tuple[int, int], bright_left: bool, seconds: float 
             yield img
 
     return write_h264(path, frames(), fps)
-
-
-@pytest.fixture(scope="module")
-def detector():
-    from edge_agent.detect.common import DetectorOptions
-    from edge_agent.detect.registry import load_detector
-
-    return load_detector("yolov3-tiny", DetectorOptions())
-
-
-def agent_config(tmp: Path, cameras: list[Camera]) -> AgentConfig:
-    return AgentConfig(site=Site(id="s1"), device=Device(id="d1"), cameras=cameras,
-                       mqtt={"enabled": False}, alarms={"store_dir": str(tmp / "media")})
 
 
 def test_new_picture_size_on_the_same_path_is_analysed_and_a_turned_camera_is_noticed(rtsp_server, detector,
@@ -131,14 +120,10 @@ def test_a_camera_whose_every_frame_fails_is_reported_offline_with_the_error(rts
 def rtsp_then_garbage(sdp: bytes) -> tuple[socket.socket, int]:
     """An RTSP server that completes OPTIONS/DESCRIBE/SETUP/PLAY properly, then sends interleaved
     RTP whose payload is random bytes."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(4)
 
     def answer(conn: socket.socket) -> None:
         rng = np.random.default_rng(1)
         buf = b""
-        seq = 0
         while True:
             while b"\r\n\r\n" not in buf:
                 data = conn.recv(4096)
@@ -162,33 +147,14 @@ def rtsp_then_garbage(sdp: bytes) -> tuple[socket.socket, int]:
                          + body)
             if method == "PLAY":
                 break
-        while True:
-            seq += 1
+        for seq in range(1, 1 << 30):
             payload = bytes(rng.integers(0, 256, 1000, dtype=np.uint8))
-            rtp = bytes([0x80, 96]) + (seq & 0xFFFF).to_bytes(2, "big") + (seq * 3600).to_bytes(4, "big") \
+            rtp = bytes([0x80, 96]) + (seq & 0xFFFF).to_bytes(2, "big") + ((seq * 3600) & 0xFFFFFFFF).to_bytes(4, "big") \
                 + b"\x01\x02\x03\x04" + payload
             conn.sendall(b"$\x00" + len(rtp).to_bytes(2, "big") + rtp)
             time.sleep(0.01)
 
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=lambda c=conn: _quietly(answer, c), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    return sock, sock.getsockname()[1]
-
-
-def _quietly(fn, conn: socket.socket) -> None:
-    try:
-        fn(conn)
-    except OSError:
-        pass
-    finally:
-        conn.close()
+    return tcp_server(answer)
 
 
 SDP = (b"v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=cam\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\n"
