@@ -49,11 +49,16 @@ def halves(path: Path, size: tuple[int, int], bright_left: bool, seconds: float 
 
 
 def test_new_picture_size_on_the_same_path_is_analysed_and_a_turned_camera_is_noticed(rtsp_server, detector,
-                                                                                       tmp_path):
+                                                                                       mosquitto, tmp_path):
     """640x360 then, after the camera 'reboots', 640x480 of a view turned away: the agent analyses
     the new size at once (it used to fail every frame and stay `online`, blind), still raises
-    camera_tampered against the rescaled background, and `accept_view` makes the new view the
-    usual one."""
+    camera_tampered against the rescaled background, and `accept_view`, signed and sent as
+    `edge-agent cmd accept_view` sends it over a real broker, makes the new view the usual one."""
+    from edge_agent.publish.publisher import MqttSink
+    from edge_agent.publish.sender import parse_args, send_command
+    from edge_agent.run import _Control, _handlers
+    from tests.fixtures.mosquitto import mqtt_settings
+
     wide = halves(tmp_path / "wide.mp4", (640, 360), bright_left=True)
     tall = halves(tmp_path / "tall.mp4", (640, 480), bright_left=False)
     srv = rtsp_server({"cam": wide}, loop=True)
@@ -61,6 +66,10 @@ def test_new_picture_size_on_the_same_path_is_analysed_and_a_turned_camera_is_no
     agent = LiveAgent(agent_config(tmp_path, [Camera(id="cam", url=srv.url("cam"), idle_interval_s=0.5)]),
                       {}, detector, sink)
     agent.start()
+    ctl = _Control()
+    ctl.agent = agent
+    commands = MqttSink(mqtt_settings(mosquitto, tmp_path / "o.sqlite", command_secret="k3y"), "s1", "d1",
+                        handlers=_handlers(ctl, str(tmp_path / "unused.yaml"))).start()
     cam = lambda: agent.health.snapshot()["cameras"]["cam"]  # noqa: E731
 
     def tamper(phase: str) -> list:
@@ -79,8 +88,9 @@ def test_new_picture_size_on_the_same_path_is_analysed_and_a_turned_camera_is_no
         assert wait_for(lambda: tamper("start"), 15), "the view turned away was not noticed"
         assert tamper("start")[0].details["reason"] == "changed"
 
-        reply = agent.cmd_accept_view({"camera": "cam", "by": "tech-1"})
-        assert reply["accepted"] is True
+        tool = mqtt_settings(mosquitto, tmp_path / "tool.sqlite", command_secret="k3y")
+        reply, _ = send_command(tool, "s1", "d1", "accept_view", parse_args(["by=tech-1"], "cam"))
+        assert reply["ok"] and reply["result"]["accepted"] is True, reply
         assert wait_for(lambda: tamper("end"), 5)
         assert tamper("end")[0].details["end_reason"] == "accepted"
         sampled = agent.cameras["cam"].gate.sampled
@@ -88,6 +98,7 @@ def test_new_picture_size_on_the_same_path_is_analysed_and_a_turned_camera_is_no
         assert wait_for(lambda: agent.cameras["cam"].gate.sampled >= sampled + 25, 15)
         assert agent.cameras["cam"].gate.tamper is None
     finally:
+        commands.close(2)
         agent.stop()
         sink.close()
     assert len(tamper("start")) == 1
