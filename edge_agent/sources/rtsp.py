@@ -18,17 +18,12 @@ import av
 from ..clock import Clock, SystemClock
 from ..health import Health, SourceState
 from ..redact import redact_text, redact_url, url_secrets
-from .gate import FrameGate
+from .gate import MAX_BAD_FRAMES, FrameGate
 from .packets import PacketRing
 
 log = logging.getLogger(__name__)
 
 ERROR_LOG_EVERY_S = 60.0
-# Frames in a row that could not be decoded or analysed before the connection is given up and
-# the camera reported offline with the error: a stream that decodes into nothing usable (a
-# changed codec, garbage after a valid handshake, a bug on every frame) is a camera down, not
-# an `online` camera that is silently blind. About two seconds at common frame rates.
-MAX_BAD_FRAMES = 50
 # FFmpeg reads up to 5 s of a stream to learn its parameters before open returns, then hands
 # those packets over at once: a burst of seconds of video at every connect that the detector
 # cannot keep up with (frames replaced in their slots). A fifth of a second is enough for an

@@ -272,3 +272,22 @@ def test_a_frozen_camera_stays_stalled_while_reconnects_get_no_answer(rtsp_serve
     finally:
         srv.thaw()
         assert src.stop(10)
+
+
+def test_a_file_camera_whose_every_frame_fails_is_reported_offline(tmp_path):
+    """The paced demo camera as well: a blind camera never stays `online`."""
+    from edge_agent.sources.base import PacedFileSource
+
+    clip = halves(tmp_path / "v.mp4", (320, 240), bright_left=True)
+    health = Health()
+
+    def broken(frame) -> None:
+        raise ValueError("operands could not be broadcast together")
+
+    src = PacedFileSource("f", str(clip), FrameGate("f", 25, health, broken), health, loop=True)
+    src.start()
+    try:
+        assert wait_for(lambda: health.state("f") == "offline", 15), health.snapshot()
+        assert "broadcast" in health.snapshot()["cameras"]["f"]["last_error"]
+    finally:
+        assert src.stop(5)
