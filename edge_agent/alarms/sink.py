@@ -66,42 +66,32 @@ class FolderSink:
 
     def emit(self, event: Event, media: Mapping[str, bytes]) -> Event:
         """Media first, then the event's line. On a full disk the oldest media make room (clips
-        first, announced), then this event's own media is left out (`details.dropped`); only when
-        not even the line fits does the error reach delivery, which keeps the event in memory."""
-        refs: dict[str, MediaRef | None] = {}
+        first, announced); when none is left the error reaches delivery, which keeps the event,
+        media and all, in memory until space returns."""
+        refs = {}
         with self._lock:
             for kind, data in media.items():
                 rel = f"{kind}s/{event.event_id}-{event.phase}{SUFFIX[kind]}"
-                if self._write_media(rel, data):
-                    ref = getattr(event, kind) or MediaRef.for_bytes(data, CONTENT_TYPES[kind])
-                    refs[kind] = ref.model_copy(update={"path": rel})
-                else:
-                    refs[kind] = None
-            lost = sorted(k for k, ref in refs.items() if ref is None)
-            if lost:
-                log.error("disk full: %s of event %s not stored", ", ".join(lost), event.event_id)
-            dropped = {"details": {**event.details, "dropped": lost}} if lost else {}
-            event = event.model_copy(update={**refs, **dropped})
+                self._write_media(rel, data)
+                ref = getattr(event, kind) or MediaRef.for_bytes(data, CONTENT_TYPES[kind])
+                refs[kind] = ref.model_copy(update={"path": rel})
+            event = event.model_copy(update=refs)
             self._write(event)
-            for kind, ref in refs.items():
-                if ref is not None:
-                    self._media[ref.path or ""] = (kind, len(media[kind]), event)
+            for kind, data in media.items():
+                self._media[refs[kind].path or ""] = (kind, len(data), event)
             self._enforce_quota()
         return event
 
-    def _write_media(self, rel: str, data: bytes) -> bool:
-        """Write one media file, dropping the oldest media while the disk is full; False when
-        nothing is left to drop and it still does not fit."""
+    def _write_media(self, rel: str, data: bytes) -> None:
+        """Write one media file, dropping the oldest media while the disk is full."""
         while True:
             try:
                 (self.out / rel).write_bytes(data)
-                return True
+                return
             except OSError as exc:
                 (self.out / rel).unlink(missing_ok=True)
-                if exc.errno != errno.ENOSPC:
+                if exc.errno != errno.ENOSPC or self._drop_oldest() is None:
                     raise
-                if self._drop_oldest() is None:
-                    return False
 
     def _write(self, event: Event) -> None:
         """One whole line or nothing: a line torn by a full disk would be followed by its retry."""

@@ -71,6 +71,7 @@ class Outbox:
             self._db.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
             self._db.execute(f"PRAGMA journal_size_limit={WAL_PAGES * 4096}")
             migrate(self._db, self.path)
+            self._vacuums = self._db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
             self._media_bytes = int(
                 self._db.execute(
                     "SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM messages WHERE kind='chunk'"
@@ -85,27 +86,21 @@ class Outbox:
     # -- writing ---------------------------------------------------------------------------
     def put_event(self, event_id: str, event_json: str, rows: Iterable[Row]) -> dict[str, list[str]]:
         """Store an event phase and its media atomically; returns {event_id: [media dropped]}.
-        Disk full: the oldest media go until it fits, then its own media; when not even its JSON
-        fits, the error is raised and delivery keeps the event in memory until space returns."""
+        Disk full: the oldest media go (announced) until it fits; when none is left, the error is
+        raised and delivery keeps the event, media and all, in memory until space returns."""
         rows = list(rows)
         need = sum(len(r.payload) for r in rows) + FREE_RESERVE
         with self._lock:
             while True:
-                if disk_free(self.path) >= need:
+                # only a file that gives dropped pages back to the disk can make room ahead
+                if not self._vacuums or disk_free(self.path) >= need:
                     try:
                         return self._put_event(event_id, event_json, rows)
                     except sqlite3.OperationalError as exc:
                         if not disk_full(exc):
                             raise
                 if not self._make_room():
-                    break
-            own = sorted({r.media for r in rows if r.media})
-            dropped = self._put_event(event_id, event_json, [r for r in rows if r.media is None])
-            if own:
-                log.error("outbox %s: disk full; event %s stored without its %s", self.path, event_id, ", ".join(own))
-                self._transaction(lambda: (self._bump_each("full_dropped", own), self._announce(event_id, own)))
-                dropped.setdefault(event_id, []).extend(own)
-            return dropped
+                    return self._put_event(event_id, event_json, rows)  # raises SQLITE_FULL if it still does not fit
 
     def _make_room(self) -> bool:
         """Drop the oldest media file not on the wire (clips first), announced; False when none is left."""
@@ -149,10 +144,6 @@ class Outbox:
             self._rollback()
             self._recount()
             raise
-
-    def _bump_each(self, prefix: str, kinds: list[str]) -> None:
-        for kind in kinds:
-            self._bump(f"{prefix}_{kind}", 1)
 
     def _put_event(self, event_id: str, event_json: str, rows: list[Row]) -> dict[str, list[str]]:
         dropped: dict[str, list[str]] = {}
