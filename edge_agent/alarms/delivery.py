@@ -203,10 +203,13 @@ def _describe(item: Item) -> str:
 
 def _no_space(exc: BaseException) -> bool:
     """ENOSPC/EDQUOT from the OS, or SQLite's "database or disk is full", anywhere in the chain."""
-    while exc is not None:
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    cause: BaseException | None = exc
+    for _ in range(8):  # a chain may loop back on itself
+        if cause is None:
+            return False
+        if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT):
             return True
-        if "disk is full" in str(exc) or "No space left" in str(exc):
+        if "disk is full" in str(cause) or "No space left" in str(cause):
             return True
-        exc = exc.__cause__ or exc.__context__
+        cause = cause.__cause__ or cause.__context__
     return False

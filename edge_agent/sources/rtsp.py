@@ -111,7 +111,6 @@ class RtspSource:
         self._last_frame = self._t0
         self._last_frame_error = float("-inf")
         self._bad_frames = 0  # frames in a row that failed (decode or analysis); decode thread's
-        self._bad_reason = ""
         health.register(camera)
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -281,7 +280,6 @@ class RtspSource:
     def _failed(self, reason: str) -> None:
         """One more frame in a row that failed; past MAX_BAD_FRAMES the connection ends (`_Blind`)."""
         self._bad_frames += 1
-        self._bad_reason = reason
         if self._bad_frames >= MAX_BAD_FRAMES:
             self._bad_frames = 0
             raise _Blind(f"frame errors: {MAX_BAD_FRAMES} frames in a row failed ({reason})")
