@@ -82,11 +82,12 @@ def _add_pipeline_commands(sub: argparse._SubParsersAction) -> None:
 
     cmd = sub.add_parser("cmd", help="sign and send a command to the agent of --config, print its reply",
                          description="Actions: ping; snapshot (camera); zone (camera, zone=NAME, enabled=true|"
-                         "false); ack (event_id=ID, by=NAME); reload. See docs/mqtt.md.")
+                         "false); ack (event_id=ID, by=NAME); reload; accept_view (camera, by=NAME: the camera was "
+                         "moved on purpose, its picture becomes the usual view). See docs/mqtt.md.")
     cmd.add_argument("action", choices=COMMAND_NAMES, help="what the agent should do")
     cmd.add_argument("args", nargs="*", metavar="key=value", help="command arguments; values are JSON when "
                      "they parse (true, 3), text otherwise")
-    cmd.add_argument("--camera", help="camera id, for snapshot and zone")
+    cmd.add_argument("--camera", help="camera id, for snapshot, zone and accept_view")
     cmd.add_argument("--out", help="snapshot: also receive the JPEG into this folder (media/<snapshot_id>/)")
     cmd.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the reply "
                      "(default: %(default)s)")

@@ -90,7 +90,8 @@ def _handlers(ctl: _Control, config_path: str) -> dict[str, Any]:
         ctl.reload = prepared
         return {"reloading": True, "cameras": [c.id for c in prepared[0].cameras if c.enabled]}
 
-    return {"snapshot": snapshot, "ack": ack, "zone": lambda a: agent().cmd_zone(a), "reload": reload}
+    return {"snapshot": snapshot, "ack": ack, "zone": lambda a: agent().cmd_zone(a), "reload": reload,
+            "accept_view": lambda a: agent().cmd_accept_view(a)}
 
 
 def _make_sink(cfg: AgentConfig, clock: Clock, handlers: dict[str, Any]) -> EventSink:

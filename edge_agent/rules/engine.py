@@ -352,8 +352,8 @@ class RuleEngine:
         return {tid for (_, tid), rec in self.state.records.items()
                 if rec.present and not (tid in tracks and tracks[tid].background)}
 
-    def close(self, t: float, media_time: float) -> list[Event]:
-        self.state, events = close(self.state, t, media_time)
+    def close(self, t: float, media_time: float, reason: str = "shutdown") -> list[Event]:
+        self.state, events = close(self.state, t, media_time, reason)
         return events
 
     def replace_rules(self, rules: ZoneFile | Sequence[Zone], t: float, media_time: float) -> list[Event]:
