@@ -24,6 +24,7 @@ from ..web.auth import hash_password
 from .console import HERE, Console
 from .housekeeping import Housekeeper
 from .ingest import Changes, Ingest
+from .peers import Peers
 from .store import Store
 from .workflow import Workflow
 
@@ -39,8 +40,10 @@ class Centre:
     web: Web
     changes: Changes
     housekeeper: Housekeeper
+    peers: Peers
 
     def start(self) -> Centre:
+        self.peers.start(self.changes.wake)
         self.ingest.start()
         self.housekeeper.start()
         return self
@@ -48,6 +51,7 @@ class Centre:
     def stop(self) -> None:
         self.housekeeper.stop()
         self.ingest.stop()
+        self.peers.stop()
         self.store.close()
 
 
@@ -76,9 +80,11 @@ def build(cfg: CentralConfig, clock: Clock | None = None, client_id: str | None 
     clock = clock or SystemClock()
     store = open_store(cfg)
     first_admin(store, clock)
-    changes = Changes()
-    # Its own persistent session: not the reference subscriber's (edge-central-<host>), which may run beside it.
-    cid = client_id or cfg.mqtt.client_id or f"edge-console-{socket.gethostname()}"
+    peers = Peers(store.engine)
+    changes = Changes(peers.announce)
+    # Its own persistent session: not the reference subscriber's (edge-central-<host>), which may run
+    # beside it, nor that of another console on this host sharing the subscription (its own port).
+    cid = client_id or cfg.mqtt.client_id or f"edge-console-{socket.gethostname()}-{cfg.http.port}"
     ingest = Ingest(cfg, store, changes, clock, cid)
     workflow = Workflow(store, cfg, ingest.publish, clock.now)
 
@@ -90,7 +96,7 @@ def build(cfg: CentralConfig, clock: Clock | None = None, client_id: str | None 
                          cfg.http.max_failed_logins, templates=(HERE / "templates",),
                          static=(("/static/console", HERE / "static"),)), user)
     Console(web, cfg, workflow, changes, clock)
-    return Centre(store, ingest, workflow, web, changes, Housekeeper(store, workflow, cfg.media))
+    return Centre(store, ingest, workflow, web, changes, Housekeeper(store, workflow, cfg.media), peers)
 
 
 def http_server(centre: Centre, host: str, port: int) -> uvicorn.Server:
