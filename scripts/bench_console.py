@@ -119,6 +119,21 @@ def ingest_rate(broker: Broker, db_url: str, folder: Path, payloads: list[bytes]
         console.stop()
 
 
+def watched_list(browser, url: str, user: str, password: str):
+    """The live list, logged in, with `window.seenAt[alarm id]` stamped (ms) when each row appears."""
+    page = browser.new_page()
+    page.goto(f"{url}/login")
+    page.fill("input[name=user]", user)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#live.on")
+    page.evaluate("""() => { window.seenAt = {};
+        new MutationObserver(() => { for (const tr of document.querySelectorAll('#alarms tbody tr[data-id]'))
+            if (!(tr.dataset.id in window.seenAt)) window.seenAt[tr.dataset.id] = Date.now(); })
+        .observe(document.querySelector('#alarms tbody'), {childList: true}); }""")
+    return page
+
+
 def latency(broker: Broker, db_url: str, folder: Path, n: int) -> list[float]:
     from playwright.sync_api import sync_playwright
 
@@ -130,16 +145,7 @@ def latency(broker: Broker, db_url: str, folder: Path, n: int) -> list[float]:
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-            page = browser.new_page()
-            page.goto(f"{console.url}/login")
-            page.fill("input[name=user]", "bench")
-            page.fill("input[name=password]", "bench-pw")
-            page.click("button[type=submit]")
-            page.wait_for_selector("#live.on")
-            page.evaluate("""() => { window.seenAt = {};
-                new MutationObserver(() => { for (const tr of document.querySelectorAll('#alarms tbody tr[data-id]'))
-                    if (!(tr.dataset.id in window.seenAt)) window.seenAt[tr.dataset.id] = Date.now(); })
-                .observe(document.querySelector('#alarms tbody'), {childList: true}); }""")
+            page = watched_list(browser, console.url, "bench", "bench-pw")
             for payload in events(n, f"latency-{time.time()}"):
                 sent[json.loads(payload)["event_id"]] = time.time()
                 pub.publish(TOPIC, payload, qos=1)

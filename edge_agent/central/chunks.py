@@ -35,11 +35,12 @@ class Assembled:
 
 def lock(conn: Connection, keys: Iterable[tuple[str, str]]) -> None:
     """Hold each (event_id, media) until the transaction ends, always in the same order."""
-    if conn.dialect.name != "postgresql":
+    names = sorted({f"media/{event_id}/{media}" for event_id, media in keys})
+    if conn.dialect.name != "postgresql" or not names:
         return  # SQLite: the first write of a transaction locks the whole database
-    for event_id, media in sorted(set(keys)):
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-                     {"key": f"media/{event_id}/{media}"})
+    # one round trip; unnest yields the array in its order, so the locks are taken sorted
+    conn.execute(sa.text("SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) FROM unnest(CAST(:names AS text[])) AS k"),
+                 {"names": names})
 
 
 def _where(event_id: str, media: str) -> sa.ColumnElement[bool]:
@@ -59,17 +60,18 @@ def add(conn: Connection, event_id: str, media: str, idx: int, payload: bytes, n
     insert = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(media_chunks)
     conn.execute(insert.values(event_id=event_id, media=media, idx=idx, data=payload, received_at=now)
                  .on_conflict_do_nothing(index_elements=["event_id", "media", "idx"]))
-    head = conn.execute(sa.select(media_chunks.c.data).where(where, media_chunks.c.idx == MANIFEST)).scalar()
+    head, have = conn.execute(sa.select(
+        sa.select(media_chunks.c.data).where(where, media_chunks.c.idx == MANIFEST).scalar_subquery(),
+        sa.select(sa.func.count()).where(where, media_chunks.c.idx >= 0).scalar_subquery())).one()
     manifest = parse_manifest(head) if head is not None else None
-    if manifest is None:
+    if manifest is None or have < int(manifest["chunks"]):
         return None
     n = int(manifest["chunks"])
-    in_range = media_chunks.c.idx.between(0, n - 1)
-    have = conn.execute(sa.select(sa.func.count()).select_from(media_chunks).where(where, in_range)).scalar()
-    if have < n:
-        return None
-    parts = conn.execute(sa.select(media_chunks.c.data).where(where, in_range).order_by(media_chunks.c.idx)).scalars()
-    data = b"".join(parts)
+    parts = conn.execute(sa.select(media_chunks.c.idx, media_chunks.c.data).where(
+        where, media_chunks.c.idx.between(0, n - 1)).order_by(media_chunks.c.idx)).all()
+    if len(parts) < n:
+        return None  # an index past the manifest's count (a forged topic) filled the count
+    data = b"".join(p.data for p in parts)
     conn.execute(media_chunks.delete().where(where))
     return Assembled(manifest, data)
 
