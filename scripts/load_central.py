@@ -10,27 +10,31 @@ Self-contained (the default): starts mosquitto, PostgreSQL and `--consumers` rea
 central serve` processes on one shared subscription and one database, publishes, optionally kills
 one consumer (SIGKILL) mid-run and restarts it (`--kill`), then checks every event stored exactly
 once and every media file assembled with its sha256, and prints the ingest rate (events/s, media
-MB/s). `--consumers 1 2` measures both in one run; `--latency N` also measures, under that load,
-the MQTT publish of N probe alarms to their row in chromium's live list (p50/p95).
-With `--port`, only publishes to an already running local broker.
+MB/s); exit 1 when something is missing. `--consumers 1 2` runs both. With `--port`, only
+publishes to an already running local broker. `scripts/bench_console.py --scale-out` adds a
+baseline and the publish-to-browser latency under this load.
 
 Loopback only; bounded: at most 100,000 events, and `--max-seconds` for the whole run.
 
     .venv/bin/python scripts/load_central.py --devices 200 --events 10000 --media 1000 --kill
-    .venv/bin/python scripts/load_central.py --consumers 1 2 --latency 40
+    .venv/bin/python scripts/load_central.py --consumers 1 2
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -41,6 +45,8 @@ from edge_agent.alarms.event import Event  # noqa: E402
 from edge_agent.clock import iso_utc  # noqa: E402
 from edge_agent.publish.publisher import media_rows  # noqa: E402
 from edge_agent.publish.topics import Topics  # noqa: E402
+from tests.fixtures.mosquitto import Broker, free_port  # noqa: E402
+from tests.fixtures.postgres import Postgres  # noqa: E402
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 MAX_EVENTS = 100_000
@@ -97,14 +103,16 @@ def make_plan(devices: int, events: int, with_media: int, chunk_size: int = 16 *
 
 class Fleet:
     """Publishes a plan over `connections` MQTT 5 connections (devices split among them, each
-    connection sending its devices' messages interleaved), QoS 1, waiting for every PUBACK."""
+    connection sending its devices' messages interleaved), QoS 1, waiting for every PUBACK; with
+    `rate`, at most that many messages a second in all (else as fast as the broker takes them)."""
 
-    def __init__(self, host: str, port: int, plan: Plan, connections: int = 20) -> None:
+    def __init__(self, host: str, port: int, plan: Plan, connections: int = 20, rate: float | None = None) -> None:
         if host not in LOOPBACK:
             raise SystemExit(f"load_central publishes only to a broker on this machine, not {host}")
         self.host, self.port, self.plan = host, port, plan
         self.connections = max(1, min(connections, len(plan.messages)))
         self.sent = 0
+        self.rate = rate
         self._lock = threading.Lock()
 
     def run(self, deadline: float) -> None:
@@ -122,12 +130,15 @@ class Fleet:
         c.connect(self.host, self.port)
         c.loop_start()
         infos = []
+        t0 = time.monotonic()
         for i in range(max(len(m) for m in devices)):
             for msgs in devices:
                 if i < len(msgs):
                     infos.append(c.publish(*msgs[i], qos=1))
             with self._lock:
                 self.sent += sum(1 for m in devices if i < len(m))
+            if self.rate:
+                time.sleep(max(0.0, t0 + len(infos) * self.connections / self.rate - time.monotonic()))
         for info in infos:
             info.wait_for_publish(max(0.1, deadline - time.monotonic()))
         c.loop_stop()
@@ -168,12 +179,22 @@ class Consumer:
             except subprocess.TimeoutExpired:
                 self.kill()
 
+    def end_session(self, port: int) -> None:
+        """Remove this consumer's session from the broker: a stopped member of a shared subscription
+        would go on receiving its share of a later run's messages."""
+        c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=paho.MQTTv5)
+        c.connect("127.0.0.1", port, clean_start=True)
+        c.disconnect()
 
-def wait_subscribed(broker_log: Path, consumers: list[Consumer], timeout: float = 60) -> None:
-    """Until the broker has each consumer's subscriptions: a message published before would be lost."""
+
+def wait_subscribed(broker_log: Path, consumers: list[Consumer], since: int, timeout: float = 60) -> None:
+    """Until the broker has each consumer's subscriptions (logged after byte `since` of its log): a
+    message published before would be lost."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        text = broker_log.read_text(errors="replace") if broker_log.exists() else ""
+        with open(broker_log, "rb") as f:
+            f.seek(since)
+            text = f.read().decode(errors="replace")
         if all(f"Received SUBSCRIBE from {c.client_id}" in text for c in consumers):
             return
         for c in consumers:
@@ -226,19 +247,19 @@ class Run:
 
 
 def run_fleet(plan: Plan, broker, db_url: str, folder: Path, consumers: int = 2, kill: bool = False,
-              deadline: float | None = None, connections: int = 20, probe=None, probes: int = 0) -> Run:
+              deadline: float | None = None, connections: int = 20, probe=None, probes: int = 0,
+              rate: float | None = None) -> Run:
     """Start the consumers, publish the plan (killing and restarting the last consumer at 40 % when
     asked, `probe(url of the first console)` publishing `probes` more events alongside), wait until
     everything is stored."""
-    from tests.fixtures.mosquitto import free_port
-
     deadline = deadline or time.monotonic() + 600
     media_dir = folder / "media"
+    since = broker.log.stat().st_size
     cons = [Consumer(folder, n, broker.port, db_url, media_dir, free_port()).start() for n in range(consumers)]
     probed: list[object] = []
     try:
-        wait_subscribed(broker.log, cons)
-        fleet = Fleet("127.0.0.1", broker.port, plan, connections)
+        wait_subscribed(broker.log, cons, since)
+        fleet = Fleet("127.0.0.1", broker.port, plan, connections, rate)
         t0 = time.monotonic()
         threads = [threading.Thread(target=fleet.run, args=(deadline,), daemon=True)]
         if probe is not None:
@@ -263,85 +284,12 @@ def run_fleet(plan: Plan, broker, db_url: str, folder: Path, consumers: int = 2,
     finally:
         for c in cons:
             c.stop()
+            c.end_session(broker.port)
 
 
-def baseline(port: int, plan: Plan, deadline: float, connections: int) -> float:
-    """Seconds for a bare paho subscriber (no database, PUBACK at once) to receive the whole plan."""
-    got, done = [0], threading.Event()
-    sub = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="load-baseline", protocol=paho.MQTTv5)
-
-    def on_message(client, userdata, msg) -> None:
-        got[0] += 1
-        if got[0] >= plan.total:
-            done.set()
-
-    sub.on_message = on_message
-    sub.on_subscribe = lambda *a: done.set()
-    sub.connect("127.0.0.1", port)
-    sub.subscribe(f"{PREFIX}/#", qos=1)
-    sub.loop_start()
-    done.wait(10)
-    done.clear()
-    t0 = time.monotonic()
-    Fleet("127.0.0.1", port, plan, connections).run(deadline)
-    done.wait(max(0.0, deadline - time.monotonic()))
-    seconds = time.monotonic() - t0
-    sub.loop_stop()
-    sub.disconnect()
-    return seconds
-
-
-def latency_probe(port: int, db_url: str, n: int, interval: float = 0.25):
-    """A probe(url) for run_fleet: n rail alarms (priority 1, on top of the list) published one by
-    one while chromium shows the first console's live list; publish -> row, in seconds, sorted."""
-    def probe(url: str) -> list[float]:
-        import sqlalchemy as sa
-        from playwright.sync_api import sync_playwright
-
-        from edge_agent.central.schema import alarms
-        from edge_agent.central.store import Store
-        from edge_agent.web.auth import hash_password
-        from scripts.bench_console import watched_list
-
-        store = Store.open(db_url)
-        store.put_user("bench", "viewer", hash_password("bench-pw"), time.time())
-        pub = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="load-probe", protocol=paho.MQTTv5)
-        pub.connect("127.0.0.1", port)
-        pub.loop_start()
-        sent: dict[str, float] = {}
-        try:
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-                page = watched_list(browser, url, "bench", "bench-pw")
-                for i in range(n):
-                    now = time.time()
-                    ev = Event(event_id=Event.make_id("probe", now, i), phase="start", type="intrusion",
-                               site="probe", device="box", camera=f"cam{i}", zone="track", zone_kind="rail",
-                               label="person", score=0.9, start=iso_utc(now), time=iso_utc(now))
-                    sent[ev.event_id] = now
-                    pub.publish(f"{PREFIX}/probe/box/alarms", ev.to_json().encode(), qos=1)
-                    time.sleep(interval)
-                end = time.monotonic() + 60
-                while len(page.evaluate("() => window.seenAt")) < n and time.monotonic() < end:
-                    time.sleep(0.2)
-                seen = page.evaluate("() => window.seenAt")
-                browser.close()
-            with store.engine.connect() as conn:
-                ids = dict(conn.execute(sa.select(alarms.c.id, alarms.c.event_id).where(alarms.c.site == "probe")).all())
-        finally:
-            pub.loop_stop()
-            store.close()
-        return sorted(seen[str(a)] / 1000 - sent[e] for a, e in ids.items() if str(a) in seen)
-    return probe
-
-
-def bench(plan: Plan, args: argparse.Namespace, deadline: float) -> int:
-    import shutil
-    import tempfile
-
-    from tests.fixtures.mosquitto import Broker, free_port
-    from tests.fixtures.postgres import Postgres
-
+@contextmanager
+def services() -> Iterator[tuple[Broker, Postgres, Path]]:
+    """A local mosquitto and PostgreSQL in a temporary folder, removed afterwards."""
     tmp = Path(tempfile.mkdtemp(prefix="load-central-"))
     tmp.chmod(0o755)  # the PostgreSQL server runs as the postgres user
     for sub in ("pg", "broker"):
@@ -351,27 +299,33 @@ def bench(plan: Plan, args: argparse.Namespace, deadline: float) -> int:
     pg = Postgres(tmp / "pg", free_port())
     pg.init()
     pg.start()
-    print(f"{len(plan.messages)} devices, {len(plan.events):,} events, {len(plan.media):,} media files "
-          f"({plan.media_bytes / 1e6:.1f} MB, {plan.total:,} MQTT messages)", flush=True)
     try:
-        base = baseline(broker.port, plan, deadline, args.connections)
-        print(f"baseline, a bare paho subscriber without a database: {plan.total / base:.0f} MQTT messages/s "
-              f"({len(plan.events) / base:.0f} events/s)", flush=True)
-        for n in args.consumers:
-            folder = tmp / f"run-{n}"
-            folder.mkdir()
-            db = pg.fresh_db()
-            probe = latency_probe(broker.port, db, args.latency) if args.latency else None
-            run = run_fleet(plan, broker, db, folder, n, args.kill, deadline, args.connections, probe, args.latency)
-            report(plan, run, n, args.kill, db, folder / "media")
+        yield broker, pg, tmp
     finally:
         pg.stop()
         broker.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def describe(plan: Plan) -> str:
+    return (f"{len(plan.messages)} devices, {len(plan.events):,} events, {len(plan.media):,} media files "
+            f"({plan.media_bytes / 1e6:.1f} MB, {plan.total:,} MQTT messages)")
+
+
+def run_all(plan: Plan, args: argparse.Namespace, deadline: float) -> int:
+    with services() as (broker, pg, tmp):
+        print(describe(plan), flush=True)
+        for n in args.consumers:
+            (tmp / f"run-{n}").mkdir()
+            db = pg.fresh_db()
+            run = run_fleet(plan, broker, db, tmp / f"run-{n}", n, args.kill, deadline, args.connections)
+            if not report(plan, run, n, args.kill, db, tmp / f"run-{n}" / "media"):
+                return 1
     return 0
 
 
-def report(plan: Plan, run: Run, n: int, killed: bool, db_url: str, media_dir: Path) -> None:
+def report(plan: Plan, run: Run, n: int, killed: bool, db_url: str, media_dir: Path) -> bool:
+    """Print the rates and whether everything arrived once and intact; True when it did."""
     res = stored(db_url, media_dir)
     mine = [e for e in res.events if e in plan.events]  # not the latency probe's
     once = len(mine) == len(set(mine)) == len(plan.events)
@@ -381,11 +335,7 @@ def report(plan: Plan, run: Run, n: int, killed: bool, db_url: str, media_dir: P
           f"{plan.media_bytes / 1e6 / run.seconds:.2f} media MB/s ({plan.total / run.seconds:.0f} MQTT messages/s); "
           f"every event once: {once}; media assembled with sha256 ok: {good}/{len(plan.media)}; "
           f"parts left: {res.parts_left}", flush=True)
-    if isinstance(run.probe, list) and run.probe:
-        lat = run.probe
-        print(f"  publish -> row in chromium's list under this load ({len(lat)} alarms): p50 "
-              f"{lat[len(lat) // 2] * 1000:.0f} ms, p95 {lat[int(0.95 * (len(lat) - 1))] * 1000:.0f} ms, "
-              f"max {lat[-1] * 1000:.0f} ms", flush=True)
+    return once and good == len(plan.media) and res.parts_left == 0
 
 
 def main() -> int:
@@ -397,7 +347,6 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=20, help="MQTT connections the devices share")
     ap.add_argument("--consumers", type=int, nargs="+", default=[2], help="run with each of these numbers of consumers")
     ap.add_argument("--kill", action="store_true", help="SIGKILL one consumer at 40%% and restart it 3 s later")
-    ap.add_argument("--latency", type=int, default=0, help="probe alarms for publish -> browser latency under load")
     ap.add_argument("--port", type=int, help="only publish, to the broker on this local port")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--max-seconds", type=float, default=900)
@@ -410,7 +359,7 @@ def main() -> int:
         print(f"published {plan.total:,} messages ({len(plan.events):,} events, {len(plan.media):,} media files) "
               f"in {time.monotonic() - t0:.1f} s")
         return 0
-    return bench(plan, args, deadline)
+    return run_all(plan, args, deadline)
 
 
 if __name__ == "__main__":
