@@ -75,6 +75,12 @@ def first_admin(store: Store, clock: Clock) -> None:
         print(f"central: created user admin; its password (shown this once): {password}", flush=True)
 
 
+def console_client_id(cfg: CentralConfig) -> str:
+    """Its own persistent session: not the reference subscriber's (edge-central-<host>), which may run
+    beside it, nor that of another console on this host sharing the subscription (its own port)."""
+    return cfg.mqtt.client_id or f"edge-console-{socket.gethostname()}-{cfg.http.port}"
+
+
 def build(cfg: CentralConfig, clock: Clock | None = None, client_id: str | None = None) -> Centre:
     """Everything but the HTTP server: tests drive the app in-process."""
     clock = clock or SystemClock()
@@ -82,10 +88,7 @@ def build(cfg: CentralConfig, clock: Clock | None = None, client_id: str | None 
     first_admin(store, clock)
     peers = Peers(store.engine)
     changes = Changes(peers.announce)
-    # Its own persistent session: not the reference subscriber's (edge-central-<host>), which may run
-    # beside it, nor that of another console on this host sharing the subscription (its own port).
-    cid = client_id or cfg.mqtt.client_id or f"edge-console-{socket.gethostname()}-{cfg.http.port}"
-    ingest = Ingest(cfg, store, changes, clock, cid)
+    ingest = Ingest(cfg, store, changes, clock, client_id or console_client_id(cfg))
     workflow = Workflow(store, cfg, ingest.publish, clock.now)
 
     def user(name: str) -> tuple[str, str] | None:

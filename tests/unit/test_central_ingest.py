@@ -164,3 +164,27 @@ def test_a_media_id_that_is_not_a_plain_name_never_becomes_a_path(tmp_path):
         send_media(ingest, bad, data, 1)
     assert ingest.counts["invalid"] == 4  # two manifests, two chunks
     assert not [p for p in tmp_path.rglob("*") if p.name.startswith("snapshot") or p.name == "manifest.json"]
+
+
+def test_consoles_share_the_fleet_through_a_shared_subscription_by_default(tmp_path):
+    """Several `central serve` share the messages ($share/<group>/...), each with its own session."""
+    import pytest
+
+    from edge_agent.central.ingest import filters
+    from edge_agent.central.serve import console_client_id
+    from edge_agent.config.central import load_central
+    from edge_agent.errors import ConfigError
+
+    ingest = make(tmp_path)
+    assert ingest.link.opts.subscriptions == [f"$share/central/{f}" for f in filters("edge")]
+    conf = tmp_path / "central.yaml"
+    conf.write_text("http: {listen: '127.0.0.1:8091'}\ningest:\n  shared_group: null\n")
+    cfg = load_central(conf)
+    # two consoles on one host differ by their port, so neither takes over the other's session
+    assert console_client_id(cfg).endswith("-8091")
+    assert Ingest(cfg, ingest.store, Changes()).link.opts.subscriptions == filters("edge")
+    conf.write_text("ingest:\n  shared_group: a/b\n")
+    with pytest.raises(ConfigError) as exc:
+        load_central(conf)
+    assert exc.value.problems == [f"{conf}:2: ingest.shared_group: must be a plain name (no '/', '+' or '#'), "
+                                  "or null for no sharing"]
