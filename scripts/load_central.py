@@ -68,7 +68,7 @@ class Plan:
 
 
 def make_plan(devices: int, events: int, with_media: int, chunk_size: int = 16 * 1024, seed: int = 1,
-              snapshot_kb: int = 8, clip_kb: int = 40) -> Plan:
+              snapshot_kb: float = 8, clip_kb: float = 40) -> Plan:
     """`events` event messages (start and end of events/2 alarms) spread over `devices`; the starts of
     `with_media` alarms carry a snapshot and a clip of about the given sizes."""
     if not 0 < events <= MAX_EVENTS or events % 2 or not 0 <= with_media <= events // 2 or devices < 1:
@@ -344,6 +344,8 @@ def main() -> int:
     ap.add_argument("--events", type=int, default=10_000, help="event messages (start and end of half as many alarms)")
     ap.add_argument("--media", type=int, default=1_000, help="alarms whose start carries a snapshot and a clip")
     ap.add_argument("--chunk-size", type=int, default=16 * 1024, help="bytes per media chunk (the edge's mqtt.chunk_size)")
+    ap.add_argument("--snapshot-kb", type=float, default=8, help="mean snapshot size (each varies +-25 %%)")
+    ap.add_argument("--clip-kb", type=float, default=40, help="mean clip size")
     ap.add_argument("--connections", type=int, default=20, help="MQTT connections the devices share")
     ap.add_argument("--consumers", type=int, nargs="+", default=[2], help="run with each of these numbers of consumers")
     ap.add_argument("--kill", action="store_true", help="SIGKILL one consumer at 40%% and restart it 3 s later")
@@ -351,7 +353,8 @@ def main() -> int:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--max-seconds", type=float, default=900)
     args = ap.parse_args()
-    plan = make_plan(args.devices, args.events, args.media, args.chunk_size)
+    plan = make_plan(args.devices, args.events, args.media, args.chunk_size, snapshot_kb=args.snapshot_kb,
+                     clip_kb=args.clip_kb)
     deadline = time.monotonic() + args.max_seconds
     if args.port:
         t0 = time.monotonic()
