@@ -3,12 +3,12 @@
 The MQTT link runs with `manual_ack` and a persistent session: a message is PUBACKed after the
 database commit, media manifests and chunks included (they wait in the database until the last
 part is there, see chunks.py). Several processes may share the fleet's messages through an MQTT 5
-shared subscription (`ingest.shared_group`), each with its own session. What arrives while a commit is under way is stored together in the next
-transaction (up to BATCH_MAX messages), so one disk flush serves many alarms in a burst. While
-the database is down the messages wait, unacknowledged, at the broker (mosquitto keeps up to
-`max_queued_messages` per client, 1000 by default) and are stored once it is back. A malformed
-or oversized message is logged and acknowledged: it can never be stored, and holding it would
-block the ones behind it.
+shared subscription (`ingest.shared_group`), each with its own session. What arrives while a
+commit is under way is stored together in the next transaction (up to BATCH_MAX messages), so
+one disk flush serves many alarms in a burst. While the database is down the messages wait,
+unacknowledged, at the broker (mosquitto keeps up to `max_queued_messages` per client, 1000 by
+default) and are stored once it is back. A malformed or oversized message is logged and
+acknowledged: it can never be stored, and holding it would block the ones behind it.
 """
 
 from __future__ import annotations

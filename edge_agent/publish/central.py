@@ -42,8 +42,8 @@ def parse_manifest(payload: bytes) -> dict[str, Any] | None:
     """A media manifest (docs/mqtt.md) with its chunk count and sha256, or None when it has not."""
     try:
         manifest = json.loads(payload)
-        int(manifest["chunks"]), str(manifest["sha256"])
-    except (ValueError, KeyError, TypeError):
+        int(manifest["chunks"]), str(manifest["sha256"]), int(manifest.get("size", 0))
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
     return manifest
 

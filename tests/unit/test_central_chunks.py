@@ -68,3 +68,12 @@ def test_chunks_contract_sqlite(tmp_path):
         run_chunks_contract(store)
     finally:
         store.close()
+
+
+def test_a_manifest_without_a_usable_count_sha_or_size_is_refused():
+    from edge_agent.publish.central import parse_manifest
+
+    for bad in (b"[1, 2]", b"{}", b'{"chunks": "x", "sha256": "ab"}', b'{"chunks": 1, "sha256": "ab", "size": "big"}',
+                b"not json"):
+        assert parse_manifest(bad) is None, bad
+    assert parse_manifest(manifest())["chunks"] == 3
