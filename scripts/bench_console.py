@@ -11,7 +11,13 @@
    published by the agent's MqttSink; PostgreSQL's database growth plus the media folder, per
    10,000 alarms (measured on --media-alarms and scaled linearly).
 
+`--scale-out` instead: a simulated fleet (scripts/load_central.py: 200 devices, 10,000 events,
+1,000 alarms with a snapshot and a clip) into 1, then 2 `central serve` processes on one shared
+subscription and one PostgreSQL: events/s and media MB/s against a bare subscriber receiving the
+same fleet in the same run, and the publish -> browser latency of probe alarms under that load.
+
     .venv/bin/python scripts/bench_console.py [--n 1000] [--latency 40] [--media-alarms 100]
+    .venv/bin/python scripts/bench_console.py --scale-out [--fleet-events 10000] [--latency 40]
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -39,6 +46,8 @@ from tests.fixtures.console import central_config, start_console  # noqa: E402
 from tests.fixtures.mosquitto import Broker, free_port, mqtt_settings  # noqa: E402
 from tests.fixtures.postgres import Postgres  # noqa: E402
 from tests.fixtures.waiting import wait_for  # noqa: E402
+from scripts.load_central import (PREFIX as LOAD_PREFIX, Fleet, Plan, describe, make_plan, report,  # noqa: E402
+                                  run_fleet, services)
 
 SITE, DEVICE, PREFIX = "shore-07", "box-01", "city"
 TOPIC = f"{PREFIX}/{SITE}/{DEVICE}/alarms"
@@ -119,6 +128,21 @@ def ingest_rate(broker: Broker, db_url: str, folder: Path, payloads: list[bytes]
         console.stop()
 
 
+def watched_list(browser, url: str, user: str, password: str):
+    """The live list, logged in, with `window.seenAt[alarm id]` stamped (ms) when each row appears."""
+    page = browser.new_page()
+    page.goto(f"{url}/login")
+    page.fill("input[name=user]", user)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#live.on")
+    page.evaluate("""() => { window.seenAt = {};
+        new MutationObserver(() => { for (const tr of document.querySelectorAll('#alarms tbody tr[data-id]'))
+            if (!(tr.dataset.id in window.seenAt)) window.seenAt[tr.dataset.id] = Date.now(); })
+        .observe(document.querySelector('#alarms tbody'), {childList: true}); }""")
+    return page
+
+
 def latency(broker: Broker, db_url: str, folder: Path, n: int) -> list[float]:
     from playwright.sync_api import sync_playwright
 
@@ -130,16 +154,7 @@ def latency(broker: Broker, db_url: str, folder: Path, n: int) -> list[float]:
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-            page = browser.new_page()
-            page.goto(f"{console.url}/login")
-            page.fill("input[name=user]", "bench")
-            page.fill("input[name=password]", "bench-pw")
-            page.click("button[type=submit]")
-            page.wait_for_selector("#live.on")
-            page.evaluate("""() => { window.seenAt = {};
-                new MutationObserver(() => { for (const tr of document.querySelectorAll('#alarms tbody tr[data-id]'))
-                    if (!(tr.dataset.id in window.seenAt)) window.seenAt[tr.dataset.id] = Date.now(); })
-                .observe(document.querySelector('#alarms tbody'), {childList: true}); }""")
+            page = watched_list(browser, console.url, "bench", "bench-pw")
             for payload in events(n, f"latency-{time.time()}"):
                 sent[json.loads(payload)["event_id"]] = time.time()
                 pub.publish(TOPIC, payload, qos=1)
@@ -194,12 +209,127 @@ def storage(broker: Broker, pg: Postgres, folder: Path, k: int) -> tuple[float, 
     return (after - before) * scale, files * scale, {kind: len(data) for kind, data in media.items()}
 
 
+def baseline(port: int, plan: Plan, deadline: float, connections: int) -> float:
+    """Seconds for a bare paho subscriber (no database, PUBACK at once) to receive the whole plan."""
+    got, done = [0], threading.Event()
+    sub = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="load-baseline", protocol=paho.MQTTv5)
+
+    def on_message(client, userdata, msg) -> None:
+        got[0] += 1
+        if got[0] >= plan.total:
+            done.set()
+
+    sub.on_message = on_message
+    sub.on_subscribe = lambda *a: done.set()
+    sub.connect("127.0.0.1", port)
+    sub.subscribe(f"{LOAD_PREFIX}/#", qos=1)
+    sub.loop_start()
+    done.wait(10)
+    done.clear()
+    t0 = time.monotonic()
+    Fleet("127.0.0.1", port, plan, connections).run(deadline)
+    done.wait(max(0.0, deadline - time.monotonic()))
+    seconds = time.monotonic() - t0
+    sub.loop_stop()
+    sub.disconnect()
+    return seconds
+
+
+def latency_probe(port: int, db_url: str, n: int, interval: float = 0.25) -> Callable[[str], list[float]]:
+    """A probe(url) for run_fleet: n rail alarms (priority 1, on top of the list) published one by
+    one while chromium shows the first console's live list; publish -> row, in seconds, sorted."""
+    def probe(url: str) -> list[float]:
+        import sqlalchemy as sa
+        from playwright.sync_api import sync_playwright
+
+        from edge_agent.central.schema import alarms
+        from edge_agent.central.store import Store
+        from edge_agent.web.auth import hash_password
+
+        store = Store.open(db_url)
+        store.put_user("bench", "viewer", hash_password("bench-pw"), time.time())
+        pub = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="load-probe", protocol=paho.MQTTv5)
+        pub.connect("127.0.0.1", port)
+        pub.loop_start()
+        sent: dict[str, float] = {}
+        ids: dict[int, str] = {}
+        seen: dict[str, float] = {}
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+                page = watched_list(browser, url, "bench", "bench-pw")
+                for i in range(n):
+                    now = time.time()
+                    ev = Event(event_id=Event.make_id("probe", now, i), phase="start", type="intrusion",
+                               site="probe", device="box", camera=f"cam{i}", zone="track", zone_kind="rail",
+                               label="person", score=0.9, start=iso_utc(now), time=iso_utc(now))
+                    sent[ev.event_id] = now
+                    pub.publish(f"{LOAD_PREFIX}/probe/box/alarms", ev.to_json().encode(), qos=1)
+                    time.sleep(interval)
+
+                def shown() -> bool:  # every probe stored, and its row in the page
+                    with store.engine.connect() as conn:
+                        ids.update(conn.execute(sa.select(alarms.c.id, alarms.c.event_id)
+                                                .where(alarms.c.site == "probe")).all())
+                    seen.update(page.evaluate("() => window.seenAt"))
+                    return len(ids) == n and all(str(a) in seen for a in ids)
+
+                wait_for(shown, 120, step=0.5)
+                browser.close()
+        finally:
+            pub.loop_stop()
+            store.close()
+        return sorted(seen[str(a)] / 1000 - sent[e] for a, e in ids.items() if str(a) in seen)
+    return probe
+
+def scale_out(args: argparse.Namespace) -> int:
+    """Ingest rate with 1 and 2 consumers on a shared subscription (scripts/load_central.py), then
+    the publish -> browser latency of probe alarms while a smaller fleet sends at half the rate
+    one consumer sustained (a saturated ingest only measures its backlog)."""
+    plan = make_plan(args.devices, args.fleet_events, args.fleet_media)
+    paced = make_plan(args.devices, args.fleet_events // 5 // 2 * 2, args.fleet_media // 5, seed=2)
+    deadline = time.monotonic() + 3600
+    with services() as (broker, pg, tmp):
+        print(describe(plan), flush=True)
+        base = baseline(broker.port, plan, deadline, 20)
+        print(f"baseline, a bare paho subscriber without a database: {plan.total / base:.0f} MQTT messages/s "
+              f"({len(plan.events) / base:.0f} events/s, {plan.media_bytes / 1e6 / base:.1f} media MB/s)", flush=True)
+        rates = {}
+        for n in (1, 2):
+            (tmp / f"run-{n}").mkdir()
+            db = pg.fresh_db()
+            run = run_fleet(plan, broker, db, tmp / f"run-{n}", n, deadline=deadline)
+            report(plan, run, n, False, db, tmp / f"run-{n}" / "media")
+            rates[n] = plan.total / run.seconds
+        print(f"latency: {describe(paced)}, sent at {rates[1] / 2:.0f} MQTT messages/s", flush=True)
+        for n in (1, 2):
+            (tmp / f"lat-{n}").mkdir()
+            db = pg.fresh_db()
+            run = run_fleet(paced, broker, db, tmp / f"lat-{n}", n, deadline=deadline, rate=rates[1] / 2,
+                            probe=latency_probe(broker.port, db, args.latency), probes=args.latency)
+            print(f"  {n} consumer(s): publish -> row in chromium's live list: {percentiles(run.probe)}", flush=True)
+    return 0
+
+
+def percentiles(lat: list[float] | None) -> str:
+    if not lat:
+        return "no probe alarm reached the page"
+    return (f"{len(lat)} alarms, p50 {statistics.median(lat) * 1000:.0f} ms, "
+            f"p95 {lat[int(0.95 * (len(lat) - 1))] * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=1000, help="events for the ingest rate")
     ap.add_argument("--latency", type=int, default=40, help="alarms for the publish-to-screen latency")
     ap.add_argument("--media-alarms", type=int, default=100, help="alarms with media for the storage figure")
+    ap.add_argument("--scale-out", action="store_true", help="instead: 1 and 2 consumers under a simulated fleet")
+    ap.add_argument("--devices", type=int, default=200, help="--scale-out: simulated devices")
+    ap.add_argument("--fleet-events", type=int, default=10_000, help="--scale-out: event messages")
+    ap.add_argument("--fleet-media", type=int, default=1_000, help="--scale-out: alarms with a snapshot and a clip")
     args = ap.parse_args()
+    if args.scale_out:
+        return scale_out(args)
     tmp = Path(tempfile.mkdtemp(prefix="bench-console-"))
     tmp.chmod(0o755)  # the PostgreSQL server runs as the postgres user
     (tmp / "pg").mkdir()
@@ -220,9 +350,7 @@ def main() -> int:
             print(f"  {name:<34} {rate:8.0f} events/s   x baseline {rate / base:5.2f}")
         (tmp / "lat").mkdir()
         lat = latency(broker, pg.fresh_db(), tmp / "lat", args.latency)
-        print(f"publish -> row in chromium's live list ({len(lat)} alarms, PostgreSQL): "
-              f"p50 {statistics.median(lat) * 1000:.0f} ms, p95 {lat[int(0.95 * (len(lat) - 1))] * 1000:.0f} ms, "
-              f"max {lat[-1] * 1000:.0f} ms")
+        print(f"publish -> row in chromium's live list (PostgreSQL): {percentiles(lat)}")
         db_bytes, media_bytes, sizes = storage(broker, pg, tmp, args.media_alarms)
         print(f"storage per 10,000 alarms with media (measured on {args.media_alarms}; snapshot {sizes['snapshot'] / 1e3:.0f} kB, "
               f"clip {sizes['clip'] / 1e3:.0f} kB): PostgreSQL {db_bytes / 1e6:.0f} MB, media {media_bytes / 1e9:.2f} GB")

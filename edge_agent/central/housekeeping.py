@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..config.central import MediaStore
+from . import chunks
 from .schema import media
 from .store import Store
 from .workflow import Workflow
@@ -21,8 +22,11 @@ INTERVAL_S = 60.0
 
 
 def prune_media(store: Store, cfg: MediaStore, now: float) -> int:
-    """Delete media files (and their rows) past the age limit, then the oldest past the size limit."""
+    """Delete media files (and their rows) past the age limit, then the oldest past the size limit; and
+    the parts of media that never completed, past the age limit."""
     folder = Path(cfg.dir)
+    with store.engine.begin() as conn:
+        chunks.prune(conn, now - cfg.max_age_days * 86400)
     with store.engine.connect() as conn:
         rows = conn.execute(sa.select(media.c.event_id, media.c.kind, media.c.size, media.c.path, media.c.received_at)
                             .order_by(media.c.received_at)).all()

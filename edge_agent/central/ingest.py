@@ -1,13 +1,14 @@
 """Ingest: the fleet's alarm topics into the store, acknowledged only once committed.
 
 The MQTT link runs with `manual_ack` and a persistent session: a message is PUBACKed after the
-database commit (events) or after its bytes are on disk (media manifests and chunks go to a
-spool folder first). What arrives while a commit is under way is stored together in the next
-transaction (up to BATCH_MAX messages), so one disk flush serves many alarms in a burst. While
-the database is down the messages wait, unacknowledged, at the broker (mosquitto keeps up to
-`max_queued_messages` per client, 1000 by default) and are stored once it is back. A malformed
-or oversized message is logged and acknowledged: it can never be stored, and holding it would
-block the ones behind it.
+database commit, media manifests and chunks included (they wait in the database until the last
+part is there, see chunks.py). Several processes may share the fleet's messages through an MQTT 5
+shared subscription (`ingest.shared_group`), each with its own session. What arrives while a
+commit is under way is stored together in the next transaction (up to BATCH_MAX messages), so
+one disk flush serves many alarms in a burst. While the database is down the messages wait,
+unacknowledged, at the broker (mosquitto keeps up to `max_queued_messages` per client, 1000 by
+default) and are stored once it is back. A malformed or oversized message is logged and
+acknowledged: it can never be stored, and holding it would block the ones behind it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection
@@ -30,9 +31,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..alarms.event import Event
 from ..clock import Clock, SystemClock
 from ..config.central import CentralConfig
-from ..publish.central import SUFFIX, MediaAssembler
+from ..publish.central import SAFE_ID, SUFFIX, parse_manifest, verified
 from ..publish.mqtt import Callbacks, LinkOptions, MqttLink
-from ..publish.topics import REPLY, parse
+from ..publish.topics import REPLY, Parsed, parse
+from . import chunks
 from .fleet import KINDS as FLEET_KINDS, Fleet
 from .store import Store
 
@@ -47,32 +49,45 @@ class Outcome:
     """What one transaction did; applied only once it has committed."""
 
     counts: Counter[str] = field(default_factory=Counter)
-    media: list[tuple[str, str]] = field(default_factory=list)  # (media id, name) now stored
     changed: bool = False
 
 
-def filters(prefix: str) -> list[str]:
-    """Alarm events and their media, fresh pictures (`snapshot` answers) and command replies; the
-    boxes' status, health, inventory and patrol topics (fleet.py)."""
+def filters(prefix: str, shared_group: str | None = None) -> list[str]:
+    """Alarm events and their media, fresh pictures (`snapshot` answers), command replies and patrol
+    events: with a group, as MQTT 5 shared subscriptions (the broker hands each message to one member
+    of the group). The boxes' state (status, health, inventory, patrol point status: fleet.py) goes
+    to every member unshared: a broker sends no retained message to a shared subscription, and
+    storing the latest state twice is harmless (upserts)."""
     p = prefix.strip("/")
-    return [f"{p}/+/+/alarms", f"{p}/+/+/alarms/+/+", f"{p}/+/+/alarms/+/+/+",
-            f"{p}/+/+/snapshots/+/+", f"{p}/+/+/snapshots/+/+/+", f"{p}/+/+/cmd/{REPLY}",
-            f"{p}/+/+/status", f"{p}/+/+/health", f"{p}/+/+/inventory",
+    share = f"$share/{shared_group}/" if shared_group else ""
+    work = [f"{p}/+/+/alarms", f"{p}/+/+/alarms/+/+", f"{p}/+/+/alarms/+/+/+", f"{p}/+/+/snapshots/+/+",
+            f"{p}/+/+/snapshots/+/+/+", f"{p}/+/+/cmd/{REPLY}",
             f"{p}/+/+/patrol", f"{p}/+/+/patrol/+/+", f"{p}/+/+/patrol/+/+/+"]
+    state = [f"{p}/+/+/status", f"{p}/+/+/health", f"{p}/+/+/inventory"]
+    if share:  # unshared, patrol/+/+ already holds the points' status
+        state.append(f"{p}/+/+/patrol/status/+")
+    return [share + f for f in work] + state
 
 
 class Changes:
     """A counter the pages watch: it moves whenever an alarm may look different.
 
     The ingest thread bumps it; each open page's event stream awaits it on the web server's event
-    loop (no thread per page)."""
+    loop (no thread per page). `announce` tells other console processes (peers.py), whose
+    listeners `wake` their own pages."""
 
-    def __init__(self) -> None:
+    def __init__(self, announce: Callable[[], None] | None = None) -> None:
         self.version = 0
+        self.announce = announce
         self._lock = threading.Lock()
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
 
     def bump(self) -> None:
+        self.wake()
+        if self.announce is not None:
+            self.announce()
+
+    def wake(self) -> None:
         with self._lock:
             self.version += 1
             waiters = list(self._waiters)
@@ -103,13 +118,13 @@ class Ingest:
         self.changes = changes
         self.clock = clock or SystemClock()
         self.media_dir = Path(cfg.media.dir)
-        self.media = MediaAssembler(spool=self.media_dir / ".spool")
         self.fleet = Fleet()
         self.prefix = cfg.mqtt.topic_prefix
-        self.counts = {"stored": 0, "duplicates": 0, "media": 0, "dropped": 0, "db_errors": 0}
-        self._ready: dict[tuple[str, str], bytes] = {}
+        self.counts = {"stored": 0, "duplicates": 0, "media": 0, "dropped": 0, "db_errors": 0, "corrupt": 0,
+                       "invalid": 0}
         self._inbox: queue.Queue[tuple[str, bytes, int, int] | None] = queue.Queue()
-        opts = LinkOptions(client_id=client_id, subscriptions=filters(self.prefix), manual_ack=True,
+        opts = LinkOptions(client_id=client_id, subscriptions=filters(self.prefix, cfg.ingest.shared_group),
+                           manual_ack=True,
                            while_away="alarms wait at the broker in this console's session",
                            # what waits for a commit is held in memory: bound it (MQTT 3.1.1: the broker's
                            # max_inflight_messages does)
@@ -166,8 +181,7 @@ class Ingest:
             out = Outcome()
             try:
                 with self.store.engine.begin() as conn:
-                    for topic, payload, _, _ in batch:
-                        self._handle(topic, payload, conn, out)
+                    self._handle_all([(t, p) for t, p, _, _ in batch], conn, out)
             except SQLAlchemyError as exc:
                 # Not acknowledged: the broker keeps them (and everything after) until we can store them.
                 self.counts["db_errors"] += 1
@@ -184,28 +198,27 @@ class Ingest:
         """Store one message in its own transaction; raises SQLAlchemyError when the database is unavailable."""
         out = Outcome()
         with self.store.engine.begin() as conn:
-            self._handle(topic, payload, conn, out)
+            self._handle_all([(topic, payload)], conn, out)
         self._apply(out)
 
     def _apply(self, out: Outcome) -> None:
-        """After the commit: forget spooled parts, count, tell the pages."""
-        for key in out.media:
-            self._ready.pop(key, None)
-            self.media.release(*key)
+        """After the commit: count, tell the pages."""
         self.counts.update({k: self.counts[k] + v for k, v in out.counts.items()})
         if out.changed:
             self.changes.bump()
 
-    def _handle(self, topic: str, payload: bytes, conn: Connection, out: Outcome) -> None:
-        t = parse(self.prefix, topic)
-        if t.kind == "event" and t.stream == "alarms":
-            self._event(topic, payload, conn, out)
-        elif t.kind in ("manifest", "chunk") and t.stream in ("alarms", "snapshots", "patrol"):
-            self._media(t.kind, t.event_id, t.media, t.index, payload, conn, out)
-        elif t.kind == "reply":
-            self._reply(t.site, t.device, payload, conn, out)
-        elif t.kind in FLEET_KINDS or t.kind == "event":  # patrol events: check-ins for the patrol board
-            out.changed |= self.fleet.handle(t, topic, payload, conn, self.clock.now())
+    def _handle_all(self, messages: list[tuple[str, bytes]], conn: Connection, out: Outcome) -> None:
+        parsed = [(parse(self.prefix, topic), topic, payload) for topic, payload in messages]
+        chunks.lock(conn, [(t.event_id, t.media) for t, _, _ in parsed if _is_media(t)])
+        for t, topic, payload in parsed:
+            if t.kind == "event" and t.stream == "alarms":
+                self._event(topic, payload, conn, out)
+            elif _is_media(t):
+                self._media(t, payload, conn, out)
+            elif t.kind == "reply":
+                self._reply(t.site, t.device, payload, conn, out)
+            elif t.kind in FLEET_KINDS or t.kind == "event":  # patrol events: check-ins for the patrol board
+                out.changed |= self.fleet.handle(t, topic, payload, conn, self.clock.now())
 
     def _event(self, topic: str, payload: bytes, conn: Connection, out: Outcome) -> None:
         if len(payload) > MAX_EVENT_BYTES:
@@ -224,30 +237,33 @@ class Ingest:
         out.counts["stored" if stored.new else "duplicates"] += 1
         out.changed |= stored.new
 
-    def _media(self, kind: str, media_id: str, name: str, index: int, payload: bytes, conn: Connection,
-               out: Outcome) -> None:
-        key = (media_id, name)
-        data = self._ready.get(key)  # assembled before a database error: the retry must not lose it
-        if data is None:
-            if kind == "manifest":
-                sha = _manifest_sha(payload)
-                if sha and self.store.media_sha(media_id, name, conn) == sha:
-                    return  # redelivered after we stored it
-                data = self.media.manifest(media_id, name, payload)
-            else:
-                if self.store.media_sha(media_id, name, conn):
-                    return  # a resend of a chunk whose media is already stored
-                data = self.media.chunk(media_id, name, index, payload)
-            if data is None:
-                return
-            self._ready[key] = data
-        # The parts stay in the spool until the row is committed: a restart re-assembles them.
+    def _media(self, t: Parsed, payload: bytes, conn: Connection, out: Outcome) -> None:
+        """One part of a snapshot or clip; the consumer that commits the last part writes the file."""
+        media_id, name = t.event_id, t.media
+        manifest = parse_manifest(payload) if t.kind == "manifest" else None
+        if not SAFE_ID.fullmatch(media_id) or (t.kind == "manifest" and manifest is None) \
+                or t.index >= chunks.MAX_CHUNKS:
+            # `..` is a valid topic level: an id that is not a plain name must never become a folder
+            out.counts["invalid"] += 1
+            log.warning("media part on %s/%s refused: not a plain id, a bad manifest or a bad index",
+                        media_id[:80], name)
+            return
+        stored = self.store.media_sha(media_id, name, conn)
+        if stored and (manifest is None or manifest["sha256"] == stored):
+            return  # redelivered after the media was stored
+        idx = chunks.MANIFEST if manifest is not None else t.index
+        done = chunks.add(conn, media_id, name, idx, payload, self.clock.now())
+        if done is None:
+            return
+        if not verified(done.manifest, done.data):
+            out.counts["corrupt"] += 1
+            log.error("media %s/%s failed its sha256 check; waiting for a resend", media_id, name)
+            return
         rel = Path(media_id) / f"{name}{SUFFIX.get(name, '.bin')}"
         (self.media_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-        (self.media_dir / rel).write_bytes(data)
-        self.store.record_media(media_id, name, hashlib.sha256(data).hexdigest(), len(data), str(rel),
+        (self.media_dir / rel).write_bytes(done.data)
+        self.store.record_media(media_id, name, hashlib.sha256(done.data).hexdigest(), len(done.data), str(rel),
                                 self.clock.now(), conn)
-        out.media.append(key)
         out.counts["media"] += 1
         out.changed = True
 
@@ -263,13 +279,9 @@ class Ingest:
             out.changed = True
 
     def stats(self) -> dict[str, Any]:
-        return {**self.counts, **self.media.counts, "queued": self._inbox.qsize(),
+        return {**self.counts, "queued": self._inbox.qsize(),
                 "connected": self.link.connected.is_set()}
 
 
-def _manifest_sha(payload: bytes) -> str | None:
-    try:
-        sha = json.loads(payload).get("sha256")
-    except (ValueError, AttributeError):
-        return None  # the assembler reports the bad manifest
-    return str(sha) if sha else None
+def _is_media(t: Parsed) -> bool:
+    return t.kind in ("manifest", "chunk") and t.stream in ("alarms", "snapshots", "patrol")

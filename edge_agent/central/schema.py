@@ -7,7 +7,7 @@ time zone.
 
 from __future__ import annotations
 
-from sqlalchemy import (Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text,
+from sqlalchemy import (Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text,
                         UniqueConstraint)
 
 metadata = MetaData()
@@ -63,6 +63,17 @@ media = Table(
     Column("sha256", String(64), nullable=False),
     Column("size", Integer, nullable=False),
     Column("path", String(512), nullable=False),
+    Column("received_at", Float, nullable=False),
+)
+
+# Parts of media not yet assembled, shared by every consumer of the shared subscription: whichever
+# commits the last part assembles the file and deletes the rows. idx -1 holds the manifest.
+media_chunks = Table(
+    "media_chunks", metadata,
+    Column("event_id", String(128), primary_key=True),
+    Column("media", String(16), primary_key=True),
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("data", LargeBinary, nullable=False),
     Column("received_at", Float, nullable=False),
 )
 

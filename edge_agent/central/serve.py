@@ -25,6 +25,7 @@ from .console import HERE, Console
 from .fleet_pages import FleetPages
 from .housekeeping import Housekeeper
 from .ingest import Changes, Ingest
+from .peers import Peers
 from .store import Store
 from .workflow import Workflow
 
@@ -40,8 +41,10 @@ class Centre:
     web: Web
     changes: Changes
     housekeeper: Housekeeper
+    peers: Peers
 
     def start(self) -> Centre:
+        self.peers.start(self.changes.wake)
         self.ingest.start()
         self.housekeeper.start()
         return self
@@ -49,6 +52,7 @@ class Centre:
     def stop(self) -> None:
         self.housekeeper.stop()
         self.ingest.stop()
+        self.peers.stop()
         self.store.close()
 
 
@@ -72,15 +76,20 @@ def first_admin(store: Store, clock: Clock) -> None:
         print(f"central: created user admin; its password (shown this once): {password}", flush=True)
 
 
+def console_client_id(cfg: CentralConfig) -> str:
+    """Its own persistent session: not the reference subscriber's (edge-central-<host>), which may run
+    beside it, nor that of another console on this host sharing the subscription (its own port)."""
+    return cfg.mqtt.client_id or f"edge-console-{socket.gethostname()}-{cfg.http.port}"
+
+
 def build(cfg: CentralConfig, clock: Clock | None = None, client_id: str | None = None) -> Centre:
     """Everything but the HTTP server: tests drive the app in-process."""
     clock = clock or SystemClock()
     store = open_store(cfg)
     first_admin(store, clock)
-    changes = Changes()
-    # Its own persistent session: not the reference subscriber's (edge-central-<host>), which may run beside it.
-    cid = client_id or cfg.mqtt.client_id or f"edge-console-{socket.gethostname()}"
-    ingest = Ingest(cfg, store, changes, clock, cid)
+    peers = Peers(store.engine)
+    changes = Changes(peers.announce)
+    ingest = Ingest(cfg, store, changes, clock, client_id or console_client_id(cfg))
     workflow = Workflow(store, cfg, ingest.publish, clock.now)
 
     def user(name: str) -> tuple[str, str] | None:
@@ -92,7 +101,7 @@ def build(cfg: CentralConfig, clock: Clock | None = None, client_id: str | None 
                          static=(("/static/console", HERE / "static"),)), user)
     Console(web, cfg, workflow, changes, clock)
     FleetPages(web, cfg, store.engine, clock)
-    return Centre(store, ingest, workflow, web, changes, Housekeeper(store, workflow, cfg.media))
+    return Centre(store, ingest, workflow, web, changes, Housekeeper(store, workflow, cfg.media), peers)
 
 
 def http_server(centre: Centre, host: str, port: int) -> uvicorn.Server:

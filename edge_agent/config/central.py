@@ -110,12 +110,26 @@ class MapView(Strict):
     stale_after_s: float = Field(90.0, gt=0, description="A box that has sent nothing this long is shown as silent.")
 
 
+class IngestCfg(Strict):
+    shared_group: str | None = Field(
+        "central", description="MQTT 5 shared subscription group ($share/<group>/...): every `central serve` "
+        "with the same group and database shares the fleet's messages; null: this process takes all of them.")
+
+    @field_validator("shared_group")
+    @classmethod
+    def _level(cls, v: str | None) -> str | None:
+        if v is not None and (not v or any(c in v for c in "/+#")):
+            raise ValueError("must be a plain name (no '/', '+' or '#'), or null for no sharing")
+        return v
+
+
 class CentralConfig(Strict):
     timezone: str = Field("UTC", description="Site time zone for display.")
     database: Database = Field(default_factory=Database)
     media: MediaStore = Field(default_factory=MediaStore)
     http: Http = Field(default_factory=Http)
     mqtt: Mqtt = Field(default_factory=Mqtt)
+    ingest: IngestCfg = Field(default_factory=IngestCfg)
     devices: dict[str, DeviceSecret] = Field(default_factory=dict, description="`site/device` -> command secret.")
     workflow: Workflow = Field(default_factory=Workflow)
     map: MapView = Field(default_factory=MapView)

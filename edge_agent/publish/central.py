@@ -38,6 +38,21 @@ SUFFIX = {"snapshot": ".jpg", "clip": ".mp4"}
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # event and snapshot ids: uuids, snap-<hex>
 
 
+def parse_manifest(payload: bytes) -> dict[str, Any] | None:
+    """A media manifest (docs/mqtt.md) with its chunk count and sha256, or None when it has not."""
+    try:
+        manifest = json.loads(payload)
+        int(manifest["chunks"]), str(manifest["sha256"]), int(manifest.get("size", 0))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return manifest
+
+
+def verified(manifest: dict[str, Any], data: bytes) -> bool:
+    """The reassembled bytes are what the manifest announced: its sha256 and size."""
+    return hashlib.sha256(data).hexdigest() == manifest["sha256"] and len(data) == int(manifest.get("size", len(data)))
+
+
 @dataclass
 class Assembly:
     manifest: dict[str, Any] | None = None
@@ -49,29 +64,17 @@ class MediaAssembler:
     """Reassembles chunked media and checks it against its manifest's sha256 and size.
 
     `manifest` and `chunk` return the verified bytes when the message completed the media, else
-    None; the caller calls `release` once it has stored them. With `spool`, the manifest and each chunk are written to disk before the call returns,
-    so a receiver that acknowledges a message only once it is handled (the console's ingest) loses
-    nothing when it restarts mid-media; without it they are held in memory.
+    None; the caller calls `release` once it has stored them. Parts are held in memory: the
+    reference subscriber acknowledges on receipt (the console keeps them in its database, see
+    edge_agent/central/chunks.py).
     """
 
-    def __init__(self, spool: Path | None = None) -> None:
-        self.spool = spool
+    def __init__(self) -> None:
         self._media: dict[tuple[str, str], Assembly] = {}
         self.counts = {"corrupt": 0, "invalid": 0}
 
-    def _folder(self, event_id: str, media: str) -> Path | None:
-        return None if self.spool is None else self.spool / event_id / media
-
     def _get(self, event_id: str, media: str) -> Assembly:
-        key = (event_id, media)
-        if key not in self._media:
-            a = Assembly()
-            folder = self._folder(event_id, media)
-            if folder is not None and (folder / "manifest.json").is_file():
-                a.manifest = json.loads((folder / "manifest.json").read_text())
-                a.chunks = {int(f.name): f.read_bytes() for f in folder.iterdir() if f.name.isdigit()}
-            self._media[key] = a
-        return self._media[key]
+        return self._media.setdefault((event_id, media), Assembly())
 
     def _refused(self, event_id: str) -> bool:
         """An id that is not a plain name (`..` is a valid topic level) must not become a folder."""
@@ -84,10 +87,8 @@ class MediaAssembler:
     def manifest(self, event_id: str, media: str, payload: bytes) -> bytes | None:
         if self._refused(event_id):
             return None
-        try:
-            manifest = json.loads(payload)
-            int(manifest["chunks"]), str(manifest["sha256"])
-        except (ValueError, KeyError, TypeError):
+        manifest = parse_manifest(payload)
+        if manifest is None:
             self.counts["invalid"] += 1
             log.warning("invalid manifest for %s/%s", event_id, media)
             return None
@@ -95,12 +96,8 @@ class MediaAssembler:
         if a.done and a.manifest and a.manifest["sha256"] == manifest["sha256"]:
             return None  # redelivered after we already have it
         if a.manifest and a.manifest["sha256"] != manifest["sha256"]:
-            self._clear(event_id, media, a)
+            a.chunks.clear()
         a.manifest, a.done = manifest, False
-        folder = self._folder(event_id, media)
-        if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "manifest.json").write_bytes(payload)
         return self._finish(event_id, media, a)
 
     def chunk(self, event_id: str, media: str, index: int, payload: bytes) -> bytes | None:
@@ -110,33 +107,21 @@ class MediaAssembler:
         if a.done:
             return None
         a.chunks[index] = payload
-        folder = self._folder(event_id, media)
-        if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / str(index)).write_bytes(payload)
         return self._finish(event_id, media, a)
 
     def release(self, event_id: str, media: str) -> None:
         """The media returned by `manifest` or `chunk` is stored: forget its parts (redeliveries stay ignored)."""
-        self._clear(event_id, media, self._get(event_id, media))
-
-    def _clear(self, event_id: str, media: str, a: Assembly) -> None:
-        a.chunks.clear()
-        folder = self._folder(event_id, media)
-        if folder is not None and folder.is_dir():
-            for f in folder.iterdir():
-                f.unlink()
-            folder.rmdir()
+        self._get(event_id, media).chunks.clear()
 
     def _finish(self, event_id: str, media: str, a: Assembly) -> bytes | None:
         m = a.manifest
         if m is None or len(a.chunks) < int(m["chunks"]):
             return None
         data = b"".join(a.chunks.get(i, b"") for i in range(int(m["chunks"])))
-        if hashlib.sha256(data).hexdigest() != m["sha256"] or len(data) != int(m.get("size", len(data))):
+        if not verified(m, data):
             self.counts["corrupt"] += 1
             log.error("media %s/%s failed its sha256 check; waiting for a resend", event_id, media)
-            self._clear(event_id, media, a)
+            a.chunks.clear()
             a.manifest = None
             return None
         a.done = True

@@ -1,5 +1,5 @@
 """The ingest's handling of one message, on SQLite: bad input is dropped with a reason and the
-rest still stored; media are verified by sha256; media parts survive a restart in the spool."""
+rest still stored; media are verified by sha256; media parts survive a restart in the database."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import hashlib
 import json
 import logging
 
-
+import sqlalchemy as sa
 
 from edge_agent.central.ingest import MAX_EVENT_BYTES, Changes, Ingest  # noqa: E402
+from edge_agent.central.schema import media_chunks  # noqa: E402
 from edge_agent.central.store import Store  # noqa: E402
 from edge_agent.config.central import CentralConfig  # noqa: E402
 from tests.unit.test_central_store import T0, event, raw  # noqa: E402
@@ -53,7 +54,7 @@ def test_media_is_verified_and_a_corrupt_one_waits_for_a_resend(tmp_path):
     ingest.handle(BASE, raw(ev))
     data = bytes(range(256)) * 40
     send_media(ingest, ev.event_id, data, 3, sha="0" * 64)  # arrives whole but does not match
-    assert ingest.store.media_of(ev.event_id) == {} and ingest.media.counts["corrupt"] == 1
+    assert ingest.store.media_of(ev.event_id) == {} and ingest.counts["corrupt"] == 1
     send_media(ingest, ev.event_id, data, 3)  # the agent resends it
     row = ingest.store.media_of(ev.event_id)["snapshot"]
     assert row["sha256"] == hashlib.sha256(data).hexdigest()
@@ -61,7 +62,7 @@ def test_media_is_verified_and_a_corrupt_one_waits_for_a_resend(tmp_path):
 
 
 def test_media_parts_survive_a_restart_of_the_console(tmp_path):
-    """Parts are acknowledged once spooled: a console restarted mid-media must still complete it."""
+    """Parts are acknowledged once committed: a console restarted mid-media must still complete it."""
     first = make(tmp_path)
     ev = event(1, T0)
     first.handle(BASE, raw(ev))
@@ -71,7 +72,8 @@ def test_media_parts_survive_a_restart_of_the_console(tmp_path):
     second = make(tmp_path)
     second.handle(f"{BASE}/{ev.event_id}/snapshot/3", data[3 * 2500:])
     assert (tmp_path / "media" / second.store.media_of(ev.event_id)["snapshot"]["path"]).read_bytes() == data
-    assert not (tmp_path / "media" / ".spool" / ev.event_id / "snapshot").exists()
+    with second.store.engine.connect() as conn:  # the assembled parts are gone from the database
+        assert conn.execute(sa.select(sa.func.count()).select_from(media_chunks)).scalar() == 0
 
 
 def test_fresh_picture_answer_is_shown_on_its_alarm(tmp_path):
@@ -160,5 +162,34 @@ def test_a_media_id_that_is_not_a_plain_name_never_becomes_a_path(tmp_path):
     data = b"x" * 100
     for bad in ("..", ".hidden"):
         send_media(ingest, bad, data, 1)
-    assert ingest.media.counts["invalid"] == 4  # two manifests, two chunks
+    assert ingest.counts["invalid"] == 4  # two manifests, two chunks
     assert not [p for p in tmp_path.rglob("*") if p.name.startswith("snapshot") or p.name == "manifest.json"]
+
+
+def test_consoles_share_the_fleet_through_a_shared_subscription_by_default(tmp_path):
+    """Several `central serve` share the messages ($share/<group>/...), each with its own session."""
+    import pytest
+
+    from edge_agent.central.ingest import filters
+    from edge_agent.central.serve import console_client_id
+    from edge_agent.config.central import load_central
+    from edge_agent.errors import ConfigError
+
+    ingest = make(tmp_path)
+    subs = ingest.link.opts.subscriptions
+    assert "$share/central/edge/+/+/alarms" in subs and "$share/central/edge/+/+/alarms/+/+/+" in subs
+    # a broker sends no retained message to a shared subscription: the boxes' state is unshared
+    for state in ("status", "health", "inventory", "patrol/status/+"):
+        assert f"edge/+/+/{state}" in subs and f"$share/central/edge/+/+/{state}" not in subs
+    conf = tmp_path / "central.yaml"
+    conf.write_text("http: {listen: '127.0.0.1:8091'}\ningest:\n  shared_group: null\n")
+    cfg = load_central(conf)
+    # two consoles on one host differ by their port, so neither takes over the other's session
+    assert console_client_id(cfg).endswith("-8091")
+    unshared = Ingest(cfg, ingest.store, Changes()).link.opts.subscriptions
+    assert unshared == filters("edge") and not any(f.startswith("$share") for f in unshared)
+    conf.write_text("ingest:\n  shared_group: a/b\n")
+    with pytest.raises(ConfigError) as exc:
+        load_central(conf)
+    assert exc.value.problems == [f"{conf}:2: ingest.shared_group: must be a plain name (no '/', '+' or '#'), "
+                                  "or null for no sharing"]
