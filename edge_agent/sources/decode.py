@@ -82,14 +82,14 @@ class KeyframeDecode:
 
 
 def open_options(hwaccel: str) -> dict[str, Any]:
-    """The `av.open` keyword for a hardware decoder (`off`: none). FFmpeg falls back to software
-    by itself for a stream the device cannot decode; a device that cannot be opened at all makes
-    `av.open` fail, which the source answers with `software_fallback`."""
+    """The `av.open` keyword for a hardware decoder (`off`: none). FFmpeg's own silent fallback is
+    off: a device that cannot be opened, or cannot decode the stream, makes `av.open` fail, which
+    the source answers with `software_fallback`, so health says which decoder really runs."""
     if hwaccel == "off":
         return {}
     from av.codec.hwaccel import HWAccel
 
-    return {"hwaccel": HWAccel(device_type=hwaccel, allow_software_fallback=True)}
+    return {"hwaccel": HWAccel(device_type=hwaccel, allow_software_fallback=False)}
 
 
 def software_fallback(camera: str, hwaccel: str, health: Health, error: str) -> None:

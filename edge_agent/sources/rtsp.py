@@ -203,7 +203,7 @@ class RtspSource:
                 container = av.open(url, options=options, timeout=timeout, **open_options(self.hwaccel))
                 self.health.set_info(self.camera, hw_decode=self.hwaccel)
                 return container
-            except av.error.FFmpegError as exc:
+            except Exception as exc:  # FFmpeg's errors, and PyAV's RuntimeError for "no compatible stream"
                 # Software decoding opens the stream: the device was at fault, not the camera (whose
                 # own faults raise here as they would without a hardware decoder).
                 container = av.open(url, options=options, timeout=timeout)
