@@ -45,7 +45,7 @@ class OverloadPolicy:
         self.clock = clock
         self.level = 0  # steps of SHED_ORDER in force; past len-1, more fps steps
         self.fps_scale = 1.0
-        self.min_fps_scale = FPS_STEP ** 8
+        self.min_fps_scale = FPS_STEP ** 8  # a sixth of the configured fps; effective_fps also floors it
         self._lock = threading.Lock()
         self._window_start = clock()
         self._busy_s = 0.0
@@ -116,4 +116,5 @@ class OverloadPolicy:
 
     def state(self) -> dict[str, object]:
         return {"overloaded": self.level > 0, "level": self.level,
-                "shed": [s for s in SHED_ORDER if self.shedding(s)], "fps_scale": round(self.fps_scale, 3)}
+                "shed": [s for s in SHED_ORDER if self.shedding(s)], "fps_scale": round(self.fps_scale, 3),
+                "overloaded_windows": self.overloaded_windows}
