@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .alarms.camera import OfflineMonitor
+from .alarms.degraded import DegradedMonitor
 from .alarms.delivery import Delivery, Item
 from .alarms.event import Event, EventContext
 from .alarms.logline import alarm_line
@@ -35,6 +36,7 @@ from .config.secrets import stream_urls
 from .detect.batcher import DetectorBatcher
 from .detect.common import uses_gpu
 from .detect.motion import SceneWatch
+from .detect.overload import OverloadPolicy
 from .frames import Detections, Frame
 from .health import Health
 from .patrol.checkin import PatrolStage
@@ -72,8 +74,9 @@ class LiveAgent:
         self.delivery = Delivery(sink, self.clock, on_delivered=self._delivered)
         self.cameras: dict[str, CameraRuntime] = {}
         self._work: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=256)
+        self.policy = OverloadPolicy(cfg.detector.max_motion_gap_s)
         self.batcher = DetectorBatcher(detector, self._on_result, self.health,
-                                       cfg.detector.max_batch, cfg.detector.max_wait_ms)
+                                       cfg.detector.max_batch, cfg.detector.max_wait_ms, self.policy)
         self._analytics = threading.Thread(target=self._analyse_loop, name="analytics", daemon=True)
         self.analysed = 0  # jobs the analytics thread has done: its progress, for the watchdog
         run_id = f"{self.clock.now():.0f}"
@@ -90,6 +93,8 @@ class LiveAgent:
         self._lost: set[str] = set()  # cameras whose alarms were ended for this outage; main thread's
         self.offline = OfflineMonitor(self.health, lambda cid: self.cameras[cid].pipeline.ctx,
                                       {cid: rt.camera.offline_alarm_s for cid, rt in self.cameras.items()})
+        self.degraded = DegradedMonitor(self.health, lambda cid: self.cameras[cid].pipeline.ctx,
+                                        cfg.detector.max_motion_gap_s)
 
     def _build(self, cam: Camera, zones: ZoneFile, run_id: str) -> CameraRuntime:
         a = self.cfg.alarms
@@ -98,13 +103,15 @@ class LiveAgent:
         ctx = EventContext(self.cfg.site.id, self.cfg.device.id, cam.id, self.cfg.site.timezone, location, run_id)
         pipeline = CameraPipeline(ctx, zones, a, ring)
         watch = SceneWatch(cam.idle_interval_s, active=pipeline.busy.is_set, regions=pipeline.motion_regions(),
-                           phase=idle_phase(cam.id))
-        gate = FrameGate(cam.id, cam.detect_fps, self.health, self.batcher.submit, watch, self._on_tamper)
+                           phase=idle_phase(cam.id), idle_stretch=self.policy.idle_stretch)
+        gate = FrameGate(cam.id, cam.detect_fps, self.health, self.batcher.submit, watch, self._on_tamper,
+                         self.policy)
         source: LiveSource
         if cam.url.startswith(("rtsp://", "rtsps://")):
             url, substream_url = stream_urls(cam)  # the password is read now, not kept in the config
             source = RtspSource(cam.id, url, gate, self.health, ring, self.clock,
-                                substream_url=substream_url, stall_timeout_s=cam.stall_timeout_s)
+                                substream_url=substream_url, stall_timeout_s=cam.stall_timeout_s,
+                                keyframe_decode_max_gop_s=cam.keyframe_decode_max_gop_s, hwaccel=cam.hwaccel)
         else:
             source = PacedFileSource(cam.id, cam.url, gate, self.health, ring, self.clock, loop=cam.loop)
         return CameraRuntime(cam, ring, pipeline, gate, source)
@@ -125,12 +132,20 @@ class LiveAgent:
         for rt in self.cameras.values():
             self._guarded(f"camera {rt.camera.id}", self._supervise_camera, rt)
         self._guarded("camera_offline check", lambda: self.delivery.submit(self.offline.check()))
+        self._guarded("overload check", self._supervise_overload)
         if self.patrol is not None:
             self._guarded("patrol overdue check", lambda: self.delivery.submit(self.patrol.check()))
         self.health.set_section("delivery", self.delivery.stats())
         provider = self.batcher.detector.provider  # a failing GPU provider is replaced by the CPU
         wants_gpu = any(p != "cpu" for p in self.cfg.detector.providers)
         self.health.set_detector(provider=provider, gpu_fallback=wants_gpu and not uses_gpu(provider))
+
+    def _supervise_overload(self) -> None:
+        self.policy.tick()  # an idle detector reports no batches: the policy relaxes here
+        self.delivery.submit(self.degraded.check(self.batcher.urgent_waits()))
+        self.health.set_section("overload", self.policy.state())
+        for cid, rt in self.cameras.items():
+            self.health.set_info(cid, effective_fps=round(self.policy.effective_fps(rt.camera.detect_fps), 2))
 
     def _supervise_camera(self, rt: CameraRuntime) -> None:
         rt.source.check_watchdog()
@@ -183,6 +198,7 @@ class LiveAgent:
         for rt in self.cameras.values():
             self.delivery.submit(rt.pipeline.close(now, rt.ring.latest_time or 0.0))
         self.delivery.submit(self.offline.close())
+        self.delivery.submit(self.degraded.close())
         self.delivery.close(timeout)
         self.health.set_section("delivery", self.delivery.stats())
 

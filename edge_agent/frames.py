@@ -109,6 +109,7 @@ class Frame:
     wall_time: float
     image: np.ndarray | None = None
     motion: float | None = None  # fraction of changed pixels, when the source measures it
+    urgent: bool = True  # motion or an open track; False for a quiet camera's idle check (served last)
 
     @property
     def height(self) -> int:

@@ -32,7 +32,7 @@ RATE_WINDOW_S = 10.0  # fps in health are averages over about this long
 DETECTOR_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)  # seconds per batch
 COUNTERS = (
     "reconnects", "stalls", "decode_errors", "frames_in", "frames_analysed", "frames_dropped",
-    "frames_gated", "frame_errors",
+    "frames_gated", "frame_errors", "decode_switches",
 )
 
 
@@ -47,6 +47,9 @@ class CameraHealth:
     height: int = 0
     counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
     alarms: dict[str, int] = field(default_factory=dict)  # alarm type -> alarms started
+    # what the stages say of how they treat the camera: gop_s, decode (full | keyframes),
+    # hw_decode, effective_fps (detect fps after the overload policy)
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 class Health:
@@ -110,6 +113,10 @@ class Health:
         with self._lock:
             counters = self._cam(camera).counters
             counters[counter] = counters.get(counter, 0) + n
+
+    def set_info(self, camera: str, **info: Any) -> None:
+        with self._lock:
+            self._cam(camera).info.update(info)
 
     def frame_seen(self, camera: str, width: int = 0, height: int = 0) -> None:
         with self._lock:
@@ -178,6 +185,7 @@ class Health:
                 d["last_frame_age_s"] = None if cam.last_frame is None else round(now - cam.last_frame, 2)
                 d["down_for_s"] = 0.0 if cam.down_since is None else round(now - cam.down_since, 1)
                 d["fps_in"], d["fps_analysed"] = self._rates(cid, cam, now)
+                d.update(d.pop("info"))
                 for key in ("since", "down_since", "last_frame"):
                     d.pop(key)
                 cams[cid] = d

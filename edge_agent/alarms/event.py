@@ -30,6 +30,7 @@ EventType = Literal[
     "patrol_presence",
     "patrol_badge_rejected",
     "patrol_overdue",
+    "analysis_degraded",
 ]
 PATROL_TYPES = {"patrol_checkin", "patrol_presence", "patrol_badge_rejected"}
 

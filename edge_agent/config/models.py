@@ -185,6 +185,13 @@ class Camera(Strict):
     offline_alarm_s: float = Field(60.0, ge=0, description="Offline or stalled this long: camera_offline alarm.")
     idle_interval_s: float = Field(2.0, ge=0, description="No motion, no track: analyse only this often.")
     loop: bool = Field(False, description="File sources only: start again at the end (demo cameras).")
+    keyframe_decode_max_gop_s: float = Field(
+        2.0, ge=0, description="RTSP: while the camera is quiet (no motion, no track for 3 s), decode only its "
+        "keyframes, if its measured GOP (health: gop_s) is at most this long; full decode resumes with the "
+        "keyframe that shows motion, so an alarm is late by at most one GOP. 0: always decode every frame.")
+    hwaccel: Literal["off", "cuda", "vaapi", "qsv", "drm"] = Field(
+        "off", description="RTSP: decode on this FFmpeg hardware device; when it cannot be opened the camera "
+        "decodes in software (health: hw_decode says which, with the reason).")
 
 
 class Detector(Strict):
@@ -197,6 +204,9 @@ class Detector(Strict):
     max_wait_ms: float = Field(20.0, ge=0)
     stall_s: float = Field(30.0, gt=0, description="Frames waiting this long for the detector or analytics "
                            "thread: the agent is unhealthy (container health check, systemd watchdog).")
+    max_motion_gap_s: float = Field(1.0, gt=0, description="Overload: a camera with motion or an open track is "
+                                    "analysed at least this often; one that waits longer raises "
+                                    "`analysis_degraded` until it is served again.")
 
 
 class Alarms(Strict):

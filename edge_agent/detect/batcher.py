@@ -7,6 +7,10 @@ longest first; a slot keeps its place in line when a newer frame replaces the on
 busy camera neither jumps the queue nor loses its turn (round-robin in the order slots filled,
 which serves the camera about to lose a frame first). Like DeepStream's `batch-size` and
 `batched-push-timeout`, a batch waits up to `max_wait_ms` for more cameras to fill it.
+
+Under overload (detect/overload.py) urgent frames (motion or an open track) are taken before a
+quiet camera's idle check, and the policy hears of every batch and every frame replaced; how long
+urgent frames waited is kept per camera for the `analysis_degraded` alarm.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import numpy as np
 
 from ..frames import Detections, Frame
 from ..health import Health
+from .overload import OverloadPolicy
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +43,16 @@ class DetectorBatcher:
         health: Health | None = None,
         max_batch: int = 4,
         max_wait_ms: float = 20.0,
+        policy: OverloadPolicy | None = None,
     ) -> None:
         self.detector = detector
         self.on_result = on_result
         self.health = health
         self.max_batch = max(1, int(max_batch))
         self.max_wait = max(0.0, float(max_wait_ms)) / 1000.0
+        self.policy = policy or OverloadPolicy()
         self._slots: dict[str, tuple[Frame, float]] = {}  # camera -> (frame, submitted at)
+        self._urgent_wait: dict[str, float] = {}  # camera -> longest wait of an urgent frame since last asked
         self._order: list[str] = []  # cameras in the order first seen (ties in line)
         self._cond = threading.Condition()
         self._stop = False
@@ -66,7 +74,8 @@ class DetectorBatcher:
                 self.dropped += 1
                 if self.health is not None:
                     self.health.count(frame.camera, "frames_dropped")
-                since = self._slots[frame.camera][1]  # keep its place in line
+                old, since = self._slots[frame.camera]  # keep its place in line
+                self.policy.frame_lost(old.urgent)
             self._slots[frame.camera] = (frame, since)
             self._cond.notify()
 
@@ -114,8 +123,26 @@ class DetectorBatcher:
 
     def _pick(self) -> list[Frame]:
         rank = {cam: i for i, cam in enumerate(self._order)}
-        waiting = sorted(self._slots, key=lambda cam: (self._slots[cam][1], rank[cam]))
-        return [self._slots.pop(cam)[0] for cam in waiting[: self.max_batch]]
+        waiting = sorted(self._slots, key=lambda cam: (not self._slots[cam][0].urgent, self._slots[cam][1], rank[cam]))
+        now = time.monotonic()
+        picked = []
+        for cam in waiting[: self.max_batch]:
+            frame, since = self._slots.pop(cam)
+            if frame.urgent:
+                self._urgent_wait[cam] = max(self._urgent_wait.get(cam, 0.0), now - since)
+            picked.append(frame)
+        return picked
+
+    def urgent_waits(self) -> dict[str, float]:
+        """Per camera, the longest an urgent frame waited (taken, or still waiting) since the last
+        call: what `analysis_degraded` compares with `max_motion_gap_s`."""
+        with self._cond:
+            now = time.monotonic()
+            out, self._urgent_wait = self._urgent_wait, {}
+            for cam, (frame, since) in self._slots.items():
+                if frame.urgent:
+                    out[cam] = max(out.get(cam, 0.0), now - since)
+            return out
 
     def _run(self) -> None:
         while True:
@@ -137,6 +164,7 @@ class DetectorBatcher:
             log.exception("detector failed on a batch of %d frames", len(batch))
             return
         spent = time.perf_counter() - began
+        self.policy.batch_done(spent)
         self.batches += 1
         self.frames += len(batch)
         self.infer_s += spent

@@ -92,6 +92,7 @@ class GateDecision:
     analyse: bool
     motion: float
     tamper: str | None  # reason while the picture looks tampered, else None
+    urgent: bool = True  # motion, an open track or a forced frame; False for an idle check only
 
 
 class SceneWatch:
@@ -113,8 +114,10 @@ class SceneWatch:
         tamper_hold_s: float = 3.0,
         background_rate: float = 0.02,
         phase: float | None = None,
+        idle_stretch: Callable[[], float] = lambda: 1.0,
     ) -> None:
         self.idle_interval_s = float(idle_interval_s)
+        self.idle_stretch = idle_stretch  # > 1 while an overloaded agent sheds idle checks
         self.active = active  # True while the camera has a tracked object inside a zone
         self.regions = list(regions) if regions else None  # where motion opens the gate (None: anywhere)
         self.min_changed = min_changed
@@ -168,12 +171,8 @@ class SceneWatch:
         motion = 1.0 if first else changed / max(1, area)
         self.prev = picture
         tamper = self._tamper(small_from_grey(picture, TAMPER_WIDTH), t)
-        analyse = (
-            first or changed >= self.min_changed
-            or t - self.last_analysed >= self.idle_interval_s
-            or self._force.is_set()
-            or self.active()
-        )
+        urgent = first or changed >= self.min_changed or self._force.is_set() or self.active()
+        analyse = urgent or t - self.last_analysed >= self.idle_interval_s * self.idle_stretch()
         if analyse:
             self.last_analysed = t
             self._force.clear()
@@ -181,7 +180,7 @@ class SceneWatch:
             # Cameras started together would re-check together, a burst every idle interval that
             # makes busy cameras drop frames: start each one's idle clock at a random phase.
             self.last_analysed = t - self.phase * self.idle_interval_s
-        return GateDecision(analyse, motion, tamper)
+        return GateDecision(analyse, motion, tamper, urgent)
 
     def _tamper(self, small: np.ndarray, t: float) -> str | None:
         if self._accept.is_set():

@@ -48,6 +48,7 @@ BACKENDS = {
     "ultralytics": "edge_agent.detect.onnx_ultralytics:UltralyticsOnnxDetector",
 }
 ULTRALYTICS_API = "edge_agent.detect.ultralytics_api:UltralyticsDetector"
+QUANTIZE = "edge_agent.detect.quantize:quantize_entry"
 
 
 def default_model_dir() -> Path:
@@ -136,11 +137,16 @@ class Registry:
                 log.info("%s: %s present and valid", name, out)
                 return out
             log.warning("%s: %s does not match its sha256 in the manifest; converting again", name, out)
-        sources = self._sources(name, entry, force)
         fmt = str(entry.get("format", ""))
-        if fmt not in CONVERTERS:
+        convert: Callable[..., Any]
+        if "quantize" in entry:  # an INT8 variant: made from its fp32 model's converted file
+            sources = {"onnx": self.fetch(str(entry["quantize"]["from"]))}
+            convert = import_ref(QUANTIZE)
+        elif fmt not in CONVERTERS:
             raise ModelError(f"model {name}: format {fmt!r} has no converter ({', '.join(CONVERTERS)})")
-        convert: Callable[..., Any] = import_ref(CONVERTERS[fmt])
+        else:
+            sources = self._sources(name, entry, force)
+            convert = import_ref(CONVERTERS[fmt])
         log.info("%s: converting to %s", name, out)
         convert(sources, out, entry)
         got = sha256_file(out)
@@ -150,7 +156,7 @@ class Registry:
                 f"or onnx/numpy version changed the result: if that is intended, record the new value "
                 f"in {self.manifest_path}; else reinstall with scripts/setup.sh and rerun "
                 "`edge-agent models fetch --force`")
-        if not _is_sha(want):
+        if not _is_sha(want) and "quantize" not in entry:  # quantize.py says why those are not pinned
             log.warning("%s: no onnx_sha256 in the manifest; record onnx_sha256: %s", name, got)
         log.info("%s: ready at %s (sha256 %s)", name, out, got[:12])
         return out

@@ -55,6 +55,8 @@ def _cameras(cams: dict[str, Any]) -> Iterator[Metric]:
             frames.add_metric([cam, stage], h["counters"].get(key, 0))
         fps.add_metric([cam, "decoded"], h["fps_in"])
         fps.add_metric([cam, "analysed"], h["fps_analysed"])
+        if "effective_fps" in h:  # the detect fps the overload policy lets this camera have now
+            fps.add_metric([cam, "effective"], h["effective_fps"])
         for type_, n in h.get("alarms", {}).items():
             alarms.add_metric([cam, type_], n)
     yield from (up, frames, fps, alarms)

@@ -19,6 +19,7 @@ from typing import Callable, Iterable, Iterator
 import av
 
 from ..detect.motion import GateDecision, SceneWatch, small_grey
+from ..detect.overload import OverloadPolicy
 from ..frames import Frame
 from ..health import Health
 
@@ -66,9 +67,13 @@ class FrameGate:
     that decodes the camera, which owns the gate."""
 
     def __init__(self, camera: str, detect_fps: float, health: Health, on_frame: FrameCallback,
-                 watch: SceneWatch | None = None, on_tamper: TamperCallback | None = None) -> None:
+                 watch: SceneWatch | None = None, on_tamper: TamperCallback | None = None,
+                 policy: OverloadPolicy | None = None) -> None:
         self.camera = camera
+        self.detect_fps = float(detect_fps)
         self.sampler = Sampler(detect_fps)
+        self.policy = policy  # an overloaded live agent lowers the fps; replay has none
+        self.last_urgent = float("-inf")  # media time of the last frame with motion or a track
         self.health = health
         self.on_frame = on_frame
         self.watch = watch
@@ -96,6 +101,8 @@ class FrameGate:
         """One decoded frame at presentation time `t` (seconds); `wall(t)` dates it. Returns the
         frame handed on for analysis, if any."""
         self.health.frame_seen(self.camera, frame.width, frame.height)
+        if self.policy is not None:
+            self.sampler.interval = 1.0 / self.policy.effective_fps(self.detect_fps)
         if not self.sampler.take(t):
             return None
         self.sampled += 1
@@ -105,7 +112,10 @@ class FrameGate:
         if not decision.analyse and decision.tamper == self.tamper:
             self.health.count(self.camera, "frames_gated")
             return None
-        out = Frame(self.camera, self.seq, t, wall(t), frame.to_ndarray(format="bgr24"), decision.motion)
+        if decision.urgent:
+            self.last_urgent = t
+        out = Frame(self.camera, self.seq, t, wall(t), frame.to_ndarray(format="bgr24"), decision.motion,
+                    decision.urgent)
         self.seq += 1
         if decision.tamper != self.tamper:
             self.tamper = decision.tamper

@@ -18,6 +18,7 @@ import av
 from ..clock import Clock, SystemClock
 from ..health import Health, SourceState
 from ..redact import redact_text, redact_url, url_secrets
+from .decode import KeyframeDecode, open_options, software_fallback
 from .gate import MAX_BAD_FRAMES, FrameGate
 from .packets import PacketRing
 
@@ -89,6 +90,8 @@ class RtspSource:
         stall_timeout_s: float = 10.0,
         open_timeout_s: float = 10.0,
         backoff_cap_s: float = 2.0,
+        keyframe_decode_max_gop_s: float = 0.0,
+        hwaccel: str = "off",
     ) -> None:
         self.camera = camera
         self.url = url
@@ -103,6 +106,8 @@ class RtspSource:
         self.read_timeout_s = max(0.5, min(5.0, stall_timeout_s / 2))
         self.open_timeout_s = open_timeout_s
         self.backoff_cap_s = backoff_cap_s
+        self.keyframes = KeyframeDecode(camera, gate, health, keyframe_decode_max_gop_s)
+        self.hwaccel = hwaccel
         self._secrets = url_secrets(url, substream_url)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -165,12 +170,7 @@ class RtspSource:
                 self.health.count(self.camera, "reconnects")
             first = False
             try:
-                container = av.open(
-                    url,
-                    options={"rtsp_transport": "tcp", "timeout": str(int(self.read_timeout_s * 1e6)),
-                             **PROBE_OPTIONS},
-                    timeout=(self.open_timeout_s, self.read_timeout_s),
-                )
+                container = self._open(url, decode)
             except Exception as exc:  # FFmpeg, the OS or anything else: retry, never end the camera's thread
                 last_error = self._open_failed(exc, url, last_error, decode)
                 self._stop.wait(backoff.next())
@@ -194,6 +194,23 @@ class RtspSource:
                     self.health.count(self.camera, "stalls")
                 self.health.set_state(self.camera, state, outcome)
             self._stop.wait(backoff.next())
+
+    def _open(self, url: str, decode: bool):
+        options = {"rtsp_transport": "tcp", "timeout": str(int(self.read_timeout_s * 1e6)), **PROBE_OPTIONS}
+        timeout = (self.open_timeout_s, self.read_timeout_s)
+        if decode and self.hwaccel != "off":
+            try:
+                container = av.open(url, options=options, timeout=timeout, **open_options(self.hwaccel))
+                self.health.set_info(self.camera, hw_decode=self.hwaccel)
+                return container
+            except Exception as exc:  # FFmpeg's errors, and PyAV's RuntimeError for "no compatible stream"
+                # Software decoding opens the stream: the device was at fault, not the camera (whose
+                # own faults raise here as they would without a hardware decoder).
+                container = av.open(url, options=options, timeout=timeout)
+                software_fallback(self.camera, self.hwaccel, self.health, self._safe(describe_error(exc)))
+                self.hwaccel = "off"
+                return container
+        return av.open(url, options=options, timeout=timeout)
 
     def _open_failed(self, exc: BaseException, url: str, last_error: str | None, decode: bool) -> str:
         """Log a changed reason and report it; returns it. A stalled server that still takes
@@ -225,6 +242,7 @@ class RtspSource:
         conn = _Connection(self, tb, rate)
         if decode:
             self.gate.restart()
+            self.keyframes.attach(stream)
         ring = self.ring if (not decode or not self.substream_url) else None
         self._last_frame = self.clock.monotonic()  # the stall clock starts with the connection
         delivered = False
@@ -250,6 +268,7 @@ class RtspSource:
                         ring.push(pkt, t)
                     delivered = delivered or not decode
                     if decode:
+                        self.keyframes.before(pkt, t)
                         for frame in self._decode(pkt):
                             delivered = True
                             self._hand_on(conn, frame)

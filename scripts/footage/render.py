@@ -227,21 +227,22 @@ class Encoder:
     """
 
     def __init__(self, path: Path, width: int, height: int, fps: int, crf: int,
-                 bitrate_kbps: int | None = None) -> None:
+                 bitrate_kbps: int | None = None, gop: int | None = None, preset: str = "medium") -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.container = av.open(str(path), "w", format="mp4")
         self.stream = self.container.add_stream("libx264", rate=Fraction(fps))
         self.stream.width, self.stream.height = width, height
         self.stream.pix_fmt = "yuv420p"
-        self.stream.codec_context.gop_size = fps
+        gop = gop or fps
+        self.stream.codec_context.gop_size = gop
         self.stream.codec_context.max_b_frames = 0
         # threads=1: x264's output depends on the thread count; one thread makes the bytes reproducible.
-        params = f"keyint={fps}:min-keyint={fps}:scenecut=0:bframes=0:ipratio=1.0"
+        params = f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0:ipratio=1.0"
         rate = {"crf": str(crf)}
         if bitrate_kbps:
             params += f":bitrate={bitrate_kbps}:vbv-maxrate={bitrate_kbps}:vbv-bufsize={bitrate_kbps}"
             rate = {}
-        self.stream.options = {**rate, "preset": "medium", "threads": "1", "x264-params": params}
+        self.stream.options = {**rate, "preset": preset, "threads": "1", "x264-params": params}
         self.fps = fps
         self.count = 0
 

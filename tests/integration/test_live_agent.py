@@ -78,7 +78,9 @@ def test_clip_over_rtsp_gives_the_same_alarms_as_its_replay(rtsp_server, detecto
     agent = LiveAgent(cfg, {"cam": load_zones(zones_path)}, detector, sink)
     agent.start()
     play_served_file(agent, sink)
-    live = [e for e in read_events(tmp_path / "live") if e.phase == "start"]
+    # analysis_degraded says the box was too slow for the stream (the suite may share a busy machine);
+    # replay paces itself and never raises it: the comparison is of the rules' alarms
+    live = [e for e in read_events(tmp_path / "live") if e.phase == "start" and e.type != "analysis_degraded"]
     ref = [e for e in replayed.events if e.phase == "start"]
     assert ref, "the replay itself found no alarm: the clip or the detector changed"
     key = lambda e: (e.type, e.zone, e.label)  # noqa: E731

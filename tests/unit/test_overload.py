@@ -1,0 +1,131 @@
+"""The overload policy: what is shed in which order, urgent frames first, `analysis_degraded`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edge_agent.alarms.degraded import DegradedMonitor
+from edge_agent.alarms.event import EventContext
+from edge_agent.clock import FakeClock
+from edge_agent.detect.batcher import DetectorBatcher
+from edge_agent.detect.overload import IDLE_STRETCH, OverloadPolicy
+from edge_agent.frames import Frame
+from edge_agent.health import Health
+
+
+def frame(cam: str, seq: int, urgent: bool) -> Frame:
+    return Frame(cam, seq, seq * 0.2, 1_767_225_600 + seq * 0.2, np.zeros((8, 8, 3), np.uint8), urgent=urgent)
+
+
+def overloaded_window(policy: OverloadPolicy, clock: FakeClock, urgent_lost: int = 1) -> None:
+    for _ in range(urgent_lost):
+        policy.frame_lost(urgent=True)
+    clock.advance(policy.window_s)
+    policy.tick()
+
+
+def relaxed_window(policy: OverloadPolicy, clock: FakeClock) -> None:
+    clock.advance(policy.window_s)
+    policy.batch_done(0.1 * policy.window_s)  # busy a tenth of the window
+
+
+def test_shed_order_is_tiles_then_idle_checks_then_fps_and_back_in_reverse():
+    clock = FakeClock()
+    policy = OverloadPolicy(max_motion_gap_s=1.0, clock=clock.monotonic)
+    assert policy.state()["shed"] == [] and policy.effective_fps(5.0) == 5.0
+    overloaded_window(policy, clock)
+    assert policy.state()["shed"] == ["tiles"] and policy.idle_stretch() == 1.0
+    overloaded_window(policy, clock)
+    assert policy.state()["shed"] == ["tiles", "idle"] and policy.idle_stretch() == IDLE_STRETCH
+    assert policy.effective_fps(5.0) == 5.0
+    overloaded_window(policy, clock)
+    assert policy.state()["shed"] == ["tiles", "idle", "fps"]
+    lowered = policy.effective_fps(5.0)
+    assert lowered < 5.0
+    assert policy.effective_fps(10.0) / 10.0 == lowered / 5.0  # lowered evenly: the same share of each
+    for _ in range(30):
+        overloaded_window(policy, clock)
+    # never below two samples per max_motion_gap_s, nor above what the camera asked for
+    assert policy.effective_fps(5.0) == 2.0 and policy.effective_fps(1.0) == 1.0
+    for _ in range(60):
+        relaxed_window(policy, clock)
+    state = policy.state()
+    assert (state["overloaded"], state["level"], state["shed"], state["fps_scale"]) == (False, 0, [], 1.0)
+    assert state["overloaded_windows"] == 33
+
+
+def test_a_lost_idle_check_is_not_overload_but_a_lost_urgent_frame_is():
+    clock = FakeClock()
+    policy = OverloadPolicy(clock=clock.monotonic)
+    policy.frame_lost(urgent=False)
+    clock.advance(policy.window_s)
+    policy.batch_done(0.5)
+    assert policy.level == 0
+    overloaded_window(policy, clock)
+    assert policy.level == 1
+
+
+def test_a_window_between_the_thresholds_holds_the_level():
+    clock = FakeClock()
+    policy = OverloadPolicy(clock=clock.monotonic)
+    overloaded_window(policy, clock)
+    clock.advance(policy.window_s)
+    policy.batch_done(0.75 * policy.window_s)
+    assert policy.level == 1
+
+
+def test_urgent_frames_are_taken_before_idle_checks_that_waited_longer():
+    b = DetectorBatcher(detector=None, on_result=lambda f, d: None, max_batch=2, max_wait_ms=0)
+    b.submit(frame("quiet1", 0, urgent=False))
+    b.submit(frame("quiet2", 0, urgent=False))
+    b.submit(frame("busy1", 0, urgent=True))
+    b.submit(frame("busy2", 0, urgent=True))
+    assert [f.camera for f in b.take_batch(1)] == ["busy1", "busy2"]
+    assert [f.camera for f in b.take_batch(1)] == ["quiet1", "quiet2"]
+
+
+def test_replaced_frames_tell_the_policy_whether_they_were_urgent():
+    clock = FakeClock()
+    policy = OverloadPolicy(clock=clock.monotonic)
+    b = DetectorBatcher(detector=None, on_result=lambda f, d: None, policy=policy)
+    b.submit(frame("quiet", 0, urgent=False))
+    b.submit(frame("quiet", 1, urgent=False))
+    clock.advance(policy.window_s)
+    policy.tick()
+    assert policy.level == 0
+    b.submit(frame("busy", 0, urgent=True))
+    b.submit(frame("busy", 1, urgent=True))
+    clock.advance(policy.window_s)
+    policy.tick()
+    assert policy.level == 1
+
+
+def test_urgent_waits_report_taken_and_still_waiting_urgent_frames_only():
+    b = DetectorBatcher(detector=None, on_result=lambda f, d: None, max_batch=1, max_wait_ms=0)
+    for cam, urgent in (("busy", True), ("other", True), ("quiet", False)):
+        b.submit(frame(cam, 0, urgent))
+    assert [f.camera for f in b.take_batch(1)] == ["busy"]
+    waits = b.urgent_waits()
+    assert set(waits) == {"busy", "other"}  # taken, and still waiting; never the idle check
+    assert b.take_batch(1)[0].camera == "other"
+    assert set(b.urgent_waits()) == {"other"}
+    assert b.urgent_waits() == {}  # reported once
+
+
+def test_analysis_degraded_starts_past_the_bound_and_ends_after_a_clean_hold():
+    clock = FakeClock()
+    health = Health(clock)
+    monitor = DegradedMonitor(health, lambda cam: EventContext("site", "edge", cam), max_gap_s=1.0, end_after_s=10.0)
+    assert monitor.check({"a": 0.9}) == []
+    started = monitor.check({"a": 1.4, "b": 0.2})
+    assert [(o.event.type, o.event.phase, o.event.camera) for o in started] == [("analysis_degraded", "start", "a")]
+    assert started[0].event.details["waited_s"] == 1.4 and "effective_fps" in started[0].event.details
+    clock.advance(6.0)
+    assert monitor.check({"a": 1.2}) == []  # starved again: the hold starts over, no second start
+    clock.advance(9.0)
+    assert monitor.check({"a": 0.3}) == []  # served in time, but not for 10 s yet
+    clock.advance(1.5)
+    ended = monitor.check({})
+    assert [(o.event.phase, o.event.details["end_reason"]) for o in ended] == [("end", "recovered")]
+    assert ended[0].event.event_id == started[0].event.event_id
+    assert "effective_fps" in ended[0].event.details
