@@ -35,3 +35,20 @@ def chunked_rows(manifest_topic: str, media_id: str, kind: str, data: bytes, chu
     rows = [Row("manifest", manifest_topic, json.dumps(manifest, separators=(",", ":")).encode(), qos, media=kind)]
     rows += [Row("chunk", chunk_topic(manifest_topic, i), c, qos, media=kind) for i, c in enumerate(chunks)]
     return rows
+
+
+def rechunked_rows(manifest: bytes | None, chunks: list[tuple[str, bytes]], kind: str, chunk_size: int,
+                   qos: int) -> list[Row] | None:
+    """The stored chunks of one media file cut again at `chunk_size`, with a new manifest; None
+    when they cannot be joined (a chunk already delivered, or not matching its manifest)."""
+    if not chunks:
+        return None
+    manifest_topic = chunks[0][0].rsplit("/", 1)[0]
+    if [t for t, _ in chunks] != [chunk_topic(manifest_topic, i) for i in range(len(chunks))]:
+        return None  # the first chunks are gone: the rest cannot be cut again
+    data = b"".join(p for _, p in chunks)
+    meta = json.loads(manifest) if manifest is not None else {}
+    if manifest is not None and (meta.get("chunks") != len(chunks) or meta.get("sha256") != hashlib.sha256(data).hexdigest()):
+        return None
+    media_id = meta.get("event_id") or manifest_topic.rsplit("/", 2)[-2]
+    return chunked_rows(manifest_topic, media_id, kind, data, chunk_size, qos)

@@ -274,11 +274,13 @@ class Outbox:
             self._media_bytes -= int(size)
             self._inflight.difference_update(seqs)
 
-    def fail(self, seq: int) -> bool:
-        """The broker refused it; True when it will not be retried at once (see the module docstring)."""
+    def fail(self, seq: int, at_once: bool = False) -> bool:
+        """The broker refused it; True when it will not be retried at once (see the module docstring).
+        `at_once`: the refusal is certain (a poison message), apply the MAX_ATTEMPTS policy now."""
         with self._lock:
             self._inflight.discard(seq)
-            self._db.execute("UPDATE messages SET attempts = attempts + 1 WHERE seq=?", (seq,))
+            bump = f"MAX({MAX_ATTEMPTS}, attempts + 1)" if at_once else "attempts + 1"
+            self._db.execute(f"UPDATE messages SET attempts = {bump} WHERE seq=?", (seq,))
             row = self._db.execute("SELECT attempts, kind, event_id, media FROM messages WHERE seq=?", (seq,)).fetchone()
             if row is None or row[0] < MAX_ATTEMPTS:
                 return False
@@ -298,6 +300,41 @@ class Outbox:
                 self._recount()
                 raise
             return True
+
+    # -- re-chunking (a broker that takes smaller messages, rows of an older release) --------
+    def kind_of(self, seq: int) -> tuple[str, str | None, str | None] | None:
+        """(kind, event_id, media) of a stored message; None once it is gone."""
+        with self._lock:
+            return self._db.execute("SELECT kind, event_id, media FROM messages WHERE seq=?", (seq,)).fetchone()
+
+    def media_parts(self, event_id: str | None, media: str) -> tuple[bytes | None, list[tuple[str, bytes]]]:
+        """The manifest (None once delivered) and the (topic, payload) of each chunk still stored
+        for one media file, in send order."""
+        with self._lock:
+            rows = self._db.execute("SELECT kind, topic, payload FROM messages WHERE event_id IS ? AND media=?"
+                                    " ORDER BY seq", (event_id, media)).fetchall()
+        manifest = next((bytes(p) for k, _t, p in rows if k == "manifest"), None)
+        return manifest, [(t, bytes(p)) for k, t, p in rows if k == "chunk"]
+
+    def replace_media(self, event_id: str | None, media: str, rows: list[Row]) -> bool:
+        """Swap the stored messages of one media file for `rows`, atomically; False (nothing
+        changed) while one of them is in flight."""
+        with self._lock:
+            seqs = {s for (s,) in self._db.execute("SELECT seq FROM messages WHERE event_id IS ? AND media=?",
+                                                   (event_id, media))}
+            if seqs & self._inflight:
+                return False
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("DELETE FROM messages WHERE event_id IS ? AND media=?", (event_id, media))
+                self._insert(rows, event_id)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+            finally:
+                self._recount()
+        return True
 
     def release(self, seqs: Iterable[int] | None = None) -> None:
         """Not delivered after all (the client that held them is gone): claimable again."""

@@ -96,10 +96,11 @@ class MqttSink:
         )
         # The callbacks fire only once start() has started the link, when every part exists.
         cb = Callbacks(connected=lambda session_present: self.pump.wake(),
+                       disconnected=lambda: self.pump.on_disconnected(),
                        published=lambda mid, ok, reason: self.pump.on_published(mid, ok, reason),
                        message=lambda topic, payload, props: self.worker.on_message(topic, payload, props))
         self.link = MqttLink(mqtt, opts, cb)
-        self.pump = OutboxPump(self.outbox, self.link, mqtt.max_inflight)
+        self.pump = OutboxPump(self.outbox, self.link, mqtt.max_inflight, mqtt.chunk_size, self.qos)
         self.state = StatePublisher(self.outbox, self.link, self.topics, self.qos, mqtt.chunk_size, self.clock,
                                     self.pump.wake)
         self.worker = CommandWorker(self.commands, self.state.publish_snapshot,
@@ -197,6 +198,10 @@ class MqttSink:
             "rejected": {"clip": c.get("rejected_clip", 0), "snapshot": c.get("rejected_snapshot", 0)},
             "refused_events": c.get("refused", 0),
             "commands": dict(self.commands.counts),
+            "max_packet_size": self.link.max_packet_size,
+            "chunk_cap": self.pump.chunk_cap,
+            # each distinct link problem -> times seen and times logged (once per 5 minutes at most)
+            "problems": {k: dict(v) for k, v in self.link.problems.items()},
             **self.counts,
             **self.pump.counts,
             **self.worker.counts,

@@ -3,35 +3,60 @@
 At most `max_inflight` messages are unacknowledged at once; a PUBACK deletes its row, a refusal
 counts an attempt (outbox.py decides what a refused message becomes). The pump thread alone owns
 the paho mid -> outbox seq map; paho's network thread only queues acknowledgements for it.
+
+The broker's limits (docs/mqtt.md, "Message size"): no message larger than the MQTT 5 Maximum
+Packet Size from CONNACK is sent, and media chunked bigger than `chunk_cap` (the configured
+`chunk_size`, lowered by what the broker showed it refuses) is cut again before its manifest
+goes out, so rows chunked by an older release still get through. A broker that refuses a message
+by dropping the connection (mosquitto's PUBACK 0x95, which paho cannot parse, or its
+`max_packet_size`) shows as the same unacknowledged message at the head of the window at every
+drop: after POISON_STRIKES such drops it is isolated (a chunk is cut to a quarter, and so is
+`chunk_cap`; anything else is refused: media dropped and announced, event JSON retried later),
+and the paho client is renewed with one clean start, so that neither its memory nor the MQTT 5
+session re-sends it. The messages behind it then go out.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
 import time
 
+from .chunks import rechunked_rows
 from .mqtt import MqttLink
-from .outbox import MAX_ATTEMPTS, REFUSED_RETRY_S, Outbox
+from .outbox import MAX_ATTEMPTS, REFUSED_RETRY_S, Message, Outbox
 
 log = logging.getLogger("edge_agent.publish")
 
 PRUNE_EVERY_S = 30.0
 PUMP_ERROR_LOG_S = 300.0  # a pump error that repeats is logged with its traceback this often
+POISON_STRIKES = 2  # drops in a row with the same message at the head of the window
+MIN_CHUNK = 1024
+HEADER_ROOM = 16  # PUBLISH fixed header, packet id, MQTT 5 property length: at most 1+4+2+1 bytes, rounded up
+DOWN = -1  # the queued "connection dropped" mark (mids are 1..65535)
+
+
+def packet_size(topic: str, payload: bytes) -> int:
+    """An upper bound of the PUBLISH packet that carries `payload` on `topic` (QoS 1)."""
+    return HEADER_ROOM + 2 + len(topic.encode()) + len(payload)
 
 
 class OutboxPump:
-    def __init__(self, outbox: Outbox, link: MqttLink, max_inflight: int) -> None:
+    def __init__(self, outbox: Outbox, link: MqttLink, max_inflight: int, chunk_size: int, qos: int) -> None:
         self.outbox = outbox
+        self.qos = qos
         self.link = link
         self.max_inflight = max_inflight
+        self.chunk_cap = chunk_size  # lowered when the broker refuses a chunk
         self._acks: queue.SimpleQueue[tuple[int, bool, str]] = queue.SimpleQueue()
-        self._mids: dict[int, int] = {}  # paho mid -> outbox seq; pump thread only
+        self._mids: dict[int, int] = {}  # paho mid -> outbox seq, in send order; pump thread only
+        self._strikes: dict[int, int] = {}  # outbox seq -> drops in a row with it at the head
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.counts = {"pump_errors": 0}
+        self.counts = {"pump_errors": 0, "rechunked": 0, "poison": 0, "too_big": 0}
         self._last_error: tuple[str, float] = ("", float("-inf"))
 
     def start(self) -> None:
@@ -55,6 +80,11 @@ class OutboxPump:
     def on_published(self, mid: int, ok: bool, reason: str) -> None:
         # Network thread, maybe under paho's locks: only queue it, the pump does the rest.
         self._acks.put((mid, ok, reason))
+        self._wake.set()
+
+    def on_disconnected(self) -> None:
+        # In the same queue as the acknowledgements: those read before the drop are settled first.
+        self._acks.put((DOWN, False, "disconnected"))
         self._wake.set()
 
     def _run(self) -> None:
@@ -89,9 +119,15 @@ class OutboxPump:
                 mid, ok, reason = self._acks.get_nowait()
             except queue.Empty:
                 break
+            if mid == DOWN:
+                self.outbox.ack(done)
+                done = []
+                self._dropped()
+                continue
             seq = self._mids.pop(mid, None)
             if seq is None:
                 continue  # status message or a reply: not from the outbox
+            self._strikes.pop(seq, None)
             if ok:
                 done.append(seq)
             elif self.outbox.fail(seq):
@@ -101,12 +137,98 @@ class OutboxPump:
                 log.warning("broker refused outbox message %d (%s); will retry", seq, reason)
         self.outbox.ack(done)
 
+    def _dropped(self) -> None:
+        """The connection dropped with messages unacknowledged: paho re-sends them on reconnect, the
+        oldest first. The same one at the head drop after drop is what the broker will not take."""
+        if not self._mids:
+            return
+        head = next(iter(self._mids.values()))
+        self._strikes[head] = self._strikes.get(head, 0) + 1
+        if self._strikes[head] < POISON_STRIKES:
+            return
+        del self._strikes[head]
+        self.counts["poison"] += 1
+        self._mids.clear()
+        self.outbox.release()
+        self.link.renew()  # forget paho's copies; what is left in the outbox is sent again
+        info = self.outbox.kind_of(head)
+        if info is None:
+            return
+        kind, event_id, media = info
+        log.error("mqtt: the broker dropped the connection %d times after outbox message %d (%s%s): isolated",
+                  POISON_STRIKES, head, kind, f" {media} of {event_id}" if media else "")
+        chunk = self.outbox.media_parts(event_id, media)[1] if kind == "chunk" and media else []
+        size = max((len(p) for _, p in chunk), default=0)
+        if size > MIN_CHUNK:
+            # a quarter: the limit is somewhere below `size`, and each wrong guess costs two drops
+            self.chunk_cap = min(self.chunk_cap, max(MIN_CHUNK, size // 4 // MIN_CHUNK * MIN_CHUNK))
+            self._rechunk(head, event_id, media, self.chunk_cap)
+        else:
+            self._refuse(head)
+
     def _send(self, room: int) -> None:
-        for msg in self.outbox.claim(room):
+        claimed = self.outbox.claim(room)
+        for i, msg in enumerate(claimed):
+            cut = self._cut_to(msg)
+            too_big = not cut and self._over_limit(msg)
+            if cut or too_big:
+                self.outbox.release([m.seq for m in claimed[i:]])  # nothing of its media in flight now
+                if cut:
+                    self._rechunk(msg.seq, msg.event_id, msg.media, cut)
+                else:
+                    self._refuse(msg.seq)
+                return
             rc, mid = self.link.publish(msg.topic, msg.payload, msg.qos, msg.retain)
             if rc in (0, 4):  # 4: connection just dropped; paho keeps QoS>0 and resends it
                 self._mids[mid] = msg.seq
             else:
                 log.error("publish of %s failed locally (rc %d); will retry", msg.topic, rc)
-                self.outbox.release([msg.seq])
-                break
+                self.outbox.release([m.seq for m in claimed[i:]])
+                return
+
+    # -- the broker's limits -----------------------------------------------------------------
+    def _cap(self, manifest_topic: str) -> int:
+        """The largest chunk on `manifest_topic` that this broker takes."""
+        cap = self.chunk_cap
+        limit = self.link.max_packet_size
+        if limit:
+            cap = min(cap, (limit - packet_size(manifest_topic + "/99999", b"")) // MIN_CHUNK * MIN_CHUNK)
+        return max(MIN_CHUNK, cap)
+
+    def _cut_to(self, msg: Message) -> int:
+        """The chunk size to cut `msg`'s media again at when one of its chunks is over the cap; else 0."""
+        if msg.kind == "manifest":
+            manifest = json.loads(msg.payload)
+            cap = self._cap(msg.topic)
+            return cap if min(int(manifest.get("chunk_size", 0)), int(manifest.get("size", 0))) > cap else 0
+        if msg.kind == "chunk":
+            cap = self._cap(msg.topic.rsplit("/", 1)[0])
+            return cap if len(msg.payload) > cap else 0
+        return 0
+
+    def _over_limit(self, msg: Message) -> bool:
+        limit = self.link.max_packet_size
+        if not limit or packet_size(msg.topic, msg.payload) <= limit:
+            return False
+        self.counts["too_big"] += 1
+        log.error("mqtt: outbox message %d (%s, %d bytes) is over the broker's maximum packet size %d",
+                  msg.seq, msg.kind, len(msg.payload), limit)
+        return True
+
+    def _rechunk(self, seq: int, event_id: str | None, media: str | None, size: int) -> None:
+        """Cut one stored media file (none of it in flight) again at `size`; refuse it when its
+        chunks cannot be joined."""
+        assert media is not None
+        manifest, chunks = self.outbox.media_parts(event_id, media)
+        rows = rechunked_rows(manifest, chunks, media, size, self.qos)
+        if rows is not None and self.outbox.replace_media(event_id, media, rows):
+            self.counts["rechunked"] += 1
+            log.info("mqtt: %s of %s cut again into %d chunks of %d bytes for the broker's limit",
+                     media, event_id, len(rows) - 1, size)
+        else:
+            self._refuse(seq)
+
+    def _refuse(self, seq: int) -> None:
+        """Give up on one message now: media dropped and announced, event JSON retried later."""
+        self.outbox.release([seq])
+        self.outbox.fail(seq, at_once=True)
