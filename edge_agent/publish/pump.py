@@ -143,6 +143,8 @@ class OutboxPump:
         if not self._mids:
             return
         head = next(iter(self._mids.values()))
+        # only messages still in the window can be at its head again: the map stays that small
+        self._strikes = {seq: n for seq, n in self._strikes.items() if seq in self._mids.values()}
         self._strikes[head] = self._strikes.get(head, 0) + 1
         if self._strikes[head] < POISON_STRIKES:
             return
