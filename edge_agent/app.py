@@ -33,6 +33,7 @@ from .clock import Clock, SystemClock, iso_utc, site_time
 from .config.models import AgentConfig, Camera, ZoneFile
 from .config.secrets import stream_urls
 from .detect.batcher import DetectorBatcher
+from .detect.common import uses_gpu
 from .detect.motion import SceneWatch
 from .frames import Detections, Frame
 from .health import Health
@@ -86,6 +87,7 @@ class LiveAgent:
                                               lambda c: self.cameras[c].pipeline.ctx)
         for cid, monitor in (self.patrol.monitors if self.patrol else {}).items():
             self.cameras[cid].pipeline.patrol = monitor
+        self._lost: set[str] = set()  # cameras whose alarms were ended for this outage; main thread's
         self.offline = OfflineMonitor(self.health, lambda cid: self.cameras[cid].pipeline.ctx,
                                       {cid: rt.camera.offline_alarm_s for cid, rt in self.cameras.items()})
 
@@ -126,9 +128,25 @@ class LiveAgent:
         if self.patrol is not None:
             self._guarded("patrol overdue check", lambda: self.delivery.submit(self.patrol.check()))
         self.health.set_section("delivery", self.delivery.stats())
+        provider = self.batcher.detector.provider  # a failing GPU provider is replaced by the CPU
+        wants_gpu = any(p != "cpu" for p in self.cfg.detector.providers)
+        self.health.set_detector(provider=provider, gpu_fallback=wants_gpu and not uses_gpu(provider))
 
     def _supervise_camera(self, rt: CameraRuntime) -> None:
         rt.source.check_watchdog()
+        cid = rt.camera.id
+        down = self.health.down_for(cid)
+        if down == 0:
+            self._lost.discard(cid)
+        elif down > self.cfg.alarms.post_roll_s and cid not in self._lost:
+            # not back within post-roll: its open alarms end and their clips are cut now, rather
+            # than when (if ever) the camera returns
+            try:
+                self._work.put_nowait(functools.partial(self._deliver, rt.pipeline.camera_lost))
+                self._lost.add(cid)
+            except queue.Full:
+                pass  # the analytics thread is busy: the next supervision step asks again
+            return
         latest = rt.ring.latest_time
         if latest is not None:  # clips due on a quiet camera: the analytics thread owns the pipeline
             try:
@@ -229,18 +247,23 @@ class LiveAgent:
         """The next analysed frame, annotated; a quiet camera is analysed only every idle interval,
         so its gate is opened for one frame rather than answering with a picture that old."""
         rt = self._runtime(args)
+        frame, dets = self.analysed_frame(rt.camera.id)
+        when = iso_utc(frame.wall_time)
+        caption = f"{rt.camera.id} {site_time(frame.wall_time, self.cfg.site.timezone)}"
+        image = annotate(frame.image, dets, rt.pipeline.rules, caption=caption)
+        jpeg = encode_jpeg(image, self.cfg.alarms.snapshot_quality)
+        return {"camera": rt.camera.id, "frame_time": when, "size": len(jpeg)}, jpeg
+
+    def analysed_frame(self, camera: str) -> tuple[Frame, Detections]:
+        """The camera's next analysed frame and its detections (the zone editor's picture and test)."""
+        rt = self._runtime({"camera": camera})
         before = rt.pipeline.last()
         if rt.gate.watch is not None:
             rt.gate.watch.force_next()
         last = rt.pipeline.next_frame(before, SNAPSHOT_WAIT_S)
         if last is None or last[0].image is None:
             raise ValueError(f"camera {rt.camera.id} has no analysed frame yet (state {self.health.state(rt.camera.id)})")
-        frame, dets = last
-        when = iso_utc(frame.wall_time)
-        caption = f"{rt.camera.id} {site_time(frame.wall_time, self.cfg.site.timezone)}"
-        image = annotate(frame.image, dets, rt.pipeline.rules, caption=caption)
-        jpeg = encode_jpeg(image, self.cfg.alarms.snapshot_quality)
-        return {"camera": rt.camera.id, "frame_time": when, "size": len(jpeg)}, jpeg
+        return last
 
     def apply_zones(self, camera: str, rules: ZoneFile) -> None:
         """A camera's new zone file, applied on the analytics thread without touching its stream or
@@ -262,3 +285,17 @@ class LiveAgent:
             raise ValueError(f"camera {rt.camera.id} has no zone {args.get('zone')!r}")
         return {"camera": rt.camera.id, "zone": args.get("zone"), "enabled": enabled}
 
+    def cmd_accept_view(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A technician moved or replaced the camera on purpose: its current picture becomes the
+        usual view, and an open camera_tampered alarm ends (end_reason `accepted`). Logged, so
+        the site's record says who accepted which view when."""
+        rt = self._runtime(args)
+        if rt.gate.watch is None:
+            raise ValueError(f"camera {rt.camera.id} has no tamper watch")
+        rt.gate.watch.accept_view()
+        now = self.clock.now()
+        self.delivery.submit(self._on_analytics(lambda: rt.pipeline.tamper.close(now, "accepted")))
+        by = args.get("by")
+        log.warning("camera %s: new view accepted%s; tamper watch learns it afresh", rt.camera.id,
+                    f" by {by}" if by else "")
+        return {"camera": rt.camera.id, "accepted": True, "time": iso_utc(now)}

@@ -24,6 +24,7 @@ HANDLERS = {
     "models": "edge_agent.detect.models_cli:cli_models",
     "badge": "edge_agent.patrol.badge:cli_badge",
     "zones": "edge_agent.config.render:cli_zones",
+    "zones edit": "edge_agent.editor.cli:cli_edit",
     "schema": "edge_agent.admin.schema:cli_schema",
     "cmd": "edge_agent.publish.sender:cli_cmd",
     "healthcheck": "edge_agent.ops.progress:cli_healthcheck",
@@ -81,11 +82,12 @@ def _add_pipeline_commands(sub: argparse._SubParsersAction) -> None:
 
     cmd = sub.add_parser("cmd", help="sign and send a command to the agent of --config, print its reply",
                          description="Actions: ping; snapshot (camera); zone (camera, zone=NAME, enabled=true|"
-                         "false); ack (event_id=ID, by=NAME); reload. See docs/mqtt.md.")
+                         "false); ack (event_id=ID, by=NAME); reload; accept_view (camera, by=NAME: the camera was "
+                         "moved on purpose, its picture becomes the usual view). See docs/mqtt.md.")
     cmd.add_argument("action", choices=COMMAND_NAMES, help="what the agent should do")
     cmd.add_argument("args", nargs="*", metavar="key=value", help="command arguments; values are JSON when "
                      "they parse (true, 3), text otherwise")
-    cmd.add_argument("--camera", help="camera id, for snapshot and zone")
+    cmd.add_argument("--camera", help="camera id, for snapshot, zone and accept_view")
     cmd.add_argument("--out", help="snapshot: also receive the JPEG into this folder (media/<snapshot_id>/)")
     cmd.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the reply "
                      "(default: %(default)s)")
@@ -173,6 +175,12 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:
                      "settings (keeps the password off the command line)")
     render.add_argument("--config", default=DEFAULT_CONFIG, help="cameras file for --camera (default: %(default)s)")
     render.add_argument("--out", required=True, help="PNG or JPEG file to write")
+    edit = zones_sub.add_parser("edit", help="draw zones, masks and lines on the camera's picture in a local web "
+                                "page, test them on the detector's boxes, save valid YAML and apply it")
+    edit.add_argument("--config", default=DEFAULT_CONFIG, help="cameras file (default: %(default)s)")
+    edit.add_argument("--camera", help="camera to open first (default: the first in the config)")
+    edit.add_argument("--listen", default="127.0.0.1:8090", help="host:port (default: %(default)s); anything but "
+                      "loopback needs editor.password_hash in the config")
 
     doc = sub.add_parser("doctor", help="check config, model, cameras, broker, disk and clock; explain each problem")
     doc.add_argument("--config", default=DEFAULT_CONFIG, help="cameras file to examine (default: %(default)s)")
@@ -182,7 +190,7 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:
     hc.add_argument("--max-age", type=float, help="seconds after which the file is stale (default 30)")
 
     schema = sub.add_parser("schema", help="print a JSON Schema")
-    schema.add_argument("what", choices=["events", "zones", "cameras", "patrol"], help="which file or message")
+    schema.add_argument("what", choices=["events", "zones", "cameras", "patrol", "inventory"], help="which file or message")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
 
         for handler in logging.getLogger().handlers:
             handler.setFormatter(JsonFormatter())
-    module_name, func_name = HANDLERS[args.command].split(":")
+    sub_command = f"{args.command} {getattr(args, args.command + '_command', '')}"
+    module_name, func_name = HANDLERS.get(sub_command, HANDLERS[args.command]).split(":")
     try:
         handler = getattr(importlib.import_module(module_name), func_name)
         return int(handler(args) or 0)

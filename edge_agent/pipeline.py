@@ -118,6 +118,22 @@ class CameraPipeline:
     def set_zone_enabled(self, zone: str, enabled: bool) -> bool:
         return self.engine.set_zone_enabled(zone, enabled)
 
+    def camera_lost(self) -> list[Item]:
+        """The camera stopped sending and is not back within post-roll: its open alarms end at its
+        last analysed frame (end_reason `camera_offline`) and every pending clip is cut from what
+        the ring recorded, so a camera that stays down still delivers them. Tracks start afresh
+        when it returns."""
+        last = self.last()
+        if last is None:
+            return []
+        frame = last[0]
+        out = self.alarms.handle(self.engine.close(frame.wall_time, frame.media_time, "camera_offline"),
+                                 frame.media_time)
+        out += self.alarms.flush(frame.media_time)
+        self.tracker = tracker_for(self.rules)
+        self.busy.clear()
+        return out
+
     def close(self, now_wall: float, now_media: float) -> list[Item]:
         """End everything open and cut every pending clip (end of replay, shutdown)."""
         out = self.alarms.handle(self.engine.close(now_wall, now_media), now_media)

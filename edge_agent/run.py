@@ -20,6 +20,7 @@ from .config.models import AgentConfig, ZoneFile
 from .app import LiveAgent
 from .health import disk_use
 from .ops.http import Endpoints, HttpEndpoint
+from .ops.inventory import InventoryWatch
 from .ops.progress import ServiceWatch
 from .publish.commands import MediaReply
 from .publish.publisher import MqttSink
@@ -89,7 +90,8 @@ def _handlers(ctl: _Control, config_path: str) -> dict[str, Any]:
         ctl.reload = prepared
         return {"reloading": True, "cameras": [c.id for c in prepared[0].cameras if c.enabled]}
 
-    return {"snapshot": snapshot, "ack": ack, "zone": lambda a: agent().cmd_zone(a), "reload": reload}
+    return {"snapshot": snapshot, "ack": ack, "zone": lambda a: agent().cmd_zone(a), "reload": reload,
+            "accept_view": lambda a: agent().cmd_accept_view(a)}
 
 
 def _make_sink(cfg: AgentConfig, clock: Clock, handlers: dict[str, Any]) -> EventSink:
@@ -104,6 +106,13 @@ def _status_publisher(sink: EventSink):
     if not isinstance(sink, MqttSink):
         return None
     return lambda point, body: sink.state.publish_retained(f"patrol/status/{point}", body)
+
+
+def _inventory_watch(sink: EventSink, clock: Clock) -> InventoryWatch | None:
+    """The box's retained inventory (cameras, zones, patrol points) for central's map; MQTT only."""
+    if not isinstance(sink, MqttSink):
+        return None
+    return InventoryWatch(lambda body: sink.publish_retained("inventory", body), clock)
 
 
 def _health_report(agent: LiveAgent, sink: EventSink) -> dict[str, Any]:
@@ -158,7 +167,7 @@ def run_live(config_path: str, duration: float | None = None, health_file: str |
         agent = ctl.agent  # read once: a reload swaps it
         return None if agent is None else _health_report(agent, sink)
 
-    http = HttpEndpoint.start_for(cfg.http, Endpoints(report, lambda: ctl.agent))
+    http = HttpEndpoint.start_for(cfg.http, Endpoints(report, lambda: ctl.agent, _zone_applier(ctl)))
     deadline = None if duration is None else clock.monotonic() + duration
     try:
         while True:
@@ -202,6 +211,7 @@ def _serve(ctl: _Control, sink: EventSink, clock: Clock, deadline: float | None,
     agent.start()
     service.started(len(agent.cameras))
     log.info("running %d camera(s) on %s", len(agent.cameras), detector.provider)
+    inventory = _inventory_watch(sink, clock)
     health_every = min(cfg.mqtt.health_interval_s, 2.0 if health_file else cfg.mqtt.health_interval_s)
     next_health = clock.monotonic() + min(2.0, health_every)
     while not ctl.stop.is_set():
@@ -211,6 +221,8 @@ def _serve(ctl: _Control, sink: EventSink, clock: Clock, deadline: float | None,
             ctl.stop.set()
             break
         agent.supervise()
+        if inventory is not None and ctl.running is not None:
+            _step_inventory(inventory, agent, ctl.running[1])
         service.step(agent)
         if clock.monotonic() >= next_health:
             _publish_health(agent, sink, health_file)
@@ -220,6 +232,35 @@ def _serve(ctl: _Control, sink: EventSink, clock: Clock, deadline: float | None,
     service.stopping()
     agent.stop()
     _publish_health(agent, sink, health_file)
+
+
+def _step_inventory(inventory: InventoryWatch, agent: LiveAgent, zones: dict[str, ZoneFile]) -> None:
+    try:
+        inventory.step(agent, zones)
+    except Exception:  # the map may go stale; the cameras must keep being watched
+        log.exception("inventory not published; the agent carries on")
+
+
+def _zone_applier(ctl: _Control) -> Any:
+    """The zone editor's per-camera apply: that camera's zone file, read and checked by the loader
+    now, swapped in place; the running config remembers it, so a later reload does not apply it again."""
+    from .config.loader import load_zones
+    from .detect.registry import zone_labels
+
+    def apply(camera: str) -> dict[str, Any]:
+        agent, running = ctl.agent, ctl.running
+        if agent is None or running is None:
+            raise LookupError("the agent is (re)starting; try again")
+        cfg, zones, detector = running
+        cam = next((c for c in cfg.cameras if c.id == camera and c.enabled), None)
+        if cam is None or camera not in agent.cameras:
+            raise LookupError(f"no running camera {camera!r}")
+        zf = load_zones(str(cam.zones), zone_labels(cfg.detector.model), cfg.detector.model)
+        ctl.running = (cfg, {**zones, camera: zf}, detector)  # first: a busy agent still runs the queued swap
+        agent.apply_zones(camera, zf)
+        return {"camera": camera, "zones": [z.name for z in zf.zones], "lines": [ln.name for ln in zf.lines]}
+
+    return apply
 
 
 def _reload_in_place(ctl: _Control, agent: LiveAgent) -> bool:

@@ -22,6 +22,9 @@ PY=.venv/bin/python
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 CLIPS=(rail_intrusion boat_crossing vessel_moored rail_empty)
+# Where each demo camera stands (the console's map places them): along the Scheveningen shore.
+declare -A WHERE=([rail_intrusion]="{lat: 52.0942, lon: 4.2781}" [boat_crossing]="{lat: 52.1003, lon: 4.2646}"
+                  [vessel_moored]="{lat: 52.0968, lon: 4.2588}" [rail_empty]="{lat: 52.1071, lon: 4.2853}")
 if [ ! -f tests/footage/rail_intrusion.mp4 ]; then
   echo "demo: rendering the test footage"
   "$PY" scripts/make_footage.py
@@ -71,9 +74,9 @@ SECRET=$("$PY" -c 'import secrets; print(secrets.token_hex(16))')  # signs the c
   for c in "${CLIPS[@]}"; do
     cp "tests/footage/zones/$c.yaml" "$DEMO/zones/$c.yaml"
     if [ -n "$RTSP_PORT" ]; then
-      echo "  - {id: $c, url: \"rtsp://127.0.0.1:$RTSP_PORT/$c\", detect_fps: 5}"
+      echo "  - {id: $c, url: \"rtsp://127.0.0.1:$RTSP_PORT/$c\", detect_fps: 5, location: ${WHERE[$c]}}"
     else
-      echo "  - {id: $c, url: \"$(pwd)/tests/footage/$c.mp4\", detect_fps: 5, loop: true}"
+      echo "  - {id: $c, url: \"$(pwd)/tests/footage/$c.mp4\", detect_fps: 5, loop: true, location: ${WHERE[$c]}}"
     fi
   done
 } > "$DEMO/cameras.yaml"

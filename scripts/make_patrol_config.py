@@ -48,7 +48,8 @@ def points() -> list[dict]:
             "name": f"{'Railway' if rail else 'Dyke'} km {km}",
             "camera": cam,
             "area": area(slot),
-            "location": {"lat": round(52.10 + 0.0021 * i, 5), "lon": round(4.90 + 0.0017 * i, 5)},
+            # along the coast from Scheveningen (52.10, 4.27) north-east towards IJmuiden
+            "location": {"lat": round(52.10 + 0.0017 * i, 5), "lon": round(4.27 + 0.0015 * i, 5)},
             "team": f"T{i // per_team + 1:02d}",
         }
         if rail:

@@ -52,8 +52,8 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[dev,central]'
-took ".venv (the package, the console's extra and the test tools)"
+.venv/bin/python -m pip install -q -e '.[dev,central,editor]'
+took ".venv (the package, the console's and the zone editor's extras and the test tools)"
 
 .venv/bin/edge-agent models fetch
 took "default model"

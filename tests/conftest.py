@@ -1,7 +1,7 @@
 """Shared pytest set-up: fixture modules for real services."""
 
 pytest_plugins = ["tests.fixtures.mosquitto", "tests.fixtures.rtsp", "tests.fixtures.site", "tests.fixtures.postgres",
-                  "tests.fixtures.console"]
+                  "tests.fixtures.console", "tests.fixtures.editor"]
 
 
 def pytest_collection_modifyitems(config, items):

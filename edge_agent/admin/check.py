@@ -18,6 +18,7 @@ from ..detect.registry import zone_labels
 from ..clock import SystemClock, site_time
 from ..rules.schedule import in_schedule
 from ..config.models import AgentConfig, Detector, Zone, ZoneFile
+from ..config.secrets import stream_urls
 
 DEFAULT_CONFIG = "configs/cameras.yaml"
 
@@ -52,6 +53,29 @@ def config_warnings(cfg: AgentConfig, zones: dict[str, ZoneFile]) -> list[str]:
     mqtt = cfg.mqtt
     if mqtt.enabled and mqtt.password and not mqtt.tls:
         out.append("mqtt.password is written in the config and sent without TLS; prefer password_file")
+    return out
+
+
+ASPECT_TOLERANCE = 0.02  # 1280x720 vs 1920x1080 is the same picture; 4:3 vs 16:9 is not
+
+
+def aspect_warnings(cfg: AgentConfig, zones: dict[str, ZoneFile], probe: bool) -> list[str]:
+    """Zones drawn on a picture of another shape (the camera was changed to 4:3, or a new lens) are
+    stretched over the new one. Video files are read at once; streams only with --probe."""
+    from .probe import picture_size
+
+    out = []
+    for cam in cfg.cameras:
+        drawn = zones.get(cam.id).frame if cam.enabled and cam.id in zones else None
+        if drawn is None or (cam.url.startswith(("rtsp://", "rtsps://")) and not probe):
+            continue
+        try:
+            w, h = picture_size(stream_urls(cam)[0])
+        except EdgeAgentError:
+            continue  # a camera that cannot be opened is reported by --probe
+        if abs((w / h) / (drawn.width / drawn.height) - 1) > ASPECT_TOLERANCE:
+            out.append(f"camera {cam.id}: its picture is {w}x{h} but the zones were drawn on "
+                       f"{drawn.width}x{drawn.height}, another shape: redraw them (edge-agent zones edit)")
     return out
 
 
@@ -161,6 +185,7 @@ def cli_check(args: argparse.Namespace) -> int:
         return 2
     for line in report:
         print(line)
+    warnings += aspect_warnings(cfg, zones, getattr(args, "probe", False)) if cfg else []
     for line in (config_warnings(cfg, zones) if cfg else []) + warnings:
         print(f"warning: {line}")
     if getattr(args, "probe", False) and cfg is not None:

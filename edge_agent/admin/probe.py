@@ -62,6 +62,23 @@ def probe_stream(url: str) -> str:
         raise EdgeAgentError(redact_text(describe_error(exc), url_secrets(url))) from None
 
 
+def picture_size(url: str) -> tuple[int, int]:
+    """(width, height) of a stream or file's video, from its header (nothing decoded)."""
+    import av
+
+    options = {"rtsp_transport": "tcp"} if url.startswith(("rtsp://", "rtsps://")) else {}
+    try:
+        with av.open(url, options=options, timeout=(OPEN_TIMEOUT_S, OPEN_TIMEOUT_S)) as container:
+            if not container.streams.video:
+                raise EdgeAgentError("no video stream")
+            ctx = container.streams.video[0].codec_context
+            return ctx.width, ctx.height
+    except EdgeAgentError:
+        raise
+    except Exception as exc:  # described without the URL, which may hold a password
+        raise EdgeAgentError(redact_text(str(exc), url_secrets(url))) from None
+
+
 def probe_camera(cam: Camera) -> list[tuple[bool, str]]:
     """(ok, line) for the camera's main stream and its substream."""
     try:

@@ -48,14 +48,22 @@ def patrol_schema() -> dict[str, Any]:
     return _with_header(patrol_json_schema(), "edge-agent patrol points file", "configs/patrol_points.yaml.")
 
 
+def inventory_schema() -> dict[str, Any]:
+    from ..ops.inventory import inventory_json_schema
+
+    return _with_header(inventory_json_schema(), "edge-agent inventory",
+                        "The retained <prefix>/<site>/<device>/inventory message: cameras, zones, patrol points.")
+
+
 SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
     "events": events_schema,
     "zones": zones_schema,
     "cameras": cameras_schema,
     "patrol": patrol_schema,
+    "inventory": inventory_schema,
 }
 # schema -> docs/schemas/<file>.schema.json (an event document holds one event)
-COMMITTED = {"zones": "zones", "cameras": "cameras", "patrol": "patrol", "events": "event"}
+COMMITTED = {"zones": "zones", "cameras": "cameras", "patrol": "patrol", "events": "event", "inventory": "inventory"}
 
 
 def render(schema: dict[str, Any]) -> str:

@@ -45,6 +45,7 @@ class _PendingClip:
     event: Event  # the latest phase made, so the update carries its fields
     t0: float  # media seconds
     t1: float  # cut when the ring has reached this time
+    ended: float | None = None  # wall time of the event's end, once it has ended
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class ClipJob:
     ring: PacketRing
     t0: float
     t1: float
+    not_before: float | None = None  # the end's time: an update sent after the end never predates it
 
     def build(self) -> Outgoing | None:
         cut = cut_clip(self.ring, self.t0, self.t1)
@@ -68,8 +70,9 @@ class ClipJob:
         latest = self.ring.latest_time
         ref = MediaRef.for_bytes(data, CONTENT_TYPES["clip"], duration_s=round(last - first, 3),
                                  start=iso_utc(offset + first))
+        when = max(offset + (latest if latest is not None else last), self.not_before or float("-inf"))
         update = EventContext.update(
-            self.event, offset + (latest if latest is not None else last), clip=ref, snapshot=None,
+            self.event, when, clip=ref, snapshot=None,
             media_time=first, details={**self.event.details, "clip_media_start": round(first, 3)},
         )
         return Outgoing(update, {"clip": data})
@@ -143,6 +146,8 @@ class AlarmBuilder:
 
     def _end(self, event: Event) -> None:
         pending = self._clips.get(event.event_id)
+        if pending is not None and event.end is not None:
+            pending.ended = parse_iso(event.end)
         if pending is not None and event.media_time is not None:
             pending.t1 = min(pending.t1, event.media_time + self.settings.post_roll_s)
             pending.t1 = max(pending.t1, pending.t0 + self.settings.pre_roll_s + self.settings.post_roll_s)
@@ -177,7 +182,7 @@ class AlarmBuilder:
             if not final and (latest is None or latest < pending.t1):
                 continue
             del self._clips[event_id]
-            out.append(ClipJob(pending.event, self.ring, pending.t0, pending.t1))
+            out.append(ClipJob(pending.event, self.ring, pending.t0, pending.t1, pending.ended))
         return out
 
     def flush(self, now_media: float) -> list[Item]:

@@ -38,9 +38,13 @@ class OfflineMonitor:
 
     def _start(self, cam: str, began: float) -> Event:
         snap = self.health.snapshot()["cameras"].get(cam, {})
+        error = snap.get("last_error")
+        if error is None:  # no attempt has failed yet: the first connection is still pending
+            error = (f"no frame for {snap.get('down_for_s', 0):.0f} s: still {snap.get('state')}, "
+                     "the camera has not answered yet")
         ev = self.ctx_for(cam).start(
             "camera_offline", self.health.clock.now(), key=("camera_offline", f"{began:.3f}"), since=began,
-            details={"state": snap.get("state"), "error": snap.get("last_error")},
+            details={"state": snap.get("state"), "error": error},
         )
         self.open[cam] = ev
         return ev

@@ -9,10 +9,13 @@ One error policy for every event: a failed emit is logged once per distinct caus
 health (`delivery.emit_errors`), and the event is kept, in order, and tried again every
 `retry_s` until the sink takes it. A full disk or a broken outbox delays an alarm; it never
 loses one, and the producers' state (the rules engine's open alarms) is never rolled back.
+When the cause is a full disk (not even an event's JSON fits), health says `storage_full`
+until the events kept in memory are written.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import queue
 import threading
@@ -64,6 +67,7 @@ class Delivery:
         self._last_cause: str | None = None
         self._stats_lock = threading.Lock()  # guards the counters and latencies read by health
         self.counts = {"delivered": 0, "emit_errors": 0}
+        self.storage_full = False  # the last emit failed for want of disk space
         self.latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
 
     # -- producers ------------------------------------------------------------------------
@@ -101,7 +105,8 @@ class Delivery:
 
     def stats(self) -> dict[str, int]:
         with self._stats_lock:
-            return {**self.counts, "pending": len(self._pending) + self._inbox.qsize()}
+            return {**self.counts, "pending": len(self._pending) + self._inbox.qsize(),
+                    "storage_full": self.storage_full}
 
     def recent_latencies(self) -> list[float]:
         with self._stats_lock:
@@ -165,8 +170,14 @@ class Delivery:
 
     def _failed(self, event: Event, exc: Exception) -> None:
         cause = f"{type(exc).__name__}: {exc}"
+        full = _no_space(exc)
         with self._stats_lock:
             self.counts["emit_errors"] += 1
+            self.storage_full = full
+        if full and cause != self._last_cause:
+            log.error("storage full: event %s %s (%s) kept in memory with %d other(s), written when space "
+                      "returns: %s", event.type, event.phase, event.event_id, len(self._pending) - 1, cause)
+            self._last_cause = cause
         if cause != self._last_cause:
             log.error("event %s %s (%s) not delivered yet, kept and retried every %.0f s: %s",
                       event.type, event.phase, event.event_id, self.retry_s, cause)
@@ -178,6 +189,7 @@ class Delivery:
             self._last_cause = None
         with self._stats_lock:
             self.counts["delivered"] += 1
+            self.storage_full = False
             if item.frame_wall is not None and delivered.phase == "start":
                 self.latencies.append(self.clock.now() - item.frame_wall)
         if self.on_delivered is not None:
@@ -187,3 +199,17 @@ class Delivery:
 def _describe(item: Item) -> str:
     event = item.event if isinstance(item, Outgoing) else getattr(item, "event", None)
     return f"{event.type} {event.phase} {event.event_id}" if event is not None else repr(item)
+
+
+def _no_space(exc: BaseException) -> bool:
+    """ENOSPC/EDQUOT from the OS, or SQLite's "database or disk is full", anywhere in the chain."""
+    cause: BaseException | None = exc
+    for _ in range(8):  # a chain may loop back on itself
+        if cause is None:
+            return False
+        if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "disk is full" in str(cause) or "No space left" in str(cause):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -45,7 +47,8 @@ class FolderSink:
         self.clock = clock or SystemClock()
         for sub in ("snapshots", "clips"):
             (self.out / sub).mkdir(parents=True, exist_ok=True)
-        self._events = open(self.out / "events.jsonl", "a" if append else "w", encoding="utf-8")
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+        self._fd = os.open(self.out / "events.jsonl", flags, 0o644)
         self._lock = threading.Lock()
         self.quota_bytes = quota_bytes
         self.dropped = {"snapshot": 0, "clip": 0}
@@ -62,43 +65,75 @@ class FolderSink:
         return [(rel, info) for _, rel, info in sorted(found)]
 
     def emit(self, event: Event, media: Mapping[str, bytes]) -> Event:
+        """Media first, then the event's line. On a full disk the oldest media make room (clips
+        first, announced); when none is left the error reaches delivery, which keeps the event,
+        media and all, in memory until space returns."""
         refs = {}
-        for kind, data in media.items():
-            rel = f"{kind}s/{event.event_id}-{event.phase}{SUFFIX[kind]}"
-            (self.out / rel).write_bytes(data)
-            ref = getattr(event, kind) or MediaRef.for_bytes(data, CONTENT_TYPES[kind])
-            refs[kind] = ref.model_copy(update={"path": rel})
-        event = event.model_copy(update=refs)
         with self._lock:
+            for kind, data in media.items():
+                rel = f"{kind}s/{event.event_id}-{event.phase}{SUFFIX[kind]}"
+                self._write_media(rel, data)
+                ref = getattr(event, kind) or MediaRef.for_bytes(data, CONTENT_TYPES[kind])
+                refs[kind] = ref.model_copy(update={"path": rel})
+            event = event.model_copy(update=refs)
             self._write(event)
             for kind, data in media.items():
                 self._media[refs[kind].path or ""] = (kind, len(data), event)
             self._enforce_quota()
         return event
 
+    def _write_media(self, rel: str, data: bytes) -> None:
+        """Write one media file, dropping the oldest media while the disk is full."""
+        while True:
+            try:
+                (self.out / rel).write_bytes(data)
+                return
+            except OSError as exc:
+                (self.out / rel).unlink(missing_ok=True)
+                if exc.errno != errno.ENOSPC or self._drop_oldest() is None:
+                    raise
+
     def _write(self, event: Event) -> None:
-        self._events.write(event.to_json() + "\n")
-        self._events.flush()
+        """One whole line or nothing: a line torn by a full disk would be followed by its retry."""
+        line = (event.to_json() + "\n").encode()
+        at = os.lseek(self._fd, 0, os.SEEK_END)
+        try:
+            view = memoryview(line)
+            while view:
+                view = view[os.write(self._fd, view):]
+        except OSError:
+            os.ftruncate(self._fd, at)
+            raise
 
     def _enforce_quota(self) -> None:
         if self.quota_bytes is None:
             return
         total = sum(size for _, size, _ in self._media.values())
-        for kind in ("clip", "snapshot"):  # clips are the big ones and the least urgent
-            for rel in [r for r, (k, _, _) in self._media.items() if k == kind]:
-                if total <= self.quota_bytes:
-                    return
-                _, size, owner = self._media.pop(rel)
-                (self.out / rel).unlink(missing_ok=True)
-                total -= size
-                self.dropped[kind] += 1
-                log.warning("local media store over its quota: dropped %s %s", kind, rel)
-                if owner is not None:
-                    self._write(EventContext.media_dropped(owner, self.clock.now(), [kind]))
+        while total > self.quota_bytes:
+            freed = self._drop_oldest("over its quota")
+            if freed is None:
+                return
+            total -= freed
+
+    def _drop_oldest(self, why: str = "on a full disk") -> int | None:
+        """Drop the oldest clip, else the oldest snapshot (clips are the big ones and the least
+        urgent), with an `update` of its event; its size, None when no media is left."""
+        for kind in ("clip", "snapshot"):
+            rel = next((r for r, (k, _, _) in self._media.items() if k == kind), None)
+            if rel is None:
+                continue
+            _, size, owner = self._media.pop(rel)
+            (self.out / rel).unlink(missing_ok=True)
+            self.dropped[kind] += 1
+            log.warning("local media store %s: dropped %s %s", why, kind, rel)
+            if owner is not None:
+                self._write(EventContext.media_dropped(owner, self.clock.now(), [kind]))
+            return size
+        return None
 
     def close(self) -> None:
         with self._lock:
-            self._events.close()
+            os.close(self._fd)
 
 
 class TeeSink:

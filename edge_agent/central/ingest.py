@@ -33,6 +33,7 @@ from ..config.central import CentralConfig
 from ..publish.central import SUFFIX, MediaAssembler
 from ..publish.mqtt import Callbacks, LinkOptions, MqttLink
 from ..publish.topics import REPLY, parse
+from .fleet import KINDS as FLEET_KINDS, Fleet
 from .store import Store
 
 log = logging.getLogger("edge_agent.central.ingest")
@@ -51,10 +52,13 @@ class Outcome:
 
 
 def filters(prefix: str) -> list[str]:
-    """Alarm events and their media, fresh pictures (`snapshot` answers) and command replies."""
+    """Alarm events and their media, fresh pictures (`snapshot` answers) and command replies; the
+    boxes' status, health, inventory and patrol topics (fleet.py)."""
     p = prefix.strip("/")
     return [f"{p}/+/+/alarms", f"{p}/+/+/alarms/+/+", f"{p}/+/+/alarms/+/+/+",
-            f"{p}/+/+/snapshots/+/+", f"{p}/+/+/snapshots/+/+/+", f"{p}/+/+/cmd/{REPLY}"]
+            f"{p}/+/+/snapshots/+/+", f"{p}/+/+/snapshots/+/+/+", f"{p}/+/+/cmd/{REPLY}",
+            f"{p}/+/+/status", f"{p}/+/+/health", f"{p}/+/+/inventory",
+            f"{p}/+/+/patrol", f"{p}/+/+/patrol/+/+", f"{p}/+/+/patrol/+/+/+"]
 
 
 class Changes:
@@ -100,6 +104,7 @@ class Ingest:
         self.clock = clock or SystemClock()
         self.media_dir = Path(cfg.media.dir)
         self.media = MediaAssembler(spool=self.media_dir / ".spool")
+        self.fleet = Fleet()
         self.prefix = cfg.mqtt.topic_prefix
         self.counts = {"stored": 0, "duplicates": 0, "media": 0, "dropped": 0, "db_errors": 0}
         self._ready: dict[tuple[str, str], bytes] = {}
@@ -195,10 +200,12 @@ class Ingest:
         t = parse(self.prefix, topic)
         if t.kind == "event" and t.stream == "alarms":
             self._event(topic, payload, conn, out)
-        elif t.kind in ("manifest", "chunk") and t.stream in ("alarms", "snapshots"):
+        elif t.kind in ("manifest", "chunk") and t.stream in ("alarms", "snapshots", "patrol"):
             self._media(t.kind, t.event_id, t.media, t.index, payload, conn, out)
         elif t.kind == "reply":
             self._reply(t.site, t.device, payload, conn, out)
+        elif t.kind in FLEET_KINDS or t.kind == "event":  # patrol events: check-ins for the patrol board
+            out.changed |= self.fleet.handle(t, topic, payload, conn, self.clock.now())
 
     def _event(self, topic: str, payload: bytes, conn: Connection, out: Outcome) -> None:
         if len(payload) > MAX_EVENT_BYTES:

@@ -87,3 +87,45 @@ users = Table(
     Column("password_hash", String(256), nullable=False),
     Column("created_at", Float, nullable=False),
 )
+
+# What each edge box last said about itself (retained status, health, inventory), one row per box.
+# The JSON is kept as sent: the map and the boards read the parts they show.
+devices = Table(
+    "devices", metadata,
+    Column("site", String(128), primary_key=True),
+    Column("device", String(128), primary_key=True),
+    Column("status", String(16), nullable=True),  # online | offline (offline: its last will, or a clean stop)
+    Column("status_at", Float, nullable=True),
+    Column("inventory", Text, nullable=True),
+    Column("inventory_at", Float, nullable=True),
+    Column("health", Text, nullable=True),
+    Column("health_at", Float, nullable=True),
+    Column("last_seen", Float, nullable=False),
+)
+
+# The retained `patrol/status/<point>` of every point: ok | overdue | camera_down.
+patrol_points = Table(
+    "patrol_points", metadata,
+    Column("site", String(128), primary_key=True),
+    Column("device", String(128), primary_key=True),
+    Column("point", String(128), primary_key=True),
+    Column("team", String(64), nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# Every patrol check-in (`patrol_checkin` start), once; its snapshot is in `media` under event_id.
+checkins = Table(
+    "checkins", metadata,
+    Column("event_id", String(128), primary_key=True),
+    Column("site", String(128), nullable=False),
+    Column("device", String(128), nullable=False),
+    Column("camera", String(128), nullable=False),
+    Column("point", String(128), nullable=False),
+    Column("team", String(64), nullable=True),
+    Column("member", String(128), nullable=True),
+    Column("badge", Integer, nullable=True),
+    Column("at", Float, nullable=False),
+)
+Index("checkins_point", checkins.c.site, checkins.c.point, checkins.c.at)

@@ -22,6 +22,7 @@ from ..config.central import CentralConfig
 from ..web.app import Web, WebOptions
 from ..web.auth import hash_password
 from .console import HERE, Console
+from .fleet_pages import FleetPages
 from .housekeeping import Housekeeper
 from .ingest import Changes, Ingest
 from .store import Store
@@ -90,6 +91,7 @@ def build(cfg: CentralConfig, clock: Clock | None = None, client_id: str | None 
                          cfg.http.max_failed_logins, templates=(HERE / "templates",),
                          static=(("/static/console", HERE / "static"),)), user)
     Console(web, cfg, workflow, changes, clock)
+    FleetPages(web, cfg, store.engine, clock)
     return Centre(store, ingest, workflow, web, changes, Housekeeper(store, workflow, cfg.media))
 
 

@@ -81,6 +81,35 @@ class Workflow(Strict):
     ack_ttl_s: float = Field(600.0, gt=0, description="Lifetime of the signed ack command.")
 
 
+class MapRef(Strict):
+    x: float = Field(ge=0, description="Pixel column in the image.")
+    y: float = Field(ge=0, description="Pixel row in the image.")
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class MapImage(Strict):
+    file: str = Field(min_length=1, description="PNG or JPEG of the site, north up; relative to this file.")
+    ref: tuple[MapRef, MapRef] = Field(description="Two pixels whose lat/lon are known, apart in both directions.")
+
+    @field_validator("ref")
+    @classmethod
+    def _apart(cls, v: tuple[MapRef, MapRef]) -> tuple[MapRef, MapRef]:
+        a, b = v
+        if a.x == b.x or a.y == b.y or a.lat == b.lat or a.lon == b.lon:
+            raise ValueError("the two reference points must differ in x, y, lat and lon")
+        return v
+
+
+class MapView(Strict):
+    """The map's background. None set: a plain lat/lon plot (no tile server anywhere)."""
+
+    image: MapImage | None = Field(None, description="An operator-supplied picture of the site.")
+    tiles: str | None = Field(None, description="A folder of offline tiles, <z>/<x>/<y>.png; relative to this file.")
+    max_zoom: int = Field(18, ge=1, le=22)
+    stale_after_s: float = Field(90.0, gt=0, description="A box that has sent nothing this long is shown as silent.")
+
+
 class CentralConfig(Strict):
     timezone: str = Field("UTC", description="Site time zone for display.")
     database: Database = Field(default_factory=Database)
@@ -89,6 +118,7 @@ class CentralConfig(Strict):
     mqtt: Mqtt = Field(default_factory=Mqtt)
     devices: dict[str, DeviceSecret] = Field(default_factory=dict, description="`site/device` -> command secret.")
     workflow: Workflow = Field(default_factory=Workflow)
+    map: MapView = Field(default_factory=MapView)
 
     @field_validator("timezone")
     @classmethod
@@ -121,7 +151,11 @@ def load_central(path: str | Path) -> CentralConfig:
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         url = "sqlite:///" + str(resolve(path, url[len("sqlite:///"):]).resolve())
     media = cfg.media.model_copy(update={"dir": str(resolve(path, cfg.media.dir).resolve())})
-    return cfg.model_copy(update={"database": Database(url=url), "media": media})
+    view = cfg.map.model_copy(update={
+        "tiles": str(resolve(path, cfg.map.tiles).resolve()) if cfg.map.tiles else None,
+        "image": cfg.map.image.model_copy(update={"file": str(resolve(path, cfg.map.image.file).resolve())})
+        if cfg.map.image else None})
+    return cfg.model_copy(update={"database": Database(url=url), "media": media, "map": view})
 
 
 def check_central(path: str | Path) -> int:

@@ -130,7 +130,8 @@ def absolute_paths(cfg: AgentConfig, config_path: str | Path) -> AgentConfig:
         "cameras": cams,
         "patrol": fix(cfg.patrol),
         "mqtt": mqtt,
-        "http": cfg.http.model_copy(update={"token_file": fix(cfg.http.token_file)}),
+        "http": cfg.http.model_copy(update={"token_file": fix(cfg.http.token_file),
+                                            "control_token_file": data_path(cfg.http.control_token_file)}),
         "alarms": cfg.alarms.model_copy(update={"store_dir": data_path(cfg.alarms.store_dir)}),
         "detector": cfg.detector.model_copy(update={"trt_cache_dir": data_path(cfg.detector.trt_cache_dir)}),
     })

@@ -137,12 +137,20 @@ class Background(Strict):
                           "this far (fraction of frame width) from where it was first seen; then it counts, for good.")
 
 
+class FrameSize(Strict):
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+
+
 class ZoneFile(Strict):
     zones: list[Zone] = Field(default_factory=list)
     lines: list[Line] = Field(default_factory=list, description="Directional line crossings (`line_crossed`).")
     masks: list[Outline] = Field(default_factory=list, description="Polygons where detections are ignored by every "
                                  "zone and line (a statue, a buoy, a reflection): a box whose centre is inside.")
     background: Background = Field(default_factory=Background)
+    frame: FrameSize | None = Field(None, description="The picture size (pixels) the zones were drawn on, written "
+                                    "by `edge-agent zones edit`: `edge-agent check` warns when the camera's picture "
+                                    "no longer has its aspect ratio (the normalised zones would be stretched).")
 
 
 class Site(Strict):
@@ -253,6 +261,10 @@ class Http(Strict):
                         description="host:port; anything but loopback needs token_file.")
     token_file: str | None = Field(None, description="File whose first line is the bearer token every request "
                                    "must carry (Authorization: Bearer ...); required off loopback.")
+    control_token_file: str = Field("data/control.token", description="The agent writes a new random token here "
+                                    "(mode 0600) at each start; a POST that changes the running agent (the zone "
+                                    "editor's per-camera apply) must carry it. Relative: from the folder the agent "
+                                    "runs in.")
 
     @model_validator(mode="after")
     def _token_off_loopback(self) -> "Http":
@@ -260,6 +272,15 @@ class Http(Strict):
         if self.enabled and host not in ("127.0.0.1", "localhost", "::1") and not self.token_file:
             raise ValueError(f"listen {self.listen} is reachable from other machines: set http.token_file")
         return self
+
+
+class EditorAccess(Strict):
+    """Who may use `edge-agent zones edit` when it listens beyond loopback (see the README)."""
+
+    password_hash: str | None = Field(None, description="argon2 hash of the editor's password (user `technician`); "
+                                      "required when the editor listens on anything but loopback.")
+    allowed_hosts: list[str] = Field(default_factory=list, description="Host header values accepted besides the "
+                                     "listen address, localhost and 127.0.0.1.")
 
 
 class AgentConfig(Strict):
@@ -271,3 +292,4 @@ class AgentConfig(Strict):
     http: Http = Field(default_factory=Http)
     patrol: str | None = Field(None, description="Patrol points file, e.g. patrol_points.yaml beside this file.")
     cameras: list[Camera] = Field(default_factory=list)
+    editor: EditorAccess = Field(default_factory=EditorAccess)

@@ -13,7 +13,7 @@ import json
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -38,6 +38,7 @@ _ORT_NAMES = {
     "cpu": "CPUExecutionProvider",
 }
 _ORDER = ["tensorrt", "cuda", "cpu"]
+CPU = _ORT_NAMES["cpu"]
 
 # A decoded candidate set for one image: (xyxy in letterboxed input pixels, scores, class ids).
 Candidates = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -175,15 +176,37 @@ def make_session(path: Path | str, options: DetectorOptions) -> tuple[ort.Infere
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.log_severity_level = 3  # ORT's own warnings (e.g. unused initialisers) are noise here
     try:
-        session = ort.InferenceSession(str(path), sess_options=so, providers=providers)
+        try:
+            session = ort.InferenceSession(str(path), sess_options=so, providers=providers)
+        except Exception as exc:
+            if providers == [CPU]:
+                raise
+            # a GPU provider that fails to start (driver, TensorRT engine build, memory) must not
+            # leave the site without detection: the CPU is slower but always there
+            log.error("detector %s: %s failed to start (%s); falling back to the CPU", path.name,
+                      _ort_name(providers[0]), _first_line(exc))
+            session = ort.InferenceSession(str(path), sess_options=so, providers=[CPU])
     except Exception as exc:  # ORT raises its own pybind types for bad protobufs, graphs, ops
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"model file {path} cannot be loaded ({first}); it may be truncated or "
+        raise ModelError(f"model file {path} cannot be loaded ({_first_line(exc)}); it may be truncated or "
                          f"not an ONNX model; {FIX_HINT}") from exc
     running = session.get_providers()[0]
     note = f" (requested {', '.join(missing)} not available in this onnxruntime)" if missing else ""
     log.info("detector %s runs on %s with %d threads%s", path.name, running, threads, note)
     return session, running
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def _ort_name(provider: Any) -> str:
+    return provider[0] if isinstance(provider, tuple) else str(provider)
+
+
+def uses_gpu(provider: str) -> bool:
+    """Whether an execution provider name is a GPU one (CUDA, TensorRT)."""
+    return provider in (_ORT_NAMES["cuda"], _ORT_NAMES["tensorrt"])
 
 
 def to_detections(
@@ -293,9 +316,23 @@ class OnnxDetector:
             n = len(chunk)
             if self.fixed_batch and n < self.fixed_batch:  # fixed batch > n: pad with blanks
                 chunk = chunk + [np.zeros_like(chunk[0])] * (self.fixed_batch - n)
-            outputs = self.session.run(self.output_names, {self.input_name: np.stack(chunk)})
+            outputs = self._run(np.stack(chunk))
             candidates.extend(self.decode(outputs)[:n])
         return [self._finish(c, b, img) for c, b, img in zip(candidates, boxes, images)]
+
+    def _run(self, batch: np.ndarray) -> list[np.ndarray]:
+        """One session run; a GPU provider that fails while running (device lost, out of memory)
+        is replaced by the CPU for good, and the batch is run again there. Health shows the
+        provider (`detector.provider`, `gpu_fallback`)."""
+        try:
+            return self.session.run(self.output_names, {self.input_name: batch})
+        except Exception as exc:
+            if not uses_gpu(self.provider):
+                raise
+            log.error("detector %s: %s failed while running (%s); falling back to the CPU", self.path.name,
+                      self.provider, _first_line(exc))
+            self.session, self.provider = make_session(self.path, replace(self.options, providers=["cpu"]))
+            return self.session.run(self.output_names, {self.input_name: batch})
 
     def _finish(self, cand: Candidates, box: tuple, image: np.ndarray) -> Detections:
         xyxy, scores, class_ids = cand

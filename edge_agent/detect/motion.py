@@ -130,6 +130,7 @@ class SceneWatch:
         self._suspect_reason: str | None = None
         self.tampered: str | None = None
         self._force = threading.Event()
+        self._accept = threading.Event()
         self.phase = random.random() if phase is None else phase  # fraction of an idle interval
 
     def set_regions(self, regions: Sequence[Box] | None) -> None:
@@ -142,6 +143,12 @@ class SceneWatch:
         """The picture changed size: start motion afresh; the tamper background is rescaled at the
         next frame (not forgotten: a camera turned away while unplugged must still be noticed)."""
         self.prev = None
+
+    def accept_view(self) -> None:
+        """A technician moved the camera on purpose: the next picture becomes the usual view
+        (the background is learned afresh from it). Called from another thread: only sets an
+        Event the decode thread reads."""
+        self._accept.set()
 
     def force_next(self) -> None:
         """Let the next sampled frame through the gate (a `snapshot` command wants a fresh picture).
@@ -177,6 +184,10 @@ class SceneWatch:
         return GateDecision(analyse, motion, tamper)
 
     def _tamper(self, small: np.ndarray, t: float) -> str | None:
+        if self._accept.is_set():
+            self._accept.clear()
+            self.background, self.tampered = None, None
+            self._suspect_since = self._suspect_reason = None
         if self.background is not None and self.background.shape != small.shape:
             self.background = cv2.resize(self.background, (small.shape[1], small.shape[0]),
                                          interpolation=cv2.INTER_AREA)

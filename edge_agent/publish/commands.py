@@ -33,7 +33,7 @@ from .topics import REPLY
 
 log = logging.getLogger("edge_agent.publish.commands")
 
-NAMES = ("snapshot", "ack", "zone", "reload", "ping")
+NAMES = ("snapshot", "ack", "zone", "reload", "ping", "accept_view")
 MAX_SKEW_S = 300.0  # issued_at may be this far ahead of our clock
 MAX_NONCES = 10_000
 Handler = Callable[[dict[str, Any]], "dict[str, Any] | MediaReply"]

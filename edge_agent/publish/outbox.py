@@ -7,9 +7,9 @@ clips; within one event JSON, manifest, chunks) and remembers them as in flight 
 deletes them or `release` gives them back. In-flight marks live only in memory: after a restart
 everything left is sent again, and central command drops the duplicates.
 
-Media has a byte quota. When it is exceeded the oldest events' clips go first, then snapshots;
-each drop is counted and announced by a message the `announce` callback builds (an `update`
-event) inside the same transaction. Event JSON is never dropped.
+Media has a byte quota. When it is exceeded, or the disk is full, the oldest events' clips go
+first, then snapshots; each drop is counted and announced by a message the `announce` callback
+builds (an `update` event). Event JSON is never dropped.
 
 A message the broker refuses (an MQTT 5 PUBACK reason code) is retried at once up to
 MAX_ATTEMPTS times. After that, media the broker will not take is dropped whole (a partial clip
@@ -29,46 +29,17 @@ import logging
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
 from ..errors import EdgeAgentError
-from .outbox_schema import migrate
+from .outbox_repair import FREE_RESERVE, check_and_repair, disk_free, disk_full
+from .outbox_schema import Message, Row, migrate
 
 log = logging.getLogger(__name__)
-PRIO_EVENT = 0  # event JSON, retained state, drop announcements
-PRIO_MEDIA = {"snapshot": 1, "clip": 2}
 MAX_ATTEMPTS = 3  # refusals retried at once; then media is dropped and event JSON waits
+WAL_PAGES = 256  # checkpoint the WAL past this many pages (1 MiB)
 REFUSED_RETRY_S = 60.0  # event JSON refused MAX_ATTEMPTS times is tried again this often
-
-@dataclass(frozen=True)
-class Message:
-    seq: int
-    topic: str
-    payload: bytes
-    qos: int
-    retain: bool
-    kind: str
-    event_id: str | None
-    media: str | None
-
-
-@dataclass(frozen=True)
-class Row:
-    """One message to store: kind is event|manifest|chunk|retained."""
-
-    kind: str
-    topic: str
-    payload: bytes
-    qos: int = 1
-    retain: bool = False
-    media: str | None = None
-
-    @property
-    def priority(self) -> int:
-        return PRIO_MEDIA.get(self.media or "", PRIO_EVENT) if self.kind in ("manifest", "chunk") else PRIO_EVENT
-
 
 # announce(last event JSON, dropped media kinds) -> the Row that tells central, or None
 Announce = Callable[[str, list[str]], "Row | None"]
@@ -90,11 +61,17 @@ class Outbox:
         self.time = time.time  # replaceable in tests
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            # a power cut may have torn the file or its WAL: keep what can be read, never refuse to run
+            self.recovery = check_and_repair(self.path)
             self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._sync = "FULL" if synchronous == "full" else "NORMAL"
             self._db.execute(f"PRAGMA synchronous={self._sync}")
+            # a small WAL, truncated after checkpoints: on a full disk the WAL is what cannot grow
+            self._db.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
+            self._db.execute(f"PRAGMA journal_size_limit={WAL_PAGES * 4096}")
             migrate(self._db, self.path)
+            self._vacuums = self._db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
             self._media_bytes = int(
                 self._db.execute(
                     "SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM messages WHERE kind='chunk'"
@@ -102,58 +79,104 @@ class Outbox:
             )
         except (sqlite3.Error, OSError) as exc:
             raise EdgeAgentError(f"outbox {self.path}: cannot open ({exc})") from exc
+        if self.recovery is not None:  # counted where the outbox's other counters are, for health
+            for name, n in self.recovery.counts().items():
+                self._bump(name, n)
 
     # -- writing ---------------------------------------------------------------------------
     def put_event(self, event_id: str, event_json: str, rows: Iterable[Row]) -> dict[str, list[str]]:
-        """Store an event phase and its media atomically; returns {event_id: [media dropped for quota]}."""
+        """Store an event phase and its media atomically; returns {event_id: [media dropped]}.
+        Disk full: the oldest media go (announced) until it fits; when none is left, the error is
+        raised and delivery keeps the event, media and all, in memory until space returns."""
         rows = list(rows)
+        need = sum(len(r.payload) for r in rows) + FREE_RESERVE
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._insert(rows, event_id)
-                self._db.execute(
-                    "INSERT OR REPLACE INTO event_meta (event_id, json) VALUES (?, ?)", (event_id, event_json)
-                )
-                dropped = self._enforce_quota()
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                self._recount()
-                raise
+            while True:
+                # only a file that gives dropped pages back to the disk can make room ahead
+                if not self._vacuums or disk_free(self.path) >= need:
+                    try:
+                        return self._put_event(event_id, event_json, rows)
+                    except sqlite3.OperationalError as exc:
+                        if not disk_full(exc):
+                            raise
+                if not self._make_room():
+                    return self._put_event(event_id, event_json, rows)  # raises SQLITE_FULL if it still does not fit
+
+    def _make_room(self) -> bool:
+        """Drop the oldest media file not on the wire (clips first), announced; False when none is left."""
+        victim = self._db.execute(
+            "SELECT event_id, media, GROUP_CONCAT(seq) FROM messages WHERE kind IN ('manifest', 'chunk')"
+            " GROUP BY event_id, media ORDER BY (media = 'clip') DESC, MIN(seq)"
+        ).fetchall()
+        for event_id, media, seqs in victim:
+            if any(int(q) in self._inflight for q in str(seqs).split(",")):
+                continue
+            log.warning("outbox %s: disk full; dropping the oldest %s (event %s) to make room", self.path, media,
+                        event_id)
+            self._give_back()  # the WAL's space first, so the drop itself can be written
+            self._transaction(lambda: (self._drop_media(event_id, media, "full_dropped"),
+                                       self._announce(event_id, [media])))
+            self._give_back()
+            return True
+        return False
+
+    def _give_back(self) -> None:
+        """Return free space to the filesystem, in steps small enough for a full disk: the WAL
+        moved into the file and truncated, then the file's free pages (dropped media) cut off its
+        end a few at a time. Best effort: what cannot be done now is done at the next drop."""
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            free, before = self._db.execute("PRAGMA freelist_count").fetchone()[0], None
+            while free and free != before:  # stops when nothing more is given back
+                self._db.execute("PRAGMA incremental_vacuum(32)").fetchall()
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+                free, before = self._db.execute("PRAGMA freelist_count").fetchone()[0], free
+        except sqlite3.OperationalError as exc:
+            log.debug("outbox %s: space not given back yet: %s", self.path, exc)
+
+    def _transaction(self, work: Callable[[], object]) -> None:
+        """`work` in one write transaction; on any failure nothing of it stays (the caller holds the lock)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            work()
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            self._recount()
+            raise
+
+    def _put_event(self, event_id: str, event_json: str, rows: list[Row]) -> dict[str, list[str]]:
+        dropped: dict[str, list[str]] = {}
+
+        def work() -> None:
+            self._insert(rows, event_id)
+            self._db.execute("INSERT OR REPLACE INTO event_meta (event_id, json) VALUES (?, ?)", (event_id, event_json))
+            dropped.update(self._enforce_quota())
+
+        self._transaction(work)
         return dropped
 
     def put_media(self, media_id: str, rows: Iterable[Row]) -> None:
         """Store media that belongs to no event (a command's snapshot); the quota applies to it too."""
         rows = list(rows)
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._insert(rows, media_id)
-                self._enforce_quota()
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                self._recount()
-                raise
+            self._transaction(lambda: (self._insert(rows, media_id), self._enforce_quota()))
 
     def put(self, row: Row) -> None:
         """Store one message (retained state, a command's side output).
 
         A retained message replaces an undelivered one on the same topic: only the latest state
         matters, and 209 patrol points changing through a long outage must not pile up."""
+        def work() -> None:
+            if row.retain:
+                stale = [s for (s,) in self._db.execute(
+                    "SELECT seq FROM messages WHERE topic=? AND retain=1 AND kind='retained'", (row.topic,)
+                ) if s not in self._inflight]
+                self._db.executemany("DELETE FROM messages WHERE seq=?", [(s,) for s in stale])
+            self._insert([row], None)
+
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                if row.retain:
-                    stale = [s for (s,) in self._db.execute(
-                        "SELECT seq FROM messages WHERE topic=? AND retain=1 AND kind='retained'", (row.topic,)
-                    ) if s not in self._inflight]
-                    self._db.executemany("DELETE FROM messages WHERE seq=?", [(s,) for s in stale])
-                self._insert([row], None)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
+            self._transaction(work)
 
     def _rollback(self) -> None:
         """Undo the open transaction; SQLite has already rolled back after some errors (SQLITE_FULL),
@@ -271,6 +294,9 @@ class Outbox:
                     raise
             finally:
                 self._db.execute(f"PRAGMA synchronous={self._sync}")
+            # a small WAL, truncated after checkpoints: on a full disk the WAL is what cannot grow
+            self._db.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
+            self._db.execute(f"PRAGMA journal_size_limit={WAL_PAGES * 4096}")
             self._media_bytes -= int(size)
             self._inflight.difference_update(seqs)
 
@@ -391,5 +417,7 @@ class Outbox:
         with self._lock:
             try:
                 self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.OperationalError as exc:  # a full disk: the WAL keeps it, SQLite replays it
+                log.warning("outbox %s: not checkpointed at close (%s)", self.path, exc)
             finally:
                 self._db.close()

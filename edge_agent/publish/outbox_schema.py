@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import EdgeAgentError
 
 log = logging.getLogger("edge_agent.publish.outbox")
 
+PRIO_EVENT = 0  # event JSON, retained state, drop announcements
+PRIO_MEDIA = {"snapshot": 1, "clip": 2}
 SCHEMA_VERSION = 2
 # version -> the statements that bring the layout before it up to it; 1 is the first release's
 MIGRATIONS = {2: ["ALTER TABLE messages ADD COLUMN retry_at REAL"]}
@@ -39,6 +42,34 @@ CREATE TABLE IF NOT EXISTS nonces (request_id TEXT PRIMARY KEY, until REAL NOT N
 """
 
 
+@dataclass(frozen=True)
+class Message:
+    seq: int
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    kind: str
+    event_id: str | None
+    media: str | None
+
+
+@dataclass(frozen=True)
+class Row:
+    """One message to store: kind is event|manifest|chunk|retained."""
+
+    kind: str
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = False
+    media: str | None = None
+
+    @property
+    def priority(self) -> int:
+        return PRIO_MEDIA.get(self.media or "", PRIO_EVENT) if self.kind in ("manifest", "chunk") else PRIO_EVENT
+
+
 def migrate(db: sqlite3.Connection, path: Path) -> None:
     """Create what a new file lacks and migrate an older layout, in one transaction."""
     version = int(db.execute("PRAGMA user_version").fetchone()[0])
@@ -49,6 +80,11 @@ def migrate(db: sqlite3.Connection, path: Path) -> None:
     if version == 0:  # a new file, or one from before versions were stamped
         columns = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
         version = SCHEMA_VERSION if not columns or "retry_at" in columns else 1
+        if not columns:
+            # only possible before the first table: lets a full disk get space back from dropped
+            # media (`PRAGMA incremental_vacuum` gives free pages back to the filesystem)
+            db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            db.execute("VACUUM")  # an empty file: instant; needed once its header was written (WAL mode)
     db.executescript(_SCHEMA)  # tables and indexes a new file or an old layout lacks
     db.execute("BEGIN IMMEDIATE")
     try:

@@ -62,6 +62,11 @@ class Topics:
         return f"{self.base}/health"
 
     @property
+    def inventory(self) -> str:
+        """Retained: the box's cameras, zones and patrol points (ops/inventory.py)."""
+        return f"{self.base}/inventory"
+
+    @property
     def cmd_filter(self) -> str:
         return f"{self.base}/cmd/+"
 
@@ -108,13 +113,14 @@ def central_filters(prefix: str) -> list[str]:
         f"{p}/+/+/snapshots/+/+",
         f"{p}/+/+/snapshots/+/+/+",
         f"{p}/+/+/health",
+        f"{p}/+/+/inventory",
         f"{p}/+/+/cmd/{REPLY}",
     ]
 
 
 @dataclass(frozen=True)
 class Parsed:
-    """A received topic, split: kind is status|event|manifest|chunk|patrol_status|health|reply|other."""
+    """A received topic, split: kind is status|event|manifest|chunk|patrol_status|health|inventory|reply|other."""
 
     kind: str
     site: str = ""
@@ -136,7 +142,7 @@ def parse(prefix: str, topic: str) -> Parsed:
         return Parsed("other")
     site, device, rest = parts[0], parts[1], parts[2:]
     head = rest[0]
-    if rest == ["status"] or rest == ["health"]:
+    if rest in (["status"], ["health"], ["inventory"]):
         return Parsed(rest[0], site, device)
     if rest == ["cmd", REPLY]:
         return Parsed("reply", site, device)

@@ -273,7 +273,7 @@ def evaluate(state: EngineState, dets: Detections, frame_size: tuple[int, int], 
     records: dict[tuple[str, int], Presence] = {}
     events: list[Event] = []
     for geo in state.zones:
-        if not _armed(state, geo, t, ctx):
+        if not armed(state, geo, t, ctx.timezone):
             events += _disarm(state, geo, "disabled" if not state.zone_enabled(geo) else "schedule", t, media_time)
             continue
         seen = _observations(geo, dets, frame_size, counted)
@@ -293,8 +293,9 @@ def evaluate(state: EngineState, dets: Detections, frame_size: tuple[int, int], 
     return replace(state, records=records, crossings=crossings), events + crossed
 
 
-def _armed(state: EngineState, geo: ZoneGeometry | LineGeometry, t: float, ctx: EventContext) -> bool:
-    return state.zone_enabled(geo) and in_schedule(geo.windows, t, ctx.timezone)
+def armed(state: EngineState, geo: ZoneGeometry | LineGeometry, t: float, timezone: str) -> bool:
+    """Enabled and inside its schedule at `t` (the zone editor's "test" asks the same)."""
+    return state.zone_enabled(geo) and in_schedule(geo.windows, t, timezone)
 
 
 def _lines(state: EngineState, dets: Detections, counted: np.ndarray, size: tuple[int, int], t: float,
@@ -303,7 +304,7 @@ def _lines(state: EngineState, dets: Detections, counted: np.ndarray, size: tupl
     crossings: dict[tuple[str, int], Crossing] = {}
     events: list[Event] = []
     for geo in state.lines:
-        if not _armed(state, geo, t, ctx):
+        if not armed(state, geo, t, ctx.timezone):
             continue
         mine = {tid: rec for (name, tid), rec in state.crossings.items() if name == geo.name}
         recs, crossed = step_line(geo, mine, dets, counted, state.tracks, size, t, media_time, ctx)
@@ -351,8 +352,8 @@ class RuleEngine:
         return {tid for (_, tid), rec in self.state.records.items()
                 if rec.present and not (tid in tracks and tracks[tid].background)}
 
-    def close(self, t: float, media_time: float) -> list[Event]:
-        self.state, events = close(self.state, t, media_time)
+    def close(self, t: float, media_time: float, reason: str = "shutdown") -> list[Event]:
+        self.state, events = close(self.state, t, media_time, reason)
         return events
 
     def replace_rules(self, rules: ZoneFile | Sequence[Zone], t: float, media_time: float) -> list[Event]:

@@ -14,7 +14,7 @@ from typing import Protocol
 from ..clock import Clock, SystemClock
 from ..health import Health, SourceState
 from .file import FileSource
-from .gate import FrameGate
+from .gate import MAX_BAD_FRAMES, FrameGate
 from .packets import PacketRing
 
 log = logging.getLogger(__name__)
@@ -81,18 +81,26 @@ class PacedFileSource:
         self.health.set_state(self.camera, SourceState.CONNECTING)
         began = self.clock.monotonic()
         wall0 = self.clock.now()
+        bad = 0  # frames in a row that failed: past MAX_BAD_FRAMES the camera is reported offline
         try:
             for t, frame in self._file:
                 wait = began + t - self.clock.monotonic()
                 if wait > 0 and self._stop.wait(wait):
                     return
-                if self.state != SourceState.ONLINE:
-                    self.health.set_state(self.camera, SourceState.ONLINE)
                 try:
                     self.gate.offer(frame, t, lambda m: wall0 + m)
-                except Exception:  # a bug downstream costs this frame, not the camera
+                except Exception as exc:  # a bug downstream costs this frame, not the camera
                     self.health.count(self.camera, "frame_errors")
-                    log.exception("camera %s: frame handling failed (frame dropped)", self.camera)
+                    bad += 1
+                    if bad == 1:
+                        log.exception("camera %s: frame handling failed (frame dropped)", self.camera)
+                    if bad == MAX_BAD_FRAMES:
+                        self.health.set_state(self.camera, SourceState.OFFLINE,
+                                              f"frame errors: {bad} frames in a row failed ({type(exc).__name__}: {exc})")
+                    continue
+                bad = 0
+                if self.state != SourceState.ONLINE:
+                    self.health.set_state(self.camera, SourceState.ONLINE)
         except Exception as exc:  # a broken file is this camera's problem, not the agent's
             self.health.set_state(self.camera, SourceState.OFFLINE, str(exc))
             return

@@ -28,6 +28,11 @@ FrameCallback = Callable[[Frame], None]
 # replay and live must still pick the same frames.
 SAMPLE_TOLERANCE_S = 1e-3
 TamperCallback = Callable[[str, "str | None", Frame], None]
+# Frames in a row that could not be decoded or analysed before the source reports its camera
+# offline with the error (an RTSP source also reconnects): a stream that decodes into nothing
+# usable (a changed codec, garbage after a valid handshake, a bug on every frame) is a camera
+# down, not an `online` camera that is silently blind. About two seconds at common frame rates.
+MAX_BAD_FRAMES = 50
 
 
 class Sampler:

@@ -18,7 +18,7 @@ import av
 from ..clock import Clock, SystemClock
 from ..health import Health, SourceState
 from ..redact import redact_text, redact_url, url_secrets
-from .gate import FrameGate
+from .gate import MAX_BAD_FRAMES, FrameGate
 from .packets import PacketRing
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,10 @@ def describe_error(exc: BaseException) -> str:
         if isinstance(exc, cls):
             return text
     return f"{type(exc).__name__}: {exc}"  # the caller redacts it: the message may quote the URL
+
+
+# What an open against a frozen server ends with: the connection is taken, nothing comes back.
+NO_ANSWER = (av.error.TimeoutError, av.error.ExitError, av.error.InvalidDataError)
 
 
 class Backoff:
@@ -106,6 +110,7 @@ class RtspSource:
         self._media_end = 0.0  # latest media time delivered, so time never goes backwards on reconnect
         self._last_frame = self._t0
         self._last_frame_error = float("-inf")
+        self._bad_frames = 0  # frames in a row that failed (decode or analysis); decode thread's
         health.register(camera)
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -154,7 +159,7 @@ class RtspSource:
         last_error = None
         first = True
         while not self._stop.is_set():
-            if decode:
+            if decode and self.state != SourceState.STALLED:  # a stall is reported until it is over
                 self.health.set_state(self.camera, SourceState.CONNECTING)
             if not first and decode:
                 self.health.count(self.camera, "reconnects")
@@ -167,12 +172,7 @@ class RtspSource:
                     timeout=(self.open_timeout_s, self.read_timeout_s),
                 )
             except Exception as exc:  # FFmpeg, the OS or anything else: retry, never end the camera's thread
-                error = self._safe(describe_error(exc))
-                if error != last_error:  # log a change, not every retry of a camera that stays down
-                    log.warning("camera %s: cannot open %s: %s", self.camera, self._safe(redact_url(url)), error)
-                last_error = error
-                if decode:
-                    self.health.set_state(self.camera, SourceState.OFFLINE, error)
+                last_error = self._open_failed(exc, url, last_error, decode)
                 self._stop.wait(backoff.next())
                 continue
             try:
@@ -194,6 +194,21 @@ class RtspSource:
                     self.health.count(self.camera, "stalls")
                 self.health.set_state(self.camera, state, outcome)
             self._stop.wait(backoff.next())
+
+    def _open_failed(self, exc: BaseException, url: str, last_error: str | None, decode: bool) -> str:
+        """Log a changed reason and report it; returns it. A stalled server that still takes
+        connections but answers none is frozen: it stays `stalled` (not `offline` with "invalid
+        data"), so health says what happened to the camera."""
+        error = self._safe(describe_error(exc))
+        if error != last_error:  # log a change, not every retry of a camera that stays down
+            log.warning("camera %s: cannot open %s: %s", self.camera, self._safe(redact_url(url)), error)
+        if decode:
+            if self.state == SourceState.STALLED and isinstance(exc, NO_ANSWER):
+                self.health.set_state(self.camera, SourceState.STALLED,
+                                      f"stalled: the server takes connections but does not answer ({error})")
+            else:
+                self.health.set_state(self.camera, SourceState.OFFLINE, error)
+        return error
 
     def _pump(self, container, decode: bool) -> tuple[str, bool]:
         """Read one connection until it ends; returns (why it ended, whether frames came)."""
@@ -240,42 +255,62 @@ class RtspSource:
                             self._hand_on(conn, frame)
                 if decode and self.clock.monotonic() - self._last_frame > self.stall_timeout_s:
                     return f"stalled: no frame for {self.stall_timeout_s:.0f} s", delivered
+        except _Blind as blind:
+            return str(blind), delivered
         except (av.error.TimeoutError, av.error.ExitError):
             return f"stalled: no data for {self.stall_timeout_s:.0f} s", delivered
         except (av.error.FFmpegError, OSError) as exc:
             return f"read error: {self._safe(describe_error(exc))}", delivered
         if decode:  # the decoder still holds the last frames (threaded decoding delays them)
-            for frame in self._decode(None):
-                self._hand_on(conn, frame)
+            try:
+                for frame in self._decode(None):
+                    self._hand_on(conn, frame)
+            except _Blind as blind:
+                return str(blind), delivered
         return "stream ended (disconnected)", delivered
 
     def _decode(self, packet: av.Packet | None) -> list[av.VideoFrame]:
         try:
             return list(packet.decode() if packet is not None else self._stream.decode(None))
-        except av.error.FFmpegError:
+        except av.error.FFmpegError as exc:
             self.health.count(self.camera, "decode_errors")
+            self._failed(f"cannot decode: {self._safe(describe_error(exc))}")
             return []
+
+    def _failed(self, reason: str) -> None:
+        """One more frame in a row that failed; past MAX_BAD_FRAMES the connection ends (`_Blind`)."""
+        self._bad_frames += 1
+        if self._bad_frames >= MAX_BAD_FRAMES:
+            self._bad_frames = 0
+            raise _Blind(f"frame errors: {MAX_BAD_FRAMES} frames in a row failed ({reason})")
 
     def _hand_on(self, conn: "_Connection", frame: av.VideoFrame) -> None:
         """`_on_decoded`, but a failure downstream (submit, tamper alarm) costs this frame only."""
         try:
             self._on_decoded(conn, frame)
-        except Exception:
+        except Exception as exc:
             self.health.count(self.camera, "frame_errors")
             now = self.clock.monotonic()
             if now - self._last_frame_error >= ERROR_LOG_EVERY_S:  # a bug on every frame must not flood the log
                 self._last_frame_error = now
                 log.exception("camera %s: frame handling failed (frame dropped)", self.camera)
+            self._failed(self._safe(f"frame handling failed: {type(exc).__name__}: {exc}"))
 
     def _on_decoded(self, conn: "_Connection", frame: av.VideoFrame) -> None:
-        now = self.clock.monotonic()
-        if self.state != SourceState.ONLINE:
-            self.health.set_state(self.camera, SourceState.ONLINE)
-            log.info("camera %s: online (%dx%d)", self.camera, frame.width, frame.height)
-        self._last_frame = now
         t = conn.frame_time(frame.pts)
         self._media_end = max(self._media_end, t)
         self.gate.offer(frame, t, conn.wall_time)
+        # Online, and not stalled, only once a frame went through: a camera whose every frame
+        # fails is down, whatever its decoder says.
+        self._bad_frames = 0
+        self._last_frame = self.clock.monotonic()
+        if self.state != SourceState.ONLINE:
+            self.health.set_state(self.camera, SourceState.ONLINE)
+            log.info("camera %s: online (%dx%d)", self.camera, frame.width, frame.height)
+
+
+class _Blind(Exception):
+    """Too many frames in a row failed: the connection ends and the camera reports why."""
 
 
 class _Connection:

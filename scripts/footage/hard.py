@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .effects import chain, dusk, haze, rain, water
+from .effects import dusk, haze, rain, water
 from .render import Actor, Pose
 from .scenes import TRACKS, Key, Scene, _interp, vessel, walker
 

@@ -89,8 +89,12 @@ def test_every_alarm_has_all_phases_in_order(replayed):
     for e in events:
         assert not list(validator.iter_errors(e)), e
     by_id: dict[str, list[str]] = {}
+    times: dict[str, list[float]] = {}
     for e in events:
         by_id.setdefault(e["event_id"], []).append(e["phase"])
+        times.setdefault(e["event_id"], []).append(parse_iso(e["time"]))
+    for event_id, sent in times.items():  # an update sent after the end carried an earlier time
+        assert sent == sorted(sent), (event_id, by_id[event_id], sent)
     for event_id, phases in by_id.items():
         assert phases[0] == "start", (event_id, phases)
         assert phases.count("start") == 1 and phases.count("end") == 1, (event_id, phases)

@@ -11,6 +11,7 @@ import time
 import uuid
 from pathlib import Path
 
+import av
 import paho.mqtt.client as mqtt
 import pytest
 import yaml
@@ -81,6 +82,13 @@ def test_live_agent_over_mqtt(rtsp_server, mosquitto, tmp_path):
                         20)
         alarm = next(e for e in central.on(t.alarms) if e["type"] == "intrusion")
         assert alarm["zone"] == "track" and alarm["label"] == "person" and alarm["camera"] == "walk"
+        # the retained inventory for central's map: the camera online, its frame size, its zone
+        with av.open(str(clip)) as probe:
+            size = {"width": probe.streams.video[0].width, "height": probe.streams.video[0].height}
+        assert wait_for(lambda: any(i["cameras"][0]["state"] == "online" and i["cameras"][0].get("frame") == size
+                                    for i in central.on(t.inventory)), 10), central.on(t.inventory)
+        assert [(z["name"], z["kind"], z["polygon"]) for z in central.on(t.inventory)[-1]["cameras"][0]["zones"]] \
+            == [(ZONE["name"], ZONE["kind"], ZONE["polygon"])]
         assert wait_for(lambda: any(h["cameras"]["walk"]["fps_in"] > 0 and h["disk"]["outbox_bytes"] > 0
                                     for h in central.on(t.health)), 10), central.on(t.health)[-1]
         # the health file carries the same MQTT / outbox section as the health topic (issue 14 fault 5)

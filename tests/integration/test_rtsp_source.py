@@ -13,6 +13,7 @@ from edge_agent.health import Health
 from edge_agent.sources.packets import PacketRing, cut_clip
 from edge_agent.sources.rtsp import RtspSource
 from edge_agent.sources.gate import FrameGate
+from tests.fixtures.rtsp import tcp_server
 from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -124,26 +125,12 @@ def test_frozen_server_never_hangs_stop(rtsp_server, small_clip):
 
 def garbage_server() -> tuple[socket.socket, int]:
     """A TCP port that answers anything with noise (not RTSP)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(8)
 
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = sock.accept()
-            except OSError:
-                return
-            try:
-                conn.recv(4096)
-                conn.sendall(b"\x00\xffgarbage" * 200)
-            except OSError:
-                pass
-            finally:
-                conn.close()
+    def answer(conn: socket.socket) -> None:
+        conn.recv(4096)
+        conn.sendall(b"\x00\xffgarbage" * 200)
 
-    threading.Thread(target=serve, daemon=True).start()
-    return sock, sock.getsockname()[1]
+    return tcp_server(answer)
 
 
 def free_port() -> int:

@@ -1,0 +1,1 @@
+"""`edge-agent zones edit`: the technicians' zone editor (a local web page on the shared web layer)."""
