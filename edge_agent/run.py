@@ -112,7 +112,7 @@ def _inventory_watch(sink: EventSink, clock: Clock) -> InventoryWatch | None:
     """The box's retained inventory (cameras, zones, patrol points) for central's map; MQTT only."""
     if not isinstance(sink, MqttSink):
         return None
-    return InventoryWatch(lambda body: sink.publish_retained("inventory", body), clock)
+    return InventoryWatch(lambda body: sink.state.publish_retained("inventory", body), clock)
 
 
 def _health_report(agent: LiveAgent, sink: EventSink) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import json
 
 from ..alarms.event import Event, MediaRef
 from ..alarms.sink import CONTENT_TYPES
-from .outbox import Row
+from .outbox_schema import Row
 from .topics import Topics, chunk_topic
 
 

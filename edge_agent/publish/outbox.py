@@ -311,8 +311,7 @@ class Outbox:
             if row is None or row[0] < MAX_ATTEMPTS:
                 return False
             attempts, kind, event_id, media = row
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            def work() -> None:
                 if kind in ("manifest", "chunk"):
                     self._drop_media(event_id, media, "rejected")
                     self._announce(event_id, [media])
@@ -320,46 +319,24 @@ class Outbox:
                     self._db.execute("UPDATE messages SET retry_at=? WHERE seq=?", (self.time() + REFUSED_RETRY_S, seq))
                     if attempts == MAX_ATTEMPTS:
                         self._bump("refused", 1)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                self._recount()
-                raise
+            self._transaction(work)
             return True
 
-    # -- re-chunking (a broker that takes smaller messages, rows of an older release) --------
-    def kind_of(self, seq: int) -> tuple[str, str | None, str | None] | None:
-        """(kind, event_id, media) of a stored message; None once it is gone."""
+    def recut_media(self, event_id: str | None, media: str,
+                    cut: Callable[[bytes | None, list[tuple[str, bytes]]], list[Row] | None]) -> bool:
+        """Replace one stored media file by `cut(manifest or None once sent, [(topic, chunk)])`, atomically
+        (a broker's limit, an older release's rows); False while any of it is in flight or if `cut` gives None."""
         with self._lock:
-            return self._db.execute("SELECT kind, event_id, media FROM messages WHERE seq=?", (seq,)).fetchone()
-
-    def media_parts(self, event_id: str | None, media: str) -> tuple[bytes | None, list[tuple[str, bytes]]]:
-        """The manifest (None once delivered) and the (topic, payload) of each chunk still stored
-        for one media file, in send order."""
-        with self._lock:
-            rows = self._db.execute("SELECT kind, topic, payload FROM messages WHERE event_id IS ? AND media=?"
+            rows = self._db.execute("SELECT seq, kind, topic, payload FROM messages WHERE event_id IS ? AND media=?"
                                     " ORDER BY seq", (event_id, media)).fetchall()
-        manifest = next((bytes(p) for k, _t, p in rows if k == "manifest"), None)
-        return manifest, [(t, bytes(p)) for k, t, p in rows if k == "chunk"]
-
-    def replace_media(self, event_id: str | None, media: str, rows: list[Row]) -> bool:
-        """Swap the stored messages of one media file for `rows`, atomically; False (nothing
-        changed) while one of them is in flight."""
-        with self._lock:
-            seqs = {s for (s,) in self._db.execute("SELECT seq FROM messages WHERE event_id IS ? AND media=?",
-                                                   (event_id, media))}
-            if seqs & self._inflight:
+            new = None if {r[0] for r in rows} & self._inflight else cut(
+                next((bytes(p) for _s, k, _t, p in rows if k == "manifest"), None),
+                [(t, bytes(p)) for _s, k, t, p in rows if k == "chunk"])
+            if new is None:
                 return False
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute("DELETE FROM messages WHERE event_id IS ? AND media=?", (event_id, media))
-                self._insert(rows, event_id)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
-            finally:
-                self._recount()
+            self._transaction(lambda: (self._db.execute("DELETE FROM messages WHERE event_id IS ? AND media=?",
+                                                        (event_id, media)), self._insert(new, event_id)))
+            self._recount()
         return True
 
     def release(self, seqs: Iterable[int] | None = None) -> None:

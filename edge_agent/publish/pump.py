@@ -26,7 +26,8 @@ import time
 
 from .chunks import rechunked_rows
 from .mqtt import MqttLink
-from .outbox import MAX_ATTEMPTS, REFUSED_RETRY_S, Message, Outbox
+from .outbox import MAX_ATTEMPTS, REFUSED_RETRY_S, Outbox
+from .outbox_schema import Message
 
 log = logging.getLogger("edge_agent.publish")
 
@@ -51,7 +52,7 @@ class OutboxPump:
         self.max_inflight = max_inflight
         self.chunk_cap = chunk_size  # lowered when the broker refuses a chunk
         self._acks: queue.SimpleQueue[tuple[int, bool, str]] = queue.SimpleQueue()
-        self._mids: dict[int, int] = {}  # paho mid -> outbox seq, in send order; pump thread only
+        self._mids: dict[int, Message] = {}  # paho mid -> outbox message, in send order; pump thread only
         self._strikes: dict[int, int] = {}  # outbox seq -> drops in a row with it at the head
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -124,9 +125,10 @@ class OutboxPump:
                 done = []
                 self._dropped()
                 continue
-            seq = self._mids.pop(mid, None)
-            if seq is None:
+            msg = self._mids.pop(mid, None)
+            if msg is None:
                 continue  # status message or a reply: not from the outbox
+            seq = msg.seq
             self._strikes.pop(seq, None)
             if ok:
                 done.append(seq)
@@ -143,30 +145,25 @@ class OutboxPump:
         if not self._mids:
             return
         head = next(iter(self._mids.values()))
+        window = {m.seq for m in self._mids.values()}
         # only messages still in the window can be at its head again: the map stays that small
-        self._strikes = {seq: n for seq, n in self._strikes.items() if seq in self._mids.values()}
-        self._strikes[head] = self._strikes.get(head, 0) + 1
-        if self._strikes[head] < POISON_STRIKES:
+        self._strikes = {seq: n for seq, n in self._strikes.items() if seq in window}
+        self._strikes[head.seq] = self._strikes.get(head.seq, 0) + 1
+        if self._strikes[head.seq] < POISON_STRIKES:
             return
-        del self._strikes[head]
+        del self._strikes[head.seq]
         self.counts["poison"] += 1
         self._mids.clear()
         self.outbox.release()
         self.link.renew()  # forget paho's copies; what is left in the outbox is sent again
-        info = self.outbox.kind_of(head)
-        if info is None:
-            return
-        kind, event_id, media = info
         log.error("mqtt: the broker dropped the connection %d times after outbox message %d (%s%s): isolated",
-                  POISON_STRIKES, head, kind, f" {media} of {event_id}" if media else "")
-        chunk = self.outbox.media_parts(event_id, media)[1] if kind == "chunk" and media else []
-        size = max((len(p) for _, p in chunk), default=0)
-        if size > MIN_CHUNK:
-            # a quarter: the limit is somewhere below `size`, and each wrong guess costs two drops
-            self.chunk_cap = min(self.chunk_cap, max(MIN_CHUNK, size // 4 // MIN_CHUNK * MIN_CHUNK))
-            self._rechunk(head, event_id, media, self.chunk_cap)
+                  POISON_STRIKES, head.seq, head.kind, f" {head.media} of {head.event_id}" if head.media else "")
+        if head.kind == "chunk" and len(head.payload) > MIN_CHUNK:
+            # a quarter: the limit is somewhere below this size, and each wrong guess costs two drops
+            self.chunk_cap = min(self.chunk_cap, max(MIN_CHUNK, len(head.payload) // 4 // MIN_CHUNK * MIN_CHUNK))
+            self._rechunk(head.seq, head.event_id, head.media, self.chunk_cap)
         else:
-            self._refuse(head)
+            self._refuse(head.seq)
 
     def _send(self, room: int) -> None:
         claimed = self.outbox.claim(room)
@@ -182,7 +179,7 @@ class OutboxPump:
                 return
             rc, mid = self.link.publish(msg.topic, msg.payload, msg.qos, msg.retain)
             if rc in (0, 4):  # 4: connection just dropped; paho keeps QoS>0 and resends it
-                self._mids[mid] = msg.seq
+                self._mids[mid] = msg
             else:
                 log.error("publish of %s failed locally (rc %d); will retry", msg.topic, rc)
                 self.outbox.release([m.seq for m in claimed[i:]])
@@ -221,12 +218,10 @@ class OutboxPump:
         """Cut one stored media file (none of it in flight) again at `size`; refuse it when its
         chunks cannot be joined."""
         assert media is not None
-        manifest, chunks = self.outbox.media_parts(event_id, media)
-        rows = rechunked_rows(manifest, chunks, media, size, self.qos)
-        if rows is not None and self.outbox.replace_media(event_id, media, rows):
+        if self.outbox.recut_media(event_id, media, lambda manifest, chunks: rechunked_rows(
+                manifest, chunks, media, size, self.qos)):
             self.counts["rechunked"] += 1
-            log.info("mqtt: %s of %s cut again into %d chunks of %d bytes for the broker's limit",
-                     media, event_id, len(rows) - 1, size)
+            log.info("mqtt: %s of %s cut again into chunks of %d bytes for the broker's limit", media, event_id, size)
         else:
             self._refuse(seq)
 
