@@ -8,6 +8,7 @@ from the file, so it is deterministic and runs as fast as the detector allows.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import time
@@ -228,6 +229,22 @@ def _parse_start(text: str) -> float:
                              "(UTC) or 2026-06-01T22:00:00+02:00") from err
 
 
+def replay_sink(config: AgentConfig, out_dir: str | Path):
+    """The MQTT sink of `replay --mqtt`, started. With the live agent's config it must not be that
+    agent: its own client id (a broker drops the older of two clients with one id, so the two
+    would knock each other off for ever) and its own outbox in the output folder (two pumps on one
+    outbox would each send, and delete, the other's messages)."""
+    from .clock import SystemClock
+    from .publish.publisher import MqttSink
+
+    mqtt = config.mqtt
+    client_id = f"{mqtt.client_id or f'edge-agent-{config.site.id}-{config.device.id}'}-replay-{os.getpid()}"
+    outbox = mqtt.outbox.model_copy(update={"path": str(Path(out_dir) / "outbox.sqlite")})
+    # no session to resume: this client id is never used again, and the outbox holds what is unsent
+    mqtt = mqtt.model_copy(update={"client_id": client_id, "outbox": outbox, "session_expiry_s": 0})
+    return MqttSink.from_config(config.model_copy(update={"mqtt": mqtt}), SystemClock()).start()
+
+
 def cli_replay(args) -> int:
     from .config.loader import load_config
 
@@ -237,11 +254,7 @@ def cli_replay(args) -> int:
     if args.mqtt:
         if config is None:
             raise EdgeAgentError("--mqtt needs --config (the broker settings live in cameras.yaml)")
-        from .clock import SystemClock
-        from .publish.publisher import MqttSink
-
-        extra = MqttSink.from_config(config, SystemClock())
-        extra.start()
+        extra = replay_sink(config, args.out)
     try:
         result = run_replay(
             args.video,

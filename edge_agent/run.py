@@ -105,14 +105,14 @@ def _status_publisher(sink: EventSink):
     """Patrol points' retained status goes out over MQTT; a folder sink has no retained topics."""
     if not isinstance(sink, MqttSink):
         return None
-    return lambda point, body: sink.publish_retained(f"patrol/status/{point}", body)
+    return lambda point, body: sink.state.publish_retained(f"patrol/status/{point}", body)
 
 
 def _inventory_watch(sink: EventSink, clock: Clock) -> InventoryWatch | None:
     """The box's retained inventory (cameras, zones, patrol points) for central's map; MQTT only."""
     if not isinstance(sink, MqttSink):
         return None
-    return InventoryWatch(lambda body: sink.publish_retained("inventory", body), clock)
+    return InventoryWatch(lambda body: sink.state.publish_retained("inventory", body), clock)
 
 
 def _health_report(agent: LiveAgent, sink: EventSink) -> dict[str, Any]:
@@ -132,7 +132,7 @@ def _health_report(agent: LiveAgent, sink: EventSink) -> dict[str, Any]:
 def _publish_health(agent: LiveAgent, sink: EventSink, health_file: str | None) -> None:
     snap = _health_report(agent, sink)
     if isinstance(sink, MqttSink):
-        sink.publish_health(snap)
+        sink.state.publish_health(snap)
     if health_file:
         tmp = Path(health_file).with_suffix(".tmp")
         try:

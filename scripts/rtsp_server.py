@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import time
 from pathlib import Path
 
 import gi
@@ -34,7 +35,8 @@ def segment_seek(demux: Gst.Element, flags: Gst.SeekFlags) -> bool:
     return False  # one-shot when called from GLib.idle_add
 
 
-def on_media_configure(_factory: GstRtspServer.RTSPMediaFactory, media: GstRtspServer.RTSPMedia) -> None:
+def on_media_configure(_factory: GstRtspServer.RTSPMediaFactory, media: GstRtspServer.RTSPMedia,
+                       name: str | None = None) -> None:
     """Loop a file: a segment seek at preparation, then a non-flushing one on every SEGMENT_DONE.
 
     The seeks go straight into the demuxer's source pad: seeks on the media's pipeline do not
@@ -52,9 +54,16 @@ def on_media_configure(_factory: GstRtspServer.RTSPMediaFactory, media: GstRtspS
     def on_sync(_bus: Gst.Bus, message: Gst.Message) -> None:
         if message.type == Gst.MessageType.SEGMENT_DONE:
             GLib.idle_add(segment_seek, demux, Gst.SeekFlags(0))
+            if name:  # --print-loops: how often the file was played through (scripts/soak.py counts them)
+                print(f"loop {name} {time.time():.3f}", flush=True)
+
+    def on_prepared(_media: GstRtspServer.RTSPMedia) -> None:
+        segment_seek(demux, Gst.SeekFlags.FLUSH)
+        if name:
+            print(f"play {name} {time.time():.3f}", flush=True)
 
     bus.connect("sync-message", on_sync)
-    media.connect("prepared", lambda _media: segment_seek(demux, Gst.SeekFlags.FLUSH))
+    media.connect("prepared", on_prepared)
 
 
 def file_launch(path: Path) -> str:
@@ -73,12 +82,12 @@ def pattern_launch(pattern: str, width: int, height: int, fps: int) -> str:
     )
 
 
-def make_factory(launch: str, loop: bool, auth: bool) -> GstRtspServer.RTSPMediaFactory:
+def make_factory(launch: str, loop: bool, auth: bool, name: str | None = None) -> GstRtspServer.RTSPMediaFactory:
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(launch)
     factory.set_shared(False)  # every client starts at frame 0: deterministic tests
     if loop:
-        factory.connect("media-configure", on_media_configure)
+        factory.connect("media-configure", on_media_configure, name)
     if auth:
         factory.add_role_from_structure(
             Gst.Structure.new_from_string(
@@ -102,6 +111,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8554, help="0 picks a free port")
     p.add_argument("--loop", action="store_true", help="loop files for ever")
+    p.add_argument("--print-loops", action="store_true",
+                   help="print `play NAME TIME` when a client's stream starts, `loop NAME TIME` at each loop")
     p.add_argument("--pattern", action="append", default=[], help="NAME[:gst-pattern] live test pattern mount")
     p.add_argument("--size", default="640x360", help="test pattern size WxH")
     p.add_argument("--fps", type=int, default=25, help="test pattern fps")
@@ -126,7 +137,9 @@ def main(argv: list[str] | None = None) -> int:
         if not file.is_file():
             print(f"rtsp_server: no such file: {path}", file=sys.stderr)
             return 2
-        mounts.add_factory(f"/{name or file.stem}", make_factory(file_launch(file), args.loop, auth))
+        mount = name or file.stem
+        mounts.add_factory(f"/{mount}", make_factory(file_launch(file), args.loop, auth,
+                                                     mount if args.print_loops else None))
     width, height = (int(v) for v in args.size.split("x"))
     for spec in args.pattern:
         name, _, pattern = spec.partition(":")

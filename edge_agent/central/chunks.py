@@ -50,12 +50,13 @@ def _where(event_id: str, media: str) -> sa.ColumnElement[bool]:
 def add(conn: Connection, event_id: str, media: str, idx: int, payload: bytes, now: float) -> Assembled | None:
     """Store one part (a resent one changes nothing); all parts joined once the last is here.
 
-    The caller holds the media's lock (`lock`). A manifest with a new sha256 replaces the old parts:
-    the box sent different bytes under the same name."""
+    The caller holds the media's lock (`lock`). A manifest with a new sha256 or chunk size replaces
+    the old parts: the box sent different bytes under the same name, or cut them again smaller for
+    a broker's limit (publish/pump.py)."""
     where = _where(event_id, media)
     if idx == MANIFEST:
         old = conn.execute(sa.select(media_chunks.c.data).where(where, media_chunks.c.idx == MANIFEST)).scalar()
-        if old is not None and (parse_manifest(old) or {}).get("sha256") != (parse_manifest(payload) or {}).get("sha256"):
+        if old is not None and _cut(parse_manifest(old)) != _cut(parse_manifest(payload)):
             conn.execute(media_chunks.delete().where(where))
     insert = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(media_chunks)
     conn.execute(insert.values(event_id=event_id, media=media, idx=idx, data=payload, received_at=now)
@@ -74,6 +75,11 @@ def add(conn: Connection, event_id: str, media: str, idx: int, payload: bytes, n
     data = b"".join(p.data for p in parts)
     conn.execute(media_chunks.delete().where(where))
     return Assembled(manifest, data)
+
+
+def _cut(manifest: dict[str, Any] | None) -> tuple[Any, Any]:
+    m = manifest or {}
+    return m.get("sha256"), m.get("chunk_size")
 
 
 def prune(conn: Connection, before: float) -> int:

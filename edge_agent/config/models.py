@@ -248,7 +248,8 @@ class Mqtt(Strict):
     tls: Tls | None = None
     topic_prefix: str = "edge"
     qos: Literal[0, 1, 2] = 1
-    chunk_size: int = Field(128 * 1024, ge=1024, description="Bytes per media chunk message.")
+    chunk_size: int = Field(64 * 1024, ge=1024, description="Bytes per media chunk message; with topic and "
+                            "header under AWS IoT Core's 128 KB and EMQX's 1 MB (docs/mqtt.md).")
     keepalive_s: int = Field(30, ge=5)
     health_interval_s: float = Field(30.0, gt=0)
     command_secret: str | None = None

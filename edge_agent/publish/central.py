@@ -95,7 +95,10 @@ class MediaAssembler:
         a = self._get(event_id, media)
         if a.done and a.manifest and a.manifest["sha256"] == manifest["sha256"]:
             return None  # redelivered after we already have it
-        if a.manifest and a.manifest["sha256"] != manifest["sha256"]:
+        # Other bytes, or the same bytes cut again at another chunk size (for a broker's limit):
+        # chunks held so far belong to the old cut and are forgotten.
+        if a.manifest and (a.manifest["sha256"], a.manifest.get("chunk_size")) != (manifest["sha256"],
+                                                                                 manifest.get("chunk_size")):
             a.chunks.clear()
         a.manifest, a.done = manifest, False
         return self._finish(event_id, media, a)

@@ -20,7 +20,6 @@ import hmac
 import json
 import logging
 import threading
-import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
@@ -37,7 +36,7 @@ log = logging.getLogger("edge_agent.publish.commands")
 NAMES = ("snapshot", "ack", "zone", "reload", "ping", "accept_view")
 MAX_SKEW_S = 300.0  # issued_at may be this far ahead of our clock
 MAX_NONCES = 10_000
-Handler = Callable[[dict[str, Any]], dict[str, Any]]
+Handler = Callable[[dict[str, Any]], "dict[str, Any] | MediaReply"]
 
 
 class NonceStore(Protocol):
@@ -106,8 +105,9 @@ def _guess_request_id(payload: bytes) -> str | None:
 @dataclass(frozen=True)
 class MediaReply:
     """What a handler returns when its answer carries a picture (`snapshot`): the reply's fields
-    and the JPEG, which the dispatcher publishes chunked (a whole JPEG can exceed a broker's
-    message limit) and names in the reply as `snapshot_id` and `topic`."""
+    and the JPEG. The dispatcher leaves it as the reply's `result`; whoever sends the reply
+    (command_worker.py) publishes the JPEG chunked (a whole JPEG can exceed a broker's message
+    limit) and names it in the reply as `snapshot_id` and `topic`."""
 
     result: dict[str, Any]
     jpeg: bytes
@@ -127,10 +127,8 @@ class CommandDispatcher:
         clock: Clock | None = None,
         max_ttl_s: float = 3600.0,
         nonces: NonceStore | None = None,
-        publish_media: MediaPublisher | None = None,
     ) -> None:
         self.handlers: dict[str, Handler] = {"ping": self._ping, **(handlers or {})}
-        self.publish_media = publish_media
         self.secret = secret or None
         self.require_signed = require_signed
         self.clock = clock or SystemClock()
@@ -160,8 +158,6 @@ class CommandDispatcher:
                 log.exception("command %s (%s) failed", name, req.request_id)
                 # from None on purpose: the cause's own text may carry a password; this message is redacted
                 raise Refused(f"failed: {type(exc).__name__}: {exc}") from None
-            if isinstance(result, MediaReply):
-                result = self._with_media(result)
             reply.update(ok=True, result=result or {})
             self.counts["executed"] += 1
         except Refused as why:
@@ -173,12 +169,6 @@ class CommandDispatcher:
             log.warning("command %s (request_id %s) refused: %s", name, reply["request_id"], why)
         reply["time"] = iso_utc(self.clock.now())
         return reply
-
-    def _with_media(self, reply: MediaReply) -> dict[str, Any]:
-        if self.publish_media is None:  # no channel for media (a dispatcher without a broker)
-            return dict(reply.result)
-        media_id = f"snap-{uuid.uuid4().hex}"
-        return {**reply.result, "snapshot_id": media_id, "topic": self.publish_media(media_id, reply.jpeg)}
 
     def _verified_body(self, topic: str, payload: bytes, props: Any) -> bytes:
         """The command's bytes after the signature check (or the plain payload when unsigned)."""

@@ -2,8 +2,11 @@
 
 `MqttLink` never raises on network trouble: it connects in the background (`connect_async` +
 `loop_start`, paho retries with `reconnect_delay_set`) and logs one clear line per distinct
-problem: a refused login (with the broker's reason code), a TLS failure, a broker that is absent.
+problem (a refused login with the broker's reason code, a TLS failure, a broker that is absent, a
+dropped connection) at most every REPEAT_LOG_S; `problems` counts how often each was seen and logged.
 The password is read from the config, an environment variable or a file and never logged.
+It keeps the broker's MQTT 5 Maximum Packet Size from CONNACK (`max_packet_size`), and `renew`
+replaces the paho client, whose memory re-sends every unacknowledged message on each reconnect.
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ class Callbacks:
     """What the owner of a link wants to hear; each runs on paho's network thread."""
 
     connected: Callable[[bool], None] = lambda session_present: None
-    disconnected: Callable[[], None] = lambda: None
+    disconnected: Callable[[], None] = lambda: None  # a connection that was up went down
     published: Callable[[int, bool, str], None] = lambda mid, ok, reason: None
     message: Callable[[str, bytes, Any], None] = lambda topic, payload, props: None
     # With LinkOptions.manual_ack: (topic, payload, mid, qos); the owner calls MqttLink.ack(mid, qos)
@@ -105,9 +108,12 @@ class MqttLink:
         self.last_error: str | None = None
         self.connects = 0
         self._logged: dict[str, float] = {}
+        self.problems: dict[str, dict[str, int]] = {}  # each distinct problem -> times seen and logged
+        self.max_packet_size: int | None = None  # MQTT 5 CONNACK Maximum Packet Size; None: not announced
         self._stopping = False
         self._v5 = cfg.protocol == "5"
-        self.client = self._build(resolve_password(cfg))
+        self._password = resolve_password(cfg)
+        self.client = self._build(self._password)
 
     def _build(self, password: str | None) -> paho.Client:
         kw: dict[str, Any] = {"callback_api_version": CallbackAPIVersion.VERSION2, "client_id": self.opts.client_id,
@@ -147,7 +153,9 @@ class MqttLink:
         client.tls_insecure_set(tls.insecure)
 
     # -- lifecycle -------------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, clean_start: bool = False) -> None:
+        """Connect in the background; `clean_start` (MQTT 5) discards the broker's session on the
+        first connect only, later reconnects resume the new one."""
         props = None
         kw: dict[str, Any] = {}
         if self._v5:
@@ -155,9 +163,21 @@ class MqttLink:
             props.SessionExpiryInterval = int(self.opts.session_expiry_s)
             if self.opts.receive_maximum:
                 props.ReceiveMaximum = int(self.opts.receive_maximum)
-            kw = {"clean_start": False, "properties": props}
+            kw = {"clean_start": paho.MQTT_CLEAN_START_FIRST_ONLY if clean_start else False, "properties": props}
         self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s, **kw)
         self.client.loop_start()
+
+    def renew(self) -> None:
+        """A fresh paho client and one connect with clean_start: the old client's unacknowledged
+        messages (a poison message among them) are forgotten instead of re-sent on every reconnect.
+        The caller re-sends what it still wants from its own store. Not from a paho callback."""
+        old = self.client
+        old.on_disconnect = None  # the owner knows; this is not a new drop
+        old.disconnect()
+        old.loop_stop()
+        self.connected.clear()
+        self.client = self._build(self._password)
+        self.start(clean_start=True)
 
     def stop(self, graceful: bool = True) -> None:
         """Disconnect; when graceful and connected, first say `offline` on the status topic."""
@@ -181,13 +201,21 @@ class MqttLink:
 
     # -- paho callbacks (network thread) ---------------------------------------------------
     def _warn(self, text: str) -> None:
-        now = time.monotonic()
         self.last_error = text
-        if now - self._logged.get(text, -1e9) >= REPEAT_LOG_S:
-            self._logged[text] = now
+        if self._first_in_a_while(text):
             log.warning("mqtt %s: %s; retrying, %s", self.opts.client_id, text, self.opts.while_away)
-        else:
-            log.debug("mqtt %s: %s (again)", self.opts.client_id, text)
+
+    def _first_in_a_while(self, problem: str) -> bool:
+        """Count the problem; True when it is new or was last logged REPEAT_LOG_S ago."""
+        now = time.monotonic()
+        counts = self.problems.setdefault(problem, {"seen": 0, "logged": 0})
+        counts["seen"] += 1
+        if now - self._logged.get(problem, -1e9) >= REPEAT_LOG_S:
+            self._logged[problem] = now
+            counts["logged"] += 1
+            return True
+        log.debug("mqtt %s: %s (again)", self.opts.client_id, problem)
+        return False
 
     def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
         # paho calls this inside its `except OSError`, so the exception is still current.
@@ -200,10 +228,11 @@ class MqttLink:
                        + ("; check mqtt.username and the password" if value in (134, 135, 4, 5) else ""))
             return
         self.connects += 1
-        self._logged.clear()
         self.last_error = None
-        log.info("mqtt %s: connected to %s (session present: %s)",
-                 self.opts.client_id, self.where, getattr(flags, "session_present", False))
+        self.max_packet_size = getattr(props, "MaximumPacketSize", None) if self._v5 and props else None
+        if self.connects == 1 or self._first_in_a_while("reconnected"):
+            log.info("mqtt %s: connected to %s (session present: %s)",
+                     self.opts.client_id, self.where, getattr(flags, "session_present", False))
         if self.opts.status_topic:
             client.publish(self.opts.status_topic, status_payload("online", self.opts.client_id), qos=1, retain=True)
         self.subscribed.clear()
@@ -218,13 +247,16 @@ class MqttLink:
         self.connected.clear()
         self.subscribed.clear()
         if was:
-            level = logging.WARNING if getattr(reason, "is_failure", True) else logging.INFO
-            log.log(level, "mqtt %s: disconnected from %s (%s)", self.opts.client_id, self.where, reason)
+            failed = getattr(reason, "is_failure", True)
+            self.last_error = f"disconnected from {self.where} ({reason})" if failed else self.last_error
+            if self._first_in_a_while(f"disconnected ({reason})"):
+                log.log(logging.WARNING if failed else logging.INFO, "mqtt %s: disconnected from %s (%s)",
+                        self.opts.client_id, self.where, reason)
+            self.cb.disconnected()
         elif not self._stopping and (self.last_error is None or "login refused" not in self.last_error):
             # Dropped before CONNACK: with TLS 1.3 a refused client certificate shows only as this.
             hint = "; check mqtt.tls.cert_file and key_file" if self.cfg.tls is not None else ""
             self._warn(f"broker {self.where} closed the connection before accepting the login ({reason}){hint}")
-        self.cb.disconnected()
 
     def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
         bad = [str(r) for r in reasons if getattr(r, "is_failure", False)]

@@ -300,17 +300,18 @@ class Outbox:
             self._media_bytes -= int(size)
             self._inflight.difference_update(seqs)
 
-    def fail(self, seq: int) -> bool:
-        """The broker refused it; True when it will not be retried at once (see the module docstring)."""
+    def fail(self, seq: int, at_once: bool = False) -> bool:
+        """The broker refused it; True when it will not be retried at once (see the module docstring).
+        `at_once`: the refusal is certain (a poison message), apply the MAX_ATTEMPTS policy now."""
         with self._lock:
             self._inflight.discard(seq)
-            self._db.execute("UPDATE messages SET attempts = attempts + 1 WHERE seq=?", (seq,))
+            bump = f"MAX({MAX_ATTEMPTS}, attempts + 1)" if at_once else "attempts + 1"
+            self._db.execute(f"UPDATE messages SET attempts = {bump} WHERE seq=?", (seq,))
             row = self._db.execute("SELECT attempts, kind, event_id, media FROM messages WHERE seq=?", (seq,)).fetchone()
             if row is None or row[0] < MAX_ATTEMPTS:
                 return False
             attempts, kind, event_id, media = row
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            def work() -> None:
                 if kind in ("manifest", "chunk"):
                     self._drop_media(event_id, media, "rejected")
                     self._announce(event_id, [media])
@@ -318,12 +319,25 @@ class Outbox:
                     self._db.execute("UPDATE messages SET retry_at=? WHERE seq=?", (self.time() + REFUSED_RETRY_S, seq))
                     if attempts == MAX_ATTEMPTS:
                         self._bump("refused", 1)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                self._recount()
-                raise
+            self._transaction(work)
             return True
+
+    def recut_media(self, event_id: str | None, media: str,
+                    cut: Callable[[bytes | None, list[tuple[str, bytes]]], list[Row] | None]) -> bool:
+        """Replace one stored media file by `cut(manifest or None once sent, [(topic, chunk)])`, atomically
+        (a broker's limit, an older release's rows); False while any of it is in flight or if `cut` gives None."""
+        with self._lock:
+            rows = self._db.execute("SELECT seq, kind, topic, payload FROM messages WHERE event_id IS ? AND media=?"
+                                    " ORDER BY seq", (event_id, media)).fetchall()
+            new = None if {r[0] for r in rows} & self._inflight else cut(
+                next((bytes(p) for _s, k, _t, p in rows if k == "manifest"), None),
+                [(t, bytes(p)) for _s, k, t, p in rows if k == "chunk"])
+            if new is None:
+                return False
+            self._transaction(lambda: (self._db.execute("DELETE FROM messages WHERE event_id IS ? AND media=?",
+                                                        (event_id, media)), self._insert(new, event_id)))
+            self._recount()
+        return True
 
     def release(self, seqs: Iterable[int] | None = None) -> None:
         """Not delivered after all (the client that held them is gone): claimable again."""

@@ -1,65 +1,38 @@
-"""`MqttSink`: the EventSink that publishes through the durable outbox.
+"""`MqttSink`: the EventSink that publishes through the durable outbox, and the MQTT side around it.
 
-`emit` writes the event JSON, media manifests and chunks to the outbox in one transaction and
-returns at once; a pump thread drains the outbox to the broker with at most `max_inflight`
-messages unacknowledged and deletes each message on its PUBACK. Commands arrive on
-`<base>/cmd/<name>` and are answered on `<base>/cmd/reply` from a worker thread.
+Three parts share one broker connection (`MqttLink`) and one outbox file:
+- events (this class): `emit` writes the event JSON, media manifests and chunks to the outbox in
+  one transaction and returns at once; an `OutboxPump` (pump.py) drains it to the broker;
+- `state` (`StatePublisher`, state.py): retained state, the health report, snapshot media;
+- commands: a `CommandWorker` (command_worker.py) runs the `CommandDispatcher` it is handed, built
+  by the caller with its table of handlers (`command_dispatcher` below reads the signing policy).
 
-    sink = MqttSink.from_config(cfg, clock); sink.start()
+    sink = MqttSink.from_config(cfg, clock, handlers).start()
     sink.emit(event, {"snapshot": jpeg, "clip": mp4}); ...; sink.close(flush_timeout=5)
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import queue
 import sqlite3
-import threading
 import time
 from typing import Any, Mapping
 
 from ..alarms.event import Event, EventContext, MediaRef
 from ..alarms.sink import CONTENT_TYPES
-from ..clock import Clock, SystemClock, iso_utc
+from ..clock import Clock, SystemClock
 from ..config.models import AgentConfig, Mqtt
 from ..config.secrets import command_secret as configured_secret
+from .chunks import media_rows
+from .command_worker import CommandWorker
 from .commands import CommandDispatcher, Handler
 from .mqtt import Callbacks, LinkOptions, MqttLink
-from .outbox import MAX_ATTEMPTS, REFUSED_RETRY_S, Outbox, Row
-from .topics import Topics, chunk_topic
+from .outbox import Outbox, Row
+from .pump import OutboxPump
+from .state import StatePublisher
+from .topics import Topics
 
 log = logging.getLogger("edge_agent.publish")
-
-PRUNE_EVERY_S = 30.0
-PUMP_ERROR_LOG_S = 300.0  # a pump error that repeats is logged with its traceback this often
-
-
-def media_rows(topics: Topics, event: Event, kind: str, data: bytes, chunk_size: int, qos: int) -> tuple[MediaRef, list[Row]]:
-    """The MediaRef for the event and the manifest + chunk messages that carry `data`."""
-    manifest_topic = topics.media_manifest(event.type, event.event_id, kind)
-    old = getattr(event, kind, None)
-    extra = {} if old is None else {"start": old.start, "duration_s": old.duration_s}
-    ref = MediaRef.for_bytes(data, CONTENT_TYPES[kind], topic=manifest_topic, **extra)
-    return ref, chunked_rows(manifest_topic, event.event_id, kind, data, chunk_size, qos)
-
-
-def chunked_rows(manifest_topic: str, media_id: str, kind: str, data: bytes, chunk_size: int, qos: int) -> list[Row]:
-    """The manifest message and the raw chunks of one media file (docs/mqtt.md)."""
-    chunks = [data[i : i + chunk_size] for i in range(0, len(data), chunk_size)] or [b""]
-    manifest = {
-        "event_id": media_id,
-        "media": kind,
-        "content_type": CONTENT_TYPES[kind],
-        "size": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "chunk_size": chunk_size,
-        "chunks": len(chunks),
-    }
-    rows = [Row("manifest", manifest_topic, json.dumps(manifest, separators=(",", ":")).encode(), qos, media=kind)]
-    rows += [Row("chunk", chunk_topic(manifest_topic, i), c, qos, media=kind) for i, c in enumerate(chunks)]
-    return rows
 
 
 def require_signatures(mqtt: Mqtt, secret: str | None) -> bool:
@@ -73,8 +46,29 @@ def require_signatures(mqtt: Mqtt, secret: str | None) -> bool:
     return True
 
 
+def command_dispatcher(mqtt: Mqtt, handlers: dict[str, Handler] | None, clock: Clock,
+                       nonces: Outbox | None = None) -> CommandDispatcher:
+    """The dispatcher for `handlers` with the config's secret, signing policy and expiry limit;
+    `nonces` (the outbox) remembers request ids across restarts."""
+    secret = configured_secret(mqtt)
+    return CommandDispatcher(handlers, secret, require_signatures(mqtt, secret), clock, mqtt.command_max_ttl_s,
+                             nonces=nonces)
+
+
+def open_outbox(mqtt: Mqtt, topics: Topics, clock: Clock) -> Outbox:
+    """The outbox of `mqtt`, announcing media it drops with an `update` on the event's topic."""
+    qos = max(1, mqtt.qos)
+
+    def announce(event_json: str, kinds: list[str]) -> Row:
+        upd = EventContext.media_dropped(Event.from_json(event_json), clock.now(), kinds)
+        return Row("event", topics.event_topic(upd.type), upd.to_json().encode(), qos)
+
+    return Outbox(mqtt.outbox.path, int(mqtt.outbox.media_quota_mb * 1024 * 1024), mqtt.outbox.synchronous,
+                  announce=announce)
+
+
 class MqttSink:
-    """Durable, non-blocking publisher of events, media, health, retained state and command replies."""
+    """Durable, non-blocking publisher of events; owner of the link and of the parts beside it."""
 
     def __init__(
         self,
@@ -82,24 +76,15 @@ class MqttSink:
         site: str,
         device: str,
         clock: Clock | None = None,
-        handlers: dict[str, Handler] | None = None,
-        command_secret: str | None = None,
+        dispatcher: CommandDispatcher | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self.cfg = mqtt
         self.clock = clock or SystemClock()
         self.topics = Topics(mqtt.topic_prefix, site, device)
         self.qos = max(1, mqtt.qos)  # the outbox needs an acknowledgement to delete
-        self.outbox = Outbox(
-            mqtt.outbox.path,
-            int(mqtt.outbox.media_quota_mb * 1024 * 1024),
-            mqtt.outbox.synchronous,
-            announce=self._announce,
-        )
-        secret = command_secret or configured_secret(mqtt)
-        self.commands = CommandDispatcher(
-            handlers, secret, require_signatures(mqtt, secret), self.clock, mqtt.command_max_ttl_s, nonces=self.outbox,
-            publish_media=self.publish_snapshot,
-        )
+        self.outbox = outbox or open_outbox(mqtt, self.topics, self.clock)
+        self.commands = dispatcher or command_dispatcher(mqtt, None, self.clock, self.outbox)
         opts = LinkOptions(
             client_id=mqtt.client_id or f"edge-agent-{site}-{device}",
             status_topic=self.topics.status,
@@ -109,27 +94,33 @@ class MqttSink:
             session_expiry_s=mqtt.session_expiry_s,
             max_inflight=mqtt.max_inflight,
         )
-        cb = Callbacks(connected=self._on_connected, published=self._on_published, message=self._on_message)
+        # The callbacks fire only once start() has started the link, when every part exists.
+        cb = Callbacks(connected=lambda session_present: self.pump.wake(),
+                       disconnected=lambda: self.pump.on_disconnected(),
+                       published=lambda mid, ok, reason: self.pump.on_published(mid, ok, reason),
+                       message=lambda topic, payload, props: self.worker.on_message(topic, payload, props))
         self.link = MqttLink(mqtt, opts, cb)
-        self._acks: queue.SimpleQueue[tuple[int, bool, str]] = queue.SimpleQueue()
-        self._cmds: queue.Queue[tuple[str, bytes, Any] | None] = queue.Queue(maxsize=100)
-        self._mids: dict[int, int] = {}  # paho mid -> outbox seq; pump thread only
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self.counts = {"emitted": 0, "outbox_errors": 0, "commands_dropped": 0, "pump_errors": 0}
-        self._last_pump_error: tuple[str, float] = ("", float("-inf"))
+        self.pump = OutboxPump(self.outbox, self.link, mqtt.max_inflight, mqtt.chunk_size, self.qos)
+        self.state = StatePublisher(self.outbox, self.link, self.topics, self.qos, mqtt.chunk_size, self.clock,
+                                    self.pump.wake)
+        self.worker = CommandWorker(self.commands, self.state.publish_snapshot,
+                                    lambda data: self.link.publish(self.topics.cmd_reply, data, self.qos))
+        self.counts = {"emitted": 0, "outbox_errors": 0}
+        self._closed: bool | None = None
 
     @classmethod
-    def from_config(cls, cfg: AgentConfig, clock: Clock | None = None, handlers: dict[str, Handler] | None = None) -> MqttSink:
-        return cls(cfg.mqtt, cfg.site.id, cfg.device.id, clock, handlers)
+    def from_config(cls, cfg: AgentConfig, clock: Clock | None = None,
+                    handlers: dict[str, Handler] | None = None) -> MqttSink:
+        """The agent's sink; the dispatcher for `handlers` is built here and handed in."""
+        clock = clock or SystemClock()
+        outbox = open_outbox(cfg.mqtt, Topics(cfg.mqtt.topic_prefix, cfg.site.id, cfg.device.id), clock)
+        dispatcher = command_dispatcher(cfg.mqtt, handlers, clock, outbox)
+        return cls(cfg.mqtt, cfg.site.id, cfg.device.id, clock, dispatcher, outbox)
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> MqttSink:
-        for name, target in (("mqtt-pump", self._pump), ("mqtt-commands", self._command_worker)):
-            t = threading.Thread(target=target, name=name, daemon=True)
-            t.start()
-            self._threads.append(t)
+        self.pump.start()
+        self.worker.start()
         self.link.start()
         return self
 
@@ -138,14 +129,11 @@ class MqttSink:
 
         Safe to call again (a replay closes its sinks, and its CLI closes this one on failure too).
         """
-        if getattr(self, "_closed", None) is not None:
+        if self._closed is not None:
             return self._closed
-        drained = self.wait_drained(flush_timeout) if self._threads else self.outbox.depth() == 0
-        self._stop.set()
-        self._wake.set()
-        self._cmds.put(None)
-        for t in self._threads:
-            t.join(timeout=2)
+        drained = self.wait_drained(flush_timeout) if self.pump.started else self.outbox.depth() == 0
+        self.pump.stop()
+        self.worker.stop()
         self.link.stop(graceful=True)
         if not drained:
             log.warning("mqtt: %d message(s) stay in the outbox %s; they go out on the next start",
@@ -186,39 +174,12 @@ class MqttSink:
         for event_id, kinds in dropped.items():
             log.warning("media quota full: dropped %s of event %s", ", ".join(kinds), event_id)
         self.counts["emitted"] += 1
-        self._wake.set()
+        self.pump.wake()
         return event
 
-    def _announce(self, event_json: str, kinds: list[str]) -> Row | None:
-        """The `update` that tells central an event's media was dropped for the quota."""
-        upd = EventContext.media_dropped(Event.from_json(event_json), self.clock.now(), kinds)
-        return Row("event", self.topics.event_topic(upd.type), upd.to_json().encode(), self.qos)
-
-    # -- other messages --------------------------------------------------------------------
-    def publish_retained(self, topic_suffix: str, payload: Any) -> None:
-        """Durable retained state under this device, e.g. `patrol/status/gate-3`."""
-        data = payload if isinstance(payload, bytes) else (
-            payload.encode() if isinstance(payload, str) else json.dumps(payload, separators=(",", ":")).encode()
-        )
-        self.outbox.put(Row("retained", self.topics.suffix(topic_suffix), data, self.qos, retain=True))
-        self._wake.set()
-
-    def publish_snapshot(self, snapshot_id: str, jpeg: bytes) -> str:
-        """A JPEG answering the `snapshot` command, chunked like alarm media and durable in the
-        outbox (a whole JPEG in one message can exceed a 128 KB broker limit); returns its manifest topic."""
-        topic = self.topics.snapshot_manifest(snapshot_id)
-        self.outbox.put_media(snapshot_id, chunked_rows(topic, snapshot_id, "snapshot", jpeg, self.cfg.chunk_size, self.qos))
-        self._wake.set()
-        return topic
-
-    def publish_health(self, health: dict[str, Any]) -> None:
-        """Periodic health JSON; QoS 0 and not stored: a stale health report is worth nothing."""
-        body = dict(health)
-        body.setdefault("mqtt", self.stats())
-        body.setdefault("time", iso_utc(self.clock.now()))
-        self.link.publish(self.topics.health, json.dumps(body, separators=(",", ":"), default=str).encode(), 0)
-
+    # -- health ----------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
+        """The `mqtt` section of the health report (topic, file and /health alike)."""
         c = self.outbox.counters()
         return {
             "connected": self.link.connected.is_set(),
@@ -237,88 +198,11 @@ class MqttSink:
             "rejected": {"clip": c.get("rejected_clip", 0), "snapshot": c.get("rejected_snapshot", 0)},
             "refused_events": c.get("refused", 0),
             "commands": dict(self.commands.counts),
+            "max_packet_size": self.link.max_packet_size,
+            "chunk_cap": self.pump.chunk_cap,
+            # each distinct link problem -> times seen and times logged (once per 5 minutes at most)
+            "problems": {k: dict(v) for k, v in self.link.problems.items()},
             **self.counts,
+            **self.pump.counts,
+            **self.worker.counts,
         }
-
-    # -- pump (one thread owns mids) -------------------------------------------------------
-    def _on_connected(self, session_present: bool) -> None:
-        self._wake.set()
-
-    def _on_published(self, mid: int, ok: bool, reason: str) -> None:
-        # Network thread, maybe under paho's locks: only queue it, the pump does the rest.
-        self._acks.put((mid, ok, reason))
-        self._wake.set()
-
-    def _pump(self) -> None:
-        last_prune = time.monotonic()
-        while not self._stop.is_set():
-            self._wake.wait(0.5)
-            self._wake.clear()
-            try:
-                self._settle_acks()
-                if self.link.connected.is_set():
-                    self._send(self.cfg.max_inflight - len(self._mids))
-                if time.monotonic() - last_prune > PRUNE_EVERY_S:
-                    self.outbox.prune_meta()
-                    last_prune = time.monotonic()
-            except Exception as exc:  # the pump must outlive any one bad message
-                self._pump_error(exc)
-                time.sleep(0.5)
-        self.outbox.release()
-
-    def _pump_error(self, exc: Exception) -> None:
-        """The traceback once per distinct error and PUMP_ERROR_LOG_S; a repeat in between only counts."""
-        key, now = f"{type(exc).__name__}: {exc}", time.monotonic()
-        self.counts["pump_errors"] += 1
-        if key != self._last_pump_error[0] or now - self._last_pump_error[1] >= PUMP_ERROR_LOG_S:
-            log.exception("mqtt pump error (%d so far)", self.counts["pump_errors"])
-            self._last_pump_error = (key, now)
-
-    def _settle_acks(self) -> None:
-        done: list[int] = []
-        while True:
-            try:
-                mid, ok, reason = self._acks.get_nowait()
-            except queue.Empty:
-                break
-            seq = self._mids.pop(mid, None)
-            if seq is None:
-                continue  # status message or a reply: not from the outbox
-            if ok:
-                done.append(seq)
-            elif self.outbox.fail(seq):
-                log.error("broker refused outbox message %d %d times (%s): media is dropped, event JSON waits"
-                          " %.0f s before the next try", seq, MAX_ATTEMPTS, reason, REFUSED_RETRY_S)
-            else:
-                log.warning("broker refused outbox message %d (%s); will retry", seq, reason)
-        self.outbox.ack(done)
-
-    def _send(self, room: int) -> None:
-        for msg in self.outbox.claim(room):
-            rc, mid = self.link.publish(msg.topic, msg.payload, msg.qos, msg.retain)
-            if rc in (0, 4):  # 4: connection just dropped; paho keeps QoS>0 and resends it
-                self._mids[mid] = msg.seq
-            else:
-                log.error("publish of %s failed locally (rc %d); will retry", msg.topic, rc)
-                self.outbox.release([msg.seq])
-                break
-
-    # -- commands --------------------------------------------------------------------------
-    def _on_message(self, topic: str, payload: bytes, props: Any) -> None:
-        try:
-            self._cmds.put_nowait((topic, payload, props))
-        except queue.Full:
-            self.counts["commands_dropped"] += 1
-
-    def _command_worker(self) -> None:
-        while True:
-            item = self._cmds.get()
-            if item is None:
-                return
-            try:
-                reply = self.commands.handle(*item)
-                if reply is not None:
-                    data = json.dumps(reply, separators=(",", ":"), default=str).encode()
-                    self.link.publish(self.topics.cmd_reply, data, self.qos)
-            except Exception:
-                log.exception("command handling error")

@@ -54,7 +54,8 @@ def test_new_picture_size_on_the_same_path_is_analysed_and_a_turned_camera_is_no
     the new size at once (it used to fail every frame and stay `online`, blind), still raises
     camera_tampered against the rescaled background, and `accept_view`, signed and sent as
     `edge-agent cmd accept_view` sends it over a real broker, makes the new view the usual one."""
-    from edge_agent.publish.publisher import MqttSink
+    from edge_agent.clock import SystemClock
+    from edge_agent.publish.publisher import MqttSink, command_dispatcher
     from edge_agent.publish.sender import parse_args, send_command
     from edge_agent.run import _Control, _handlers
     from tests.fixtures.mosquitto import mqtt_settings
@@ -68,8 +69,9 @@ def test_new_picture_size_on_the_same_path_is_analysed_and_a_turned_camera_is_no
     agent.start()
     ctl = _Control()
     ctl.agent = agent
-    commands = MqttSink(mqtt_settings(mosquitto, tmp_path / "o.sqlite", command_secret="k3y"), "s1", "d1",
-                        handlers=_handlers(ctl, str(tmp_path / "unused.yaml"))).start()
+    mqtt = mqtt_settings(mosquitto, tmp_path / "o.sqlite", command_secret="k3y")
+    table = command_dispatcher(mqtt, _handlers(ctl, str(tmp_path / "unused.yaml")), SystemClock())
+    commands = MqttSink(mqtt, "s1", "d1", dispatcher=table).start()
     cam = lambda: agent.health.snapshot()["cameras"]["cam"]  # noqa: E731
 
     def tamper(phase: str) -> list:

@@ -108,7 +108,7 @@ def test_map_health_and_patrol_boards_show_the_county(mosquitto, postgres, conso
     clock = FakeClock(time.time() - 6 * 3600 - 60)  # rail points are due every 6 h, day and night
     sink = MqttSink(mqtt_settings(mosquitto, tmp_path / "outbox.sqlite", topic_prefix=PREFIX), SITE, "box-00",
                     clock).start()
-    boxes[0].watch.publish = lambda body: sink.publish_retained("inventory", body)
+    boxes[0].watch.publish = lambda body: sink.state.publish_retained("inventory", body)
     for box in boxes[1:]:
         box.watch.publish = sender(box.base)
         client.publish(f"{box.base}/status", status_payload("online", box.cfg.device.id), qos=1, retain=True)
@@ -158,7 +158,7 @@ def patrol_day(box: Box, sink: MqttSink, clock: FakeClock, tmp_path: Path) -> st
     due; that one is overdue 6 h after the watch started. One check-in comes with its snapshot."""
     ctx = EventContext(SITE, "box-00", "", TZ)
     watch = OverdueWatch(ctx, PATROL, box.points, clock, PatrolStore.open(tmp_path / "patrol.json"),
-                         lambda point, body: sink.publish_retained(f"patrol/status/{point}", body))
+                         lambda point, body: sink.state.publish_retained(f"patrol/status/{point}", body))
     watch.check()
     clock.advance(6 * 3600 - 60)
     missed, visited = box.points[3].id, [p for p in box.points if p.id != box.points[3].id]

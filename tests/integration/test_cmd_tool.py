@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from edge_agent.clock import SystemClock
 from edge_agent.errors import EdgeAgentError
-from edge_agent.publish.publisher import MqttSink
+from edge_agent.publish.publisher import MqttSink, command_dispatcher
 from edge_agent.publish.sender import parse_args, send_command
 from tests.fixtures.mosquitto import mqtt_settings
 
@@ -23,7 +24,8 @@ def _zone(args: dict) -> dict:
 
 def test_cmd_signs_sends_and_prints_the_reply(tmp_path: Path, mosquitto) -> None:
     agent_cfg = mqtt_settings(mosquitto, tmp_path / "o.sqlite", command_secret=SECRET)
-    sink = MqttSink(agent_cfg, "site1", "dev1", handlers={"zone": _zone}).start()
+    sink = MqttSink(agent_cfg, "site1", "dev1",
+                    dispatcher=command_dispatcher(agent_cfg, {"zone": _zone}, SystemClock())).start()
     try:
         tool = mqtt_settings(mosquitto, tmp_path / "unused.sqlite", command_secret=SECRET)
         reply, _ = send_command(tool, "site1", "dev1", "zone", parse_args(["zone=track", "enabled=false"], "c1"))

@@ -71,7 +71,9 @@ def test_live_agent_over_mqtt(rtsp_server, mosquitto, tmp_path):
     cfg_path = tmp_path / "cameras.yaml"
     cfg_path.write_text(yaml.safe_dump(config))
     central = Listener(mosquitto.port, Topics("edge", "s1", "d1"))
-    proc = subprocess.Popen([sys.executable, "-m", "edge_agent.cli", "run", "--config", str(cfg_path)],
+    health_file = tmp_path / "health.json"
+    proc = subprocess.Popen([sys.executable, "-m", "edge_agent.cli", "run", "--config", str(cfg_path),
+                             "--health-file", str(health_file)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         t = central.topics
@@ -89,6 +91,10 @@ def test_live_agent_over_mqtt(rtsp_server, mosquitto, tmp_path):
             == [(ZONE["name"], ZONE["kind"], ZONE["polygon"])]
         assert wait_for(lambda: any(h["cameras"]["walk"]["fps_in"] > 0 and h["disk"]["outbox_bytes"] > 0
                                     for h in central.on(t.health)), 10), central.on(t.health)[-1]
+        # the health file carries the same MQTT / outbox section as the health topic (issue 14 fault 5)
+        on_file = json.loads(health_file.read_text())["mqtt"]
+        assert set(on_file) == set(central.on(t.health)[-1]["mqtt"]) and on_file["connected"] is True
+        assert {"outbox_depth", "outbox_oldest_s", "delivered", "problems"} <= set(on_file)
         assert central.command("ping")["ok"]
         snap = central.command("snapshot", camera="walk")
         assert snap["ok"] and snap["result"]["size"] > 1000, snap

@@ -12,9 +12,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edge_agent.clock import iso_utc
+from edge_agent.clock import SystemClock, iso_utc
 from edge_agent.publish.commands import envelope, sign
-from edge_agent.publish.publisher import MqttSink
+from edge_agent.publish.publisher import MqttSink, command_dispatcher
 from tests.fixtures.mosquitto import mqtt_settings
 
 BASE = "edge/site1/dev1"
@@ -53,7 +53,8 @@ def body(rid: str, ttl: float = 30, issued: float | None = None) -> dict:
 def test_commands_over_the_broker(mosquitto, tmp_path):
     cfg = mqtt_settings(mosquitto, tmp_path / "outbox.sqlite", command_secret=SECRET, require_signed_commands=True)
     acks: list[dict] = []
-    sink = MqttSink(cfg, "site1", "dev1", handlers={"ack": lambda args: acks.append(args) or {"acked": True}})
+    sink = MqttSink(cfg, "site1", "dev1", dispatcher=command_dispatcher(
+        cfg, {"ack": lambda args: acks.append(args) or {"acked": True}}, SystemClock()))
     sink.start()
     assert sink.link.connected.wait(10)
     op, replies = operator(mosquitto.port)

@@ -48,10 +48,10 @@ def test_status_is_retained_online_then_offline_and_patrol_goes_to_patrol(mosqui
     sink = MqttSink(cfg, "site1", "dev1").start()
     ev = sample_event(2, type_="patrol_checkin")
     sink.emit(ev, {})
-    sink.publish_retained("patrol/status/gate-3", {"state": "ok"})
+    sink.state.publish_retained("patrol/status/gate-3", {"state": "ok"})
     assert central.wait_complete(1, timeout=10)
     assert sink.wait_drained(5)
-    sink.publish_health({"cameras": {"cam1": "ok"}})
+    sink.state.publish_health({"cameras": {"cam1": "ok"}, "mqtt": sink.stats()})  # as run.py builds it
     deadline = time.monotonic() + 5
     while "site1/dev1" not in central.central.health and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -125,7 +125,7 @@ def test_command_snapshot_is_chunked_and_reassembled_by_central(mosquitto_factor
     central.wait_connected()
     sink = MqttSink(cfg, "site1", "dev1").start()
     try:
-        topic = sink.publish_snapshot("snap-1", jpeg)
+        topic = sink.state.publish_snapshot("snap-1", jpeg)
         assert topic == "edge/site1/dev1/snapshots/snap-1/snapshot"
         path = tmp_path / "central" / "media" / "snap-1" / "snapshot.jpg"
         deadline = time.monotonic() + 20

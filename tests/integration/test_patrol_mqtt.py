@@ -41,7 +41,7 @@ def test_status_checkin_and_overdue_over_the_broker(mosquitto, tmp_path):
     sink = MqttSink(mqtt_settings(mosquitto, tmp_path / "outbox.sqlite", topic_prefix="plant"),
                     cfg.site.id, cfg.device.id, clock).start()
     ctx = EventContext(cfg.site.id, cfg.device.id, "patrol-cam", cfg.site.timezone)
-    stage = PatrolStage.from_config(cfg, clock, lambda point, body: sink.publish_retained(f"patrol/status/{point}", body),
+    stage = PatrolStage.from_config(cfg, clock, lambda point, body: sink.state.publish_retained(f"patrol/status/{point}", body),
                                     lambda cam: True, lambda cam: ctx, state_path=tmp_path / "patrol_state.json")
     delivery = Delivery(sink, clock, threaded=False)
     assert stage is not None and list(stage.monitors) == ["patrol-cam"]

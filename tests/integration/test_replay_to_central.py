@@ -15,6 +15,8 @@ import cv2
 import numpy as np
 
 from edge_agent.cli import main
+from edge_agent.config.loader import load_config
+from edge_agent.publish.publisher import MqttSink
 from tests.fixtures.mosquitto import mqtt_settings
 
 FOOTAGE = Path(__file__).parents[1] / "footage"
@@ -35,6 +37,10 @@ def test_replayed_alarm_reaches_central_through_a_256k_broker(mosquitto_factory,
     central = central_factory(mqtt_settings(broker, tmp_path / "central-outbox.sqlite", topic_prefix="city"),
                               tmp_path / "central")
     central.wait_connected()
+    # the live agent of this box runs on the same config: the replay must neither take its client
+    # id (the broker would drop one of them at each connect, for ever) nor its outbox
+    live = MqttSink.from_config(load_config(str(conf))).start()
+    assert live.link.connected.wait(10)
 
     done = subprocess.run(
         [sys.executable, "-m", "edge_agent.cli", "replay", str(FOOTAGE / "rail_intrusion.mp4"),
@@ -44,6 +50,9 @@ def test_replayed_alarm_reaches_central_through_a_256k_broker(mosquitto_factory,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert central.wait_complete(3, timeout=30), central.lines
+    assert live.link.connected.is_set() and live.link.connects == 1, live.stats()
+    assert live.outbox.counters().get("delivered", 0) == 0  # its outbox sent nothing of the replay's
+    live.close(1)
 
     events = central.events()
     assert sorted((e["type"], e["phase"]) for e in events) == [

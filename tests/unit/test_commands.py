@@ -131,17 +131,15 @@ def test_a_configured_secret_requires_signed_commands_unless_explicitly_relaxed(
     """With a secret but the default require_signed_commands=false, unsigned commands ran: the
     secret protected nothing."""
     from edge_agent.config.models import Mqtt, Outbox
-    from edge_agent.publish.publisher import MqttSink
+    from edge_agent.publish.publisher import command_dispatcher
 
-    def sink(**kw) -> MqttSink:
-        return MqttSink(Mqtt(outbox=Outbox(path=str(tmp_path / f"o{len(kw)}.sqlite")), **kw), "site1", "dev1")
+    def dispatcher(**kw) -> CommandDispatcher:
+        return command_dispatcher(Mqtt(outbox=Outbox(path=str(tmp_path / "o.sqlite")), **kw), None, FakeClock())
 
-    strict = sink(command_secret=SECRET)
-    assert strict.commands.require_signed is True
-    assert "unsigned" in strict.commands.handle(TOPIC, raw(cmd(FakeClock())))["error"]
-    assert sink().commands.require_signed is False  # no secret: nothing to sign with
-    relaxed = sink(command_secret=SECRET, require_signed_commands=False)
-    assert relaxed.commands.require_signed is False
+    strict = dispatcher(command_secret=SECRET)
+    assert strict.require_signed is True
+    assert "unsigned" in strict.handle(TOPIC, raw(cmd(FakeClock())))["error"]
+    assert dispatcher().require_signed is False  # no secret: nothing to sign with
+    relaxed = dispatcher(command_secret=SECRET, require_signed_commands=False)
+    assert relaxed.require_signed is False
     assert "anyone who can publish" in caplog.text
-    for s in (strict, relaxed):
-        s.outbox.close()
