@@ -197,6 +197,8 @@ class MqttSink:
             # that often (kept, retried every REFUSED_RETRY_S)
             "rejected": {"clip": c.get("rejected_clip", 0), "snapshot": c.get("rejected_snapshot", 0)},
             "refused_events": c.get("refused", 0),
+            # what opening a file torn by a power cut kept and lost (outbox_repair.py), since it was made
+            "recovery": {k: c.get(k, 0) for k in ("recovered_rows", "unreadable_rows", "wal_frames_lost")},
             "commands": dict(self.commands.counts),
             "max_packet_size": self.link.max_packet_size,
             "chunk_cap": self.pump.chunk_cap,
