@@ -16,6 +16,7 @@ in progress, deliver what is left and exit 0 (the process around it is run.py).
 from __future__ import annotations
 
 import concurrent.futures
+import collections
 import functools
 import logging
 import queue
@@ -75,6 +76,7 @@ class LiveAgent:
                                        cfg.detector.max_batch, cfg.detector.max_wait_ms)
         self._analytics = threading.Thread(target=self._analyse_loop, name="analytics", daemon=True)
         self.analysed = 0  # jobs the analytics thread has done: its progress, for the watchdog
+        self.failed_steps: collections.Counter[str] = collections.Counter()  # supervision steps that raised
         run_id = f"{self.clock.now():.0f}"
         for cam in cfg.cameras:
             if cam.enabled:
@@ -126,6 +128,7 @@ class LiveAgent:
         if self.patrol is not None:
             self._guarded("patrol overdue check", lambda: self.delivery.submit(self.patrol.check()))
         self.health.set_section("delivery", self.delivery.stats())
+        self.health.set_section("supervision", {"failed_steps": dict(self.failed_steps)})
 
     def _supervise_camera(self, rt: CameraRuntime) -> None:
         rt.source.check_watchdog()
@@ -147,6 +150,7 @@ class LiveAgent:
         try:
             step(*args)
         except Exception:
+            self.failed_steps[what] += 1
             log.exception("supervision: %s failed; the agent carries on", what)
 
     def stop(self, timeout: float = 10.0) -> None:
