@@ -227,7 +227,7 @@ class Encoder:
     """
 
     def __init__(self, path: Path, width: int, height: int, fps: int, crf: int,
-                 bitrate_kbps: int | None = None) -> None:
+                 bitrate_kbps: int | None = None, preset: str = "medium") -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.container = av.open(str(path), "w", format="mp4")
         self.stream = self.container.add_stream("libx264", rate=Fraction(fps))
@@ -241,7 +241,7 @@ class Encoder:
         if bitrate_kbps:
             params += f":bitrate={bitrate_kbps}:vbv-maxrate={bitrate_kbps}:vbv-bufsize={bitrate_kbps}"
             rate = {}
-        self.stream.options = {**rate, "preset": "medium", "threads": "1", "x264-params": params}
+        self.stream.options = {**rate, "preset": preset, "threads": "1", "x264-params": params}
         self.fps = fps
         self.count = 0
 
