@@ -19,7 +19,7 @@ from tests.fixtures.rtsp import read_events
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 from footage.empty import CONDITIONS, ci_slice, render_empty  # noqa: E402
 
-SECONDS_EACH = 30.0  # 6 conditions: 3 media-minutes in all, about 90 s of CPU (the suite's share)
+SECONDS_EACH = 30.0  # 6 conditions: 3 media-minutes in all, about 105 s of CPU (the suite's share)
 SCENES = {s.condition: s for s in ci_slice(SECONDS_EACH)}
 
 
