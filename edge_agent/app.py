@@ -16,6 +16,7 @@ in progress, deliver what is left and exit 0 (the process around it is run.py).
 from __future__ import annotations
 
 import concurrent.futures
+import collections
 import functools
 import logging
 import queue
@@ -79,6 +80,7 @@ class LiveAgent:
                                        cfg.detector.max_batch, cfg.detector.max_wait_ms, self.policy)
         self._analytics = threading.Thread(target=self._analyse_loop, name="analytics", daemon=True)
         self.analysed = 0  # jobs the analytics thread has done: its progress, for the watchdog
+        self.failed_steps: collections.Counter[str] = collections.Counter()  # supervision steps that raised
         run_id = f"{self.clock.now():.0f}"
         for cam in cfg.cameras:
             if cam.enabled:
@@ -139,6 +141,7 @@ class LiveAgent:
         provider = self.batcher.detector.provider  # a failing GPU provider is replaced by the CPU
         wants_gpu = any(p != "cpu" for p in self.cfg.detector.providers)
         self.health.set_detector(provider=provider, gpu_fallback=wants_gpu and not uses_gpu(provider))
+        self.health.set_section("supervision", {"failed_steps": dict(self.failed_steps)})
 
     def _supervise_overload(self) -> None:
         self.policy.tick()  # an idle detector reports no batches: the policy relaxes here
@@ -180,6 +183,7 @@ class LiveAgent:
         try:
             step(*args)
         except Exception:
+            self.failed_steps[what] += 1
             log.exception("supervision: %s failed; the agent carries on", what)
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -129,7 +129,8 @@ def _health_report(agent: LiveAgent, sink: EventSink) -> dict[str, Any]:
     return snap
 
 
-def _publish_health(agent: LiveAgent, sink: EventSink, health_file: str | None) -> None:
+def _publish_health(agent: LiveAgent, sink: EventSink, health_file: str | None) -> bool:
+    """Publish health and write the health file; False when the file could not be written."""
     snap = _health_report(agent, sink)
     if isinstance(sink, MqttSink):
         sink.state.publish_health(snap)
@@ -140,6 +141,8 @@ def _publish_health(agent: LiveAgent, sink: EventSink, health_file: str | None) 
             tmp.replace(health_file)
         except OSError as exc:  # a full disk must not end the agent that watches the cameras
             log.error("health file %s not written (%s)", health_file, exc.strerror or exc)
+            return False
+    return True
 
 
 def run_live(config_path: str, duration: float | None = None, health_file: str | None = None) -> int:

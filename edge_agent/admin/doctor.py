@@ -125,9 +125,34 @@ class _Timex(ctypes.Structure):
                 ("pad", ctypes.c_byte * 256)]
 
 
+MAX_OFFSET_S = 2.0  # alarm times further off than this confuse an operator comparing sources
+
+
+def check_broker_clock(cfg: AgentConfig) -> list[Finding]:
+    """The offset from the broker's clock where the broker shows it ($SYS), else why not."""
+    from .brokerclock import read_broker_clock
+
+    if not cfg.mqtt.enabled:
+        return []
+    bc = read_broker_clock(cfg.mqtt, f"edge-agent-doctor-{cfg.device.id}")
+    if not bc.connected:
+        return [Finding(WARN, f"clock: offset from the broker not measured: {bc.error}",
+                        "see the mqtt line above")]
+    rtt = f"round trip {bc.rtt_s * 1000:.0f} ms" if bc.rtt_s is not None else "no echo (publishing refused?)"
+    offset = bc.offset_s
+    if offset is None:
+        return [Finding(OK, f"clock: offset from the broker cannot be seen: {bc.version or 'the broker'} publishes "
+                            f"no wall-clock time in $SYS (only uptime); {rtt}")]
+    where = f"{offset:+.1f} s from the broker's {bc.topic} ({rtt})"
+    if abs(offset) <= MAX_OFFSET_S:
+        return [Finding(OK, f"clock: {where}")]
+    return [Finding(WARN, f"clock: {where}: alarm times and the broker's differ",
+                    "synchronise this box and the broker to the same NTP servers")]
+
+
 def check_clock() -> list[Finding]:
     """The kernel's own verdict (adjtimex: TIME_ERROR = not synchronised), which chrony, ntpd and
-    systemd-timesyncd all maintain. The broker's time is not visible over MQTT, so no offset is given."""
+    systemd-timesyncd all maintain. The offset from the broker: check_broker_clock."""
     try:
         state = ctypes.CDLL(None, use_errno=True).adjtimex(ctypes.byref(_Timex()))
     except (OSError, AttributeError):
@@ -146,6 +171,8 @@ def run_doctor(config_path: str) -> tuple[int, list[Finding]]:
         findings += check_broker(cfg)
         findings += check_storage(cfg)
     findings += check_clock()
+    if cfg is not None:
+        findings += check_broker_clock(cfg)
     levels = {f.level for f in findings}
     return (1 if FAIL in levels else 2 if WARN in levels else 0), findings
 

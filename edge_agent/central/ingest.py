@@ -229,9 +229,9 @@ class Ingest:
             ev = Event.from_json(payload)
         except (ValidationError, ValueError) as exc:
             out.counts["dropped"] += 1
-            first = exc.errors()[0] if isinstance(exc, ValidationError) else {"loc": (), "msg": str(exc)}
-            log.error("event on %s dropped: not a valid event (%s: %s)", topic,
-                      ".".join(str(p) for p in first["loc"]) or "payload", first["msg"])
+            errors = exc.errors() if isinstance(exc, ValidationError) else [{"loc": (), "msg": str(exc)}]
+            log.error("event on %s dropped: not a valid event (%s)", topic, "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}" for e in errors[:5]))
             return
         stored = self.store.record_event(ev, payload, self.clock.now(), conn)
         out.counts["stored" if stored.new else "duplicates"] += 1

@@ -55,6 +55,14 @@ def motion_fraction(prev: np.ndarray, cur: np.ndarray, threshold: float = CHANGE
     return float(np.count_nonzero(np.abs(cur - prev) > threshold)) / cur.size
 
 
+def relit(picture: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """`picture` brought to `reference`'s light: divided by the median brightness ratio between
+    them, which light changing over the whole view (dusk, clouds, the day/night IR switch) moves
+    and an object covering less than half of the view does not."""
+    gain = float(np.median((picture + 1.0) / (reference + 1.0)))
+    return picture / max(gain, 1e-3)
+
+
 def changed_pixels(prev: np.ndarray, cur: np.ndarray, region: np.ndarray | None = None,
                    threshold: float = CHANGE_LEVEL) -> int:
     """Pixels whose brightness changed by more than `threshold`, inside `region` (a bool mask)."""
@@ -99,8 +107,10 @@ class SceneWatch:
     """One camera's motion gate and tamper detector; call `observe` once per sampled frame.
 
     Tamper reasons: "uniform" (black, white or covered: almost no contrast) and "changed" (most of
-    the picture differs from the long-term background, e.g. the camera was turned). Both must
-    hold for `tamper_hold_s` so a passing train or a light flash does not alarm.
+    the picture differs from the long-term background, e.g. the camera was turned). The picture
+    is compared at the background's light (`relit`), so dusk, clouds or the IR switch from
+    colour to a brighter or darker grey is not "changed". Both must hold for `tamper_hold_s` so
+    a passing train or a light flash does not alarm.
     """
 
     def __init__(
@@ -194,7 +204,7 @@ class SceneWatch:
         if float(small.std()) < self.uniform_std:
             reason = "uniform"
         elif self.background is not None:
-            if motion_fraction(self.background, small, threshold=40.0) >= self.changed_fraction:
+            if motion_fraction(self.background, relit(small, self.background), threshold=40.0) >= self.changed_fraction:
                 reason = "changed"
         if reason is None:
             self._suspect_since = self._suspect_reason = None

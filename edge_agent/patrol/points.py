@@ -149,7 +149,7 @@ def _unique(doc: YamlDoc, section: str, key: str, what: str) -> list[str]:
 def _check(doc: YamlDoc) -> list[str]:
     problems = _unique(doc, "points", "id", "point id") + _unique(doc, "roster", "badge", "badge number")
     problems += _unique(doc, "teams", "id", "team id")
-    teams = {t.get("id") for _, t in _dicts(doc, "teams")}
+    teams = {t["id"] for _, t in _dicts(doc, "teams") if isinstance(t.get("id"), str)}  # others: reported by validation
     if teams:
         for section in ("points", "roster"):
             for i, raw in _dicts(doc, section):

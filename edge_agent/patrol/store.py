@@ -37,6 +37,7 @@ class PatrolStore:
 
     path: Path | None
     points: dict[str, PointState] = field(default_factory=dict)
+    save_errors: int = 0  # saves the disk refused (monitoring went on from memory)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -75,6 +76,7 @@ class PatrolStore:
                 os.fsync(fh.fileno())
             os.replace(tmp, self.path)
         except OSError as exc:
+            self.save_errors += 1
             log.error("patrol state %s not saved (%s); due times are kept in memory only", self.path,
                       exc.strerror or exc)
             return False

@@ -22,7 +22,7 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Annotated, Any, Callable, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -36,6 +36,9 @@ log = logging.getLogger("edge_agent.publish.commands")
 NAMES = ("snapshot", "ack", "zone", "reload", "ping", "accept_view")
 MAX_SKEW_S = 300.0  # issued_at may be this far ahead of our clock
 MAX_NONCES = 10_000
+MAX_EPOCH = 32_503_680_000.0  # the year 3000
+# A handler refuses bad arguments with ValueError naming the field (a refusal, no traceback);
+# any other exception is a bug, logged with its traceback and answered as "failed".
 Handler = Callable[[dict[str, Any]], "dict[str, Any] | MediaReply"]
 
 
@@ -48,12 +51,17 @@ class Refused(Exception):
     """A command not executed; the message goes into the error reply."""
 
 
+# Seconds since 1970: a number, never true/false (which pydantic would read as 1/0) nor NaN or infinity
+# (which compare false with everything, so no expiry check would ever refuse them).
+Epoch = Annotated[float, Field(strict=True, allow_inf_nan=False)] | Annotated[int, Field(strict=True)]
+
+
 class CommandRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     request_id: str = Field(min_length=1, max_length=128)
-    issued_at: float | str
-    expires_at: float | str | None = None
-    ttl: float | None = Field(None, gt=0)
+    issued_at: Epoch | str
+    expires_at: Epoch | str | None = None
+    ttl: float | None = Field(None, gt=0, allow_inf_nan=False)
     args: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -65,6 +73,8 @@ class CommandRequest(BaseModel):
 
 def _epoch(value: float | str, key: str) -> float:
     if isinstance(value, (int, float)):
+        if not 0 <= value <= MAX_EPOCH:  # no date can be written for it, and no clock is there
+            raise Refused(f"malformed: {key} {value:g} is not a time in seconds since 1970")
         return float(value)
     try:
         return parse_iso(value)
@@ -154,6 +164,8 @@ class CommandDispatcher:
             handler = self.handlers[name]
             try:
                 result = handler(dict(req.args))
+            except ValueError as exc:  # how handlers refuse bad arguments: the message names the field
+                raise Refused(f"refused: {exc}") from None
             except Exception as exc:  # a handler bug must not kill the dispatcher
                 log.exception("command %s (%s) failed", name, req.request_id)
                 # from None on purpose: the cause's own text may carry a password; this message is redacted
@@ -204,9 +216,8 @@ class CommandDispatcher:
         try:
             return CommandRequest.model_validate(data)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "command"
-            raise Refused(f"malformed: {where}: {first['msg']}") from exc
+            raise Refused("malformed: " + "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'command'}: {e['msg']}" for e in exc.errors()[:5])) from exc
 
     def _check(self, name: str, req: CommandRequest) -> None:
         if name not in self.handlers:
@@ -216,12 +227,13 @@ class CommandDispatcher:
         now = self.clock.now()
         issued = _epoch(req.issued_at, "issued_at")
         expires = _epoch(req.expires_at, "expires_at") if req.expires_at is not None else issued + float(req.ttl or 0)
+        expiry = "expires_at" if req.expires_at is not None else "issued_at + ttl"
         if issued > now + MAX_SKEW_S:
             raise Refused("issued_at is in the future (check the clocks)")
         if expires <= now:
-            raise Refused(f"expired at {iso_utc(expires)}")
+            raise Refused(f"expired at {iso_utc(expires)} ({expiry})")
         if expires - now > self.max_ttl_s:
-            raise Refused(f"expiry more than {self.max_ttl_s:g} s away")
+            raise Refused(f"expiry ({expiry}) more than {self.max_ttl_s:g} s away")
         if not self._remember(req.request_id, expires, now):
             raise Refused(f"replayed: request_id {req.request_id} was already seen")
 

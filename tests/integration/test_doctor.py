@@ -4,6 +4,7 @@ the real model. Each problem is one line naming it, with its fix; exit 0 / 1 (wo
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -88,3 +89,12 @@ def test_missing_model_would_stop_the_agent(site, tmp_path):
     (fail,) = lines["FAIL"]
     assert code == 1 and "model yolov3-tiny" in fail and "missing" in fail
     assert "edge-agent models fetch yolov3-tiny" in fail
+
+
+def test_clock_against_the_broker_says_why_mosquitto_shows_no_offset(site):
+    """mosquitto publishes its version and uptime in $SYS but no wall-clock time: the doctor says
+    so, naming the broker, and times a round trip through it with the config's login."""
+    code, lines = doctor(site())
+    (line,) = [x for x in lines["ok"] + lines["warn"] if "clock:" in x and "broker" in x]
+    assert line.startswith("ok") and "cannot be seen" in line and "mosquitto version 2." in line, line
+    assert re.search(r"round trip \d+ ms", line), line

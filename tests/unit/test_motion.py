@@ -6,6 +6,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from edge_agent.detect.motion import SceneWatch, motion_fraction, small_from_bgr
 
@@ -85,6 +86,36 @@ def test_camera_turned_away_is_tampered():
         watch2.observe(usual, 0.2 * i)
     walk = [watch2.observe(small_from_bgr(with_person(scene(), 40 + 20 * i)), 4.0 + 0.2 * i).tamper for i in range(15)]
     assert all(s is None for s in walk)
+
+
+BACKGROUNDS = sorted(p.name for p in DATA.glob("*.jpg"))
+
+
+def _tamper_after(usual: np.ndarray, later: list[np.ndarray]) -> list[str | None]:
+    """Tamper states over `later` pictures (5 a second) once `usual` has been seen for 4 s."""
+    watch = SceneWatch(idle_interval_s=2.0, tamper_hold_s=1.0)
+    for i in range(20):
+        watch.observe(small_from_bgr(usual), 0.2 * i)
+    return [watch.observe(small_from_bgr(p), 4.0 + 0.2 * i).tamper for i, p in enumerate(later)]
+
+
+def _ir_night(image: np.ndarray, gain: float) -> np.ndarray:
+    """The day/night IR switch: no colour, foliage bright (near infrared), the level jumps."""
+    b, g, r = (image[:, :, i].astype(np.float32) for i in range(3))
+    grey = 0.11 * b + 0.59 * g + 0.30 * r + 0.6 * np.clip(g - np.maximum(r, b), 0, None)
+    return np.repeat(np.clip(grey * gain, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
+
+
+@pytest.mark.parametrize("usual", BACKGROUNDS)
+@pytest.mark.parametrize("gain", [0.5, 1.7])
+def test_ir_switch_and_light_changes_are_not_tampering(usual, gain):
+    """Issue 10 item 6: the IR switch (colour to grey with a jump) and light dimming or brightening
+    over the whole picture keep the view (the brightness difference alone called them "changed"),
+    while the camera turned away is still noticed (test_camera_turned_away_is_tampered)."""
+    image = scene(usual)
+    assert _tamper_after(image, [_ir_night(image, gain)] * 30) == [None] * 30
+    scaled = np.clip(image.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+    assert _tamper_after(image, [scaled] * 30) == [None] * 30
 
 
 def test_a_camera_black_from_its_first_frame_is_tampered():
