@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from edge_agent.clock import FakeClock, SystemClock, iso_utc
+from edge_agent.clock import FakeClock, iso_utc
 from edge_agent.publish.commands import CommandDispatcher, envelope, sign
 
 TOPIC = "edge/site1/dev1/cmd/ping"
@@ -142,4 +142,4 @@ def test_a_configured_secret_requires_signed_commands_unless_explicitly_relaxed(
     assert dispatcher().require_signed is False  # no secret: nothing to sign with
     relaxed = dispatcher(command_secret=SECRET, require_signed_commands=False)
     assert relaxed.require_signed is False
-    assert relaxed.handle(TOPIC, raw(cmd(SystemClock())))["ok"] is True  # unsigned runs, as asked
+    assert relaxed.handle(TOPIC, raw(cmd(FakeClock())))["ok"] is True  # unsigned runs, as asked
