@@ -23,7 +23,7 @@ HANDLERS = {
     "central": "edge_agent.central.cli:cli_central",
     "models": "edge_agent.detect.models_cli:cli_models",
     "badge": "edge_agent.patrol.badge:cli_badge",
-    "zones": "edge_agent.config.render:cli_zones",
+    "zones": "edge_agent.admin.zones:cli_zones",
     "schema": "edge_agent.admin.schema:cli_schema",
     "cmd": "edge_agent.publish.sender:cli_cmd",
     "healthcheck": "edge_agent.ops.progress:cli_healthcheck",
@@ -173,6 +173,8 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:
                      "settings (keeps the password off the command line)")
     render.add_argument("--config", default=DEFAULT_CONFIG, help="cameras file for --camera (default: %(default)s)")
     render.add_argument("--out", required=True, help="PNG or JPEG file to write")
+    render.add_argument("--model", help="model whose input size `auto` tiles follow (default: the config's with "
+                        "--camera, else the default model)")
 
     doc = sub.add_parser("doctor", help="check config, model, cameras, broker, disk and clock; explain each problem")
     doc.add_argument("--config", default=DEFAULT_CONFIG, help="cameras file to examine (default: %(default)s)")

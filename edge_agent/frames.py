@@ -109,6 +109,7 @@ class Frame:
     wall_time: float
     image: np.ndarray | None = None
     motion: float | None = None  # fraction of changed pixels, when the source measures it
+    changes: np.ndarray | None = None  # the motion gate's map of changed pixels (bool, its own small size)
 
     @property
     def height(self) -> int:

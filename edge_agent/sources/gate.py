@@ -100,7 +100,8 @@ class FrameGate:
         if not decision.analyse and decision.tamper == self.tamper:
             self.health.count(self.camera, "frames_gated")
             return None
-        out = Frame(self.camera, self.seq, t, wall(t), frame.to_ndarray(format="bgr24"), decision.motion)
+        out = Frame(self.camera, self.seq, t, wall(t), frame.to_ndarray(format="bgr24"), decision.motion,
+                    decision.changes)
         self.seq += 1
         if decision.tamper != self.tamper:
             self.tamper = decision.tamper
