@@ -134,14 +134,15 @@ class NullSink:
         return None
 
 
-def run_ours(n: int, clips: dict[str, Path], detector, seconds: float, busy_every: int | None = None) -> dict[str, Any]:
+def run_ours(n: int, clips: dict[str, Path], detector, seconds: float, busy_every: int | None = None,
+             tiles: str = "auto") -> dict[str, Any]:
     from edge_agent.app import LiveAgent
     from edge_agent.config.models import AgentConfig, Camera, Device, Site, Zone, ZoneFile
 
     cams = mix(n, busy_every)
     server = Server({c: clips[kind] for c, kind in cams.items()})
     cfg = AgentConfig(site=Site(id="bench"), device=Device(id="edge"), mqtt={"enabled": False},
-                      detector={"max_batch": CONF["max_batch"]},
+                      detector={"max_batch": CONF["max_batch"], "tiles": tiles},
                       cameras=[Camera(id=c, url=server.url(c), detect_fps=DETECT_FPS) for c in cams])
     zones = {c: ZoneFile(zones=[Zone(**ZONE)]) for c in cams}
     agent = LiveAgent(cfg, zones, detector, NullSink())
@@ -153,6 +154,7 @@ def run_ours(n: int, clips: dict[str, Path], detector, seconds: float, busy_ever
             time.sleep(0.2)
         time.sleep(1.0)  # settle: first keyframes, first batches
         before = _counters(agent, cams)
+        tiles0 = _tiles(agent, cams)
         lat0 = len(agent.delivery.recent_latencies())  # a bench run raises far fewer than it keeps
         cpu0, srv0, t0 = self_cpu(), server.cpu(), time.monotonic()
         end = t0 + seconds
@@ -161,6 +163,7 @@ def run_ours(n: int, clips: dict[str, Path], detector, seconds: float, busy_ever
             time.sleep(0.25)
         cpu1, srv1, t1 = self_cpu(), server.cpu(), time.monotonic()
         after = _counters(agent, cams)
+        tiles1 = _tiles(agent, cams)
         lat = agent.delivery.recent_latencies()[lat0:]
     finally:
         agent.stop()
@@ -171,8 +174,14 @@ def run_ours(n: int, clips: dict[str, Path], detector, seconds: float, busy_ever
         "n": n, "busy": sum(1 for k in cams.values() if k == "busy"), "wall": wall, "cpu": cpu1 - cpu0,
         "server_cpu": srv1 - srv0, "analysed": d["frames_analysed"], "gated": d["frames_gated"],
         "dropped": d["frames_dropped"], "frames_in": d["frames_in"], "reconnects": d["reconnects"],
-        "latencies": lat, "detector": agent.health.snapshot()["detector"],
+        "latencies": lat, "detector": agent.health.snapshot()["detector"], "tiles_setting": tiles,
+        "tiles": {kind: sum(tiles1[c] - tiles0[c] for c, k in cams.items() if k == kind) for kind in ("busy", "quiet")},
     }
+
+
+def _tiles(agent, cams) -> dict[str, int]:
+    """Tiles detected so far per camera."""
+    return {c: agent.tiling.cameras[c].detected for c in cams}
 
 
 def _counters(agent, cams) -> dict[str, int]:
@@ -343,6 +352,25 @@ def report(rows: list[dict[str, Any]], floor_decode: float, infer: tuple[float, 
               f"{o['dropped']} of {o['analysed'] + o['dropped']}, p95 {1000 * p95:.0f} ms -> {'MET' if ok else 'NOT MET'}")
 
 
+def report_tiles(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+    """What tiles cost: each N run with tiles off and with the shipped `auto`, in the same run."""
+    print()
+    head = (f"{'N':>3} {'busy':>4} {'cpu/cam-s off':>13} {'auto':>7} {'x off':>6} {'tiles/s busy cam':>16} "
+            f"{'tiles/s quiet cam':>17} {'dropped off/auto':>16} {'p95 ms off/auto':>15}")
+    print(head)
+    print("-" * len(head))
+    for off, auto in pairs:
+        per = [o["cpu"] / (o["n"] * o["wall"]) for o in (off, auto)]
+        busy, quiet = auto["busy"], auto["n"] - auto["busy"]
+        rate = {k: auto["tiles"][k] / (count * auto["wall"]) if count else float("nan")
+                for k, count in (("busy", busy), ("quiet", quiet))}
+        print(f"{auto['n']:>3} {busy:>4} {per[0]:>13.4f} {per[1]:>7.4f} {per[1] / per[0]:>6.2f} {rate['busy']:>16.2f} "
+              f"{rate['quiet']:>17.2f} {off['dropped']:>7d}/{auto['dropped']:<8d} "
+              f"{1000 * pct(off['latencies'], 95):>7.0f}/{1000 * pct(auto['latencies'], 95):<7.0f}")
+    print("tiles/s: tiles detected per camera-second beside the analysed frames (busy: a person walks through the "
+          "zone; quiet: a still scene with sensor noise, tiles only on the sweep)")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cameras", type=int, nargs="*", default=[1, 4, 8, 16])
@@ -352,6 +380,8 @@ def main() -> int:
     p.add_argument("--busy-every", type=int, default=CONF["busy_every"], help="one camera in this many is busy")
     p.add_argument("--max-batch", type=int, default=CONF["max_batch"])
     p.add_argument("--ort-threads", type=int, default=0, help="detector intra-op threads (0: the default)")
+    p.add_argument("--tiles-cost", action="store_true", help="only ours, each N with detector.tiles off and auto: "
+                   "what tiles cost on busy and quiet cameras")
     p.add_argument("--baseline-worker", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.baseline_worker:
@@ -373,6 +403,11 @@ def main() -> int:
     infer = inference_cost(detector, image)
     floor_decode = run_floor_decode(clips, min(args.seconds, 10.0))
     print(f"clips ready, floor measured ({time.monotonic() - began:.0f} s)", flush=True)
+    if args.tiles_cost:
+        report_tiles([(run_ours(n, clips, detector, args.seconds, tiles="off"),
+                       run_ours(n, clips, detector, args.seconds, tiles="auto")) for n in args.cameras])
+        print(f"load average (1, 5, 15 min) {os.getloadavg()}: other work on the box inflates every number")
+        return 0
     rows = []
     for n in args.cameras:
         ours = run_ours(n, clips, detector, args.seconds)

@@ -36,6 +36,7 @@ AUTO_SWEEP_S = 10.0
 NMS_IOU = 0.5
 INSIDE = 0.8  # share of a box inside a better-scored box of its class that makes it the same object
 SEAM_PX = 2.0  # a box this close to a tile's inner side was cut by it
+GLOBAL_SHARE = 0.5  # change in more than this share of a camera's tiles is the whole picture's, not an object's
 MAP_SCALE = 8  # the map of where zones are is this many times smaller than the frame
 
 
@@ -166,6 +167,7 @@ class CameraTiles:
     _layouts: dict[tuple[int, int], list[Tile]] = field(default_factory=dict)
     _last_sweep: float | None = None
     _held: dict[Tile, float] = field(default_factory=dict)  # tile -> media time it runs until
+    detected: int = 0  # tiles of this camera detected so far
 
     @property
     def sweep_s(self) -> float:
@@ -185,23 +187,32 @@ class CameraTiles:
         if self._last_sweep is None or not 0 <= t - self._last_sweep < self.sweep_s:
             first = self._last_sweep is None
             self._last_sweep = t - (self.phase * self.sweep_s if first else 0.0)
-            return tiles
-        return [tile for tile in tiles if t <= self._held.get(tile, -math.inf) or _moved(frame, tile)]
+            chosen = tiles
+        else:
+            moving = _moving(frame, tiles)
+            chosen = [tile for tile in tiles if t <= self._held.get(tile, -math.inf) or tile in moving]
+        self.detected += len(chosen)
+        return chosen
 
     def found(self, tile: Tile, t: float) -> None:
         """An object from this tile is in the merged result: keep running it for a sweep's time."""
         self._held[tile] = t + self.sweep_s
 
 
-def _moved(frame: Frame, tile: Tile) -> bool:
-    """The motion gate saw change inside the tile; no map (a frame the gate did not see): assume so."""
-    changes = frame.changes
-    if changes is None:
-        return True
+def _moving(frame: Frame, tiles: Sequence[Tile]) -> list[Tile]:
+    """Tiles where the motion gate saw an object-sized change (all of them without a change map:
+    a frame the gate did not see). Single changed cells (sensor noise, compression) are opened
+    away first; a far 28 px walker is a blob of several cells and stays. When most tiles change at
+    once (shake, rain, a light switching, a keyframe's pulse) change says nothing about where
+    objects are: then none counts, and held tiles and the sweep carry on alone."""
+    if frame.changes is None:
+        return list(tiles)
+    changes = cv2.erode(frame.changes.astype(np.uint8), np.ones((2, 2), np.uint8))
     sx, sy = changes.shape[1] / frame.width, changes.shape[0] / frame.height
-    x1, y1, x2, y2 = tile
-    cell = changes[int(y1 * sy): math.ceil(y2 * sy), int(x1 * sx): math.ceil(x2 * sx)]
-    return int(np.count_nonzero(cell)) >= MIN_CHANGED_PIXELS
+    out = [(x1, y1, x2, y2) for x1, y1, x2, y2 in tiles
+           if int(np.count_nonzero(changes[int(y1 * sy): math.ceil(y2 * sy), int(x1 * sx): math.ceil(x2 * sx)]))
+           >= MIN_CHANGED_PIXELS]
+    return [] if len(out) > max(2, GLOBAL_SHARE * len(tiles)) else out
 
 
 class Tiling:

@@ -130,8 +130,15 @@ def test_all_tiles_run_on_a_sweep_then_only_where_motion_is_or_an_object_was_fou
     assert cam.select(frame_at(0.0, None)) == tiles  # the first frame sweeps
     assert cam.select(frame_at(0.2, still)) == []
     moving = still.copy()
-    moving[150:153, 300:302] = True  # bottom right, in grey-copy cells (x 1200-1208 px)
+    moving[146:153, 300:302] = True  # a far walker, 28 px tall: 7 grey-copy cells at x 1200-1208 px
     assert cam.select(frame_at(0.4, moving)) == [tiles[-1]]
+    speckle = still.copy()
+    speckle[100::7, ::5] = True  # single changed cells all over: noise, not an object
+    assert cam.select(frame_at(0.5, speckle)) == []
+    shaken = still.copy()
+    shaken[100::10, :] = True
+    shaken[101::10, :] = True  # every tile has blobs: the whole picture moved (shake)
+    assert cam.select(frame_at(0.55, shaken)) == []
     cam.found(tiles[1], 0.4)  # a still boat was found there: its tile runs on for a sweep's time
     assert cam.select(frame_at(0.6, still)) == [tiles[1]]
     assert cam.select(frame_at(9.9, still)) == [tiles[1]]
@@ -188,3 +195,24 @@ def test_a_far_person_the_full_frame_misses_is_found_in_a_tile(detector):
     tiling.set_camera("cam", "auto", zone_file([(0.3, 0.7), (0.9, 0.7), (0.9, 0.95), (0.3, 0.95)]))
     tiled = tiling.detect(detector, [Frame("cam", 0, 0.0, 0.0, image)])[0]
     assert scenes.best_match(tiled, "person", truth)[0] >= 0.5
+
+
+def test_the_tiles_setting_reads_yaml_s_bare_off_and_names_file_line_and_key_when_wrong(tmp_path):
+    from edge_agent.config.loader import load_yaml_model
+    from edge_agent.config.models import AgentConfig
+    from edge_agent.errors import ConfigError
+
+    good = tmp_path / "good.yaml"
+    good.write_text("site: {id: s}\ndevice: {id: d}\ndetector:\n  tiles: off\n"
+                    "cameras:\n  - id: c\n    url: c.mp4\n    tiles: {size: 512, overlap: 0.5}\n  - {id: e, url: e.mp4}\n")
+    cfg = load_yaml_model(good, AgentConfig)
+    assert cfg.detector.tiles == "off" and cfg.cameras[0].tiles == TileGrid(size=512, overlap=0.5)
+    assert cfg.cameras[1].tiles is None and AgentConfig(site={"id": "s"}, device={"id": "d"}).detector.tiles == "auto"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("site: {id: s}\ndevice: {id: d}\ndetector:\n  tiles: sometimes\n"
+                   "cameras:\n  - id: c\n    url: c.mp4\n    tiles: {size: 10, overlap: 0.2, step: 3}\n")
+    problems = pytest.raises(ConfigError, load_yaml_model, bad, AgentConfig).value.problems
+    assert any(p.startswith(f"{bad}:4: detector.tiles: must be auto, off or a mapping") for p in problems), problems
+    assert any(p.startswith(f"{bad}:8: cameras[0].tiles.size: must be greater than or equal to 64") for p in problems)
+    assert any(p.startswith(f"{bad}:8: cameras[0].tiles.step: unknown key 'step'; allowed here: size, overlap")
+               for p in problems), problems
