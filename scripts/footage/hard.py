@@ -31,9 +31,6 @@ KNOWN_MISS: dict[str, str] = {
                      "needs tiles over the zone (issue 10 item 2)",
     "far_person_44": "a 44 px person on the full 960x540 frame is 19 px in the 416 input: detected in too few "
                      "frames for a track to be confirmed",
-    "haze_rail": "contrast cut to 35 %: the 90 px person is detected in too few frames for a track to be confirmed",
-    "boats_far_rough": "boats 35 and 60 px long far out on rough water: YOLOv3-tiny finds neither often enough "
-                       "for a track",
     "far_person_60": "detected in 20 of 21 analysed frames, but the person stands still from the clip's first "
                      "frame, and the start-up background rule (a rock called 'person' must never alarm) holds "
                      "whatever is there, motionless, when the camera starts until it moves; a running camera "
