@@ -92,9 +92,8 @@ def run_replay(
     """Replay `video` through the pipeline; events go to `out_dir` (and `extra_sink`).
 
     Frames are sampled and gated by the same `FrameGate` a live camera uses, with the camera's
-    detect fps and idle interval, so CI analyses the frames the live agent would.
-    `on_detections` sees every analysed frame's raw detections (the evaluation harness scores
-    the detector per frame from them)."""
+    detect fps, idle interval and tiles, so CI analyses what the live agent would. `on_detections`
+    sees every analysed frame's merged detections (the evaluation harness scores them per frame)."""
     from .config.loader import load_zones
     from .detect.registry import class_names, load_detector
 
@@ -122,12 +121,10 @@ def run_replay(
     began = time.perf_counter()
     bar = _Progress(video) if progress else None
     try:
-        tiling = Tiling(input_size_of(detector))
-        tiling.set_camera(camera.id, camera.tiles or config.detector.tiles, rules, idle_phase(camera.id))
-        analysis = _Analysis(detector, tiling, pipeline, clock, delivery, on_detections)
+        analysis = _Analysis(detector, _tiling(detector, config, camera, rules), pipeline, clock, delivery, on_detections)
         result.frames = _run(source, camera, fps if fps is not None else camera.detect_fps, analysis,
                              config.detector.max_batch, bar)
-        result.tiles, result.detect_seconds = tiling.tiles, analysis.detect_seconds
+        result.tiles, result.detect_seconds = analysis.tiling.tiles, analysis.detect_seconds
     finally:
         delivered = delivery.close(timeout=0)
         sink.close()
@@ -138,6 +135,13 @@ def run_replay(
     result.media_seconds = source.duration or 0.0
     result.wall_seconds = time.perf_counter() - began
     return result
+
+
+def _tiling(detector: Any, config: AgentConfig, camera: Camera, rules: ZoneFile) -> Tiling:
+    """The camera's tiles, as the live agent lays them (its own setting, else the detector's)."""
+    tiling = Tiling(input_size_of(detector))
+    tiling.set_camera(camera.id, camera.tiles or config.detector.tiles, rules, idle_phase(camera.id))
+    return tiling
 
 
 def _pipeline(config: AgentConfig, camera: Camera, rules: ZoneFile, ring: PacketRing, clock: MediaClock,
