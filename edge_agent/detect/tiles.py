@@ -194,9 +194,12 @@ class CameraTiles:
         self.detected += len(chosen)
         return chosen
 
-    def found(self, tile: Tile, t: float) -> None:
-        """An object from this tile is in the merged result: keep running it for a sweep's time."""
-        self._held[tile] = t + self.sweep_s
+    def found(self, tile: Tile, box: np.ndarray, t: float) -> None:
+        """An object from this tile is in the merged result: keep running the tile for a sweep's
+        time, if the object is small (one the full frame would lose; a larger one is its job)."""
+        overlap = self.setting.overlap if isinstance(self.setting, TileGrid) else AUTO_OVERLAP
+        if max(box[2] - box[0], box[3] - box[1]) <= overlap * max(tile[2] - tile[0], tile[3] - tile[1]):
+            self._held[tile] = t + self.sweep_s
 
 
 def _moving(frame: Frame, tiles: Sequence[Tile]) -> list[Tile]:
@@ -242,8 +245,9 @@ class Tiling:
             size = (frame.width, frame.height)
             mine = [(tile, results[len(frames) + j]) for j, (k, tile) in enumerate(jobs) if k == i]
             merged, source = merge([results[i]] + [from_tile(d, tile, size) for tile, d in mine])
-            for s in set(source.tolist()) - {0}:
-                self.cameras[frame.camera].found(mine[s - 1][0], frame.media_time)
+            for s, box in zip(source.tolist(), merged.xyxy):
+                if s:
+                    self.cameras[frame.camera].found(mine[s - 1][0], box, frame.media_time)
             out.append(merged)
         return out
 

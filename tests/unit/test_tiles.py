@@ -139,7 +139,8 @@ def test_all_tiles_run_on_a_sweep_then_only_where_motion_is_or_an_object_was_fou
     shaken[100::10, :] = True
     shaken[101::10, :] = True  # every tile has blobs: the whole picture moved (shake)
     assert cam.select(frame_at(0.55, shaken)) == []
-    cam.found(tiles[1], 0.4)  # a still boat was found there: its tile runs on for a sweep's time
+    cam.found(tiles[2], np.array([600, 400, 900, 700]), 0.4)  # a big one: the full frame's job
+    cam.found(tiles[1], np.array([400, 500, 460, 530]), 0.4)  # a small still boat: its tile runs on
     assert cam.select(frame_at(0.6, still)) == [tiles[1]]
     assert cam.select(frame_at(9.9, still)) == [tiles[1]]
     assert cam.select(frame_at(10.0, still)) == tiles  # ten seconds after the last sweep: all again
