@@ -38,6 +38,7 @@ from .detect.batcher import DetectorBatcher
 from .detect.common import uses_gpu
 from .detect.motion import SceneWatch
 from .detect.overload import OverloadPolicy
+from .detect.tiles import Tiling, input_size_of
 from .frames import Detections, Frame
 from .health import Health
 from .patrol.checkin import PatrolStage
@@ -76,8 +77,9 @@ class LiveAgent:
         self.cameras: dict[str, CameraRuntime] = {}
         self._work: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=256)
         self.policy = OverloadPolicy(cfg.detector.max_motion_gap_s)
-        self.batcher = DetectorBatcher(detector, self._on_result, self.health,
-                                       cfg.detector.max_batch, cfg.detector.max_wait_ms, self.policy)
+        self.tiling = Tiling(input_size_of(detector), self.policy)
+        self.batcher = DetectorBatcher(detector, self._on_result, self.health, cfg.detector.max_batch,
+                                       cfg.detector.max_wait_ms, policy=self.policy, tiling=self.tiling)
         self._analytics = threading.Thread(target=self._analyse_loop, name="analytics", daemon=True)
         self.analysed = 0  # jobs the analytics thread has done: its progress, for the watchdog
         self.failed_steps: collections.Counter[str] = collections.Counter()  # supervision steps that raised
@@ -106,6 +108,7 @@ class LiveAgent:
         pipeline = CameraPipeline(ctx, zones, a, ring)
         watch = SceneWatch(cam.idle_interval_s, active=pipeline.busy.is_set, regions=pipeline.motion_regions(),
                            phase=idle_phase(cam.id), idle_stretch=self.policy.idle_stretch)
+        self.tiling.set_camera(cam.id, cam.tiles or self.cfg.detector.tiles, zones, idle_phase(cam.id))
         gate = FrameGate(cam.id, cam.detect_fps, self.health, self.batcher.submit, watch, self._on_tamper,
                          self.policy)
         source: LiveSource
@@ -293,6 +296,7 @@ class LiveAgent:
         self.delivery.submit(items)
         if rt.gate.watch is not None:
             rt.gate.watch.set_regions(rt.pipeline.motion_regions())
+        self.tiling.set_camera(camera, rt.camera.tiles or self.cfg.detector.tiles, rules, idle_phase(camera))
         log.info("camera %s: new zones applied (%s)", camera, ", ".join(z.name for z in rules.zones) or "none")
 
     def cmd_zone(self, args: dict[str, Any]) -> dict[str, Any]:

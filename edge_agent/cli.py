@@ -23,7 +23,7 @@ HANDLERS = {
     "central": "edge_agent.central.cli:cli_central",
     "models": "edge_agent.detect.models_cli:cli_models",
     "badge": "edge_agent.patrol.badge:cli_badge",
-    "zones": "edge_agent.config.render:cli_zones",
+    "zones": "edge_agent.admin.zones:cli_zones",
     "zones edit": "edge_agent.editor.cli:cli_edit",
     "schema": "edge_agent.admin.schema:cli_schema",
     "cmd": "edge_agent.publish.sender:cli_cmd",
@@ -181,6 +181,8 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:
     edit.add_argument("--camera", help="camera to open first (default: the first in the config)")
     edit.add_argument("--listen", default="127.0.0.1:8090", help="host:port (default: %(default)s); anything but "
                       "loopback needs editor.password_hash in the config")
+    render.add_argument("--model", help="model whose input size `auto` tiles follow (default: the config's with "
+                        "--camera, else the default model)")
 
     doc = sub.add_parser("doctor", help="check config, model, cameras, broker, disk and clock; explain each problem")
     doc.add_argument("--config", default=DEFAULT_CONFIG, help="cameras file to examine (default: %(default)s)")

@@ -110,6 +110,7 @@ class Frame:
     image: np.ndarray | None = None
     motion: float | None = None  # fraction of changed pixels, when the source measures it
     urgent: bool = True  # motion or an open track; False for a quiet camera's idle check (served last)
+    changes: np.ndarray | None = None  # the motion gate's map of changed pixels (bool, its own small size)
 
     @property
     def height(self) -> int:

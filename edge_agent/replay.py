@@ -26,6 +26,7 @@ from .clock import MediaClock, parse_iso
 from .config.models import AgentConfig, Alarms, Camera, Device, Site, ZoneFile
 from .detect.common import DetectorOptions
 from .detect.motion import SceneWatch
+from .detect.tiles import Tiling, input_size_of
 from .errors import EdgeAgentError
 from .frames import Detections, Frame
 from .health import Health
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 class ReplayResult:
     events: list[Event] = field(default_factory=list)
     frames: int = 0
+    tiles: int = 0  # tiles detected beside the frames
+    detect_seconds: float = 0.0  # in the detector, frames and tiles
     media_seconds: float = 0.0
     wall_seconds: float = 0.0
 
@@ -90,9 +93,8 @@ def run_replay(
     """Replay `video` through the pipeline; events go to `out_dir` (and `extra_sink`).
 
     Frames are sampled and gated by the same `FrameGate` a live camera uses, with the camera's
-    detect fps and idle interval, so CI analyses the frames the live agent would.
-    `on_detections` sees every analysed frame's raw detections (the evaluation harness scores
-    the detector per frame from them)."""
+    detect fps, idle interval and tiles, so CI analyses what the live agent would. `on_detections`
+    sees every analysed frame's merged detections (the evaluation harness scores them per frame)."""
     from .config.loader import load_zones
     from .detect.registry import class_names, load_detector
 
@@ -120,9 +122,10 @@ def run_replay(
     began = time.perf_counter()
     bar = _Progress(video) if progress else None
     try:
-        analysis = _Analysis(detector, pipeline, clock, delivery, on_detections)
+        analysis = _Analysis(detector, _tiling(detector, config, camera, rules), pipeline, clock, delivery, on_detections)
         result.frames = _run(source, camera, fps if fps is not None else camera.detect_fps, analysis,
                              config.detector.max_batch, bar)
+        result.tiles, result.detect_seconds = analysis.tiling.tiles, analysis.detect_seconds
     finally:
         delivered = delivery.close(timeout=0)
         sink.close()
@@ -133,6 +136,13 @@ def run_replay(
     result.media_seconds = source.duration or 0.0
     result.wall_seconds = time.perf_counter() - began
     return result
+
+
+def _tiling(detector: Any, config: AgentConfig, camera: Camera, rules: ZoneFile) -> Tiling:
+    """The camera's tiles, as the live agent lays them (its own setting, else the detector's)."""
+    tiling = Tiling(input_size_of(detector))
+    tiling.set_camera(camera.id, camera.tiles or config.detector.tiles, rules, idle_phase(camera.id))
+    return tiling
 
 
 def _pipeline(config: AgentConfig, camera: Camera, rules: ZoneFile, ring: PacketRing, clock: MediaClock,
@@ -155,13 +165,17 @@ class _Analysis:
     """Detection and the pipeline for batches of frames, and where their events go."""
 
     detector: Any
+    tiling: Tiling
     pipeline: CameraPipeline
     clock: MediaClock
     delivery: Delivery
     observe: Observer | None = None
+    detect_seconds: float = 0.0
 
     def __call__(self, frames: list[Frame]) -> Frame:
-        detections = self.detector.detect([f.image for f in frames])
+        began = time.perf_counter()
+        detections = self.tiling.detect(self.detector, frames)
+        self.detect_seconds += time.perf_counter() - began
         for frame, dets in zip(frames, detections):
             if self.observe is not None:
                 self.observe(frame, dets)

@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from footage.bench import BUSY_ENTRY_S, FPS, QUIET_KINDS, SECONDS, ZONE, render_clips  # noqa: E402
-from live_report import DETECT_FPS, pct, report, report_overload, sustained  # noqa: E402
+from live_report import DETECT_FPS, pct, report, report_overload, report_tiles, sustained  # noqa: E402
 
 
 # --- the RTSP server and CPU accounting --------------------------------------------------------
@@ -110,14 +110,15 @@ class NullSink:
         return None
 
 
-def run_ours(cams: dict[str, str], clips: dict[str, Path], detector, seconds: float) -> dict[str, Any]:
+def run_ours(cams: dict[str, str], clips: dict[str, Path], detector, seconds: float,
+             tiles: str = "auto") -> dict[str, Any]:
     """The live agent on `cams` (name -> clip kind) for `seconds` after every camera is online."""
     from edge_agent.app import LiveAgent
     from edge_agent.config.models import AgentConfig, Camera, Device, Site, Zone, ZoneFile
 
     server = Server({c: clips[kind] for c, kind in cams.items()})
     cfg = AgentConfig(site=Site(id="bench"), device=Device(id="edge"), mqtt={"enabled": False},
-                      detector={"max_batch": CONF["max_batch"]},
+                      detector={"max_batch": CONF["max_batch"], "tiles": tiles},
                       cameras=[Camera(id=c, url=server.url(c), detect_fps=DETECT_FPS,
                                       keyframe_decode_max_gop_s=CONF["max_gop_s"]) for c in cams])
     zones = {c: ZoneFile(zones=[Zone(**ZONE)]) for c in cams}
@@ -131,6 +132,7 @@ def run_ours(cams: dict[str, str], clips: dict[str, Path], detector, seconds: fl
             time.sleep(0.2)
         time.sleep(1.0)  # settle: first keyframes, first batches
         before = {c: agent.health.counters(c) for c in cams}
+        tiles0 = _tiles(agent, cams)
         lat0 = len(agent.delivery.recent_latencies())  # a bench run raises far fewer than it keeps
         cpu0, srv0, t0 = self_cpu(), server.cpu(), time.monotonic()
         level = 0
@@ -140,6 +142,7 @@ def run_ours(cams: dict[str, str], clips: dict[str, Path], detector, seconds: fl
             time.sleep(0.25)
         cpu1, srv1, t1 = self_cpu(), server.cpu(), time.monotonic()
         after = {c: agent.health.counters(c) for c in cams}
+        tiles1 = _tiles(agent, cams)
         lat = agent.delivery.recent_latencies()[lat0:]
         health = agent.health.snapshot()
     finally:
@@ -157,7 +160,14 @@ def run_ours(cams: dict[str, str], clips: dict[str, Path], detector, seconds: fl
         "detector": health["detector"], "first_alarm": first_alarms(sink.starts, busy),
         "degraded": sum(1 for e in sink.starts if e.type == "analysis_degraded"),
         "keyframes_only": sum(1 for c in cams if health["cameras"][c].get("decode") == "keyframes"),
+        "tiles_setting": tiles,
+        "tiles": {kind: sum(tiles1[c] - tiles0[c] for c, k in cams.items() if k == kind) for kind in ("busy", "quiet")},
     }
+
+
+def _tiles(agent, cams) -> dict[str, int]:
+    """Tiles detected so far per camera."""
+    return {c: agent.tiling.cameras[c].detected for c in cams}
 
 
 def first_alarms(starts: list[Any], busy: list[str]) -> dict[str, float | None]:
@@ -320,6 +330,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--overload", default="", help="N:BUSY, e.g. 48:6: the overload row")
     p.add_argument("--compare", action="store_true",
                    help="first climb the --sustained ladder with fp32 yolov3-tiny and full decode, in this run")
+    p.add_argument("--tiles-cost", action="store_true", help="only ours, each N with detector.tiles off and auto: "
+                   "what tiles cost on busy and quiet cameras")
     p.add_argument("--baseline-worker", help=argparse.SUPPRESS)
     return p.parse_args()
 
@@ -348,6 +360,11 @@ def main() -> int:
           f"{100 * keyframes:.2f}% for a 1 s GOP camera decoding keyframes only ({floor_decode / keyframes:.1f}x less)")
     print(f"model {args.model}, keyframe_decode_max_gop_s {args.max_gop_s}: clips ready, floor measured "
           f"({time.monotonic() - began:.0f} s)", flush=True)
+    if args.tiles_cost:
+        report_tiles([(run_ours(mix(n), clips, detector, args.seconds, tiles="off"),
+                       run_ours(mix(n), clips, detector, args.seconds, tiles="auto")) for n in args.cameras])
+        print(f"load average (1, 5, 15 min) {os.getloadavg()}: other work on the box inflates every number")
+        return 0
     rows = []
     for n in args.cameras:
         ours = run_ours(mix(n), clips, detector, args.seconds)

@@ -62,3 +62,22 @@ def report_overload(o: dict[str, Any], gap_s: float) -> None:
     print("  first alarm after the truth entry, per busy camera (s): "
           + ", ".join(f"{c} {'none' if d is None else d}" for c, d in delays.items()))
     print(f"  every busy camera within dwell + max_motion_gap_s + 1 s = {bound:.1f} s: {'YES' if ok else 'NO'}")
+
+
+def report_tiles(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+    """What tiles cost: each N run with tiles off and with the shipped `auto`, in the same run."""
+    print()
+    head = (f"{'N':>3} {'busy':>4} {'cpu/cam-s off':>13} {'auto':>7} {'x off':>6} {'tiles/s busy cam':>16} "
+            f"{'tiles/s quiet cam':>17} {'dropped off/auto':>16} {'p95 ms off/auto':>15}")
+    print(head)
+    print("-" * len(head))
+    for off, auto in pairs:
+        per = [o["cpu"] / (o["n"] * o["wall"]) for o in (off, auto)]
+        busy, quiet = auto["busy"], auto["n"] - auto["busy"]
+        rate = {k: auto["tiles"][k] / (count * auto["wall"]) if count else float("nan")
+                for k, count in (("busy", busy), ("quiet", quiet))}
+        print(f"{auto['n']:>3} {busy:>4} {per[0]:>13.4f} {per[1]:>7.4f} {per[1] / per[0]:>6.2f} {rate['busy']:>16.2f} "
+              f"{rate['quiet']:>17.2f} {off['dropped']:>7d}/{auto['dropped']:<8d} "
+              f"{1000 * pct(off['latencies'], 95):>7.0f}/{1000 * pct(auto['latencies'], 95):<7.0f}")
+    print("tiles/s: tiles detected per camera-second beside the analysed frames (busy: a person walks through the "
+          "zone; quiet: a still scene with sensor noise, tiles only on the sweep)")

@@ -172,7 +172,7 @@ def _secrets_in_text(text: str) -> list[str]:
 
 def describe(err: Any, model: type[BaseModel], secrets: list[str]) -> tuple[Loc, str]:
     """(loc as written in the file, message) for one pydantic error dict."""
-    loc: Loc = tuple(err["loc"])
+    loc: Loc = _without_tags(model, tuple(err["loc"]))
     kind, ctx, msg = err["type"], err.get("ctx") or {}, str(err["msg"])
     secret = any(isinstance(p, str) and any(w in p.lower() for w in _SECRET_WORDS) for p in loc)
     got = "***" if secret else _show(err.get("input"), secrets)
@@ -259,6 +259,19 @@ def _show(value: Any, secrets: list[str]) -> str:
     return "nothing" if value is None else repr(value)
 
 
+def _without_tags(model: Any, loc: Loc) -> Loc:
+    """`loc` less the member tags of tagged unions (`tiles.grid.size` -> `tiles.size`): the file
+    has no such key. A tag is a name inside the path that is no field of the model there."""
+    out: Loc = ()
+    for i, part in enumerate(loc):
+        tp = _type_at(model, out)
+        if isinstance(part, str) and i < len(loc) - 1 and isinstance(tp, type) and issubclass(tp, BaseModel) \
+                and part not in tp.model_fields:
+            continue
+        out += (part,)
+    return out
+
+
 def _type_at(model: Any, loc: Loc) -> Any:
     """The declared type at `loc` inside `model` (lists and optionals unwrapped), or None."""
     tp = model
@@ -280,7 +293,7 @@ def _unwrap(tp: Any) -> Any:
         if origin is typing.Annotated:
             tp = typing.get_args(tp)[0]
         elif origin in (Union, types.UnionType):
-            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            args = [_unwrap(a) for a in typing.get_args(tp) if a is not type(None)]
             tp = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), args[0])
         else:
             return tp

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag,
+                      model_validator)
 
 from .geometry import polygon_problem
 from .timeofday import parse_window
@@ -168,6 +169,37 @@ class Location(Strict):
     lon: float = Field(ge=-180, le=180)
 
 
+class TileGrid(Strict):
+    """Tiles of a set size instead of the `auto` ones: each is detected at the model's input size."""
+
+    size: int = Field(ge=64, le=4096, description="Tile width and height in stream pixels; the model's input "
+                      "size (416 for yolov3-tiny) detects each tile without shrinking it.")
+    overlap: float = Field(0.25, ge=0, le=0.75, description="Share of a tile its neighbour covers too: an object "
+                           "smaller than size x overlap lies whole inside some tile.")
+    sweep_s: float = Field(10.0, gt=0, description="Every tile runs at least this often; between sweeps only "
+                           "tiles with motion or with an object found in them last time run.")
+
+
+def _tiles_word(value: object) -> object:
+    # YAML 1.1 reads a bare `off` as false (and `on` as true): take them as the words they were.
+    if isinstance(value, bool):
+        return "off" if value is False else "auto"
+    if isinstance(value, (dict, TileGrid)) or value in ("auto", "off"):
+        return value
+    raise ValueError(f"must be auto, off or a mapping {{size, overlap, sweep_s}}, got {value!r}")
+
+
+# Routed by shape, so a wrong tile size is reported as that and not also as "not auto or off".
+Tiles = Annotated[
+    Annotated[Literal["auto", "off"], Tag("word")] | Annotated[TileGrid, Tag("grid")],
+    Discriminator(lambda v: "word" if isinstance(v, str) else "grid"),
+    BeforeValidator(_tiles_word),
+]
+TILES_HELP = ("Sliced inference where the zones are, in addition to the full frame: `auto` lays tiles of the "
+              "model's input size over the zones' region when the full frame would shrink small objects "
+              "(the stream is over twice the input size), `off`, or {size, overlap, sweep_s}.")
+
+
 class Camera(Strict):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     name: str = ""
@@ -192,6 +224,7 @@ class Camera(Strict):
     hwaccel: Literal["off", "cuda", "vaapi", "qsv", "drm"] = Field(
         "off", description="RTSP: decode on this FFmpeg hardware device; when it cannot be opened the camera "
         "decodes in software (health: hw_decode says which, with the reason).")
+    tiles: Tiles | None = Field(None, description="This camera's tiles; default: detector.tiles. " + TILES_HELP)
 
 
 class Detector(Strict):
@@ -202,6 +235,7 @@ class Detector(Strict):
     trt_cache_dir: str = "models/cache"
     max_batch: int = Field(4, ge=1, le=64)
     max_wait_ms: float = Field(20.0, ge=0)
+    tiles: Tiles = Field("auto", description=TILES_HELP)
     stall_s: float = Field(30.0, gt=0, description="Frames waiting this long for the detector or analytics "
                            "thread: the agent is unhealthy (container health check, systemd watchdog).")
     max_motion_gap_s: float = Field(1.0, gt=0, description="Overload: a camera with motion or an open track is "

@@ -4,14 +4,15 @@ A technician checks a zone file by looking at it over the camera's own view: eac
 translucently in its kind's colour and outlined, labelled with name, kind and schedule; exclusions
 are hatched white; masks are hatched black; lines are magenta with an arrow across their middle
 pointing the way a counted crossing goes (both ways for `both`); disabled zones and lines are
-dashed grey without fill. The alarms stage reuses `draw_zones` for the outlines on snapshots.
+dashed grey without fill; the detector's tiles (sliced inference) are thin white rectangles. The
+alarms stage reuses `draw_zones` for the outlines on snapshots.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -32,6 +33,7 @@ DISABLED_COLOR = (160, 160, 160)
 EXCLUDE_COLOR = (255, 255, 255)
 MASK_COLOR = (0, 0, 0)
 LINE_COLOR = (255, 0, 255)  # magenta: no zone kind, sky, water or grass has it
+TILE_COLOR = (255, 255, 255)
 FILL_ALPHA = 0.35  # share of the kind's colour inside a zone; the rest is the picture
 
 
@@ -142,6 +144,19 @@ def draw_zones(image_bgr: np.ndarray, zones: Sequence[Zone] | ZoneFile, labels: 
     return img
 
 
+def draw_tiles(img: np.ndarray, tiles: Sequence[tuple[int, int, int, int]]) -> None:
+    """The detector's tiles (pixel boxes), each outlined and numbered in its corner, in place."""
+    thick = max(1, round(min(img.shape[:2]) / 500))
+    for i, (x1, y1, x2, y2) in enumerate(tiles, 1):
+        inset = 2 * thick * (i % 2)  # neighbours overlap: shift every other outline to tell them apart
+        cv2.rectangle(img, (x1 + inset, y1 + inset), (x2 - 1 - inset, y2 - 1 - inset), TILE_COLOR, thick, cv2.LINE_AA)
+        cv2.putText(img, str(i), (x1 + inset + 4, y2 - inset - 6), cv2.FONT_HERSHEY_SIMPLEX,
+                    max(0.4, min(img.shape[:2]) / 1200), TILE_COLOR, thick, cv2.LINE_AA)
+
+
+TilesFor = Callable[[ZoneFile, tuple[int, int]], Sequence[tuple[int, int, int, int]]]
+
+
 def first_frame(source: str) -> np.ndarray:
     """The first picture of an image file, a video file or a stream URL, as BGR."""
     if "://" not in source:
@@ -179,8 +194,9 @@ def camera_source(config_path: str, camera_id: str, zones_file: str | None) -> t
     return zones_file or str(cam.zones), stream_urls(cam)[0]
 
 
-def cli_zones(args: argparse.Namespace) -> int:
-    """`edge-agent zones render ZONES --image SRC --out PNG`."""
+def cli_zones(args: argparse.Namespace, tiles_for: TilesFor | None = None) -> int:
+    """`edge-agent zones render ZONES --image SRC --out PNG`; `tiles_for(zones, (w, h))` gives the
+    detector's tiles to draw too."""
     if args.zones_command != "render":
         raise EdgeAgentError(f"unknown zones command {args.zones_command!r}")
     zones_file, source, shown = args.zones, args.image, redact_url(args.image or "")
@@ -194,9 +210,11 @@ def cli_zones(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     drawn = draw_zones(image, zone_file)
+    tiles = list(tiles_for(zone_file, (image.shape[1], image.shape[0]))) if tiles_for else []
+    draw_tiles(drawn, tiles)
     if not cv2.imwrite(str(out), drawn):
         raise EdgeAgentError(f"{out}: cannot write the picture (use a .png or .jpg name in a writable folder)")
     h, w = drawn.shape[:2]
-    print(f"{out}: {len(zone_file.zones)} zone(s), {len(zone_file.lines)} line(s), {len(zone_file.masks)} mask(s) "
-          f"drawn over a {w}x{h} frame of {shown}")
+    print(f"{out}: {len(zone_file.zones)} zone(s), {len(zone_file.lines)} line(s), {len(zone_file.masks)} mask(s), "
+          f"{len(tiles)} tile(s) drawn over a {w}x{h} frame of {shown}")
     return 0

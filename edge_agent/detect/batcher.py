@@ -26,6 +26,7 @@ import numpy as np
 from ..frames import Detections, Frame
 from ..health import Health
 from .overload import OverloadPolicy
+from .tiles import Tiling
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,10 @@ class DetectorBatcher:
         max_batch: int = 4,
         max_wait_ms: float = 20.0,
         policy: OverloadPolicy | None = None,
+        tiling: Tiling | None = None,
     ) -> None:
         self.detector = detector
+        self.tiling = tiling or Tiling()  # the cameras' tiles ride the same batches
         self.on_result = on_result
         self.health = health
         self.max_batch = max(1, int(max_batch))
@@ -158,7 +161,7 @@ class DetectorBatcher:
         """Detect on one batch and hand each result on; a detector error skips the batch, counted."""
         began = time.perf_counter()
         try:
-            results = self.detector.detect([f.image for f in batch])
+            results = self.tiling.detect(self.detector, batch)
         except Exception:  # one bad batch must not kill every camera's analysis
             self.errors += 1
             log.exception("detector failed on a batch of %d frames", len(batch))
@@ -175,7 +178,7 @@ class DetectorBatcher:
             self.health.set_detector(
                 batches=self.batches, frames=self.frames, dropped=self.dropped, errors=self.errors,
                 mean_batch=round(self.frames / self.batches, 2),
-                ms_per_frame=round(1000 * self.infer_s / self.frames, 1),
+                ms_per_frame=round(1000 * self.infer_s / self.frames, 1), tiles=self.tiling.tiles,
             )
         for frame, dets in zip(batch, results):
             try:

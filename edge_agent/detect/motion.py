@@ -63,11 +63,14 @@ def relit(picture: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return picture / max(gain, 1e-3)
 
 
-def changed_pixels(prev: np.ndarray, cur: np.ndarray, region: np.ndarray | None = None,
-                   threshold: float = CHANGE_LEVEL) -> int:
-    """Pixels whose brightness changed by more than `threshold`, inside `region` (a bool mask)."""
-    changed = np.abs(cur - prev) > threshold
-    return int(np.count_nonzero(changed & region if region is not None else changed))
+def change_map(prev: np.ndarray, cur: np.ndarray, threshold: float = CHANGE_LEVEL) -> np.ndarray:
+    """Where brightness changed by more than `threshold` (of 255): a bool picture."""
+    return np.abs(cur - prev) > threshold
+
+
+def changed_pixels(changes: np.ndarray, region: np.ndarray | None = None) -> int:
+    """Changed pixels of a `change_map` inside `region` (a bool mask; None: anywhere)."""
+    return int(np.count_nonzero(changes & region if region is not None else changes))
 
 
 Box = tuple[float, float, float, float]  # normalised x1, y1, x2, y2
@@ -101,6 +104,7 @@ class GateDecision:
     motion: float
     tamper: str | None  # reason while the picture looks tampered, else None
     urgent: bool = True  # motion, an open track or a forced frame; False for an idle check only
+    changes: np.ndarray | None = None  # where the picture changed (bool, grey-copy size): tiles look here
 
 
 class SceneWatch:
@@ -176,7 +180,8 @@ class SceneWatch:
         if self._mask is None or self._mask.shape != picture.shape:
             self._mask = region_mask(self.regions, picture.shape[:2])
         first = self.prev is None
-        changed = 0 if first else changed_pixels(self.prev, picture, self._mask)
+        changes = None if first else change_map(self.prev, picture)
+        changed = 0 if changes is None else changed_pixels(changes, self._mask)
         area = int(self._mask.sum()) if self._mask is not None else picture.size
         motion = 1.0 if first else changed / max(1, area)
         self.prev = picture
@@ -190,7 +195,7 @@ class SceneWatch:
             # Cameras started together would re-check together, a burst every idle interval that
             # makes busy cameras drop frames: start each one's idle clock at a random phase.
             self.last_analysed = t - self.phase * self.idle_interval_s
-        return GateDecision(analyse, motion, tamper, urgent)
+        return GateDecision(analyse, motion, tamper, urgent, changes)
 
     def _tamper(self, small: np.ndarray, t: float) -> str | None:
         if self._accept.is_set():

@@ -353,6 +353,18 @@ def class_names(model: str, registry: Registry | None = None) -> list[str]:
     return names
 
 
+def input_size(model: str, registry: Registry | None = None) -> tuple[int, int] | None:
+    """A model's input (w, h): the manifest's for a named model, else the loaded file's own."""
+    reg = registry or Registry()
+    if model in reg.names and reg.entry(model).get("input_size"):
+        size = reg.entry(model)["input_size"]
+        return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    from .common import DetectorOptions
+    from .tiles import input_size_of
+
+    return input_size_of(load_detector(model, DetectorOptions()))
+
+
 def zone_labels(model: str) -> list[str] | None:
     """The labels a zone may use with `model` (for the config loader); None when the model does
     not tell without loading it (.pt, .engine): then labels go unchecked."""

@@ -33,6 +33,8 @@ class CaseResult:
     wall_s: float
     visits: Tally = field(default_factory=Tally)
     per_frame: Tally = field(default_factory=Tally)
+    tiles: int = 0  # tiles detected beside the analysed frames
+    detect_s: float = 0.0  # seconds in the detector, frames and tiles
 
     @property
     def passed(self) -> bool:
@@ -67,6 +69,7 @@ def evaluate_case(case: Case, out_dir: Path, config: AgentConfig | None = None,
     res = CaseResult(case.name, case.known_miss, judge(case.spec, events), case.empty, len(starts),
                      result.frames, result.media_seconds, result.wall_seconds, per_frame=scorer.tally)
     res.visits = score_visits(case, load_zones(zones_file).zones, starts)
+    res.tiles, res.detect_s = result.tiles, result.detect_seconds
     return res
 
 
@@ -105,6 +108,10 @@ def summary(results: list[CaseResult]) -> dict[str, Any]:
         "false_alarms_per_camera_hour": round(false / empty_h, 1) if empty_h else None,
         "ms_per_frame": round(1000 * wall / n_frames, 1) if n_frames else None,
         "ms_per_camera_second": round(1000 * wall / media, 1) if media else None,
+        "frames": n_frames, "tiles": sum(r.tiles for r in results),
+        "detector_images_per_camera_second": round((n_frames + sum(r.tiles for r in results)) / media, 2)
+        if media else None,
+        "detector_ms_per_camera_second": round(1000 * sum(r.detect_s for r in results) / media, 1) if media else None,
         "per_case": {r.name: {"status": r.status, "reasons": r.reasons, "alarms": r.alarms,
                               "recall_frames": r.per_frame.as_dict()} for r in results},
     }
@@ -125,6 +132,8 @@ def format_report(results: list[CaseResult], title: str) -> list[str]:
                  + (f" = {fa} per camera-hour" if fa is not None else ""))
     lines.append(f"cost: {s['ms_per_frame']} ms per analysed frame, {s['ms_per_camera_second']} ms per camera-second "
                  "(decode + detect + pipeline, this machine)")
+    lines.append(f"detector: {s['frames']} frames + {s['tiles']} tiles = {s['detector_images_per_camera_second']} "
+                 f"images and {s['detector_ms_per_camera_second']} ms per camera-second")
     lines.append(f"{s['passed']}/{s['cases']} passed; required failing: {len(s['failed_required'])}; "
                  f"known misses: {len(s['known_miss_failing'])}")
     return lines

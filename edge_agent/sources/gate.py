@@ -115,7 +115,7 @@ class FrameGate:
         if decision.urgent:
             self.last_urgent = t
         out = Frame(self.camera, self.seq, t, wall(t), frame.to_ndarray(format="bgr24"), decision.motion,
-                    decision.urgent)
+                    urgent=decision.urgent, changes=decision.changes)
         self.seq += 1
         if decision.tamper != self.tamper:
             self.tamper = decision.tamper

@@ -1,0 +1,263 @@
+"""Sliced inference where the zones are: tiles at the model's input size, merged with the full frame.
+
+A 36 px person far down a 1080p track bed is 8 px in a 416 px model input, below anything the
+model finds; cut out at the input size, the same person is 36 px. Tiles cover only where the
+zones and lines are, grown by the overlap (a small person's head above the track bed), never
+the sky, and overlap so
+an object smaller than the overlap lies whole inside some tile. The full frame still runs: it
+finds what is too big for a tile.
+
+Which tiles run on a frame (the cost): those where the motion gate saw change, those that found
+an object lately (a moored vessel, a person who stopped), and every tile once per sweep, so a
+still object is found at all. Detections of all of them merge into one `Detections`: a box cut
+by a tile's inner side is dropped (its whole is in a neighbour or the full frame), then per
+class the best-scored box wins over a box that overlaps it (NMS) or lies mostly inside it (a
+hull and its whole boat must not become two tracks).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import cv2
+import numpy as np
+
+from ..config.models import TileGrid, Tiles, ZoneFile
+from ..frames import Detections, Frame, iou_matrix
+from .motion import MIN_CHANGED_PIXELS
+from .overload import OverloadPolicy
+
+Tile = tuple[int, int, int, int]  # x1, y1, x2, y2 in stream pixels
+
+AUTO_MIN_SHRINK = 2.0  # auto tiles a stream the full frame shrinks at least this much into the model input
+AUTO_OVERLAP = 0.25
+AUTO_SWEEP_S = 10.0
+NMS_IOU = 0.5
+INSIDE = 0.8  # share of a box inside a better-scored box of its class that makes it the same object
+SEAM_PX = 2.0  # a box this close to a tile's inner side was cut by it
+GLOBAL_SHARE = 0.5  # change in more than this share of a camera's tiles is the whole picture's, not an object's
+MAP_SCALE = 8  # the map of where zones are is this many times smaller than the frame
+
+
+def _spans(lo: float, hi: float, size: int, overlap: float, limit: int) -> list[tuple[int, int]]:
+    """[start, end) of tiles of `size` covering lo..hi inside 0..limit, spread evenly, neighbours
+    sharing at least `overlap` of a tile."""
+    size = min(size, limit)
+    if hi - lo <= size:
+        start = min(max(0, round((lo + hi - size) / 2)), limit - size)
+        return [(start, start + size)]
+    step = size * (1.0 - overlap)
+    n = math.ceil((hi - lo - size) / step - 1e-9) + 1
+    starts = [min(max(0, round(lo + i * (hi - lo - size) / (n - 1))), limit - size) for i in range(n)]
+    return [(s, s + size) for s in starts]
+
+
+def near_zones(rules: ZoneFile, frame: tuple[int, int], grow_px: float) -> np.ndarray:
+    """Where objects that tiles are for can be: the zones and lines grown by `grow_px` (a small
+    person's head above the track bed), as a bool map at 1/MAP_SCALE of the frame."""
+    w, h = max(1, frame[0] // MAP_SCALE), max(1, frame[1] // MAP_SCALE)
+    near = np.zeros((h, w), np.uint8)
+    for zone in rules.zones:
+        cv2.fillPoly(near, [np.rint(np.asarray(zone.polygon) * (w - 1, h - 1)).astype(np.int32)], 1)
+    for line in rules.lines:
+        a, b = (tuple(int(v) for v in np.rint(np.asarray(p) * (w - 1, h - 1))) for p in line.points)
+        cv2.line(near, a, b, 1, 1)
+    grow = 2 * round(grow_px / MAP_SCALE) + 1
+    return cv2.dilate(near, np.ones((grow, grow), np.uint8)) > 0
+
+
+def layout(near: np.ndarray, frame: tuple[int, int], tile: tuple[int, int], overlap: float) -> list[Tile]:
+    """Tiles of `tile` (w, h) pixels over the bounding box of `near` (a bool map of the frame at
+    any scale) on a `frame` (w, h) picture; tiles over none of it (the sky above a rail's far
+    end, the gap between two far-apart zones) are left out."""
+    ys, xs = np.nonzero(near)
+    if not len(xs):
+        return []
+    w, h = frame
+    sx, sy = near.shape[1] / w, near.shape[0] / h
+    cols = _spans(xs.min() / sx, (xs.max() + 1) / sx, tile[0], overlap, w)
+    rows = _spans(ys.min() / sy, (ys.max() + 1) / sy, tile[1], overlap, h)
+    out = []
+    for y1, y2 in rows:
+        for x1, x2 in cols:
+            cell = near[int(y1 * sy): math.ceil(y2 * sy), int(x1 * sx): math.ceil(x2 * sx)]
+            if cell.any() and (x1, y1, x2, y2) not in out:
+                out.append((x1, y1, x2, y2))
+    return out
+
+
+def plan(setting: Tiles, rules: ZoneFile, frame: tuple[int, int], input_size: tuple[int, int] | None) -> list[Tile]:
+    """The tiles a camera's setting gives on a frame of this size (none: full frame only)."""
+    if setting == "off":
+        return []
+    if isinstance(setting, TileGrid):
+        tile, overlap = (setting.size, setting.size), setting.overlap
+    elif input_size is None or max(frame[0] / input_size[0], frame[1] / input_size[1]) < AUTO_MIN_SHRINK:
+        return []  # the full frame already shows small objects at half their size or more
+    else:
+        tile, overlap = input_size, AUTO_OVERLAP
+    # Tiles are for objects no bigger than the overlap (larger ones are the full frame's): a zone
+    # grown by that much holds every box such an object standing in it can have.
+    return layout(near_zones(rules, frame, overlap * max(tile)), frame, tile, overlap)
+
+
+def _concat(parts: Sequence[Detections]) -> Detections:
+    keys = set.intersection(*(set(p.data) for p in parts)) if parts else set()
+    return Detections(
+        np.concatenate([p.xyxy for p in parts]) if parts else np.zeros((0, 4)),
+        np.concatenate([p.confidence for p in parts]) if parts else np.zeros(0),
+        np.concatenate([p.class_id for p in parts]) if parts else np.zeros(0),
+        data={k: np.concatenate([p.data[k] for p in parts]) for k in keys},
+    )
+
+
+def from_tile(dets: Detections, tile: Tile, frame: tuple[int, int]) -> Detections:
+    """A tile's detections in frame pixels, less the boxes its inner sides cut."""
+    x1, y1, x2, y2 = tile
+    b = dets.xyxy
+    cut = np.zeros(len(dets), bool)
+    if x1 > 0:
+        cut |= b[:, 0] <= SEAM_PX
+    if y1 > 0:
+        cut |= b[:, 1] <= SEAM_PX
+    if x2 < frame[0]:
+        cut |= b[:, 2] >= (x2 - x1) - SEAM_PX
+    if y2 < frame[1]:
+        cut |= b[:, 3] >= (y2 - y1) - SEAM_PX
+    kept = dets[~cut]
+    kept.xyxy = kept.xyxy + np.array([x1, y1, x1, y1], np.float32)
+    return kept
+
+
+def merge(parts: Sequence[Detections]) -> tuple[Detections, np.ndarray]:
+    """One `Detections` from the full frame's and the tiles' (all in frame pixels), and for each
+    kept row the index of the part it came from."""
+    both = _concat(parts)
+    source = np.concatenate([np.full(len(p), i) for i, p in enumerate(parts)]) if parts else np.zeros(0, int)
+    if len(both) == 0:
+        return both, source
+    iou = iou_matrix(both.xyxy, both.xyxy)
+    area = both.area.astype(np.float64)
+    inter = iou * (area[:, None] + area[None, :]) / (1.0 + iou)  # from IoU = I / (A + B - I)
+    inside = inter / np.maximum(area[:, None], 1e-9)  # [i, j]: share of box i inside box j
+    same = (iou > NMS_IOU) | (inside >= INSIDE)
+    same &= both.class_id[:, None] == both.class_id[None, :]
+    keep: list[int] = []
+    for i in np.argsort(-both.confidence, kind="stable"):
+        if not any(same[i, k] for k in keep):
+            keep.append(int(i))
+    keep.sort()
+    return both[np.array(keep, int)], source[keep]
+
+
+def crop(image: np.ndarray, tile: Tile) -> np.ndarray:
+    x1, y1, x2, y2 = tile
+    return np.ascontiguousarray(image[y1:y2, x1:x2])
+
+
+@dataclass
+class CameraTiles:
+    """One camera's tiles and when each runs; used on one thread (the detector's, or replay's)."""
+
+    setting: Tiles
+    rules: ZoneFile
+    input_size: tuple[int, int] | None
+    phase: float = 0.0  # fraction of a sweep: cameras started together sweep at different times
+    _layouts: dict[tuple[int, int], list[Tile]] = field(default_factory=dict)
+    _last_sweep: float | None = None
+    _held: dict[Tile, float] = field(default_factory=dict)  # tile -> media time it runs until
+    detected: int = 0  # tiles of this camera detected so far
+
+    @property
+    def sweep_s(self) -> float:
+        return self.setting.sweep_s if isinstance(self.setting, TileGrid) else AUTO_SWEEP_S
+
+    def tiles(self, size: tuple[int, int]) -> list[Tile]:
+        if size not in self._layouts:
+            self._layouts[size] = plan(self.setting, self.rules, size, self.input_size)
+        return self._layouts[size]
+
+    def select(self, frame: Frame, shed_sweep: bool = False) -> list[Tile]:
+        """The tiles to detect on this frame; `shed_sweep`: the box is overloaded, the slow
+        schedule waits (the overload policy sheds it first) while moving and held tiles still run."""
+        tiles = self.tiles((frame.width, frame.height))
+        t = frame.media_time
+        if not tiles:
+            return []
+        due = self._last_sweep is None or not 0 <= t - self._last_sweep < self.sweep_s
+        if due and not (shed_sweep and self._last_sweep is not None):
+            first = self._last_sweep is None
+            self._last_sweep = t - (self.phase * self.sweep_s if first else 0.0)
+            chosen = tiles
+        else:
+            moving = _moving(frame, tiles)
+            chosen = [tile for tile in tiles if t <= self._held.get(tile, -math.inf) or tile in moving]
+        self.detected += len(chosen)
+        return chosen
+
+    def found(self, tile: Tile, box: np.ndarray, t: float) -> None:
+        """An object from this tile is in the merged result: keep running the tile for a sweep's
+        time, if the object is small (one the full frame would lose; a larger one is its job)."""
+        overlap = self.setting.overlap if isinstance(self.setting, TileGrid) else AUTO_OVERLAP
+        if max(box[2] - box[0], box[3] - box[1]) <= overlap * max(tile[2] - tile[0], tile[3] - tile[1]):
+            self._held[tile] = t + self.sweep_s
+
+
+def _moving(frame: Frame, tiles: Sequence[Tile]) -> list[Tile]:
+    """Tiles where the motion gate saw an object-sized change (all of them without a change map:
+    a frame the gate did not see). Single changed cells (sensor noise, compression) are opened
+    away first; a far 28 px walker is a blob of several cells and stays. When most tiles change at
+    once (shake, rain, a light switching, a keyframe's pulse) change says nothing about where
+    objects are: then none counts, and held tiles and the sweep carry on alone."""
+    if frame.changes is None:
+        return list(tiles)
+    changes = cv2.erode(frame.changes.astype(np.uint8), np.ones((2, 2), np.uint8))
+    sx, sy = changes.shape[1] / frame.width, changes.shape[0] / frame.height
+    out = [(x1, y1, x2, y2) for x1, y1, x2, y2 in tiles
+           if int(np.count_nonzero(changes[int(y1 * sy): math.ceil(y2 * sy), int(x1 * sx): math.ceil(x2 * sx)]))
+           >= MIN_CHANGED_PIXELS]
+    return [] if len(out) > max(2, GLOBAL_SHARE * len(tiles)) else out
+
+
+class Tiling:
+    """Every camera's tiles, and detection of a batch of frames with them: one detector call for
+    the full frames and their tiles together, so tiles ride the shared detector's batches."""
+
+    def __init__(self, input_size: tuple[int, int] | None = None, policy: OverloadPolicy | None = None) -> None:
+        self.input_size = input_size
+        self.policy = policy  # under overload the slow-schedule sweep is shed first
+        self.cameras: dict[str, CameraTiles] = {}
+        self.frames = 0  # full frames detected
+        self.tiles = 0  # tiles detected beside them
+
+    def set_camera(self, camera: str, setting: Tiles, rules: ZoneFile, phase: float = 0.0) -> None:
+        """A camera's tiles from its setting and its zone file (again when its zones change)."""
+        self.cameras[camera] = CameraTiles(setting, rules, self.input_size, phase)
+
+    def detect(self, detector: Any, frames: Sequence[Frame]) -> list[Detections]:
+        shed = self.policy is not None and self.policy.shedding("tiles")
+        jobs = [(i, tile) for i, f in enumerate(frames)
+                for tile in (self.cameras[f.camera].select(f, shed) if f.camera in self.cameras else [])]
+        results = detector.detect([f.image for f in frames] + [crop(frames[i].image, tile) for i, tile in jobs])
+        self.frames += len(frames)
+        self.tiles += len(jobs)
+        if not jobs:
+            return results
+        out = []
+        for i, frame in enumerate(frames):
+            size = (frame.width, frame.height)
+            mine = [(tile, results[len(frames) + j]) for j, (k, tile) in enumerate(jobs) if k == i]
+            merged, source = merge([results[i]] + [from_tile(d, tile, size) for tile, d in mine])
+            for s, box in zip(source.tolist(), merged.xyxy):
+                if s:
+                    self.cameras[frame.camera].found(mine[s - 1][0], box, frame.media_time)
+            out.append(merged)
+        return out
+
+
+def input_size_of(detector: Any) -> tuple[int, int] | None:
+    """The detector's model input (w, h), when it has a fixed one."""
+    size = getattr(detector, "input_size", None)
+    return (int(size[0]), int(size[1])) if size else None
