@@ -120,7 +120,7 @@ def test_a_box_cut_by_a_tile_s_inner_side_is_dropped_and_one_at_the_frame_s_edge
 
 
 def frame_at(t: float, changes: np.ndarray | None, size=(1280, 720)) -> Frame:
-    return Frame("cam", int(t * 5), t, t, np.zeros((size[1], size[0], 3), np.uint8), None, changes)
+    return Frame("cam", int(t * 5), t, t, np.zeros((size[1], size[0], 3), np.uint8), None, changes=changes)
 
 
 def test_all_tiles_run_on_a_sweep_then_only_where_motion_is_or_an_object_was_found():
@@ -217,3 +217,17 @@ def test_the_tiles_setting_reads_yaml_s_bare_off_and_names_file_line_and_key_whe
     assert any(p.startswith(f"{bad}:8: cameras[0].tiles.size: must be greater than or equal to 64") for p in problems)
     assert any(p.startswith(f"{bad}:8: cameras[0].tiles.step: unknown key 'step'; allowed here: size, overlap")
                for p in problems), problems
+
+
+def test_an_overloaded_box_sheds_the_sweep_but_keeps_moving_tiles():
+    """Issue 15's shed order: the slow-schedule sweep goes first; a far walker's tile still runs."""
+    cam = CameraTiles("auto", LOWER_HALF, (416, 416), phase=0.0)
+    tiles = cam.tiles((1280, 720))
+    still = np.zeros((180, 320), bool)
+    assert cam.select(frame_at(0.0, None), shed_sweep=True) == tiles  # the first sweep always runs
+    late = cam.sweep_s + 0.5
+    assert cam.select(frame_at(late, still), shed_sweep=True) == []
+    moving = still.copy()
+    moving[146:153, 300:302] = True
+    assert cam.select(frame_at(late + 0.2, moving), shed_sweep=True) == [tiles[-1]]
+    assert cam.select(frame_at(late + 0.4, still)) == tiles  # relieved: the overdue sweep runs
