@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..config.models import Tiles, ZoneFile
+from ..config.models import Tiles
 from ..config.render import cli_zones as render_zones
-from ..detect.tiles import plan
+from ..detect.tiles import camera_setting, planner
 
 
 def _setting_and_model(args: argparse.Namespace) -> tuple[Tiles, str]:
@@ -21,19 +21,10 @@ def _setting_and_model(args: argparse.Namespace) -> tuple[Tiles, str]:
         from ..config.loader import load_config
 
         cfg = load_config(args.config)
-        cam = next((c for c in cfg.cameras if c.id == args.camera), None)
-        setting = (cam.tiles if cam else None) or cfg.detector.tiles
+        setting = camera_setting(cfg, args.camera)
         model = cfg.detector.model
     return setting, args.model or model or Registry().default
 
 
 def cli_zones(args: argparse.Namespace) -> int:
-    from ..detect.registry import input_size
-
-    setting, model = _setting_and_model(args)
-    size = input_size(model)
-
-    def tiles_for(rules: ZoneFile, frame: tuple[int, int]) -> list[tuple[int, int, int, int]]:
-        return plan(setting, rules, frame, size)
-
-    return render_zones(args, tiles_for)
+    return render_zones(args, planner(*_setting_and_model(args)))

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import cv2
 import numpy as np
 
-from ..config.models import TileGrid, Tiles, ZoneFile
+from ..config.models import AgentConfig, TileGrid, Tiles, ZoneFile
 from ..frames import Detections, Frame, iou_matrix
 from .motion import MIN_CHANGED_PIXELS
 from .overload import OverloadPolicy
@@ -101,6 +101,21 @@ def plan(setting: Tiles, rules: ZoneFile, frame: tuple[int, int], input_size: tu
     # Tiles are for objects no bigger than the overlap (larger ones are the full frame's): a zone
     # grown by that much holds every box such an object standing in it can have.
     return layout(near_zones(rules, frame, overlap * max(tile)), frame, tile, overlap)
+
+
+def camera_setting(cfg: AgentConfig, camera: str) -> Tiles:
+    """A camera's tiles setting: its own `tiles`, else `detector.tiles`."""
+    cam = next((c for c in cfg.cameras if c.id == camera), None)
+    return (cam.tiles if cam else None) or cfg.detector.tiles
+
+
+def planner(setting: Tiles, model: str) -> Callable[[ZoneFile, tuple[int, int]], list[Tile]]:
+    """`plan` for one setting and model, as `edge-agent zones render` draws the tiles and the zone
+    editor shows them: the model's input size from its manifest entry (else its loaded file)."""
+    from .registry import input_size
+
+    size = input_size(model)
+    return lambda rules, frame: plan(setting, rules, frame, size)
 
 
 def _concat(parts: Sequence[Detections]) -> Detections:

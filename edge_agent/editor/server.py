@@ -20,12 +20,13 @@ from pydantic import ValidationError
 
 from ..config.loader import zones_path
 from ..config.models import AgentConfig, ZoneFile
+from ..detect.tiles import camera_setting, planner
 from ..errors import EdgeAgentError
 from ..rules.explain import explain
 from ..web.app import COOKIE, Web, WebOptions
 from ..web.auth import Session
 from .agent_link import AgentLink
-from .backdrop import Backdrops
+from .backdrop import Backdrop, Backdrops
 from .zonefile import ZoneFileStore
 
 HERE = Path(__file__).parent
@@ -58,6 +59,7 @@ class Editor:
         self.agent = AgentLink(cfg.http)
         self.backdrops = Backdrops(cfg, self.agent, setup.detector)
         self.cameras = {c.id: c for c in cfg.cameras}
+        self._planners: dict[str, Any] = {}  # camera -> its tiles for (zones, picture size)
         self._pages()
         self._api()
 
@@ -145,18 +147,41 @@ class Editor:
 
         @app.post("/api/test/{camera}")
         async def test(request: Request, camera: str, s: Session = Depends(change)) -> dict[str, Any]:
-            body = await _json(request)
-            self.path(camera)
-            try:
-                rules = ZoneFile.model_validate(body["doc"])
-            except ValidationError as exc:
-                return {"problems": [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]}
-            shot, error = self.backdrops.get(camera)
-            if shot is None:
-                raise HTTPException(409, error or "no picture to test on")
-            dets, by = self.backdrops.detections(shot)
-            return {"by": by, "problems": [],
-                    "detections": explain(rules, dets, (shot.width, shot.height), time.time(), self.s.cfg.site.timezone)}
+            return await self._on_unsaved(request, camera, self._test)
+
+        @app.post("/api/tiles/{camera}")
+        async def tiles(request: Request, camera: str, s: Session = Depends(change)) -> dict[str, Any]:
+            return await self._on_unsaved(request, camera, self._tiles)
+
+    async def _on_unsaved(self, request: Request, camera: str,
+                          answer: Callable[[str, ZoneFile, Backdrop], dict[str, Any]]) -> dict[str, Any]:
+        """`answer` for the page's zones as sent (not saved) on the current picture, or what is
+        wrong with those zones."""
+        body = await _json(request)
+        self.path(camera)
+        try:
+            rules = ZoneFile.model_validate(body["doc"])
+        except ValidationError as exc:
+            return {"problems": [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]}
+        shot, error = self.backdrops.get(camera)
+        if shot is None:
+            raise HTTPException(409, error or "no picture yet: refresh it or upload one")
+        return {"problems": [], **answer(camera, rules, shot)}
+
+    def _test(self, camera: str, rules: ZoneFile, shot: Backdrop) -> dict[str, Any]:
+        """The detector's boxes on the picture and, per zone, whether each would count."""
+        dets, by = self.backdrops.detections(shot)
+        return {"by": by, "detections": explain(rules, dets, (shot.width, shot.height), time.time(),
+                                                self.s.cfg.site.timezone)}
+
+    def _tiles(self, camera: str, rules: ZoneFile, shot: Backdrop) -> dict[str, Any]:
+        """The tiles the agent would detect for these zones on a picture of this size: the same
+        setting, model input size and layout as `edge-agent zones render` (tiles follow the zones)."""
+        setting = camera_setting(self.s.cfg, camera)
+        if camera not in self._planners:
+            self._planners[camera] = planner(setting, self.s.cfg.detector.model)
+        return {"tiles": self._planners[camera](rules, (shot.width, shot.height)), "size": [shot.width, shot.height],
+                "setting": setting if isinstance(setting, str) else setting.model_dump()}
 
 
 async def _json(request: Request) -> dict[str, Any]:

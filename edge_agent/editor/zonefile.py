@@ -129,11 +129,16 @@ def _merge_list(old: CommentedSeq, new: list[Any]) -> CommentedSeq:
 
 
 def _fresh(value: Any) -> Any:
-    """A new node: lists of plain values (a point, labels) in flow style `[a, b]`, the rest in blocks."""
+    """A new node: lists of plain values (a point, labels) in flow style `[a, b]`, the rest in
+    blocks; but in a list of polygons (exclusions, masks) each polygon is one flow line
+    `- [[x, y], ...]`, as configs/zones/example.yaml writes them."""
     if isinstance(value, dict):
         return CommentedMap((k, _fresh(v)) for k, v in value.items() if k != ORIGINAL)
     if isinstance(value, list):
         seq = CommentedSeq(_fresh(v) for v in value)
+        polygons = value and all(isinstance(v, list) and v and all(isinstance(p, list) for p in v) for v in value)
+        for item in seq if polygons else ():
+            item.fa.set_flow_style()
         if all(not isinstance(v, (dict, list)) for v in value):
             seq.fa.set_flow_style()
         return seq

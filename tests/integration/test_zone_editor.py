@@ -1,10 +1,12 @@
-"""The zone editor in Debian's chromium (Playwright): draw, set, save, drag, refuse, test, and the
-security of its POSTs. Expected points are where the test clicked (half a pixel of the picture);
+"""The zone editor in Debian's chromium (Playwright): draw, set, save, drag, refuse, test, tiles, and
+the security of its POSTs. Expected points are where the test clicked (half a pixel of the picture);
 the person "test" counts is the footage's ground truth (rail_intrusion.expected.yaml: person-1
-inside track-bed from 2.4 s, its feet at (0.342, 0.861) at 6 s)."""
+inside track-bed from 2.4 s, its feet at (0.342, 0.861) at 6 s); the tiles shown are counted from
+the tiling rule's geometry."""
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -130,6 +132,17 @@ def test_draw_save_drag_refuse_and_conflict(browser, editor_factory, tmp_path):
     page.mouse.dblclick(*at(page, 0.3, 0.3))  # a double click deletes a point
     save(page, "saved")
     assert near(zone(zone_file, "platform")["polygon"], moved[:2] + moved[3:])
+
+    page.locator("#shapes li[data-kind=zone]", has_text="platform").click()
+    hole = [(0.12, 0.15), (0.2, 0.16), (0.12, 0.22)]
+    click_shape(page, "#new-exclude", hole)  # an exclusion inside platform, by the same clicks
+    page.mouse.move(*at(page, 0.12, 0.22))  # and its point dragged like a zone's
+    page.mouse.down()
+    page.mouse.move(*at(page, 0.14, 0.24), steps=3)
+    page.mouse.up()
+    save(page, "saved")
+    assert [near(p, clicked(page, hole[:2] + [(0.14, 0.24)])) for p in zone(zone_file, "platform")["exclude"]] == [True]
+    assert "  exclude:\n  - [[" in zone_file.read_text()  # one polygon a line, as configs/zones/example.yaml
     page.screenshot(path=str(DOCS / "zone-editor.png"))
 
     before = zone_file.read_bytes()
@@ -172,6 +185,28 @@ def test_test_counts_the_person_in_the_track_zone(browser, editor_factory, tmp_p
     assert x1 <= truth[0] <= x2 and y1 < truth[1] and abs(y2 - truth[1]) < 0.1
     assert feet == pytest.approx([(x1 + x2) / 2, y2], abs=2e-4)
 
+    # Tiles follow the zones being edited: a 1280x720 picture with one zone on its lower half.
+    cv2.imwrite(str(tmp_path / "big.png"), cv2.resize(cv2.imread(str(tmp_path / "six.png")), (1280, 720)))
+    page.set_input_files("#upload", str(tmp_path / "big.png"))
+    assert wait_for(lambda: page.evaluate("document.getElementById('canvas').width") == 1280, 10)
+    page.locator("#shapes li[data-kind=zone] .del").click()  # track-bed goes
+    half = [(0.002, 0.5), (0.998, 0.5), (0.998, 0.998), (0.002, 0.998)]
+    click_shape(page, "#new-zone", half)
+    page.click("#tiles")
+    assert wait_for(lambda: dataset(page, "tilesShown"), 10), page.inner_text("#tiles-status")
+    tiles = yaml.safe_load(dataset(page, "tiles"))
+    # `auto`: tiles of the model's input size over the zone grown by the overlap (a quarter of a
+    # tile), spread evenly, neighbours sharing at least the overlap
+    size = yaml.safe_load((ROOT / "models" / "models.yaml").read_text())["models"]["yolov3-tiny"]["input_size"][0]
+    grow = 0.25 * size
+    xs, ys = zip(*((x * 1280, y * 720) for x, y in clicked(page, half)))
+    spans = [min(limit, max(v) + grow) - max(0, min(v) - grow) for v, limit in ((xs, 1280), (ys, 720))]
+    cols, rows = (1 if s <= size else math.ceil((s - size) / (size * 0.75)) + 1 for s in spans)
+    assert (cols, rows) == (4, 2) and len(tiles) == cols * rows, page.inner_text("#tiles-status")
+    assert all(x2 - x1 == y2 - y1 == size and 0 <= x1 and x2 <= 1280 and y1 <= 360 < y2 <= 720
+               for x1, y1, x2, y2 in tiles)
+    assert f"{cols * rows} tile(s) of {size}x{size}" in page.inner_text("#tiles-status")
+
 
 def test_posts_need_the_csrf_token_and_our_host(editor_factory, tmp_path):
     config = write_site(tmp_path, {"rail-east": (str(FOOTAGE / "rail_intrusion.mp4"), TRACK_ZONES)})
@@ -188,6 +223,10 @@ def test_posts_need_the_csrf_token_and_our_host(editor_factory, tmp_path):
         csrf = page.text.split('data-csrf="', 1)[1].split('"', 1)[0]
         foreign = client.post("/api/save/rail-east", json=body, headers={"X-CSRF-Token": csrf, "Host": "evil.example"})
         assert foreign.status_code == 421
+        assert client.post("/api/tiles/rail-east", json=state).status_code == 403
+        tiles = client.post("/api/tiles/rail-east", json=state, headers={"X-CSRF-Token": csrf}).json()
+        # 640x360 shrinks less than twice into the 416 px input: the full frame alone, no tiles
+        assert tiles["size"] == [W, H] and tiles["tiles"] == [] and tiles["setting"] == "auto"
     assert zone_file.read_bytes() == before
 
 

@@ -33,6 +33,7 @@ def test_comments_order_flow_style_and_indent_survive_and_points_get_four_decima
     doc["zones"][0]["polygon"][0] = [0.123456789, 0.5]
     doc["zones"][1]["polygon"].append([0.0, 0.2])
     doc["masks"] = [[[0.5, 0.5], [0.6, 0.5], [0.6, 0.6]]]
+    doc["zones"][0]["exclude"] = [[[0.2, 0.6], [0.3, 0.6], [0.3333333, 0.7]]]
     out = merged_text(FILE, doc)
     assert out.startswith("# yaml-language-server: $schema=../../docs/schemas/zones.schema.json\n# the camera")
     assert "  - name: track-bed" in out and "# renamed by the page below" in out
@@ -40,7 +41,8 @@ def test_comments_order_flow_style_and_indent_survive_and_points_get_four_decima
     assert "    dwell_s: 3.0\n" in out  # unchanged values keep their spelling
     assert "    polygon: [[0.0, 0.0], [0.2, 0.0], [0.2, 0.2], [0.0, 0.2]]\n" in out
     assert 'labels: ["boat"]' in out
-    assert yaml.safe_load(out)["masks"] == [[[0.5, 0.5], [0.6, 0.5], [0.6, 0.6]]]
+    assert "masks:\n  - [[0.5, 0.5], [0.6, 0.5], [0.6, 0.6]]\n" in out  # a polygon per line, as example.yaml
+    assert "    exclude:\n      - [[0.2, 0.6], [0.3, 0.6], [0.3333, 0.7]]\n" in out
 
 
 def test_a_deleted_zone_takes_its_comments_and_the_next_keeps_its_own():

@@ -1,4 +1,4 @@
-// The zone editor page: load the zone file and the picture, edit, test, save (and apply).
+// The zone editor page: load the zone file and the picture, edit, show the tiles, test, save (and apply).
 "use strict";
 (function () {
   const root = document.getElementById("editor"), camera = root.dataset.camera;
@@ -6,6 +6,45 @@
   const model = {doc: {zones: [], lines: [], masks: []}, sel: null, point: null, mode: "select", draft: [], finish: () => finish()};
   let version = "", schema = null, classes = [], picture = null, origins = new Map();
   const canvas = new ShapeCanvas($("canvas"), model, () => refresh());
+
+  // --- the detector's tiles, for the zones as the page has them (tiles follow the zones) ----------
+  const tiles = {
+    on: false, asked: null, timer: null,
+    toggle() {
+      this.on = !this.on; $("tiles").classList.toggle("on", this.on);
+      this.asked = null; canvas.tiles = []; $("tiles-status").textContent = ""; canvas.draw();
+      this.follow();
+    },
+    follow() {  // after any change: ask again when the zones or the picture differ from the last ask
+      if (!this.on || !picture || JSON.stringify(payload(false)) === this.asked) return;
+      clearTimeout(this.timer); this.timer = setTimeout(() => this.ask(), 200);
+    },
+    async ask() {
+      const doc = payload(false), key = JSON.stringify(doc);
+      this.asked = key;
+      const r = await web.post(`/api/tiles/${camera}`, {doc});
+      if (!this.on || key !== this.asked) return;  // toggled off, or a newer ask is on its way
+      const problem = !r.ok ? r.body.detail || `HTTP ${r.status}` : r.body.problems[0];
+      canvas.tiles = problem ? [] : r.body.tiles;
+      $("tiles-status").textContent = problem ? `No tiles shown: ${problem}` : describeTiles(r.body);
+      root.dataset.tiles = JSON.stringify(canvas.tiles);
+      root.dataset.tilesShown = String(Number(root.dataset.tilesShown || 0) + 1);
+      canvas.draw();
+    },
+  };
+  function describeTiles(got) {
+    const [W, H] = got.size, n = got.tiles.length, setting = got.setting;
+    const named = typeof setting === "string" ? setting : `${setting.size} px, overlap ${setting.overlap}`;
+    if (n) {
+      const [x1, y1, x2, y2] = got.tiles[0];
+      return `${n} tile(s) of ${x2 - x1}x${y2 - y1} px (tiles: ${named}) over the zones of this ${W}x${H} picture, ` +
+        "besides the full frame; each runs when it sees motion, found a small object lately, and once per sweep.";
+    }
+    if (setting === "off") return "No tiles: tiles are off for this camera (tiles: off).";
+    if (!model.doc.zones.length && !model.doc.lines.length) return "No tiles: tiles go only where zones and lines are.";
+    return `No tiles (tiles: ${named}): on a ${W}x${H} picture the full frame already shows small objects ` +
+      "at half their size or more in the model's input.";
+  }
 
   function say(text, kind) { const m = $("message"); m.textContent = text; m.className = kind || ""; }
 
@@ -43,8 +82,9 @@
     const status = $("frame-status");
     if (!got.frame) { status.textContent = got.error || "no picture"; status.className = "error"; return; }
     picture = got.frame;
+    canvas.boxes = []; $("test-result").replaceChildren();  // "test" was on the picture before
     const img = new Image();
-    img.onload = () => { canvas.setPicture(img); root.dataset.pictureReady = "1"; };
+    img.onload = () => { canvas.setPicture(img); root.dataset.pictureReady = "1"; tiles.follow(); };
     img.src = `/api/picture/${camera}?t=${Date.now()}`;
     const from = {agent: "the running agent's latest analysed frame", camera: "the camera", upload: "your upload"}[picture.source];
     status.textContent = `${picture.width}x${picture.height} from ${from}, taken ${picture.taken}` + (got.error ? ` (${got.error})` : "");
@@ -60,6 +100,11 @@
 
   // --- editing ---------------------------------------------------------------------------------
   function setMode(mode) {
+    const sel = model.sel;
+    if (mode === "exclude" && !(sel && (sel.kind === "zone" || sel.kind === "exclude"))) {
+      return say("select the zone the exclusion is in first", "warn");
+    }
+    if (mode === "exclude") model.excludeOf = sel.i;
     model.mode = mode; model.draft = [];
     document.querySelectorAll(".toolbar .mode").forEach((b) => b.classList.toggle("on", b.dataset.mode === mode));
     refresh();
@@ -74,7 +119,11 @@
     if ((mode === "line" && pts.length < 2) || (mode !== "line" && pts.length < 3)) {
       return say(mode === "line" ? "a line needs two points" : "a polygon needs at least three points", "warn");
     }
-    if (mode === "zone") {
+    if (mode === "exclude") {
+      const zone = model.doc.zones[model.excludeOf];
+      zone.exclude = [...(zone.exclude || []), pts];
+      model.sel = {kind: "exclude", i: model.excludeOf, j: zone.exclude.length - 1};
+    } else if (mode === "zone") {
       model.doc.zones.push({name: uniqueName("zone"), kind: "restricted", polygon: pts, labels: ["person"]});
       model.sel = {kind: "zone", i: model.doc.zones.length - 1};
     } else if (mode === "mask") {
@@ -85,31 +134,41 @@
     }
     model.draft = []; setMode("select");
   }
-  function removeShape(kind, i) {
-    const list = model.doc[kind === "zone" ? "zones" : kind === "line" ? "lines" : "masks"];
-    list.splice(i, 1); model.sel = null; model.point = null; refresh();
+  function removeShape(kind, i, j) {
+    if (kind === "exclude") {
+      const zone = model.doc.zones[i];
+      zone.exclude.splice(j, 1);
+      if (!zone.exclude.length) delete zone.exclude;
+    } else {
+      model.doc[kind === "zone" ? "zones" : kind === "line" ? "lines" : "masks"].splice(i, 1);
+    }
+    model.sel = null; model.point = null; refresh();
   }
 
   // --- the side panel --------------------------------------------------------------------------
   function refresh() {
     $("finish").disabled = model.mode === "select" || !model.draft.length;
     $("delete-point").disabled = model.point === null || model.point === undefined;
+    $("new-exclude").disabled = !model.sel || !["zone", "exclude"].includes(model.sel.kind);
     const list = $("shapes"); list.replaceChildren();
-    const entries = [...model.doc.zones.map((z, i) => ["zone", i, `${z.name} (${z.kind || "?"})`, KIND_COLOURS[z.kind]]),
-      ...model.doc.lines.map((l, i) => ["line", i, `${l.name} (line ${l.direction || "both"})`, LINE_COLOUR]),
-      ...model.doc.masks.map((m, i) => ["mask", i, `mask ${i + 1}`, MASK_COLOUR])];
-    for (const [kind, i, text, colour] of entries) {
-      const on = model.sel && model.sel.kind === kind && model.sel.i === i;
+    const entries = [...model.doc.zones.flatMap((z, i) => [[{kind: "zone", i}, `${z.name} (${z.kind || "?"})`, KIND_COLOURS[z.kind]],
+        ...(z.exclude || []).map((_, j) => [{kind: "exclude", i, j}, `exclusion ${j + 1} of ${z.name}`, EXCLUDE_COLOUR])]),
+      ...model.doc.lines.map((l, i) => [{kind: "line", i}, `${l.name} (line ${l.direction || "both"})`, LINE_COLOUR]),
+      ...model.doc.masks.map((m, i) => [{kind: "mask", i}, `mask ${i + 1}`, MASK_COLOUR])];
+    for (const [shape, text, colour] of entries) {
       const del = web.el("button", {class: "del", title: "delete this shape"}, "\u00d7");
-      del.addEventListener("click", (e) => { e.stopPropagation(); removeShape(kind, i); });
-      const li = web.el("li", {class: on ? "on" : "", "data-kind": kind, "data-index": String(i)},
+      del.addEventListener("click", (e) => { e.stopPropagation(); removeShape(shape.kind, shape.i, shape.j); });
+      const li = web.el("li", {class: sameShape(model.sel, shape) ? "on" : "", "data-kind": shape.kind,
+        "data-index": String(shape.i), "data-sub": shape.j === undefined ? "" : String(shape.j)},
         web.el("span", {class: "swatch"}), text, del);
+      if (shape.kind === "exclude") li.classList.add("sub");
       li.querySelector(".swatch").style.background = colour || "#fff";
-      li.addEventListener("click", () => { model.sel = {kind, i}; model.point = null; refresh(); });
+      li.addEventListener("click", () => { model.sel = shape; model.point = null; refresh(); });
       list.append(li);
     }
     renderForm();
     canvas.draw();
+    tiles.follow();
   }
   let formFor = null;
   function renderForm() {
@@ -128,12 +187,14 @@
     $("problems").replaceChildren(...problems.map((p) => web.el("li", {}, p)));
     canvas.marks = [];
     for (const p of problems) {  // the message at the shape it is about
-      const m = p.match(/(zones|lines|masks)\[(\d+)\](?:\.(polygon|points)\[(\d+)\])?/);
+      const m = p.match(/(zones|lines|masks)\[(\d+)\](?:\.(polygon|points|exclude)\[(\d+)\](?:\[(\d+)\])?)?/);
       const list = m && model.doc[m[1]], item = list && list[Number(m[2])];
-      const pts = item && (Array.isArray(item) ? item : item.polygon || item.points);
+      const inner = m && m[3] === "exclude" && item.exclude ? item.exclude[Number(m[4])] : null;
+      const pts = inner || (item && (Array.isArray(item) ? item : item.polygon || item.points));
+      const k = inner ? m[5] : m && m[4];
       const crossing = p.match(/Self-intersection\[([-\d.e]+) ([-\d.e]+)\]/);  // shapely says where
       const where = crossing ? [Number(crossing[1]), Number(crossing[2])]
-        : pts && pts.length ? pts[m[4] !== undefined ? Number(m[4]) : 0] || pts[0] : null;
+        : pts && pts.length ? pts[k !== undefined ? Number(k) : 0] || pts[0] : null;
       if (where) canvas.marks.push([where, p.split(": ").slice(2).join(": ").replace(/ \(Self-intersection.*\)$/, "")]);
     }
     if (heading) say(heading, "bad");
@@ -183,6 +244,7 @@
   $("upload").addEventListener("change", (e) => e.target.files[0] && upload(e.target.files[0]));
   $("save").addEventListener("click", save);
   $("test").addEventListener("click", test);
+  $("tiles").addEventListener("click", () => tiles.toggle());
   document.addEventListener("keydown", (e) => {
     if (e.target.closest && e.target.closest("input, select, textarea")) return;
     if (e.key === "Escape") setMode("select");

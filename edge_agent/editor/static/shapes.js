@@ -1,8 +1,10 @@
-// The canvas: the camera's picture with zones, masks and lines over it, and the mouse work on them.
-// Points are kept as the zone file keeps them: fractions of the picture's width and height.
+// The canvas: the camera's picture with zones (and their exclusions), masks, lines and the
+// detector's tiles over it, and the mouse work on them. Points are kept as the zone file keeps
+// them: fractions of the picture's width and height; tiles come in picture pixels.
 "use strict";
 const KIND_COLOURS = {rail: "#ff6b3d", water: "#3d9be9", shore: "#e3c04a", restricted: "#c266ff"};
-const MASK_COLOUR = "#9aa5b1", LINE_COLOUR = "#2ee6d6", DRAFT_COLOUR = "#ffffff";
+const MASK_COLOUR = "#9aa5b1", LINE_COLOUR = "#2ee6d6", DRAFT_COLOUR = "#ffffff", EXCLUDE_COLOUR = "#ffffff";
+const TILE_COLOUR = "#f0f6fc";
 const HIT_PX = 9;  // how near (screen pixels) a click must be to a point or an edge
 
 function dist(a, b) { return Math.hypot(a[0] - b[0], a[1] - b[1]); }
@@ -12,6 +14,9 @@ function toSegment(p, a, b) {  // distance from p to segment a-b, and where alon
   const t = len ? Math.max(0, Math.min(1, ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / len)) : 0;
   return [dist(p, [a[0] + t * dx, a[1] + t * dy]), t];
 }
+
+// One shape of the document: its kind and index, and for an exclusion its zone's index `i` and its own `j`.
+function sameShape(a, b) { return Boolean(a && b) && a.kind === b.kind && a.i === b.i && (a.j ?? -1) === (b.j ?? -1); }
 
 function insidePolygon(p, pts) {
   let inside = false;
@@ -26,7 +31,7 @@ class ShapeCanvas {
   // `model` holds doc, selection, mode and draft; `changed()` is called after every edit.
   constructor(canvas, model, changed) {
     this.c = canvas; this.ctx = canvas.getContext("2d"); this.m = model; this.changed = changed;
-    this.img = null; this.drag = null; this.marks = []; this.boxes = [];
+    this.img = null; this.drag = null; this.marks = []; this.boxes = []; this.tiles = [];
     canvas.addEventListener("mousedown", (e) => this.down(e));
     canvas.addEventListener("mousemove", (e) => this.move(e));
     window.addEventListener("mouseup", () => this.up());
@@ -45,15 +50,17 @@ class ShapeCanvas {
   screen(p) { const r = this.c.getBoundingClientRect(); return [p[0] * r.width, p[1] * r.height]; }
   px(p) { return [p[0] * this.c.width, p[1] * this.c.height]; }
 
-  // --- the shapes of the document, uniformly: {kind, i, pts, closed} ------------------------
+  // --- the shapes of the document, uniformly: {kind, i, (j), pts, closed} -------------------
   shapes() {
     const d = this.m.doc, out = [];
     (d.zones || []).forEach((z, i) => out.push({kind: "zone", i, pts: z.polygon || [], closed: true, obj: z}));
+    (d.zones || []).forEach((z, i) => (z.exclude || []).forEach((pts, j) =>
+      out.push({kind: "exclude", i, j, pts, closed: true, zone: z})));
     (d.masks || []).forEach((p, i) => out.push({kind: "mask", i, pts: p, closed: true}));
     (d.lines || []).forEach((l, i) => out.push({kind: "line", i, pts: l.points || [], closed: false, obj: l}));
     return out;
   }
-  selected() { const s = this.m.sel; return s && this.shapes().find((x) => x.kind === s.kind && x.i === s.i); }
+  selected() { const s = this.m.sel; return s && this.shapes().find((x) => sameShape(x, s)); }
 
   hitPoint(shape, at) {
     const a = this.screen(at);
@@ -102,7 +109,7 @@ class ShapeCanvas {
     const k = this.hitPoint(sel, this.norm(e));
     if (k >= 0) { this.m.point = k; this.deletePoint(); }
   }
-  select(shape, k) { this.m.sel = {kind: shape.kind, i: shape.i}; this.m.point = k; this.changed(); }
+  select(shape, k) { this.m.sel = {kind: shape.kind, i: shape.i, j: shape.j}; this.m.point = k; this.changed(); }
 
   deletePoint() {
     const sel = this.selected(), k = this.m.point;
@@ -127,28 +134,60 @@ class ShapeCanvas {
     if (this.img) ctx.drawImage(this.img, 0, 0, W, H);
     const sel = this.m.sel;
     for (const s of this.shapes()) {
-      const on = sel && sel.kind === s.kind && sel.i === s.i;
-      const colour = s.kind === "mask" ? MASK_COLOUR : s.kind === "line" ? LINE_COLOUR : (KIND_COLOURS[s.obj.kind] || "#fff");
-      this.path(s.pts, s.closed, colour, on ? lw * 1.8 : lw, s.kind === "mask" ? 0.35 : 0.18);
+      const on = sameShape(sel, s);
+      if (s.kind === "exclude") { this.exclusion(s.pts, on ? lw * 1.8 : lw); } else {
+        const colour = s.kind === "mask" ? MASK_COLOUR : s.kind === "line" ? LINE_COLOUR : (KIND_COLOURS[s.obj.kind] || "#fff");
+        // a zone's exclusions are holes in its fill: nothing counts there
+        this.path(s.pts, s.closed, colour, on ? lw * 1.8 : lw, s.kind === "mask" ? 0.35 : 0.18, s.obj && s.obj.exclude);
+        if (s.obj && s.pts.length) this.text(s.obj.name, s.pts[0], colour);
+      }
       if (s.kind === "line" && s.pts.length === 2) this.arrow(s.pts, s.obj.direction || "both", lw);
-      if (s.obj && s.pts.length) this.text(s.obj.name, s.pts[0], colour);
       if (on) s.pts.forEach((p, k) => this.dot(p, k === this.m.point ? "#ffea00" : "#fff", lw * 2.2));
     }
     if (this.m.draft.length) {
       this.path(this.m.draft, false, DRAFT_COLOUR, lw, 0);
       this.m.draft.forEach((p) => this.dot(p, DRAFT_COLOUR, lw * 2));
     }
+    this.tiles.forEach((t, k) => this.tile(t, k + 1));
     this.boxes.forEach((b) => this.box(b, lw));
     this.marks.forEach(([p, text]) => { this.dot(p, "#e5534b", lw * 3); this.text(text, p, "#ff8c85", true); });
   }
-  path(pts, closed, colour, width, fill) {
+  outline(pts, closed) {
+    pts.forEach((p, k) => { const [x, y] = this.px(p); if (k) this.ctx.lineTo(x, y); else this.ctx.moveTo(x, y); });
+    if (closed) this.ctx.closePath();
+  }
+  path(pts, closed, colour, width, fill, holes) {
     if (!pts.length) return;
     const ctx = this.ctx;
-    ctx.beginPath();
-    pts.forEach((p, k) => { const [x, y] = this.px(p); if (k) ctx.lineTo(x, y); else ctx.moveTo(x, y); });
-    if (closed) ctx.closePath();
-    if (closed && fill) { ctx.globalAlpha = fill; ctx.fillStyle = colour; ctx.fill(); ctx.globalAlpha = 1; }
+    if (closed && fill) {
+      ctx.beginPath(); this.outline(pts, true); (holes || []).forEach((h) => this.outline(h, true));
+      ctx.globalAlpha = fill; ctx.fillStyle = colour; ctx.fill("evenodd"); ctx.globalAlpha = 1;
+    }
+    ctx.beginPath(); this.outline(pts, closed);
     ctx.strokeStyle = colour; ctx.lineWidth = width; ctx.stroke();
+  }
+  exclusion(pts, width) {  // hatched and dashed white, as `edge-agent zones render` draws it
+    if (!pts.length) return;
+    const ctx = this.ctx, step = Math.max(8, width * 5);
+    if (!this.hatch || this.hatch.step !== step) {
+      const tile = document.createElement("canvas"), t = tile.getContext("2d");
+      tile.width = tile.height = step;
+      t.strokeStyle = "rgba(255,255,255,.55)"; t.lineWidth = Math.max(1, width / 2);
+      t.beginPath(); t.moveTo(0, step); t.lineTo(step, 0); t.stroke();
+      this.hatch = {step, pattern: ctx.createPattern(tile, "repeat")};
+    }
+    ctx.beginPath(); this.outline(pts, true);
+    ctx.fillStyle = this.hatch.pattern; ctx.fill();
+    ctx.setLineDash([width * 3, width * 2]); ctx.strokeStyle = EXCLUDE_COLOUR; ctx.lineWidth = width; ctx.stroke();
+    ctx.setLineDash([]);
+  }
+  tile([x1, y1, x2, y2], n) {  // as config/render.py draw_tiles: every other one inset, so overlaps show
+    const ctx = this.ctx, thick = Math.max(1, Math.round(Math.min(this.c.width, this.c.height) / 500));
+    const inset = 2 * thick * (n % 2), size = Math.max(12, Math.min(this.c.width, this.c.height) / 45);
+    ctx.strokeStyle = TILE_COLOUR; ctx.lineWidth = thick;
+    ctx.strokeRect(x1 + inset, y1 + inset, x2 - x1 - 2 * inset, y2 - y1 - 2 * inset);
+    ctx.font = `${size}px system-ui, sans-serif`; ctx.fillStyle = TILE_COLOUR;
+    ctx.fillText(String(n), x1 + inset + 4, y2 - inset - 6);
   }
   // `in` counts a crossing from the left of A->B to its right (as the picture is seen, y down):
   // the arrow points to the right side; `out` the other way; `both` both.
