@@ -17,6 +17,7 @@ import yaml
 
 from edge_agent.cli import main as cli_main
 from tests.fixtures.editor import FOOTAGE, TECH_COMMENT, TRACK_ZONES, write_site
+from tests.integration.test_central_console import _screenshot
 from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -143,14 +144,14 @@ def test_draw_save_drag_refuse_and_conflict(browser, editor_factory, tmp_path):
     save(page, "saved")
     assert [near(p, clicked(page, hole[:2] + [(0.14, 0.24)])) for p in zone(zone_file, "platform")["exclude"]] == [True]
     assert "  exclude:\n  - [[" in zone_file.read_text()  # one polygon a line, as configs/zones/example.yaml
-    page.screenshot(path=str(DOCS / "zone-editor.png"))
+    _screenshot(page, "zone-editor.png")
 
     before = zone_file.read_bytes()
     click_shape(page, "#new-zone", [(0.6, 0.1), (0.8, 0.3), (0.8, 0.1), (0.6, 0.3)])  # a bow tie
     save(page, "refused")
     assert "crosses itself" in page.inner_text("#problems")
     assert zone_file.read_bytes() == before
-    page.screenshot(path=str(DOCS / "zone-editor-refused.png"))
+    _screenshot(page, "zone-editor-refused.png")
 
     page.locator("#shapes li[data-kind=zone][data-index='2'] .del").click()  # the bow tie goes
     zone_file.write_text(zone_file.read_text() + "# edited in another tab\n")
@@ -176,7 +177,7 @@ def test_test_counts_the_person_in_the_track_zone(browser, editor_factory, tmp_p
     people = page.locator(".det[data-label=person]")
     assert people.count() == 1, page.inner_text("#test-result")
     assert people.get_attribute("data-counted") == "track-bed"
-    page.screenshot(path=str(DOCS / "zone-editor-test.png"))
+    _screenshot(page, "zone-editor-test.png")
     # the box is the walker's (yolov3-tiny's box on this clip stops at the knees: its bottom may sit
     # up to 0.1 of the height above the true feet) and the anchor shown is its bottom centre
     x1, y1, x2, y2 = (float(v) for v in people.get_attribute("data-box").split(","))
