@@ -10,6 +10,7 @@ frames sampled at detect fps that the motion gate lets through are converted.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 
@@ -160,6 +161,7 @@ class RtspSource:
         return redact_text(text, self._secrets)
 
     def _run(self, url: str, decode: bool) -> None:
+        lower_priority()
         backoff = Backoff(cap=self.backoff_cap_s)
         last_error = None
         first = True
@@ -371,3 +373,20 @@ class _Connection:
             self.wall0 = now - media_time
             wall = now
         return wall
+
+
+DECODE_NICE = 10  # how much lower than the agent's other threads a camera's reading and decoding runs
+
+
+def lower_priority() -> None:
+    """Run the calling thread (and the decoder threads FFmpeg starts from it) at a lower priority.
+
+    When the box cannot keep up, dozens of decode threads would share the CPU evenly with the one
+    detector thread and starve it: every camera decoded, none analysed, no alarm (measured: 48
+    cameras, 0.9 frames/s analysed). Lower, they yield to the detector and analytics threads, so
+    the frames already decoded are analysed first; with spare CPU nothing changes."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + DECODE_NICE)
+    except (OSError, AttributeError):  # not Linux, or not allowed: the default priority works too
+        pass
