@@ -8,4 +8,5 @@ bash scripts/setup.sh --with-ultralytics --with-image-base  # .venv-ultra for th
 # The import layers (.importlinter): the pipeline reads top-down, no cycles. Module and function
 # sizes are checked by tests/unit/test_check_size.py inside the suite.
 .venv/bin/lint-imports
-exec .venv/bin/python -m pytest -ra "$@"
+# --durations: the 25 slowest tests in the log, so the suite's 20-minute budget is watched run by run.
+exec .venv/bin/python -m pytest -ra --durations=25 "$@"
