@@ -116,7 +116,9 @@ class LiveAgent:
             url, substream_url = stream_urls(cam)  # the password is read now, not kept in the config
             source = RtspSource(cam.id, url, gate, self.health, ring, self.clock,
                                 substream_url=substream_url, stall_timeout_s=cam.stall_timeout_s,
-                                keyframe_decode_max_gop_s=cam.keyframe_decode_max_gop_s, hwaccel=cam.hwaccel)
+                                keyframe_decode_max_gop_s=cam.keyframe_decode_max_gop_s,
+                                keyframe_decode_overload_max_gop_s=cam.keyframe_decode_overload_max_gop_s,
+                                hwaccel=cam.hwaccel)
         else:
             source = PacedFileSource(cam.id, cam.url, gate, self.health, ring, self.clock, loop=cam.loop)
         return CameraRuntime(cam, ring, pipeline, gate, source)

@@ -48,7 +48,8 @@ class CameraHealth:
     counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
     alarms: dict[str, int] = field(default_factory=dict)  # alarm type -> alarms started
     # what the stages say of how they treat the camera: gop_s, decode (full | keyframes),
-    # hw_decode, effective_fps (detect fps after the overload policy)
+    # decode_reason (gop | overload: why keyframes only), hw_decode, effective_fps (detect fps
+    # after the overload policy)
     info: dict[str, Any] = field(default_factory=dict)
 
 

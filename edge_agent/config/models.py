@@ -221,6 +221,11 @@ class Camera(Strict):
         2.0, ge=0, description="RTSP: while the camera is quiet (no motion, no track for 3 s), decode only its "
         "keyframes, if its measured GOP (health: gop_s) is at most this long; full decode resumes with the "
         "keyframe that shows motion, so an alarm is late by at most one GOP. 0: always decode every frame.")
+    keyframe_decode_overload_max_gop_s: float = Field(
+        5.0, ge=0, description="RTSP: while the box is overloaded (health: overload.shed has `decode`), a quiet "
+        "camera decodes only its keyframes whatever keyframe_decode_max_gop_s says, if its GOP is at most this "
+        "long: its alarm may be late by one GOP, but the box keeps up. A longer GOP could hide a person crossing "
+        "between two keyframes, so such a camera keeps full decode. 0: never for overload.")
     hwaccel: Literal["off", "cuda", "vaapi", "qsv", "drm"] = Field(
         "off", description="RTSP: decode on this FFmpeg hardware device; when it cannot be opened the camera "
         "decodes in software (health: hw_decode says which, with the reason).")

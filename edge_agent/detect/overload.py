@@ -8,7 +8,13 @@ sheds one more step, each relaxed one gives one back, in this order (issue 15):
 
 1. `tiles`: slow-schedule tiles (sliced inference reads `shedding("tiles")`);
 2. `idle`: quiet cameras' idle checks come `IDLE_STRETCH` times less often;
-3. `fps`: every camera's detect fps is lowered evenly, a step at a time, never below the fps
+3. `decode`: quiet cameras (no motion, no open track) decode keyframes only whatever their GOP, up
+   to a bound (sources/decode.py). Decode, not the detector, is most of an overloaded box (48
+   720p25 cameras decode about twice what 2 cores do), and decode threads run below the detector,
+   so without this step the cameras that do move are decoded late. It comes after `idle` because it
+   costs a camera that starts moving up to one GOP before its motion is seen, which is more than
+   `idle` costs; before `fps` because `fps` costs the cameras already moving, and those matter most;
+4. `fps`: every camera's detect fps is lowered evenly, a step at a time, never below the fps
    that keeps a moving camera's gap under `max_motion_gap_s`.
 
 Frames of cameras with motion or an open track go first in every batch whatever the level
@@ -25,7 +31,7 @@ from typing import Callable
 
 log = logging.getLogger(__name__)
 
-SHED_ORDER = ("tiles", "idle", "fps")
+SHED_ORDER = ("tiles", "idle", "decode", "fps")
 IDLE_STRETCH = 4.0
 FPS_STEP = 0.8  # each overloaded window past `idle` multiplies the detect fps by this
 WINDOW_S = 2.0

@@ -9,6 +9,14 @@ only where the camera's GOP, measured from its keyframes, is at most the configu
 When the motion check fires on a keyframe, full decode resumes with the very next packet (the
 decoder holds that keyframe, so the predicted frames after it decode cleanly); the alarm is late
 by at most one GOP. Packets still all go to the clip ring: clips are never keyframe-only.
+
+Under overload (the policy's `decode` step, detect/overload.py) a quiet camera decodes keyframes
+only whatever its GOP, up to `overload_max_gop_s` (`keyframe_decode_overload_max_gop_s`, 5 s by
+default: field cameras use 2-4 s GOPs): a starved box analyses nothing on time, so a
+camera that starts moving being seen one GOP late is the lesser cost. Past that bound (smart
+codecs stretch a still scene's GOP to 10 s and more) a person could cross the picture between two
+keyframes unseen, so such a camera keeps full decode. Health says why a camera is on keyframes
+(`decode_reason`: `gop` or `overload`).
 """
 
 from __future__ import annotations
@@ -33,9 +41,10 @@ class KeyframeDecode:
     packet, before decoding it."""
 
     def __init__(self, camera: str, gate: FrameGate, health: Health, max_gop_s: float,
-                 quiet_after_s: float = QUIET_AFTER_S) -> None:
+                 quiet_after_s: float = QUIET_AFTER_S, overload_max_gop_s: float = 0.0) -> None:
         self.camera, self.gate, self.health = camera, gate, health
         self.max_gop_s = float(max_gop_s)
+        self.overload_max_gop_s = float(overload_max_gop_s)
         self.quiet_after_s = quiet_after_s
         self.gop_s: float | None = None
         self.keyframes_only = False
@@ -48,7 +57,7 @@ class KeyframeDecode:
         self._ctx = stream.codec_context
         self._last_key, self._after_key, self.gop_s = None, False, None
         self._ctx.skip_frame = "DEFAULT"
-        self._set(False)
+        self._set(None)
 
     def before(self, packet: av.Packet, t: float) -> None:
         """Choose the mode for `packet` (media time `t`)."""
@@ -56,13 +65,21 @@ class KeyframeDecode:
             if self._last_key is not None and t > self._last_key:
                 self._measured(t - self._last_key)
             self._last_key = t
-            self._set(self._allowed() and t - self.gate.last_urgent >= self.quiet_after_s)
+            self._set(self._reason() if t - self.gate.last_urgent >= self.quiet_after_s else None)
         elif self.keyframes_only and self._after_key and self.gate.last_urgent >= (self._last_key or 0.0):
-            self._set(False)  # the keyframe just decoded showed motion
+            self._set(None)  # the keyframe just decoded showed motion
         self._after_key = bool(packet.is_keyframe)
 
-    def _allowed(self) -> bool:
-        return self.max_gop_s > 0 and self.gop_s is not None and self.gop_s <= self.max_gop_s
+    def _reason(self) -> str | None:
+        """Why a quiet camera may decode keyframes only now (`gop`, `overload`), or None."""
+        if self.gop_s is None:
+            return None
+        if self.max_gop_s > 0 and self.gop_s <= self.max_gop_s:
+            return "gop"
+        policy = self.gate.policy
+        if policy is not None and policy.shedding("decode") and self.gop_s <= self.overload_max_gop_s:
+            return "overload"
+        return None
 
     def _measured(self, gop: float) -> None:
         rounded = round(gop, 2)
@@ -71,14 +88,16 @@ class KeyframeDecode:
             self.health.set_info(self.camera, gop_s=rounded)
             if self.max_gop_s > 0 and rounded > self.max_gop_s:
                 log.info("camera %s: GOP %.1f s is longer than keyframe_decode_max_gop_s %.1f s: every frame "
-                         "is decoded", self.camera, rounded, self.max_gop_s)
+                         "is decoded unless the box is overloaded", self.camera, rounded, self.max_gop_s)
 
-    def _set(self, keyframes_only: bool) -> None:
+    def _set(self, reason: str | None) -> None:
+        """Keyframes only for `reason`, or full decode (None)."""
+        keyframes_only = reason is not None
         if keyframes_only != self.keyframes_only:
             self._ctx.skip_frame = "NONKEY" if keyframes_only else "DEFAULT"
             self.health.count(self.camera, "decode_switches")
             self.keyframes_only = keyframes_only
-        self.health.set_info(self.camera, decode="keyframes" if keyframes_only else "full")
+        self.health.set_info(self.camera, decode="keyframes" if keyframes_only else "full", decode_reason=reason)
 
 
 def open_options(hwaccel: str) -> dict[str, Any]:

@@ -92,6 +92,7 @@ class RtspSource:
         open_timeout_s: float = 10.0,
         backoff_cap_s: float = 2.0,
         keyframe_decode_max_gop_s: float = 0.0,
+        keyframe_decode_overload_max_gop_s: float = 0.0,
         hwaccel: str = "off",
     ) -> None:
         self.camera = camera
@@ -107,7 +108,8 @@ class RtspSource:
         self.read_timeout_s = max(0.5, min(5.0, stall_timeout_s / 2))
         self.open_timeout_s = open_timeout_s
         self.backoff_cap_s = backoff_cap_s
-        self.keyframes = KeyframeDecode(camera, gate, health, keyframe_decode_max_gop_s)
+        self.keyframes = KeyframeDecode(camera, gate, health, keyframe_decode_max_gop_s,
+                                        overload_max_gop_s=keyframe_decode_overload_max_gop_s)
         self.hwaccel = hwaccel
         self._secrets = url_secrets(url, substream_url)
         self._stop = threading.Event()

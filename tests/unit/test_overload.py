@@ -29,7 +29,7 @@ def relaxed_window(policy: OverloadPolicy, clock: FakeClock) -> None:
     policy.batch_done(0.1 * policy.window_s)  # busy a tenth of the window
 
 
-def test_shed_order_is_tiles_then_idle_checks_then_fps_and_back_in_reverse():
+def test_shed_order_is_tiles_then_idle_checks_then_decode_then_fps_and_back_in_reverse():
     clock = FakeClock()
     policy = OverloadPolicy(max_motion_gap_s=1.0, clock=clock.monotonic)
     assert policy.state()["shed"] == [] and policy.effective_fps(5.0) == 5.0
@@ -39,7 +39,10 @@ def test_shed_order_is_tiles_then_idle_checks_then_fps_and_back_in_reverse():
     assert policy.state()["shed"] == ["tiles", "idle"] and policy.idle_stretch() == IDLE_STRETCH
     assert policy.effective_fps(5.0) == 5.0
     overloaded_window(policy, clock)
-    assert policy.state()["shed"] == ["tiles", "idle", "fps"]
+    assert policy.state()["shed"] == ["tiles", "idle", "decode"] and policy.shedding("decode")
+    assert policy.effective_fps(5.0) == 5.0
+    overloaded_window(policy, clock)
+    assert policy.state()["shed"] == ["tiles", "idle", "decode", "fps"]
     lowered = policy.effective_fps(5.0)
     assert lowered < 5.0
     assert policy.effective_fps(10.0) / 10.0 == lowered / 5.0  # lowered evenly: the same share of each
@@ -51,7 +54,7 @@ def test_shed_order_is_tiles_then_idle_checks_then_fps_and_back_in_reverse():
         relaxed_window(policy, clock)
     state = policy.state()
     assert (state["overloaded"], state["level"], state["shed"], state["fps_scale"]) == (False, 0, [], 1.0)
-    assert state["overloaded_windows"] == 33
+    assert state["overloaded_windows"] == 34
 
 
 def test_a_lost_idle_check_is_not_overload_but_a_lost_urgent_frame_is():
