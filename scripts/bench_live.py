@@ -6,6 +6,7 @@ and a naive baseline measured in the same run; the cameras sustained at the targ
     .venv/bin/python scripts/bench_live.py --cameras 4 --seconds 10
     .venv/bin/python scripts/bench_live.py --cameras --no-baseline --sustained 8 16 24 32 --overload 48:6
     .venv/bin/python scripts/bench_live.py ... --max-gop-s 0 --model yolov3-tiny   # fp32, full decode
+    .venv/bin/python scripts/bench_live.py --cameras --no-baseline --overload 48:6 --overload-compare
 
 - ours: `LiveAgent` (one decode thread per camera, motion gate, keyframe-only decode of quiet
   cameras, overload policy, one batching detector thread), detect fps 5, busy cameras (a person
@@ -13,7 +14,9 @@ and a naive baseline measured in the same run; the cameras sustained at the targ
   (scripts/footage/bench.py: a still scene with sensor noise, moving water, rain, a 4 s GOP).
 - sustained: the most cameras, one in eight busy, with no analysed-frame loss on busy cameras,
   alarm p95 under 1 s and the detect fps never lowered by the overload policy.
-- overload: e.g. 48 cameras, 6 busy: each busy camera's first alarm after the person's drawn entry.
+- overload: e.g. 48 cameras, 6 busy: each busy camera's first alarm after the person's drawn entry;
+  with --overload-compare first without the policy's decode step (quiet cameras whose GOP is past
+  keyframe_decode_max_gop_s keep full decode), then with it.
 - floor: demux + decode only (no BGR conversion) CPU per camera-second over the same RTSP
   streams, plus the model's CPU per analysed frame; floor(N) = decode + inference for the frames
   ours analysed.
@@ -46,6 +49,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 from footage.bench import BUSY_ENTRY_S, FPS, QUIET_KINDS, SECONDS, ZONE, render_clips  # noqa: E402
 from live_report import DETECT_FPS, pct, report, report_overload, report_tiles, sustained  # noqa: E402
+
+from edge_agent.config.models import Camera, Detector  # noqa: E402
 
 
 # --- the RTSP server and CPU accounting --------------------------------------------------------
@@ -83,7 +88,8 @@ class Server:
 
 
 # one camera in busy_every is busy; the detector's max batch; keyframe-only decode bound (0: off); model
-CONF: dict[str, Any] = {"busy_every": 4, "max_batch": 4, "max_gop_s": 2.0, "model": "yolov3-tiny"}
+CONF: dict[str, Any] = {"busy_every": 4, "max_batch": 4, "max_gop_s": 2.0, "model": "yolov3-tiny",
+                        "overload_gop_s": Camera.model_fields["keyframe_decode_overload_max_gop_s"].default}
 
 
 def mix(n: int, busy_every: int | None = None, busy: int | None = None) -> dict[str, str]:
@@ -120,7 +126,8 @@ def run_ours(cams: dict[str, str], clips: dict[str, Path], detector, seconds: fl
     cfg = AgentConfig(site=Site(id="bench"), device=Device(id="edge"), mqtt={"enabled": False},
                       detector={"max_batch": CONF["max_batch"], "tiles": tiles},
                       cameras=[Camera(id=c, url=server.url(c), detect_fps=DETECT_FPS,
-                                      keyframe_decode_max_gop_s=CONF["max_gop_s"]) for c in cams])
+                                      keyframe_decode_max_gop_s=CONF["max_gop_s"],
+                                      keyframe_decode_overload_max_gop_s=CONF["overload_gop_s"]) for c in cams])
     zones = {c: ZoneFile(zones=[Zone(**ZONE)]) for c in cams}
     sink = NullSink()
     agent = LiveAgent(cfg, zones, detector, sink)
@@ -160,6 +167,9 @@ def run_ours(cams: dict[str, str], clips: dict[str, Path], detector, seconds: fl
         "detector": health["detector"], "first_alarm": first_alarms(sink.starts, busy),
         "degraded": sum(1 for e in sink.starts if e.type == "analysis_degraded"),
         "keyframes_only": sum(1 for c in cams if health["cameras"][c].get("decode") == "keyframes"),
+        "keyframes_why": {why: sum(1 for c in cams if health["cameras"][c].get("decode_reason") == why)
+                          for why in ("gop", "overload")},
+        "overload_gop_s": CONF["overload_gop_s"],
         "tiles_setting": tiles,
         "tiles": {kind: sum(tiles1[c] - tiles0[c] for c, k in cams.items() if k == kind) for kind in ("busy", "quiet")},
     }
@@ -328,6 +338,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--sustained", type=int, nargs="*", default=[],
                    help="climb these camera counts (one in eight busy) to find the most sustained at the target")
     p.add_argument("--overload", default="", help="N:BUSY, e.g. 48:6: the overload row")
+    p.add_argument("--overload-compare", action="store_true",
+                   help="the overload row twice: first with keyframe_decode_overload_max_gop_s 0 (overload does "
+                        "not shed decode), then with the default")
     p.add_argument("--compare", action="store_true",
                    help="first climb the --sustained ladder with fp32 yolov3-tiny and full decode, in this run")
     p.add_argument("--tiles-cost", action="store_true", help="only ours, each N with detector.tiles off and auto: "
@@ -383,20 +396,21 @@ def main() -> int:
         CONF.update(max_gop_s=args.max_gop_s)
     best, more = find_sustained(clips, detector, args.seconds, args.sustained) if args.sustained else (None, [])
     rows += more
-    overload = None
+    overloads: list[dict[str, Any]] = []
     if args.overload:
         n, busy = (int(x) for x in args.overload.split(":"))
-        overload = run_ours(mix(n, busy=busy), clips, detector, args.seconds)
-        rows.append({"ours": overload})
+        overloads = []
+        for gop_s in ([0.0] if args.overload_compare else []) + [CONF["overload_gop_s"]]:
+            CONF.update(overload_gop_s=gop_s)
+            overloads.append(run_ours(mix(n, busy=busy), clips, detector, args.seconds))
+            rows.append({"ours": overloads[-1]})
     report(rows, floor_decode, infer)
     if reference is not None:
         print(f"reference (yolov3-tiny fp32, full decode): {reference} cameras sustained at the target")
     if best is not None:
         print(f"cameras sustained at the target (one in eight busy; {args.model}, keyframe_decode_max_gop_s "
               f"{args.max_gop_s}): {best} of the ladder {args.sustained}")
-    if overload is not None:
-        from edge_agent.config.models import Detector
-
+    for overload in overloads:
         report_overload(overload, Detector().max_motion_gap_s)
     print(f"load average (1, 5, 15 min) {os.getloadavg()}: other work on the box inflates every number")
     print(f"total run time {time.monotonic() - began:.0f} s on {os.cpu_count()} CPUs")

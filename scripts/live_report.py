@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from footage.bench import ZONE
+from footage.bench import FPS, ZONE
 
 DETECT_FPS = 5.0
 
@@ -57,8 +57,14 @@ def report_overload(o: dict[str, Any], gap_s: float) -> None:
     bound = ZONE["dwell_s"] + gap_s + 1.0
     delays = o["first_alarm"]
     ok = all(d is not None and d <= bound for d in delays.values())
-    print(f"overload row ({o['n']} cameras, {o['busy']} busy): highest shed level {o['max_level']}, "
-          f"{o['degraded']} analysis_degraded, busy frames replaced {o['busy_dropped']}")
+    print(f"overload row ({o['n']} cameras, {o['busy']} busy; keyframe_decode_overload_max_gop_s "
+          f"{o['overload_gop_s']}): highest shed level {o['max_level']}, {o['degraded']} analysis_degraded, "
+          f"busy frames replaced {o['busy_dropped']}")
+    why = o["keyframes_why"]
+    print(f"  analysed {o['analysed'] / o['wall']:.1f} frames/s, decoded {o['frames_in'] / o['wall']:.0f} frames/s "
+          f"({o['frames_in'] / (o['wall'] * o['n'] * FPS):.0%} of every frame), agent CPU "
+          f"{o['cpu'] / o['wall']:.2f} cores; at the end on keyframes: {why['gop']} for their GOP, "
+          f"{why['overload']} for overload")
     print("  first alarm after the truth entry, per busy camera (s): "
           + ", ".join(f"{c} {'none' if d is None else d}" for c, d in delays.items()))
     print(f"  every busy camera within dwell + max_motion_gap_s + 1 s = {bound:.1f} s: {'YES' if ok else 'NO'}")
