@@ -46,6 +46,7 @@ from .patrol.overdue import StatusPublisher
 from .pipeline import CameraPipeline
 from .redact import redact_url
 from .sources.base import LiveSource, PacedFileSource
+from .sources.decode import detects_on_substream
 from .sources.gate import FrameGate, idle_phase
 from .sources.packets import PacketRing
 from .sources.rtsp import RtspSource
@@ -108,12 +109,17 @@ class LiveAgent:
         pipeline = CameraPipeline(ctx, zones, a, ring)
         watch = SceneWatch(cam.idle_interval_s, active=pipeline.busy.is_set, regions=pipeline.motion_regions(),
                            phase=idle_phase(cam.id), idle_stretch=self.policy.idle_stretch)
-        self.tiling.set_camera(cam.id, cam.tiles or self.cfg.detector.tiles, zones, idle_phase(cam.id))
+        tiles = cam.tiles or self.cfg.detector.tiles
+        self.tiling.set_camera(cam.id, tiles, zones, idle_phase(cam.id))
         gate = FrameGate(cam.id, cam.detect_fps, self.health, self.batcher.submit, watch, self._on_tamper,
                          self.policy)
         source: LiveSource
         if cam.url.startswith(("rtsp://", "rtsps://")):
             url, substream_url = stream_urls(cam)  # the password is read now, not kept in the config
+            if cam.substream_url:
+                on_sub = detects_on_substream(cam.detect_stream, tiles_on=tiles != "off")
+                substream_url = substream_url if on_sub else None  # None: the main stream is decoded
+                self.health.set_info(cam.id, detect_stream="substream" if on_sub else "main")
             source = RtspSource(cam.id, url, gate, self.health, ring, self.clock,
                                 substream_url=substream_url, stall_timeout_s=cam.stall_timeout_s,
                                 keyframe_decode_max_gop_s=cam.keyframe_decode_max_gop_s,

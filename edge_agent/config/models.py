@@ -230,6 +230,17 @@ class Camera(Strict):
         "off", description="RTSP: decode on this FFmpeg hardware device; when it cannot be opened the camera "
         "decodes in software (health: hw_decode says which, with the reason).")
     tiles: Tiles | None = Field(None, description="This camera's tiles; default: detector.tiles. " + TILES_HELP)
+    detect_stream: Literal["auto", "main", "substream"] = Field(
+        "auto", description="With substream_url: the stream the motion gate and the detector decode (clips are "
+        "always cut from `url`). auto: the substream, unless this camera's tiles (its own or detector.tiles) are "
+        "on: tiles are for far objects, which a 640x360 substream is too small to show (README, measured by "
+        "scripts/bench_substream.py), so such a camera detects on the main stream. Health: detect_stream.")
+
+    @model_validator(mode="after")
+    def _substream_to_detect_on(self) -> "Camera":
+        if self.detect_stream == "substream" and not self.substream_url:
+            raise ValueError("detect_stream is substream, but the camera has no substream_url")
+        return self
 
 
 class Detector(Strict):

@@ -1,5 +1,5 @@
-"""How much of a live stream is decoded: keyframes only while a camera is quiet, and the optional
-hardware decoder.
+"""How much of a live stream is decoded: keyframes only while a camera is quiet, which of a
+camera's streams detection decodes, and the optional hardware decoder.
 
 Keyframe-only decode (FFmpeg's `skip_frame`): a quiet camera is analysed once per idle interval
 and its motion check needs a picture every second or two, not 25 of them; a keyframe costs about
@@ -98,6 +98,14 @@ class KeyframeDecode:
             self.health.count(self.camera, "decode_switches")
             self.keyframes_only = keyframes_only
         self.health.set_info(self.camera, decode="keyframes" if keyframes_only else "full", decode_reason=reason)
+
+
+def detects_on_substream(detect_stream: str, tiles_on: bool) -> bool:
+    """Whether the motion gate and detector of a camera with a substream decode it (`detect_stream`
+    of the camera config). `auto` keeps a camera with tiles on its main stream: tiles exist because
+    far objects are small, and scaled to a substream's 640x360 they are smaller still (measured:
+    scripts/bench_substream.py)."""
+    return detect_stream == "substream" or (detect_stream == "auto" and not tiles_on)
 
 
 def open_options(hwaccel: str) -> dict[str, Any]:
