@@ -1,9 +1,11 @@
 """What the agent sheds when the detector cannot keep up, and in which order.
 
 The detector thread reports every batch (its inference time) and every frame replaced in its slot
-before it was analysed. Once per window the policy judges the window: overloaded when a frame of
-a camera with motion or an open track was replaced, or the detector was busy nearly all the time;
-relaxed when it was idle a good part of it and nothing urgent was lost. Each overloaded window
+before it was analysed; decode threads report frames decoded later than real time allows (the
+decoders cannot keep up: with decode threads below the detector, the detector may be idle while
+they fall behind). Once per window the policy judges the window: overloaded when a frame of a
+camera with motion or an open track was replaced, a decoder fell behind, or the detector was busy
+nearly all the time; relaxed when it was idle a good part of it and nothing of that happened. Each overloaded window
 sheds one more step, each relaxed one gives one back, in this order (issue 15):
 
 1. `tiles`: slow-schedule tiles (sliced inference reads `shedding("tiles")`);
@@ -37,6 +39,7 @@ FPS_STEP = 0.8  # each overloaded window past `idle` multiplies the detect fps b
 WINDOW_S = 2.0
 BUSY_HIGH = 0.92  # detector busy this share of a window: overloaded
 BUSY_LOW = 0.6  # and this little, with no urgent frame lost: relaxed
+DECODE_BEHIND_S = 1.0  # a frame decoded this much later than its media time allows: decode is behind
 SAMPLES_PER_GAP = 2.0  # the lowest fps samples a moving camera this many times per max_motion_gap_s
 
 
@@ -56,6 +59,7 @@ class OverloadPolicy:
         self._window_start = clock()
         self._busy_s = 0.0
         self._urgent_lost = 0
+        self._behind = 0  # frames decoded late in this window
         self.overloaded_windows = 0
 
     # --- reports from the detector thread -------------------------------------------------
@@ -69,6 +73,12 @@ class OverloadPolicy:
             with self._lock:
                 self._urgent_lost += 1
 
+    def decoded_late(self, late_s: float) -> None:
+        """A decode thread handed on a frame `late_s` seconds after real time allowed."""
+        if late_s > DECODE_BEHIND_S:
+            with self._lock:
+                self._behind += 1
+
     # --- judging ----------------------------------------------------------------------------
     def tick(self) -> None:
         """Judge the window if it is over; call after each batch and from supervision."""
@@ -77,18 +87,19 @@ class OverloadPolicy:
             span = now - self._window_start
             if span < self.window_s:
                 return
-            busy, lost = self._busy_s / span, self._urgent_lost
-            self._window_start, self._busy_s, self._urgent_lost = now, 0.0, 0
+            busy, lost, behind = self._busy_s / span, self._urgent_lost, self._behind
+            self._window_start, self._busy_s, self._urgent_lost, self._behind = now, 0.0, 0, 0
             before = self.level
-            if lost or busy >= BUSY_HIGH:
+            if lost or behind or busy >= BUSY_HIGH:
                 self.overloaded_windows += 1
                 self._shed_more()
             elif busy <= BUSY_LOW:
                 self._shed_less()
             after = self.level
         if before == 0 and after > 0:
-            log.warning("overload: the detector cannot keep up (busy %.0f%%, %d urgent frames replaced); "
-                        "shedding in order %s", 100 * busy, lost, ", ".join(SHED_ORDER))
+            log.warning("overload: the detector or the decoders cannot keep up (detector busy %.0f%%, %d urgent "
+                        "frames replaced, %d frames decoded late); shedding in order %s", 100 * busy, lost, behind,
+                        ", ".join(SHED_ORDER))
         elif before > 0 and after == 0:
             log.warning("overload over: every camera analysed at its configured fps again")
 

@@ -322,6 +322,8 @@ class RtspSource:
     def _on_decoded(self, conn: "_Connection", frame: av.VideoFrame) -> None:
         t = conn.frame_time(frame.pts)
         self._media_end = max(self._media_end, t)
+        if self.gate.policy is not None:
+            self.gate.policy.decoded_late(conn.late(t))
         self.gate.offer(frame, t, conn.wall_time)
         # Online, and not stalled, only once a frame went through: a camera whose every frame
         # fails is down, whatever its decoder says.
@@ -365,6 +367,11 @@ class _Connection:
             t = self.media_time(pts)
         self.last_frame_t = t
         return t
+
+    def late(self, media_time: float) -> float:
+        """How much later than real time allows a frame of `media_time` is decoded (0 before the
+        first frame dated); a decoder that cannot keep up falls further behind with every frame."""
+        return 0.0 if self.wall0 is None else self.source.clock.now() - (self.wall0 + media_time)
 
     def wall_time(self, media_time: float) -> float:
         now = self.source.clock.now()

@@ -132,3 +132,30 @@ def test_analysis_degraded_starts_past_the_bound_and_ends_after_a_clean_hold():
     assert [(o.event.phase, o.event.details["end_reason"]) for o in ended] == [("end", "recovered")]
     assert ended[0].event.event_id == started[0].event.event_id
     assert "effective_fps" in ended[0].event.details
+
+
+def test_a_decoder_behind_real_time_is_overload_a_little_late_is_not():
+    clock = FakeClock()
+    policy = OverloadPolicy(clock=clock.monotonic)
+    policy.decoded_late(0.3)  # jitter, a slow keyframe
+    clock.advance(policy.window_s)
+    policy.batch_done(0.1)  # the detector is nearly idle: decode threads run below it
+    assert policy.level == 0
+    policy.decoded_late(1.5)
+    clock.advance(policy.window_s)
+    policy.batch_done(0.1)
+    assert policy.level == 1
+
+
+def test_lateness_is_measured_from_the_connections_wall_anchor():
+    from types import SimpleNamespace
+
+    from edge_agent.sources.rtsp import _Connection
+
+    clock = FakeClock()
+    conn = _Connection(SimpleNamespace(clock=clock, _t0=clock.monotonic(), _media_end=0.0), 1 / 90000, 25.0)
+    assert conn.late(0.0) == 0.0  # nothing dated yet
+    conn.wall_time(0.0)
+    clock.advance(2.0)
+    assert conn.late(2.0) == 0.0  # on time
+    assert conn.late(0.5) == 1.5  # decoded 1.5 s after real time allowed
