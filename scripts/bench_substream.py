@@ -20,6 +20,7 @@ import shutil
 import sys
 import tempfile
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -45,9 +46,9 @@ def scale_clip(src: Path, dst: Path, size: tuple[int, int], kbps: int) -> None:
         stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
         stream.bit_rate = kbps * 1000
         stream.options = {"preset": "veryfast", "bf": "0", "g": str(round(float(rate)))}
-        for frame in inp.decode(vin):
+        for n, frame in enumerate(inp.decode(vin)):
             small = frame.reformat(width=size[0], height=size[1], format="yuv420p", interpolation="AREA")
-            small.pts = None
+            small.pts, small.time_base = n, Fraction(1) / Fraction(rate)
             out.mux(stream.encode(small))
         out.mux(stream.encode(None))
 
