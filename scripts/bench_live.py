@@ -371,6 +371,10 @@ def main() -> int:
     keyframes = run_floor_decode(clips, min(args.seconds, 10.0), kind="still")
     print(f"decode only: {100 * floor_decode:.2f}% of a core per camera of the mix, every frame; "
           f"{100 * keyframes:.2f}% for a 1 s GOP camera decoding keyframes only ({floor_decode / keyframes:.1f}x less)")
+    if args.overload:
+        long_gop = run_floor_decode(clips, min(args.seconds, 10.0), kind="gop4")
+        print(f"decode only: {100 * long_gop:.2f}% for a 4 s GOP camera decoding keyframes only, as overload sheds "
+              f"decode ({floor_decode / long_gop:.1f}x less than the mix decoding every frame)")
     print(f"model {args.model}, keyframe_decode_max_gop_s {args.max_gop_s}: clips ready, floor measured "
           f"({time.monotonic() - began:.0f} s)", flush=True)
     if args.tiles_cost:
