@@ -49,8 +49,8 @@ def report(rows: list[dict[str, Any]], floor_decode: float, infer: tuple[float, 
     print("frames we analysed; sampled: frames at detect fps seen by the motion gate; analysed: frames the detector ran")
     print("on (fps); base an.: analysed fps the naive baseline reached (asked = N x 5); busy dr.: frames of busy")
     print("cameras replaced before analysis; kf-only: cameras decoding keyframes only at the end; shed: highest overload")
-    print("level (1 tiles, 2 idle checks, 3 decode, 4+ fps lowered); p50/p95: frame to alarm delivered; server: the RTSP server's")
-    print("share of all CPU (it stands in for the cameras); target: busy dr. 0, p95 < 1 s, fps never lowered.")
+    print("level (1 tiles, 2 idle checks, 3 decode, 4+ fps lowered); p50/p95: frame to alarm delivered; server: the")
+    print("RTSP server's share of all CPU (it stands in for the cameras); target: busy dr. 0, p95 < 1 s, fps never lowered.")
 
 
 def report_overload(o: dict[str, Any], gap_s: float) -> None:

@@ -63,8 +63,9 @@ def long_gop_quiet_then_person(tmp_path_factory) -> Path:
     rng = np.random.default_rng(0)
 
     def frames():
+        empty = intrusion[0].astype(np.int16)
         for _ in range(int(LONG_QUIET_S * FPS)):
-            yield np.clip(intrusion[0].astype(np.int16) + rng.integers(-2, 3, intrusion[0].shape), 0, 255).astype(np.uint8)
+            yield np.clip(empty + rng.integers(-2, 3, empty.shape), 0, 255).astype(np.uint8)
         yield from intrusion
 
     return write_h264(path, frames(), FPS, gop=int(LONG_GOP_S * FPS))
