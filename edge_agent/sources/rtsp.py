@@ -369,8 +369,7 @@ class _Connection:
         return t
 
     def late(self, media_time: float) -> float:
-        """How much later than real time allows a frame of `media_time` is decoded (0 before the
-        first frame dated); a decoder that cannot keep up falls further behind with every frame."""
+        """Seconds a frame of `media_time` is decoded later than real time allows (0 until one is dated)."""
         return 0.0 if self.wall0 is None else self.source.clock.now() - (self.wall0 + media_time)
 
     def wall_time(self, media_time: float) -> float:
