@@ -131,12 +131,12 @@ def test_under_overload_a_long_gop_camera_decodes_keyframes_and_still_alarms_in_
     def info() -> dict:
         return agent.health.snapshot()["cameras"]["cam"]
 
-    on_keyframes = wait_for(lambda: info().get("decode_reason") == "overload", 10)
+    on_keyframes = wait_for(lambda: info().get("decode_reason") == "overload", 15)
     gop = info().get("gop_s")
     agent.policy.level = 0
-    relaxed_full = wait_for(lambda: info().get("decode") == "full", LONG_GOP_S + 2)
+    relaxed_full = wait_for(lambda: info().get("decode") == "full", 2 * LONG_GOP_S)
     agent.policy.level = shed_decode
-    again = wait_for(lambda: info().get("decode_reason") == "overload", LONG_GOP_S + 2)
+    again = wait_for(lambda: info().get("decode_reason") == "overload", 2 * LONG_GOP_S)
     play_served_file(agent, sink)
     assert (on_keyframes, gop, relaxed_full, again) == (True, LONG_GOP_S, True, True)
     assert_alarmed_in_time(tmp_path / "live", LONG_QUIET_S, LONG_GOP_S)
