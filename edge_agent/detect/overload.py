@@ -1,12 +1,12 @@
-"""What the agent sheds when the detector cannot keep up, and in which order.
+"""What the agent sheds when the detector or the decoders cannot keep up, and in which order.
 
 The detector thread reports every batch (its inference time) and every frame replaced in its slot
 before it was analysed; decode threads report frames decoded later than real time allows (the
 decoders cannot keep up: with decode threads below the detector, the detector may be idle while
 they fall behind). Once per window the policy judges the window: overloaded when a frame of a
 camera with motion or an open track was replaced, a decoder fell behind, or the detector was busy
-nearly all the time; relaxed when it was idle a good part of it and nothing of that happened. Each overloaded window
-sheds one more step, each relaxed one gives one back, in this order (issue 15):
+nearly all the time; relaxed when it was idle a good part of it and none of that happened. Each
+overloaded window sheds one more step, each relaxed one gives one back, in this order (issue 15):
 
 1. `tiles`: slow-schedule tiles (sliced inference reads `shedding("tiles")`);
 2. `idle`: quiet cameras' idle checks come `IDLE_STRETCH` times less often;
@@ -62,7 +62,7 @@ class OverloadPolicy:
         self._behind = 0  # frames decoded late in this window
         self.overloaded_windows = 0
 
-    # --- reports from the detector thread -------------------------------------------------
+    # --- reports from the detector thread and the decode threads ------------------------------
     def batch_done(self, seconds: float) -> None:
         with self._lock:
             self._busy_s += seconds
