@@ -161,6 +161,22 @@ class EventContext:
                                    **{kind: None for kind in kinds})
 
     @staticmethod
+    def trimmed(event: Event, limit: int) -> Event | None:
+        """`event` cut to at most `limit` bytes of JSON for a broker that takes no more: the largest
+        `details` entries go first (never `end_reason`), and `details.trimmed` says how big the
+        event was and which keys it lost. Every other field stays. None when even that is too big."""
+        details = {k: v for k, v in event.details.items() if k != "trimmed"}
+        flag = dict(event.details.get("trimmed") or {"bytes": len(event.to_json().encode()), "dropped": []})
+        by_size = sorted((k for k in details if k != "end_reason"), key=lambda k: -len(json.dumps(details[k], default=str)))
+        for n in range(len(by_size) + 1):
+            flag["dropped"] = sorted({*flag["dropped"], *by_size[:n]})
+            kept = {k: v for k, v in details.items() if k not in by_size[:n]}
+            candidate = event.model_copy(update={"details": {**kept, "trimmed": dict(flag)}})
+            if len(candidate.to_json().encode()) <= limit:
+                return candidate
+        return None
+
+    @staticmethod
     def end(event: Event, wall: float, reason: str, details: Mapping[str, Any] | None = None,
             **changes: Any) -> Event:
         """The `end` of `event` at `wall`, with `details.end_reason` (one key for every type)."""

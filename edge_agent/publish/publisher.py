@@ -159,7 +159,8 @@ class MqttSink:
             if kind not in CONTENT_TYPES:
                 log.warning("event %s: unknown media %r not published", event.event_id, kind)
                 continue
-            refs[kind], more = media_rows(self.topics, event, kind, bytes(data), self.cfg.chunk_size, self.qos)
+            # chunk_cap: the configured size, or less once the broker refused it (not cut twice)
+            refs[kind], more = media_rows(self.topics, event, kind, bytes(data), self.pump.chunk_cap, self.qos)
             rows += more
         event = event.model_copy(update=refs)
         text = event.to_json()
