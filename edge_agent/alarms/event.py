@@ -157,8 +157,14 @@ class EventContext:
     def media_dropped(event: Event, wall: float, kinds: list[str]) -> Event:
         """The `update` that tells central an event's media was dropped (disk quota, refused by
         the broker): the one builder for it, whatever the sink."""
-        return EventContext.update(event, wall, details={**event.details, "dropped": sorted(kinds)},
-                                   **{kind: None for kind in kinds})
+        return EventContext.update(EventContext.without_media(event, kinds), wall)
+
+    @staticmethod
+    def without_media(event: Event, kinds: list[str]) -> Event:
+        """The same phase with `kinds` of its media gone and `details.dropped` saying so (media
+        dropped before the event was written: held in memory on a full disk)."""
+        return event.model_copy(update={"details": {**event.details, "dropped": sorted(kinds)},
+                                        **{k: None for k in kinds}})
 
     @staticmethod
     def trimmed(event: Event, limit: int) -> Event | None:

@@ -84,6 +84,7 @@ class MqttSink:
         self.topics = Topics(mqtt.topic_prefix, site, device)
         self.qos = max(1, mqtt.qos)  # the outbox needs an acknowledgement to delete
         self.outbox = outbox or open_outbox(mqtt, self.topics, self.clock)
+        self.data_dir = self.outbox.path.parent  # where the disk reserve goes (alarms/reserve.py)
         self.commands = dispatcher or command_dispatcher(mqtt, None, self.clock, self.outbox)
         opts = LinkOptions(
             client_id=mqtt.client_id or f"edge-agent-{site}-{device}",
