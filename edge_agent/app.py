@@ -27,6 +27,7 @@ from typing import Any, Callable
 from .alarms.camera import OfflineMonitor
 from .alarms.degraded import DegradedMonitor
 from .alarms.delivery import Delivery, Item
+from .alarms.reserve import reserve_for
 from .alarms.event import Event, EventContext
 from .alarms.logline import alarm_line
 from .alarms.sink import EventSink
@@ -74,7 +75,7 @@ class LiveAgent:
         self.cfg = cfg
         self.clock = clock or SystemClock()
         self.health = health or Health(self.clock)
-        self.delivery = Delivery(sink, self.clock, on_delivered=self._delivered)
+        self.delivery = Delivery(sink, self.clock, on_delivered=self._delivered, reserve=reserve_for(sink))
         self.cameras: dict[str, CameraRuntime] = {}
         self._work: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=256)
         self.policy = OverloadPolicy(cfg.detector.max_motion_gap_s)

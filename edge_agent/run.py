@@ -19,6 +19,7 @@ from .clock import Clock, SystemClock, log_in_site_time
 from .config.models import AgentConfig, ZoneFile
 from .app import LiveAgent
 from .health import disk_use
+from .ops.allocator import tune_allocator
 from .ops.http import Endpoints, HttpEndpoint
 from .ops.inventory import InventoryWatch
 from .ops.progress import ServiceWatch
@@ -147,6 +148,7 @@ def _publish_health(agent: LiveAgent, sink: EventSink, health_file: str | None) 
 
 def run_live(config_path: str, duration: float | None = None, health_file: str | None = None) -> int:
     """Run until SIGTERM/SIGINT or `duration`; returns the exit code."""
+    tune_allocator()  # before the detector's and cameras' threads start
     ctl = _Control()
     # SIGHUP's default action ends the process: one sent while the detector still loads (seconds)
     # would kill the agent instead of reloading it. Until the agent runs, it is only noted.

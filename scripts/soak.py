@@ -1,17 +1,22 @@
-"""Soak: the live agent on 8 looping RTSP cameras through broker restarts, a killed RTSP server and
-a message over the broker's limit (issue 14, "Figures to prove it"). Loopback only, bounded in time.
+"""Soak: the live agent on 8 looping RTSP cameras through broker restarts, a killed RTSP server, a
+camera changing resolution and a message over the broker's limit (issue 14, "Figures to prove
+it"). Loopback only, bounded in time.
 
     .venv/bin/python scripts/soak.py --duration 1800 --json soak.json      # the 30-minute run
     .venv/bin/python scripts/soak.py --duration 75                         # the short one (tests)
+    .venv/bin/python scripts/soak.py --duration 600 --trace-memory DIR     # where RSS goes (memtrace.py)
 
 What runs: a Debian `mosquitto` (MQTT 5, persistence, `message_size_limit` below the agent's
-64 KiB chunk: the first clip chunk is over the limit), two GStreamer RTSP servers looping
+64 KiB chunk: the first clip chunk is over the limit), three GStreamer RTSP servers looping
 tests/footage/rail_intrusion.mp4 with 8 s of the empty scene after it (a person walks into the
 track-bed zone 2.4 s into each 24 s loop; see make_clip; the zone without cooldown, see
-write_config), seven cameras on one and the eighth on the other, `edge-agent run` on all eight, and an
-independent subscriber (plain paho, persistent session) that de-duplicates by (event_id, phase).
-The broker is restarted every `--broker-every` s; the second RTSP server is killed at a third of
-the run and restarted on the same port 10 s later.
+write_config): the last camera on a server of its own (the spare), the one before it on another
+(the resized one), the others on the first; `edge-agent run` on all of them, and an independent
+subscriber (plain paho, persistent session) that de-duplicates by (event_id, phase).
+The broker is restarted every `--broker-every` s; the spare RTSP server is killed at a third of
+the run and restarted on the same port 10 s later; at two thirds the resized camera's server is
+restarted on the same port and path with the clip at 640x480 instead of 640x360 (a camera
+reconfigured to another resolution; the zones are relative, so the entries stay where they were).
 
 Ground truth comes from the RTSP servers, not the agent: each server prints when a client's
 stream starts and each time the file loops (`--print-loops`). Every loop played through holds one
@@ -36,6 +41,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import paho.mqtt.client as paho
@@ -84,19 +90,21 @@ class Broker:
             self.proc.wait(10)
 
 
-def make_clip(folder: Path) -> Path:
+def make_clip(folder: Path, size: tuple[int, int] | None = None) -> Path:
     """The footage followed by EMPTY_S s of its own first frame (the scene before the walker
     appears), re-encoded as one H.264 stream. In the footage the walker stays in the zone to the
     last frame, so at the loop point he would leave and re-enter within 2.4 s; a loaded detector
     that drops those few frames sees one long visit, and the count from the loops would not hold.
-    With the pause he is gone long enough for every visit to be seen as one."""
+    With the pause he is gone long enough for every visit to be seen as one. `size`: the picture
+    scaled to (width, height), as a camera set to another resolution sends it."""
     import av
 
-    out_path = folder / "soak_clip.mp4"
+    out_path = folder / (f"soak_clip_{size[0]}x{size[1]}.mp4" if size else "soak_clip.mp4")
     with av.open(str(FOOTAGE)) as src:
         stream = src.streams.video[0]
         fps = int(stream.average_rate)
-        frames = [f.to_ndarray(format="bgr24") for f in src.decode(stream)]
+        scale = {"width": size[0], "height": size[1]} if size else {}
+        frames = [f.reformat(**scale).to_ndarray(format="bgr24") for f in src.decode(stream)]
     frames += [frames[0]] * int(EMPTY_S * fps)
     with av.open(str(out_path), "w") as out:
         enc = out.add_stream("libx264", rate=fps)
@@ -135,6 +143,21 @@ class Rtsp:
         self.proc.kill()
         self.proc.wait()
         return time.time()
+
+    def restart(self, clip: Path) -> float:
+        """Killed and started at once on the same port with `clip` (a camera rebooted with new
+        settings); returns when it went down."""
+        down = self.kill()
+        self.clip = clip
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.start()
+                return down
+            except RuntimeError:
+                if time.monotonic() > deadline:  # the port may linger a moment
+                    raise
+                time.sleep(0.2)
 
 
 class Subscriber:
@@ -233,12 +256,15 @@ def write_config(folder: Path, broker: Broker, servers: dict[str, Rtsp], detect_
 
 class Faults:
     """The broker restarted every `broker_every` s; the spare RTSP server killed at a third of the
-    run and started again on its port 10 s later."""
+    run and started again on its port 10 s later; the resized camera's server restarted at two
+    thirds with `tall` (the clip at 640x480)."""
 
-    def __init__(self, broker: Broker, spare: Rtsp, began: float, duration: float, broker_every: float) -> None:
+    def __init__(self, broker: Broker, spare: Rtsp, began: float, duration: float, broker_every: float,
+                 resized: Rtsp | None = None, tall: Callable[[], Path] | None = None) -> None:
         self.broker, self.spare, self.began, self.duration = broker, spare, began, duration
         self.every, self.next_restart = broker_every, began + broker_every
-        self.restarts, self.killed_at = 0, None
+        self.restarts, self.killed_at, self.resized_at = 0, None, None
+        self.resized, self.tall = resized, tall
         self.cuts: dict[str, list[float]] = {}  # camera -> when its server was killed
 
     def step(self, now: float) -> None:
@@ -254,24 +280,42 @@ class Faults:
                 self.cuts.setdefault(cam, []).append(self.killed_at)
         if self.killed_at is not None and self.spare.proc.poll() is not None and now - self.killed_at >= 10:
             self.spare.start()  # same port: the agent's camera reconnects by itself
+        if self.resized is not None and self.resized_at is None and now - self.began >= 2 * self.duration / 3:
+            self.resized_at = self.resized.restart(self.tall())
+            for cam in self.resized.cameras:
+                self.cuts.setdefault(cam, []).append(self.resized_at)
 
 
-def run(duration: float, broker_every: float, folder: Path, n_cameras: int, detect_fps: float) -> dict:
+def later(work: Callable[[], Path]) -> Callable[[], Path]:
+    """`work` started on a thread now; the returned call waits for its result."""
+    out: list[Path] = []
+    thread = threading.Thread(target=lambda: out.append(work()), daemon=True)
+    thread.start()
+    return lambda: (thread.join(), out[0])[1]
+
+
+def run(duration: float, broker_every: float, folder: Path, n_cameras: int, detect_fps: float,
+        trace_memory: Path | None = None) -> dict:
     cameras = [f"cam{i}" for i in range(1, n_cameras + 1)]
     log: list[tuple[str, str, float]] = []
     broker = Broker(folder / "broker")
     broker.start()
     clip = make_clip(folder)
-    main, spare = Rtsp(cameras[:-1], log, clip), Rtsp(cameras[-1:], log, clip)
-    main.start()
-    spare.start()
-    conf = write_config(folder, broker, {c: (main if c in main.cameras else spare) for c in cameras}, detect_fps)
+    tall = later(lambda: make_clip(folder, (640, 480))) if n_cameras >= 3 else None  # while the agent starts
+    main, spare = Rtsp(cameras[:-2 if tall else -1], log, clip), Rtsp(cameras[-1:], log, clip)
+    resized = Rtsp(cameras[-2:-1], log, clip) if tall else None
+    servers = [s for s in (main, resized, spare) if s is not None]
+    for server in servers:
+        server.start()
+    conf = write_config(folder, broker, {c: s for s in servers for c in s.cameras}, detect_fps)
     sub = Subscriber(broker.port, cameras)
-    agent = subprocess.Popen([sys.executable, "-m", "edge_agent.cli", "run", "--config", str(conf),
+    memtrace = ([str(ROOT / "scripts" / "memtrace.py"), "--out", str(trace_memory), "--every", "60"]
+                if trace_memory else [])
+    agent = subprocess.Popen([sys.executable, *memtrace, "-m", "edge_agent.cli", "run", "--config", str(conf),
                               "--health-file", str(folder / "health.json")], cwd=ROOT,
                              stdout=open(folder / "agent.log", "wb"), stderr=subprocess.STDOUT)
     began = time.time()
-    faults = Faults(broker, spare, began, duration, broker_every)
+    faults = Faults(broker, spare, began, duration, broker_every, resized, tall)
     samples: list[dict[str, float]] = []
     next_sample = began
     try:
@@ -282,9 +326,9 @@ def run(duration: float, broker_every: float, folder: Path, n_cameras: int, dete
             faults.step(time.time())
             time.sleep(0.2)
         end = time.time()
-        main.kill()  # no more entries from here on; what was entered before must still arrive
-        if spare.proc.poll() is None:
-            spare.kill()
+        for server in servers:  # no more entries from here on; what was entered before must still arrive
+            if server.proc.poll() is None:
+                server.kill()
         truth = expected(cameras, log, faults.cuts, end)
         deadline = time.time() + 60
         while time.time() < deadline and any(sub.counts()[c] < truth[c][0] for c in cameras):
@@ -297,7 +341,7 @@ def run(duration: float, broker_every: float, folder: Path, n_cameras: int, dete
             agent.wait(60)
         sub.stop()
         broker.stop()
-        for server in (main, spare):
+        for server in servers:
             if server.proc and server.proc.poll() is None:
                 server.kill()
     (folder / "record.json").write_text(json.dumps({"rtsp": log, "cuts": faults.cuts, "end": end, "alarms": {
@@ -309,10 +353,15 @@ def report(folder: Path, truth: dict[str, list[int]], sub: Subscriber, faults: F
            samples: list[dict[str, float]], alive: bool, seconds: float) -> dict:
     got = sub.counts()
     health = json.loads((folder / "health.json").read_text()) if (folder / "health.json").is_file() else {}
-    mqtt = health.get("mqtt", {})
+    mqtt, cams = health.get("mqtt", {}), health.get("cameras", {})
+    # the camera whose picture changed size: analysed at the new size, without frame errors
+    resized = {c: {"width": cams.get(c, {}).get("width"), "height": cams.get(c, {}).get("height"),
+                   "frame_errors": cams.get(c, {}).get("counters", {}).get("frame_errors")}
+               for c in (faults.resized.cameras if faults.resized_at is not None else [])}
     return {
         "duration_s": round(seconds), "broker_restarts": faults.restarts,
         "rtsp_server_killed": faults.killed_at is not None, "agent_alive_at_end": alive,
+        "resized": resized,
         "cameras": {c: {"entries": truth[c][0], "maybe": truth[c][1], "alarms": got[c]} for c in truth},
         "entries": sum(t[0] for t in truth.values()), "alarms": sum(got.values()),
         "detector_ms_per_frame": health.get("detector", {}).get("ms_per_frame"),
@@ -320,8 +369,10 @@ def report(folder: Path, truth: dict[str, list[int]], sub: Subscriber, faults: F
         "raw_alarm_messages": sub.raw, "distinct_phases": len(sub.seen),
         "mqtt": {k: mqtt.get(k) for k in ("poison", "rechunked", "chunk_cap", "connects", "rejected", "problems")},
         "samples": len(samples), "slope_per_hour": slopes(samples),
+        "rss_mb_series": [[round(x["t"] - samples[0]["t"]), round(x["rss_mb"], 1)] for x in samples],
         "first_sample": samples[0] if samples else None, "last_sample": samples[-1] if samples else None,
-        "passed": alive and all(truth[c][0] <= got[c] <= truth[c][0] + truth[c][1] for c in truth),
+        "passed": alive and all(truth[c][0] <= got[c] <= truth[c][0] + truth[c][1] for c in truth)
+        and all(r["height"] == 480 for r in resized.values()),
     }
 
 
@@ -334,12 +385,14 @@ def main() -> int:
     p.add_argument("--detect-fps", type=float, default=2.0, help="frames analysed per second per camera")
     p.add_argument("--json", help="write the result here too")
     p.add_argument("--keep", help="work in this folder and keep it (agent.log, broker log, outbox)")
+    p.add_argument("--trace-memory", help="run the agent under scripts/memtrace.py, its samples in this folder")
     args = p.parse_args()
     every = args.broker_every or min(180.0, args.duration / 2)
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="soak-"))
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        result = run(args.duration, every, folder, args.cameras, args.detect_fps)
+        result = run(args.duration, every, folder, args.cameras, args.detect_fps,
+                     Path(args.trace_memory) if args.trace_memory else None)
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)

@@ -9,8 +9,12 @@ One error policy for every event: a failed emit is logged once per distinct caus
 health (`delivery.emit_errors`), and the event is kept, in order, and tried again every
 `retry_s` until the sink takes it. A full disk or a broken outbox delays an alarm; it never
 loses one, and the producers' state (the rules engine's open alarms) is never rolled back.
-When the cause is a full disk (not even an event's JSON fits), health says `storage_full`
-until the events kept in memory are written.
+When the cause is a full disk (not even an event's JSON fits), the disk reserve (reserve.py) is
+given up first, so events can still be written; past it health says `storage_full` until the
+events kept in memory are written. What is kept in memory is bounded: past `held_media_bytes`
+of media the oldest held events lose their media (each then says so in `details.dropped`,
+counted `media_dropped`), and past `held_events` phases the oldest is lost (counted `lost`, an
+ERROR line each): both logged, neither silent. The reserve is made again once there is room.
 """
 
 from __future__ import annotations
@@ -24,12 +28,15 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Protocol, Union
 
 from ..clock import Clock, SystemClock
-from .event import Event
+from .event import Event, EventContext
+from .reserve import SpaceReserve
 from .sink import EventSink
 
 log = logging.getLogger("edge_agent.delivery")
 RETRY_S = 1.0
 LATENCY_SAMPLES = 2048  # recent alarm latencies kept for health and the benchmarks
+HELD_MEDIA_BYTES = 32 * 1024 * 1024  # media of events held in memory on a full disk (a clip is ~1 MB)
+HELD_EVENTS = 10_000  # event phases held in memory on a full disk (a few kB each without media)
 
 
 @dataclass(frozen=True)
@@ -55,8 +62,13 @@ class Delivery:
     """Owns the sink; `submit` from any thread, events leave in the order submitted."""
 
     def __init__(self, sink: EventSink, clock: Clock | None = None, threaded: bool = True,
-                 on_delivered: Callable[[Event], None] | None = None, retry_s: float = RETRY_S) -> None:
+                 on_delivered: Callable[[Event], None] | None = None, retry_s: float = RETRY_S,
+                 reserve: SpaceReserve | None = None, held_media_bytes: int = HELD_MEDIA_BYTES,
+                 held_events: int = HELD_EVENTS) -> None:
         self.sink = sink
+        self.reserve = reserve
+        self._reserve_out = False  # released and not made again yet
+        self.held_media_bytes, self.held_events = held_media_bytes, held_events
         self.clock = clock or SystemClock()
         self.threaded = threaded
         self.on_delivered = on_delivered
@@ -66,7 +78,7 @@ class Delivery:
         self._thread: threading.Thread | None = None
         self._last_cause: str | None = None
         self._stats_lock = threading.Lock()  # guards the counters and latencies read by health
-        self.counts = {"delivered": 0, "emit_errors": 0}
+        self.counts = {"delivered": 0, "emit_errors": 0, "media_dropped": 0, "lost": 0, "reserve_released": 0}
         self.storage_full = False  # the last emit failed for want of disk space
         self.latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
 
@@ -81,6 +93,8 @@ class Delivery:
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> Delivery:
+        if self.reserve is not None:
+            self.reserve.ensure()
         if self.threaded and self._thread is None:
             self._thread = threading.Thread(target=self._run, name="delivery", daemon=True)
             self._thread.start()
@@ -155,7 +169,10 @@ class Delivery:
             try:
                 delivered = self.sink.emit(item.event, item.media)
             except Exception as exc:  # any sink failure: keep the event, say so once per cause
+                if _no_space(exc) and self._release_reserve():
+                    continue  # the same event again, into the space the reserve held
                 self._failed(item.event, exc)
+                self._bound()
                 return False
             self._pending.popleft()
             self._succeeded(item, delivered)
@@ -183,7 +200,43 @@ class Delivery:
                       event.type, event.phase, event.event_id, self.retry_s, cause)
             self._last_cause = cause
 
+    def _release_reserve(self) -> bool:
+        freed = self.reserve.release() if self.reserve is not None else 0
+        if freed:
+            self._reserve_out = True
+            with self._stats_lock:
+                self.counts["reserve_released"] += 1
+            log.error("storage full: the %d kB disk reserve %s is given up so events can still be written",
+                      freed // 1024, self.reserve.path)
+        return bool(freed)
+
+    def _bound(self) -> None:
+        """What waits in memory for the disk stays bounded: the oldest events' media go first
+        (the event says so), then the oldest events themselves. Each is logged."""
+        held = sum(len(b) for i in self._pending if isinstance(i, Outgoing) for b in i.media.values())
+        for n, item in enumerate(self._pending):
+            if held <= self.held_media_bytes:
+                break
+            if isinstance(item, Outgoing) and item.media:
+                held -= sum(len(b) for b in item.media.values())
+                self._pending[n] = Outgoing(EventContext.without_media(item.event, sorted(item.media)), {},
+                                            item.frame_wall)
+                with self._stats_lock:
+                    self.counts["media_dropped"] += len(item.media)
+                log.error("storage full: %s of %s dropped from memory (over %d MB of media held); the event "
+                          "says so in details.dropped", ", ".join(sorted(item.media)), _describe(item),
+                          self.held_media_bytes >> 20)
+        while len(self._pending) > self.held_events:
+            item = self._pending.popleft()
+            with self._stats_lock:
+                self.counts["lost"] += 1
+            log.error("storage full: event %s LOST, %d event phases already held in memory", _describe(item),
+                      self.held_events)
+
     def _succeeded(self, item: Outgoing, delivered: Event) -> None:
+        if self._reserve_out and self.reserve is not None and self.reserve.ensure():
+            self._reserve_out = False
+            log.warning("disk reserve %s made again", self.reserve.path)
         if self._last_cause is not None:
             log.warning("delivery works again after: %s", self._last_cause)
             self._last_cause = None

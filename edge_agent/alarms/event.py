@@ -157,8 +157,30 @@ class EventContext:
     def media_dropped(event: Event, wall: float, kinds: list[str]) -> Event:
         """The `update` that tells central an event's media was dropped (disk quota, refused by
         the broker): the one builder for it, whatever the sink."""
-        return EventContext.update(event, wall, details={**event.details, "dropped": sorted(kinds)},
-                                   **{kind: None for kind in kinds})
+        return EventContext.update(EventContext.without_media(event, kinds), wall)
+
+    @staticmethod
+    def without_media(event: Event, kinds: list[str]) -> Event:
+        """The same phase with `kinds` of its media gone and `details.dropped` saying so (media
+        dropped before the event was written: held in memory on a full disk)."""
+        return event.model_copy(update={"details": {**event.details, "dropped": sorted(kinds)},
+                                        **{k: None for k in kinds}})
+
+    @staticmethod
+    def trimmed(event: Event, limit: int) -> Event | None:
+        """`event` cut to at most `limit` bytes of JSON for a broker that takes no more: the largest
+        `details` entries go first (never `end_reason`), and `details.trimmed` says how big the
+        event was and which keys it lost. Every other field stays. None when even that is too big."""
+        details = {k: v for k, v in event.details.items() if k != "trimmed"}
+        flag = dict(event.details.get("trimmed") or {"bytes": len(event.to_json().encode()), "dropped": []})
+        by_size = sorted((k for k in details if k != "end_reason"), key=lambda k: -len(json.dumps(details[k], default=str)))
+        for n in range(len(by_size) + 1):
+            flag["dropped"] = sorted({*flag["dropped"], *by_size[:n]})
+            kept = {k: v for k, v in details.items() if k not in by_size[:n]}
+            candidate = event.model_copy(update={"details": {**kept, "trimmed": dict(flag)}})
+            if len(candidate.to_json().encode()) <= limit:
+                return candidate
+        return None
 
     @staticmethod
     def end(event: Event, wall: float, reason: str, details: Mapping[str, Any] | None = None,

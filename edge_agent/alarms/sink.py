@@ -44,6 +44,7 @@ class FolderSink:
     def __init__(self, out_dir: str | Path, append: bool = True, quota_bytes: int | None = None,
                  clock: Clock | None = None) -> None:
         self.out = Path(out_dir)
+        self.data_dir = self.out  # where the disk reserve goes (alarms/reserve.py)
         self.clock = clock or SystemClock()
         for sub in ("snapshots", "clips"):
             (self.out / sub).mkdir(parents=True, exist_ok=True)

@@ -11,11 +11,7 @@ Media has a byte quota. When it is exceeded, or the disk is full, the oldest eve
 first, then snapshots; each drop is counted and announced by a message the `announce` callback
 builds (an `update` event). Event JSON is never dropped.
 
-A message the broker refuses (an MQTT 5 PUBACK reason code) is retried at once up to
-MAX_ATTEMPTS times. After that, media the broker will not take is dropped whole (a partial clip
-is useless) and announced like a quota drop; event JSON and retained state are never given up:
-they wait REFUSED_RETRY_S before each further try (the broker's ACL may be fixed tomorrow), so a
-refused alarm neither disappears nor keeps the pump in a tight loop.
+What the broker refuses is handled in outbox_refused.py (retries, re-chunking, trimmed events).
 
 The file carries its layout's version (SQLite's `user_version`). An older layout is migrated on
 open, its messages kept and sent; a newer one (written by a later release, before a rollback) is
@@ -34,18 +30,18 @@ from typing import Callable, Iterable
 
 from ..errors import EdgeAgentError
 from .outbox_repair import FREE_RESERVE, check_and_repair, disk_free, disk_full
+from .outbox_refused import MAX_ATTEMPTS, REFUSED_RETRY_S, Refusals
 from .outbox_schema import Message, Row, migrate
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 3  # refusals retried at once; then media is dropped and event JSON waits
 WAL_PAGES = 256  # checkpoint the WAL past this many pages (1 MiB)
-REFUSED_RETRY_S = 60.0  # event JSON refused MAX_ATTEMPTS times is tried again this often
+__all__ = ["MAX_ATTEMPTS", "REFUSED_RETRY_S", "Outbox", "Row"]
 
 # announce(last event JSON, dropped media kinds) -> the Row that tells central, or None
 Announce = Callable[[str, list[str]], "Row | None"]
 
 
-class Outbox:
+class Outbox(Refusals):
     def __init__(
         self,
         path: str | Path,
@@ -299,45 +295,6 @@ class Outbox:
             self._db.execute(f"PRAGMA journal_size_limit={WAL_PAGES * 4096}")
             self._media_bytes -= int(size)
             self._inflight.difference_update(seqs)
-
-    def fail(self, seq: int, at_once: bool = False) -> bool:
-        """The broker refused it; True when it will not be retried at once (see the module docstring).
-        `at_once`: the refusal is certain (a poison message), apply the MAX_ATTEMPTS policy now."""
-        with self._lock:
-            self._inflight.discard(seq)
-            bump = f"MAX({MAX_ATTEMPTS}, attempts + 1)" if at_once else "attempts + 1"
-            self._db.execute(f"UPDATE messages SET attempts = {bump} WHERE seq=?", (seq,))
-            row = self._db.execute("SELECT attempts, kind, event_id, media FROM messages WHERE seq=?", (seq,)).fetchone()
-            if row is None or row[0] < MAX_ATTEMPTS:
-                return False
-            attempts, kind, event_id, media = row
-            def work() -> None:
-                if kind in ("manifest", "chunk"):
-                    self._drop_media(event_id, media, "rejected")
-                    self._announce(event_id, [media])
-                else:  # never give up an alarm: try again later
-                    self._db.execute("UPDATE messages SET retry_at=? WHERE seq=?", (self.time() + REFUSED_RETRY_S, seq))
-                    if attempts == MAX_ATTEMPTS:
-                        self._bump("refused", 1)
-            self._transaction(work)
-            return True
-
-    def recut_media(self, event_id: str | None, media: str,
-                    cut: Callable[[bytes | None, list[tuple[str, bytes]]], list[Row] | None]) -> bool:
-        """Replace one stored media file by `cut(manifest or None once sent, [(topic, chunk)])`, atomically
-        (a broker's limit, an older release's rows); False while any of it is in flight or if `cut` gives None."""
-        with self._lock:
-            rows = self._db.execute("SELECT seq, kind, topic, payload FROM messages WHERE event_id IS ? AND media=?"
-                                    " ORDER BY seq", (event_id, media)).fetchall()
-            new = None if {r[0] for r in rows} & self._inflight else cut(
-                next((bytes(p) for _s, k, _t, p in rows if k == "manifest"), None),
-                [(t, bytes(p)) for _s, k, t, p in rows if k == "chunk"])
-            if new is None:
-                return False
-            self._transaction(lambda: (self._db.execute("DELETE FROM messages WHERE event_id IS ? AND media=?",
-                                                        (event_id, media)), self._insert(new, event_id)))
-            self._recount()
-        return True
 
     def release(self, seqs: Iterable[int] | None = None) -> None:
         """Not delivered after all (the client that held them is gone): claimable again."""

@@ -31,7 +31,7 @@ from .outbox_schema import migrate
 
 log = logging.getLogger("edge_agent.publish.outbox")
 
-TABLES = ("messages", "event_meta", "counters", "nonces")
+TABLES = ("messages", "event_meta", "counters", "nonces", "trimmed")
 WAL_MAGIC = (0x377F0682, 0x377F0683)
 WAL_HEADER, FRAME_HEADER = 32, 24
 # Disk space the outbox keeps free for itself: a checkpoint copies the WAL into the file before

@@ -84,6 +84,7 @@ class MqttSink:
         self.topics = Topics(mqtt.topic_prefix, site, device)
         self.qos = max(1, mqtt.qos)  # the outbox needs an acknowledgement to delete
         self.outbox = outbox or open_outbox(mqtt, self.topics, self.clock)
+        self.data_dir = self.outbox.path.parent  # where the disk reserve goes (alarms/reserve.py)
         self.commands = dispatcher or command_dispatcher(mqtt, None, self.clock, self.outbox)
         opts = LinkOptions(
             client_id=mqtt.client_id or f"edge-agent-{site}-{device}",
@@ -159,7 +160,8 @@ class MqttSink:
             if kind not in CONTENT_TYPES:
                 log.warning("event %s: unknown media %r not published", event.event_id, kind)
                 continue
-            refs[kind], more = media_rows(self.topics, event, kind, bytes(data), self.cfg.chunk_size, self.qos)
+            # chunk_cap: the configured size, or less once the broker refused it (not cut twice)
+            refs[kind], more = media_rows(self.topics, event, kind, bytes(data), self.pump.chunk_cap, self.qos)
             rows += more
         event = event.model_copy(update=refs)
         text = event.to_json()

@@ -10,10 +10,17 @@ Packet Size from CONNACK is sent, and media chunked bigger than `chunk_cap` (the
 goes out, so rows chunked by an older release still get through. A broker that refuses a message
 by dropping the connection (mosquitto's PUBACK 0x95, which paho cannot parse, or its
 `max_packet_size`) shows as the same unacknowledged message at the head of the window at every
-drop: after POISON_STRIKES such drops it is isolated (a chunk is cut to a quarter, and so is
-`chunk_cap`; anything else is refused: media dropped and announced, event JSON retried later),
-and the paho client is renewed with one clean start, so that neither its memory nor the MQTT 5
-session re-sends it. The messages behind it then go out.
+drop: after POISON_STRIKES such drops it is isolated (a chunk or an event JSON lowers
+`chunk_cap` to a quarter of its size; the chunk is cut again, the event trimmed, anything else
+refused: media dropped and announced, retained state retried later), and the paho client is
+renewed with one clean start, so that neither its memory nor the MQTT 5 session re-sends it.
+The messages behind it then go out.
+
+An event JSON bigger than `chunk_cap` (or the Maximum Packet Size) is trimmed before it is sent
+(`EventContext.trimmed`: the largest `details` go, `details.trimmed` says so), its full JSON kept
+in the outbox (`trimmed` table) and the trim logged and counted: under MQTT 3.1.1 a broker
+discards an oversized message without a word, so the configured chunk size is the only limit
+the agent can know. An event that cannot be trimmed small enough waits REFUSED_RETRY_S as before.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import queue
 import threading
 import time
 
+from ..alarms.event import Event, EventContext
 from .chunks import rechunked_rows
 from .mqtt import MqttLink
 from .outbox import MAX_ATTEMPTS, REFUSED_RETRY_S, Outbox
@@ -57,7 +65,7 @@ class OutboxPump:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.counts = {"pump_errors": 0, "rechunked": 0, "poison": 0, "too_big": 0}
+        self.counts = {"pump_errors": 0, "rechunked": 0, "poison": 0, "too_big": 0, "trimmed": 0}
         self._last_error: tuple[str, float] = ("", float("-inf"))
 
     def start(self) -> None:
@@ -158,10 +166,13 @@ class OutboxPump:
         self.link.renew()  # forget paho's copies; what is left in the outbox is sent again
         log.error("mqtt: the broker dropped the connection %d times after outbox message %d (%s%s): isolated",
                   POISON_STRIKES, head.seq, head.kind, f" {head.media} of {head.event_id}" if head.media else "")
-        if head.kind == "chunk" and len(head.payload) > MIN_CHUNK:
+        if head.kind in ("chunk", "event") and len(head.payload) > MIN_CHUNK:
             # a quarter: the limit is somewhere below this size, and each wrong guess costs two drops
             self.chunk_cap = min(self.chunk_cap, max(MIN_CHUNK, len(head.payload) // 4 // MIN_CHUNK * MIN_CHUNK))
-            self._rechunk(head.seq, head.event_id, head.media, self.chunk_cap)
+            if head.kind == "chunk":
+                self._rechunk(head.seq, head.event_id, head.media, self.chunk_cap)
+            else:
+                self._trim(head, self._cap(head.topic))
         else:
             self._refuse(head.seq)
 
@@ -169,13 +180,17 @@ class OutboxPump:
         claimed = self.outbox.claim(room)
         for i, msg in enumerate(claimed):
             cut = self._cut_to(msg)
-            too_big = not cut and self._over_limit(msg)
-            if cut or too_big:
+            trim = not cut and msg.kind == "event" and len(msg.payload) > self._cap(msg.topic)
+            too_big = not (cut or trim) and self._over_limit(msg)
+            if cut or trim or too_big:
                 self.outbox.release([m.seq for m in claimed[i:]])  # nothing of its media in flight now
                 if cut:
                     self._rechunk(msg.seq, msg.event_id, msg.media, cut)
+                elif trim:
+                    self._trim(msg, self._cap(msg.topic))
                 else:
                     self._refuse(msg.seq)
+                self._wake.set()  # what is behind it goes out now
                 return
             rc, mid = self.link.publish(msg.topic, msg.payload, msg.qos, msg.retain)
             if rc in (0, 4):  # 4: connection just dropped; paho keeps QoS>0 and resends it
@@ -186,22 +201,22 @@ class OutboxPump:
                 return
 
     # -- the broker's limits -----------------------------------------------------------------
-    def _cap(self, manifest_topic: str) -> int:
-        """The largest chunk on `manifest_topic` that this broker takes."""
+    def _cap(self, topic: str) -> int:
+        """The largest payload on `topic` that this broker takes (as far as the agent knows)."""
         cap = self.chunk_cap
         limit = self.link.max_packet_size
         if limit:
-            cap = min(cap, (limit - packet_size(manifest_topic + "/99999", b"")) // MIN_CHUNK * MIN_CHUNK)
+            cap = min(cap, (limit - packet_size(topic, b"")) // MIN_CHUNK * MIN_CHUNK)
         return max(MIN_CHUNK, cap)
 
     def _cut_to(self, msg: Message) -> int:
         """The chunk size to cut `msg`'s media again at when one of its chunks is over the cap; else 0."""
         if msg.kind == "manifest":
             manifest = json.loads(msg.payload)
-            cap = self._cap(msg.topic)
+            cap = self._cap(msg.topic + "/99999")
             return cap if min(int(manifest.get("chunk_size", 0)), int(manifest.get("size", 0))) > cap else 0
         if msg.kind == "chunk":
-            cap = self._cap(msg.topic.rsplit("/", 1)[0])
+            cap = self._cap(msg.topic.rsplit("/", 1)[0] + "/99999")
             return cap if len(msg.payload) > cap else 0
         return 0
 
@@ -224,6 +239,22 @@ class OutboxPump:
             log.info("mqtt: %s of %s cut again into chunks of %d bytes for the broker's limit", media, event_id, size)
         else:
             self._refuse(seq)
+
+    def _trim(self, msg: Message, limit: int) -> None:
+        """Send `msg`'s event cut to `limit` bytes instead (its full JSON kept in the outbox);
+        refuse it when it cannot be cut that small."""
+        event = Event.from_json(msg.payload)
+        small = EventContext.trimmed(event, limit)
+        if small is None:
+            log.error("mqtt: event %s %s (%d bytes) does not fit the broker's limit (%d) even trimmed",
+                      event.event_id, event.phase, len(msg.payload), limit)
+            self._refuse(msg.seq)
+            return
+        self.outbox.trim(msg.seq, small.to_json().encode(), msg.payload)
+        self.counts["trimmed"] += 1
+        log.error("mqtt: event %s %s is %d bytes, over the broker's limit (%d): sent without details %s"
+                  " (details.trimmed); the full JSON stays in the outbox's `trimmed` table", event.event_id,
+                  event.phase, len(msg.payload), limit, ", ".join(small.details["trimmed"]["dropped"]))
 
     def _refuse(self, seq: int) -> None:
         """Give up on one message now: media dropped and announced, event JSON retried later."""

@@ -11,6 +11,8 @@ raw on the wire (a handful of QoS 1 resends at most, not the dozens of an endles
 from __future__ import annotations
 
 import hashlib
+import json
+import sqlite3
 import time
 
 import pytest
@@ -38,13 +40,20 @@ def clip_then_alarms(broker, central_factory, tmp_path, protocol: str, **kw):
     clip is on the wire; the window of 4 unacknowledged messages is smaller than the clip."""
     media = sample_media(frames=8)  # noise: about 67 KB a frame
     assert len(media["clip"]) > 6 * 64 * 1024
+    first, events, stats = first_then_alarms(broker, central_factory, tmp_path, protocol, sample_event(1), media, **kw)
+    return first, media, events, stats
+
+
+def first_then_alarms(broker, central_factory, tmp_path, protocol: str, first, media, **kw):
+    """`first` (over the broker's limit, or with media that is), then five alarms raised once it is
+    on the wire: each arrives once at central, the five with a handful of raw copies at most."""
     cfg = mqtt_settings(broker, tmp_path / "outbox.sqlite", protocol=protocol, max_inflight=4, **kw)
     central = central_factory(cfg, tmp_path / "central")
     central.wait_connected()
     probe = Probe(broker.port, ALARMS)
     sink = MqttSink(cfg, "site1", "dev1").start()
     try:
-        first = sink.emit(sample_event(1), media)
+        first = sink.emit(first, media)
         assert wait_for(lambda: sink.outbox.inflight() > 0 or sink.outbox.depth() == 0, 10)
         later = [sink.emit(sample_event(i), {}) for i in LATER]
         assert central.wait_complete(1 + len(later), timeout=40), (central.lines, sink.stats())
@@ -58,7 +67,7 @@ def clip_then_alarms(broker, central_factory, tmp_path, protocol: str, **kw):
     raw = [e["event_id"] for e in probe.json(ALARMS)]
     for ev in later:
         assert 1 <= raw.count(ev.event_id) <= 4, (ev.event_id, raw.count(ev.event_id))
-    return first, media, events, stats
+    return first, events, stats
 
 
 def assert_clip_whole(tmp_path, first, media) -> None:
@@ -148,3 +157,28 @@ def test_rows_chunked_at_128k_by_the_previous_release_are_cut_again(mosquitto_fa
     finally:
         sink.close(2)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == hashlib.sha256(media["clip"]).hexdigest()
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_an_event_json_over_the_limit_arrives_trimmed_and_flagged_and_the_alarms_behind_it_too(
+        protocol, mosquitto_factory, central_factory, tmp_path):
+    """An alarm whose own JSON is over `message_size_limit` (30 kB of details): under MQTT 5 the
+    broker's refusal (2 drops) isolates it; under 3.1.1, where mosquitto discards it without a
+    word, the chunk size the docs ask for (below the limit) is the limit the agent keeps. Either
+    way the alarm arrives once, trimmed and flagged, with every field but the big detail; its
+    full JSON stays in the outbox; the alarms raised behind it arrive too (it used to be retried
+    every 60 s for ever under MQTT 5 and lost without a trace under 3.1.1)."""
+    broker = mosquitto_factory(message_size_limit=20_000)
+    kw = {"chunk_size": 16 * 1024} if protocol == "3.1.1" else {}
+    objects = [{"id": i, "label": "person", "bbox": [0.1234, 0.2345, 0.3456, 0.4567]} for i in range(450)]
+    big = sample_event(1).model_copy(update={"details": {"objects": objects, "member": "guard-7"}})
+    assert 20_000 < len(big.to_json()) < 64 * 1024  # over the broker's limit, under the default chunk
+    _, events, stats = first_then_alarms(broker, central_factory, tmp_path, protocol, big, {}, **kw)
+    got = next(e for e in events if e["event_id"] == big.event_id and e["phase"] == "start")
+    assert got["details"] == {"member": "guard-7", "trimmed": {"bytes": len(big.to_json()), "dropped": ["objects"]}}
+    assert (got["zone"], got["track_id"], got["bbox"]) == (big.zone, big.track_id, big.bbox)
+    assert stats["trimmed"] == 1 and stats["outbox_depth"] == 0
+    if protocol == "5":
+        assert stats["poison"] >= 1  # found by the broker's refusal, not guessed
+    with sqlite3.connect(tmp_path / "outbox.sqlite") as db:
+        assert [json.loads(j) for (j,) in db.execute("SELECT json FROM trimmed")] == [json.loads(big.to_json())]

@@ -1,5 +1,6 @@
 """The short soak (scripts/soak.py, one minute): looping RTSP cameras, a broker restart, a killed
-and restarted RTSP server and a clip chunk over the broker's limit; the alarm count comes from the
+and restarted RTSP server, a camera whose server comes back at 640x480 instead of 640x360 on the
+same path, and a clip chunk over the broker's limit; the alarm count comes from the
 RTSP servers' loops, the alarms from an independent de-duplicating subscriber. The 30-minute run
 with 8 cameras and its figures are in the README."""
 
@@ -21,6 +22,8 @@ def test_short_soak_gives_one_alarm_per_entry_through_faults(tmp_path):
     result = json.loads(out.read_text())
     assert result["agent_alive_at_end"], done.stdout[-3000:]
     assert result["broker_restarts"] >= 1 and result["rtsp_server_killed"]
+    # the resized camera (its entries are counted below like the others') is analysed at 640x480
+    assert [(r["width"], r["height"], r["frame_errors"]) for r in result["resized"].values()] == [(640, 480, 0)]
     for cam, c in result["cameras"].items():
         assert c["entries"] >= 1, (cam, c)  # the loops played: the check below is not vacuous
         assert c["entries"] <= c["alarms"] <= c["entries"] + c["maybe"], (cam, c)

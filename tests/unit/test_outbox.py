@@ -8,6 +8,7 @@ import sqlite3
 import pytest
 
 from edge_agent.publish.outbox import MAX_ATTEMPTS, REFUSED_RETRY_S, Outbox, Row
+from edge_agent.publish.outbox_refused import TRIMMED_KEEP
 
 
 def event_rows(eid: str, snap: int = 0, clip: int = 0, chunk: int = 100) -> list[Row]:
@@ -120,6 +121,32 @@ def test_media_the_broker_keeps_refusing_is_dropped_whole_and_announced(tmp_path
     # every chunk of that snapshot is gone (half a JPEG is useless); central is told it was dropped
     assert [json.loads(m.payload) for m in rest] == [{"event_id": "e1", "dropped": ["snapshot"]}]
     assert box.media_bytes() == 0 and box.counters()["rejected_snapshot"] == 1
+
+
+def test_a_trimmed_event_goes_out_in_place_of_the_full_one_which_the_outbox_keeps_bounded(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite", 10**9)
+    for i in range(TRIMMED_KEEP + 3):
+        put(box, f"e{i}")
+        (msg,) = box.claim(1)
+        box.trim(msg.seq, b'{"small":1}', msg.payload)
+        (again,) = box.claim(1)  # the trimmed one, same place in the queue
+        assert (again.seq, again.payload) == (msg.seq, b'{"small":1}')
+        box.ack([again.seq])
+    kept = [json.loads(j)["event_id"] for (j,) in box._db.execute("SELECT json FROM trimmed ORDER BY seq")]
+    assert kept == [f"e{i}" for i in range(3, TRIMMED_KEEP + 3)] and box.counters()["trimmed"] == TRIMMED_KEEP + 3
+
+
+def test_an_event_is_trimmed_largest_details_first_keeping_its_end_reason():
+    from edge_agent.alarms.event import EventContext
+
+    ev = EventContext("s", "d", "cam").start("intrusion", 1.7e9, key=(1,), zone="z")
+    ev = EventContext.end(ev, 1.7e9 + 5, "left", {"big": "x" * 5000, "mid": "y" * 500, "small": 1})
+    small = EventContext.trimmed(ev, 800)
+    assert small.details == {"small": 1, "end_reason": "left",
+                             "trimmed": {"bytes": len(ev.to_json()), "dropped": ["big", "mid"]}}
+    assert len(small.to_json()) <= 800 and small.model_dump(exclude={"details"}) == ev.model_dump(exclude={"details"})
+    assert EventContext.trimmed(ev, 1000).details["trimmed"]["dropped"] == ["big"]  # no more than needed
+    assert EventContext.trimmed(ev, 300) is None  # not even the alarm's own fields fit
 
 
 def test_an_outbox_of_the_previous_schema_opens_and_keeps_its_messages(tmp_path):
