@@ -1,0 +1,246 @@
+"""`edge-agent eval --rtsp`: the cases served by a real RTSP server and analysed by the live agent.
+
+Replay (report.py) reads each clip file by file: every frame decoded, no overload policy. Here the
+same cases go through what runs on a box: the project's GStreamer RTSP server (scripts/rtsp_server.py)
+serves each clip once, from its first frame, and `LiveAgent` analyses `concurrent` of them at once
+as cameras of one agent, with the shipped defaults (keyframe-only decode of quiet cameras, the
+overload policy, tiles). A stream's media time starts at 0 on its first connection
+(sources/rtsp.py), so the agent's event and frame times are the case's media time, and judge.py
+and score.py judge them as in replay. A camera whose clip ended is stopped at once, before it
+could reconnect and be served the clip again. One agent has one site time zone and one wall
+clock, which is moved to the cases' `start` (schedules): cases are batched by (timezone, start).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import resource
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..alarms.event import Event
+from ..app import LiveAgent
+from ..clock import ShiftedClock, parse_iso
+from ..config.models import AgentConfig, Camera
+from ..errors import EdgeAgentError
+from .cases import Case
+from .score import FrameScorer
+
+SERVER = Path(__file__).resolve().parents[2] / "scripts" / "rtsp_server.py"
+SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, which has GStreamer's bindings (gi); a venv has not
+ONLINE_WITHIN_S = 20.0  # a served clip's first frame comes about 1.2 s after the connect
+POLL_S = 0.1  # well under the source's first reconnect (0.19 s backoff, then a second to open)
+# The agent's alarms about itself, not about the scene: replay cannot raise them, so they are
+# counted beside the case (analysis_degraded is the overload policy's signal), never judged.
+AGENT_TYPES = ("camera_offline", "analysis_degraded")
+
+
+class ClipServer:
+    """scripts/rtsp_server.py on a free loopback port, each clip at rtsp://127.0.0.1:PORT/<name>,
+    played once per connection from its first frame."""
+
+    def __init__(self, clips: Mapping[str, Path]) -> None:
+        if not SERVER.is_file():
+            raise EdgeAgentError(f"--rtsp needs {SERVER} (a source checkout of edge-agent)")
+        cmd = [SYSTEM_PYTHON, str(SERVER), "--port", "0", *(f"{name}={path}" for name, path in clips.items())]
+        try:
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        except OSError as exc:
+            raise EdgeAgentError(f"--rtsp: cannot start {SYSTEM_PYTHON} {SERVER.name} ({exc.strerror or exc}); "
+                                 "scripts/setup.sh installs Debian's GStreamer RTSP server") from None
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        if not line.startswith("ready "):
+            self.proc.kill()
+            err = self.proc.communicate(timeout=5)[1].strip().splitlines()
+            raise EdgeAgentError(f"--rtsp: the RTSP server did not start ({err[-1] if err else line.strip()!r}); "
+                                 "scripts/setup.sh installs Debian's GStreamer RTSP server")
+        self.port = int(line.split()[1])
+
+    def url(self, name: str) -> str:
+        return f"rtsp://127.0.0.1:{self.port}/{name}"
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate()
+
+
+class Collector:
+    """The agent's sink: every event phase as the dict events.jsonl would hold; media are dropped."""
+
+    def __init__(self) -> None:
+        self.events: dict[str, list[dict[str, Any]]] = {}
+
+    def emit(self, event: Event, media: Mapping[str, bytes]) -> Event:
+        self.events.setdefault(event.camera, []).append(json.loads(event.to_json()))
+        return event
+
+    def close(self) -> None:
+        return None
+
+
+@dataclass
+class LiveCamera:
+    """What the live agent did with one case's stream (printed beside the table)."""
+
+    camera: str
+    decode: set[str] = field(default_factory=set)  # decode modes seen: full, keyframes
+    gop_s: float | None = None
+    online: bool = False
+    played_s: float = 0.0  # media time of the last frame the stream delivered
+    replaced: int = 0  # frames replaced in the detector's slot before they were analysed
+    analysed: int = 0
+    max_level: int = 0  # the overload policy's highest level while this camera's batch ran
+    degraded: int = 0  # analysis_degraded alarms raised for it
+    error: str | None = None
+
+
+@dataclass
+class Played:
+    """One case played over RTSP: its events, frames analysed, what it cost and how it ran."""
+
+    case: Case
+    events: list[dict[str, Any]]
+    scorer: FrameScorer
+    cpu_s: float  # the agent's process CPU, shared by media seconds
+    tiles: int  # tiles detected beside its frames, and seconds in the detector: the batch's, shared by frames
+    detect_s: float
+    live: LiveCamera
+
+
+def camera_ids(cases: list[Case]) -> list[str]:
+    """One camera id (and mount name) per case, unique even when two folders hold the same name."""
+    seen: dict[str, int] = {}
+    out = []
+    for case in cases:
+        n = seen[case.name] = seen.get(case.name, 0) + 1
+        out.append(case.name if n == 1 else f"{case.name}.{n}")
+    return out
+
+
+def batches(cases: list[Case], concurrent: int) -> list[list[int]]:
+    """Indexes of the cases one agent runs together: same time zone and start, at most
+    `concurrent`, of similar length (a batch lasts as long as its longest clip)."""
+    key = lambda i: (cases[i].spec.get("timezone", "UTC"), cases[i].spec.get("start", ""))  # noqa: E731
+    out = []
+    for _, group in itertools.groupby(sorted(range(len(cases)), key=key), key=key):
+        ordered = sorted(group, key=lambda i: duration(cases[i]))
+        out += [ordered[k:k + concurrent] for k in range(0, len(ordered), concurrent)]
+    return out
+
+
+def duration(case: Case) -> float:
+    video = case.spec["video"]
+    return float(video.get("frames", 0)) / float(video.get("fps", 10))
+
+
+def play(cases: list[Case], base: AgentConfig, detector: Any, model: str, concurrent: int,
+         start_default: str) -> list[Played]:
+    """Every case through the live agent over RTSP, `concurrent` cameras at a time."""
+    ids = camera_ids(cases)
+    server = ClipServer({cid: case.folder / case.spec["clip"] for cid, case in zip(ids, cases)})
+    played: dict[int, Played] = {}
+    try:
+        for batch in batches(cases, max(1, concurrent)):
+            runs = _Batch([cases[i] for i in batch], [ids[i] for i in batch], server, base, detector, model)
+            for i, p in zip(batch, runs.run(start_default)):
+                played[i] = p
+    finally:
+        server.close()
+    return [played[i] for i in range(len(cases))]
+
+
+class _Batch:
+    """One live agent on a few cases' streams, until every stream has ended."""
+
+    def __init__(self, cases: list[Case], ids: list[str], server: ClipServer, base: AgentConfig, detector: Any,
+                 model: str) -> None:
+        from ..config.loader import load_zones
+        from ..detect.registry import class_names
+
+        self.cases = dict(zip(ids, cases))
+        self.live = {cid: LiveCamera(cid) for cid in ids}
+        self.scorers = {cid: FrameScorer(case) for cid, case in self.cases.items()}
+        tz = cases[0].spec.get("timezone", "UTC")
+        cameras = [Camera(id=cid, url=server.url(cid), detect_fps=case.spec.get("fps", 5.0))
+                   for cid, case in self.cases.items()]
+        self.cfg = base.model_copy(update={
+            "site": base.site.model_copy(update={"timezone": tz}), "cameras": cameras,
+            "mqtt": base.mqtt.model_copy(update={"enabled": False})})  # an evaluation publishes nothing
+        labels = class_names(model)
+        self.zones = {cid: load_zones(case.folder / case.spec["zones"], labels) for cid, case in self.cases.items()}
+        self.detector = detector
+
+    def _observe(self, frame, dets) -> None:
+        self.scorers[frame.camera](frame, dets)
+        live = self.live[frame.camera]
+        live.played_s = max(live.played_s, frame.media_time)
+
+    def run(self, start_default: str) -> list[Played]:
+        first = next(iter(self.cases.values()))
+        clock = ShiftedClock(parse_iso(first.spec.get("start", start_default)) - time.time())
+        sink = Collector()
+        agent = LiveAgent(self.cfg, self.zones, self.detector, sink, clock=clock, on_detections=self._observe)
+        cpu0 = _cpu()
+        agent.start()
+        try:
+            self._watch(agent)
+        finally:
+            agent.stop()
+        cpu = _cpu() - cpu0
+        media = sum(duration(c) for c in self.cases.values()) or 1.0
+        for cid, live in self.live.items():
+            counters = agent.health.counters(cid)
+            live.replaced, live.analysed = counters["frames_dropped"], counters["frames_analysed"]
+        frames = sum(live.analysed for live in self.live.values()) or 1
+        out = []
+        for cid, case in self.cases.items():
+            live, events = self.live[cid], sink.events.get(cid, [])
+            live.degraded = sum(e["type"] == "analysis_degraded" and e["phase"] == "start" for e in events)
+            judged = [e for e in events if e["type"] not in AGENT_TYPES]
+            share = live.analysed / frames
+            out.append(Played(case, judged, self.scorers[cid], cpu * duration(case) / media,
+                              round(agent.tiling.tiles * share), agent.batcher.infer_s * share, live))
+        return out
+
+    def _watch(self, agent: LiveAgent) -> None:
+        """Supervise the agent until every stream has ended (or never came), stopping each camera
+        as its stream ends."""
+        began = time.monotonic()
+        deadline = began + ONLINE_WITHIN_S + max(duration(c) for c in self.cases.values()) * 2
+        running = set(self.cases)
+        last_supervise = 0.0
+        while running and time.monotonic() < deadline:
+            now = time.monotonic()
+            if now - last_supervise >= 0.5:  # what run.py's main loop does, about twice a second
+                agent.supervise()
+                last_supervise = now
+            agent_level = agent.policy.level
+            snapshot = agent.health.snapshot()["cameras"]
+            for cid in list(running):
+                live, cam = self.live[cid], snapshot.get(cid, {})
+                live.max_level = max(live.max_level, agent_level)
+                if cam.get("decode"):
+                    live.decode.add(cam["decode"])
+                live.gop_s = cam.get("gop_s", live.gop_s)
+                if cam.get("state") == "online":
+                    live.online = True
+                elif live.online or now - began > ONLINE_WITHIN_S:
+                    agent.cameras[cid].source.request_stop()  # ended (or never came): no second pass
+                    live.error = None if live.online else f"never online ({cam.get('state')}: {cam.get('last_error')})"
+                    running.discard(cid)
+            time.sleep(POLL_S)
+        for cid in running:
+            self.live[cid].error = "still streaming at the deadline"
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
