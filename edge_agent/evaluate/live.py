@@ -94,7 +94,7 @@ class LiveCamera:
     decode: set[str] = field(default_factory=set)  # decode modes seen: full, keyframes
     gop_s: float | None = None
     online: bool = False
-    played_s: float = 0.0  # media time of the last frame the stream delivered
+    played_s: float = 0.0  # media time of the last packet the stream delivered
     replaced: int = 0  # frames replaced in the detector's slot before they were analysed
     analysed: int = 0
     max_level: int = 0  # the overload policy's highest level while this camera's batch ran
@@ -178,16 +178,11 @@ class _Batch:
         self.zones = {cid: load_zones(case.folder / case.spec["zones"], labels) for cid, case in self.cases.items()}
         self.detector = detector
 
-    def _observe(self, frame, dets) -> None:
-        self.scorers[frame.camera](frame, dets)
-        live = self.live[frame.camera]
-        live.played_s = max(live.played_s, frame.media_time)
-
     def run(self, start_default: str) -> list[Played]:
         first = next(iter(self.cases.values()))
         clock = ShiftedClock(parse_iso(first.spec.get("start", start_default)) - time.time())
         sink = Collector()
-        agent = LiveAgent(self.cfg, self.zones, self.detector, sink, clock=clock, on_detections=self._observe)
+        agent = LiveAgent(self.cfg, self.zones, self.detector, sink, clock=clock, on_detections=lambda f, d: self.scorers[f.camera](f, d))
         cpu0 = _cpu()
         agent.start()
         try:
@@ -199,6 +194,7 @@ class _Batch:
         for cid, live in self.live.items():
             counters = agent.health.counters(cid)
             live.replaced, live.analysed = counters["frames_dropped"], counters["frames_analysed"]
+            live.played_s = agent.cameras[cid].ring.latest_time or 0.0  # every packet is ringed, keyframes or not
         frames = sum(live.analysed for live in self.live.values()) or 1
         out = []
         for cid, case in self.cases.items():

@@ -121,7 +121,7 @@ def evaluate_rtsp(cases: list[Case], config: AgentConfig | None, model: str, con
     return results
 
 
-def _pct(found: int, total: int) -> str:
+def pct(found: int, total: int) -> str:
     return f"{100 * found / total:.0f}% ({found}/{total})" if total else "-"
 
 
@@ -189,7 +189,7 @@ def format_report(results: list[CaseResult], title: str, mode: str = REPLAY_MODE
         lines += [f"    {why}" for why in r.reasons]
     lines.append(f"{'size (px)':<26}" + "".join(f"{b:>16}" for b in BUCKETS))
     for key, label in (("recall_visits", "recall per visit (alarm)"), ("recall_frames", "recall per frame (IoU>=.3)")):
-        lines.append(f"{label:<26}" + "".join(f"{_pct(*s[key].get(b, [0, 0])):>16}" for b in BUCKETS))
+        lines.append(f"{label:<26}" + "".join(f"{pct(*s[key].get(b, [0, 0])):>16}" for b in BUCKETS))
     fa = s["false_alarms_per_camera_hour"]
     lines.append(f"false alarms on empty cases: {s['false_alarms']} in {s['empty_hours'] * 60:.1f} camera-minutes"
                  + (f" = {fa} per camera-hour" if fa is not None else ""))
