@@ -182,7 +182,8 @@ class _Batch:
         first = next(iter(self.cases.values()))
         clock = ShiftedClock(parse_iso(first.spec.get("start", start_default)) - time.time())
         sink = Collector()
-        agent = LiveAgent(self.cfg, self.zones, self.detector, sink, clock=clock, on_detections=lambda f, d: self.scorers[f.camera](f, d))
+        agent = LiveAgent(self.cfg, self.zones, self.detector, sink, clock=clock,
+                          on_detections=lambda frame, dets: self.scorers[frame.camera](frame, dets))
         cpu0 = _cpu()
         agent.start()
         try:
@@ -190,11 +191,9 @@ class _Batch:
         finally:
             agent.stop()
         cpu = _cpu() - cpu0
-        media = sum(duration(c) for c in self.cases.values()) or 1.0
         for cid, live in self.live.items():
-            counters = agent.health.counters(cid)
-            live.replaced, live.analysed = counters["frames_dropped"], counters["frames_analysed"]
-            live.played_s = agent.cameras[cid].ring.latest_time or 0.0  # every packet is ringed, keyframes or not
+            self._finish(cid, live, agent)
+        media = sum(duration(c) for c in self.cases.values()) or 1.0
         frames = sum(live.analysed for live in self.live.values()) or 1
         out = []
         for cid, case in self.cases.items():
@@ -205,6 +204,16 @@ class _Batch:
             out.append(Played(case, judged, self.scorers[cid], cpu * duration(case) / media,
                               round(agent.tiling.tiles * share), agent.batcher.infer_s * share, live))
         return out
+
+    def _finish(self, cid: str, live: LiveCamera, agent: LiveAgent) -> None:
+        """The camera's counters, and how much of its clip the stream delivered."""
+        case = self.cases[cid]
+        counters = agent.health.counters(cid)
+        live.replaced, live.analysed = counters["frames_dropped"], counters["frames_analysed"]
+        live.played_s = agent.cameras[cid].ring.latest_time or 0.0  # every packet is ringed, keyframes or not
+        last_frame = duration(case) - 1.0 / float(case.spec["video"].get("fps", 10))
+        if live.online and live.played_s < last_frame - 0.05:  # a stall or a reconnect: the rest went unseen
+            live.error = f"the stream ended at {live.played_s:.1f} s of {duration(case):.1f} s"
 
     def _watch(self, agent: LiveAgent) -> None:
         """Supervise the agent until every stream has ended (or never came), stopping each camera
