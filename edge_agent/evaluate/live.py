@@ -17,6 +17,7 @@ import itertools
 import json
 import resource
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,15 +49,18 @@ class ClipServer:
         if not SERVER.is_file():
             raise EdgeAgentError(f"--rtsp needs {SERVER} (a source checkout of edge-agent)")
         cmd = [SYSTEM_PYTHON, str(SERVER), "--port", "0", *(f"{name}={path}" for name, path in clips.items())]
+        self.errors = tempfile.TemporaryFile("w+")  # not a pipe: nobody reads it while the server runs
         try:
-            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.errors, text=True)
         except OSError as exc:
             raise EdgeAgentError(f"--rtsp: cannot start {SYSTEM_PYTHON} {SERVER.name} ({exc.strerror or exc}); "
                                  "scripts/setup.sh installs Debian's GStreamer RTSP server") from None
         line = self.proc.stdout.readline() if self.proc.stdout else ""
         if not line.startswith("ready "):
             self.proc.kill()
-            err = self.proc.communicate(timeout=5)[1].strip().splitlines()
+            self.proc.wait(5)
+            self.errors.seek(0)
+            err = self.errors.read().strip().splitlines()
             raise EdgeAgentError(f"--rtsp: the RTSP server did not start ({err[-1] if err else line.strip()!r}); "
                                  "scripts/setup.sh installs Debian's GStreamer RTSP server")
         self.port = int(line.split()[1])
@@ -71,6 +75,7 @@ class ClipServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.communicate()
+        self.errors.close()
 
 
 class Collector:

@@ -7,7 +7,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from edge_agent.cli import main
+from edge_agent.errors import EdgeAgentError
+from edge_agent.evaluate.live import ClipServer
 
 CASES = Path(__file__).resolve().parents[1] / "data" / "eval_rtsp"
 
@@ -36,3 +40,8 @@ def test_eval_over_rtsp_judges_the_live_agents_alarms_from_the_cases_truth(tmp_p
         assert seconds - 0.5 <= rtsp["played_s"] < seconds, rtsp
         assert rtsp["analysed"] > 0
     assert "camera (rtsp)" in capsys.readouterr().out
+
+
+def test_a_server_that_cannot_start_says_why(tmp_path):
+    with pytest.raises(EdgeAgentError, match="did not start.*no such file: .*missing.mp4"):
+        ClipServer({"cam": tmp_path / "missing.mp4"})
