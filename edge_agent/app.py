@@ -71,8 +71,12 @@ class LiveAgent:
 
     def __init__(self, cfg: AgentConfig, zones: dict[str, ZoneFile], detector, sink: EventSink,
                  clock: Clock | None = None, health: Health | None = None,
-                 publish_status: StatusPublisher | None = None) -> None:
+                 publish_status: StatusPublisher | None = None,
+                 on_detections: Callable[[Frame, Detections], None] | None = None) -> None:
         self.cfg = cfg
+        # sees every analysed frame's detections before its pipeline does, on the analytics thread
+        # (the evaluation harness scores them per frame, as replay's `on_detections`)
+        self.on_detections = on_detections
         self.clock = clock or SystemClock()
         self.health = health or Health(self.clock)
         self.delivery = Delivery(sink, self.clock, on_delivered=self._delivered, reserve=reserve_for(sink))
@@ -224,9 +228,14 @@ class LiveAgent:
         if rt is None:
             return
         try:
-            self._work.put(functools.partial(self._deliver, rt.pipeline.process, frame, dets), timeout=5)
+            self._work.put(functools.partial(self._process, rt, frame, dets), timeout=5)
         except queue.Full:
             self.health.count(frame.camera, "frames_dropped")
+
+    def _process(self, rt: CameraRuntime, frame: Frame, dets: Detections) -> None:
+        if self.on_detections is not None:
+            self.on_detections(frame, dets)
+        self.delivery.submit(rt.pipeline.process(frame, dets))
 
     def _on_tamper(self, camera: str, reason: str | None, frame: Frame) -> None:
         """From a decode thread: the tamper alarm is the analytics thread's to raise or end."""

@@ -77,6 +77,10 @@ def _add_pipeline_commands(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--min-score", type=float, help="override detector.min_score")
     ev.add_argument("--out", help="keep each case's replay output in this folder")
     ev.add_argument("--json", help="also write the figures as JSON here")
+    ev.add_argument("--rtsp", action="store_true", help="serve each clip from a GStreamer RTSP server and run the "
+                    "live agent on them (keyframe-only decode, overload policy) instead of replaying the files")
+    ev.add_argument("--concurrent", type=int, default=4, help="--rtsp: cases analysed at once, as cameras of one "
+                    "agent (default: %(default)s)")
 
     _add_central_commands(sub)
 

@@ -36,6 +36,17 @@ class SystemClock:
         time.sleep(max(0.0, seconds))
 
 
+class ShiftedClock(SystemClock):
+    """The system clock with its wall time moved by `offset` seconds; monotonic time runs as is.
+    `eval --rtsp` runs the live agent in real time at a case's own date and hour (schedules)."""
+
+    def __init__(self, offset: float) -> None:
+        self.offset = float(offset)
+
+    def now(self) -> float:
+        return time.time() + self.offset
+
+
 class FakeClock:
     """A clock tests move by hand. `step_wall` changes wall time without moving monotonic."""
 

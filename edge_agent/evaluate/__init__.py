@@ -2,7 +2,8 @@
 
 cases.py reads the footage tests' `*.expected.yaml` files; judge.py says why a case fails;
 score.py counts recall by object size (per expected visit and per analysed frame) and false
-alarms; report.py runs the cases through `replay.run_replay` and prints the table.
+alarms; report.py runs the cases through `replay.run_replay` (or, with `--rtsp`, live.py serves
+them from an RTSP server to the live agent) and prints the table.
 """
 
 from .cases import Case, load_cases

@@ -13,12 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from ..clock import parse_iso
+from ..errors import EdgeAgentError
 from ..config.models import AgentConfig, Device, Site
 from .cases import Case, load_cases
 from .judge import judge
+from ..detect.overload import SHED_ORDER
+from .live import LiveCamera, duration, play
 from .score import BUCKETS, FrameScorer, Tally, score_visits
 
 DEFAULT_START = "2026-06-01T10:00:00Z"
+REPLAY_MODE = "replay (file by file, every frame decoded, no overload policy)"
 
 
 @dataclass
@@ -35,6 +39,7 @@ class CaseResult:
     per_frame: Tally = field(default_factory=Tally)
     tiles: int = 0  # tiles detected beside the analysed frames
     detect_s: float = 0.0  # seconds in the detector, frames and tiles
+    live: LiveCamera | None = None  # how the live agent ran it (--rtsp)
 
     @property
     def passed(self) -> bool:
@@ -56,20 +61,28 @@ def _config_for(case: Case, base: AgentConfig | None) -> AgentConfig:
 
 def evaluate_case(case: Case, out_dir: Path, config: AgentConfig | None = None,
                   model: str | None = None) -> CaseResult:
-    from ..config.loader import load_zones
     from ..replay import run_replay
 
     scorer = FrameScorer(case)
-    zones_file = case.folder / case.spec["zones"]
-    result = run_replay(case.folder / case.spec["clip"], zones_file, out_dir, config=_config_for(case, config),
-                        camera_id="cam", start=parse_iso(case.spec.get("start", DEFAULT_START)),
+    result = run_replay(case.folder / case.spec["clip"], case.folder / case.spec["zones"], out_dir,
+                        config=_config_for(case, config), camera_id="cam",
+                        start=parse_iso(case.spec.get("start", DEFAULT_START)),
                         fps=case.spec.get("fps", 5.0), model=model, on_detections=scorer)
     events = [json.loads(line) for line in (out_dir / "events.jsonl").read_text().splitlines()]
+    res = case_result(case, events, result.frames, result.media_seconds, result.wall_seconds, scorer)
+    res.tiles, res.detect_s = result.tiles, result.detect_seconds
+    return res
+
+
+def case_result(case: Case, events: list[dict[str, Any]], frames: int, media_s: float, cost_s: float,
+                scorer: FrameScorer) -> CaseResult:
+    """One case judged from its events (as in events.jsonl) and its frames' scores, however it ran."""
+    from ..config.loader import load_zones
+
     starts = [e for e in events if e["phase"] == "start"]
     res = CaseResult(case.name, case.known_miss, judge(case.spec, events), case.empty, len(starts),
-                     result.frames, result.media_seconds, result.wall_seconds, per_frame=scorer.tally)
-    res.visits = score_visits(case, load_zones(zones_file).zones, starts)
-    res.tiles, res.detect_s = result.tiles, result.detect_seconds
+                     frames, media_s, cost_s, per_frame=scorer.tally)
+    res.visits = score_visits(case, load_zones(case.folder / case.spec["zones"]).zones, starts)
     return res
 
 
@@ -84,7 +97,31 @@ def evaluate(cases: list[Case], config: AgentConfig | None = None, model: str | 
     return results
 
 
-def _pct(found: int, total: int) -> str:
+def evaluate_rtsp(cases: list[Case], config: AgentConfig | None, model: str, concurrent: int,
+                  keep: Path | None = None) -> list[CaseResult]:
+    """Every case served over RTSP and analysed by the live agent, `concurrent` cameras at once
+    (live.py); each result's cost is the agent's process CPU, shared by media seconds."""
+    from ..detect.common import DetectorOptions
+    from ..detect.registry import load_detector
+
+    if concurrent < 1:
+        raise EdgeAgentError(f"--concurrent must be at least 1, got {concurrent}")
+    config = config or AgentConfig(site=Site(id="eval"), device=Device(id="eval"))
+    detector = load_detector(model, DetectorOptions.from_config(config.detector))
+    results = []
+    for p in play(cases, config, detector, model, concurrent, DEFAULT_START):
+        res = case_result(p.case, p.events, p.live.analysed, duration(p.case), p.cpu_s, p.scorer)
+        res.live, res.tiles, res.detect_s = p.live, p.tiles, p.detect_s
+        if p.live.error:
+            res.reasons.insert(0, f"no stream: {p.live.error}")
+        if keep is not None:
+            (keep / p.case.name).mkdir(parents=True, exist_ok=True)
+            (keep / p.case.name / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in p.events))
+        results.append(res)
+    return results
+
+
+def pct(found: int, total: int) -> str:
     return f"{100 * found / total:.0f}% ({found}/{total})" if total else "-"
 
 
@@ -113,27 +150,55 @@ def summary(results: list[CaseResult]) -> dict[str, Any]:
         if media else None,
         "detector_ms_per_camera_second": round(1000 * sum(r.detect_s for r in results) / media, 1) if media else None,
         "per_case": {r.name: {"status": r.status, "reasons": r.reasons, "alarms": r.alarms,
-                              "recall_frames": r.per_frame.as_dict()} for r in results},
+                              "recall_frames": r.per_frame.as_dict(), **_live_dict(r.live)} for r in results},
     }
 
 
-def format_report(results: list[CaseResult], title: str) -> list[str]:
+def _live_dict(cam: LiveCamera | None) -> dict[str, Any]:
+    if cam is None:
+        return {}
+    return {"rtsp": {"decode": sorted(cam.decode), "gop_s": cam.gop_s, "played_s": round(cam.played_s, 2),
+                     "analysed": cam.analysed, "replaced": cam.replaced, "max_level": cam.max_level,
+                     "analysis_degraded": cam.degraded}}
+
+
+def live_lines(results: list[CaseResult]) -> list[str]:
+    """Per camera of an RTSP run: decode modes seen, GOP, frames replaced, the policy's level."""
+    cams = [r.live for r in results if r.live is not None]
+    if not cams:
+        return []
+    lines = [f"{'camera (rtsp)':<24}{'decode':>16}{'gop s':>7}{'played s':>9}{'analysed':>9}{'replaced':>9}"
+             f"{'max level':>10}{'degraded':>9}"]
+    for c in cams:
+        lines.append(f"{c.camera:<24}{'+'.join(sorted(c.decode)) or '-':>16}{c.gop_s or '-':>7}{c.played_s:>9.1f}"
+                     f"{c.analysed:>9}{c.replaced:>9}{c.max_level:>10}{c.degraded:>9}")
+    top = max(c.max_level for c in cams)
+    lines.append(f"overload policy: max level {top} (shed: {', '.join(SHED_ORDER[:top]) or 'nothing'}"
+                 f"{', fps lowered' if top > len(SHED_ORDER) else ''}); frames replaced "
+                 f"{sum(c.replaced for c in cams)} of {sum(c.analysed + c.replaced for c in cams)}; "
+                 f"cameras that ran keyframe-only: {sum('keyframes' in c.decode for c in cams)} of {len(cams)}")
+    return lines
+
+
+def format_report(results: list[CaseResult], title: str, mode: str = REPLAY_MODE) -> list[str]:
     s = summary(results)
-    lines = [f"== {title}"]
+    lines = [f"== {title}", f"mode: {mode}"]
     for r in results:
         note = f"  [known_miss: {r.known_miss}]" if r.known_miss else ""
         lines.append(f"{r.status:<11} {r.name}{note}")
         lines += [f"    {why}" for why in r.reasons]
     lines.append(f"{'size (px)':<26}" + "".join(f"{b:>16}" for b in BUCKETS))
     for key, label in (("recall_visits", "recall per visit (alarm)"), ("recall_frames", "recall per frame (IoU>=.3)")):
-        lines.append(f"{label:<26}" + "".join(f"{_pct(*s[key].get(b, [0, 0])):>16}" for b in BUCKETS))
+        lines.append(f"{label:<26}" + "".join(f"{pct(*s[key].get(b, [0, 0])):>16}" for b in BUCKETS))
     fa = s["false_alarms_per_camera_hour"]
     lines.append(f"false alarms on empty cases: {s['false_alarms']} in {s['empty_hours'] * 60:.1f} camera-minutes"
                  + (f" = {fa} per camera-hour" if fa is not None else ""))
+    what = "process CPU, shared by media seconds" if any(r.live for r in results) else "wall"
     lines.append(f"cost: {s['ms_per_frame']} ms per analysed frame, {s['ms_per_camera_second']} ms per camera-second "
-                 "(decode + detect + pipeline, this machine)")
+                 f"(decode + detect + pipeline, {what}, this machine)")
     lines.append(f"detector: {s['frames']} frames + {s['tiles']} tiles = {s['detector_images_per_camera_second']} "
                  f"images and {s['detector_ms_per_camera_second']} ms per camera-second")
+    lines += live_lines(results)
     lines.append(f"{s['passed']}/{s['cases']} passed; required failing: {len(s['failed_required'])}; "
                  f"known misses: {len(s['known_miss_failing'])}")
     return lines
@@ -152,8 +217,15 @@ def cli_eval(args) -> int:
         from ..detect.registry import Registry
 
         model = Registry().default  # the model replay takes when nothing names one
-    results = evaluate(cases, config, model, Path(args.out) if args.out else None)
-    print("\n".join(format_report(results, f"{len(cases)} cases, model {model}")))
+    keep = Path(args.out) if args.out else None
+    if args.rtsp:
+        results = evaluate_rtsp(cases, config, model, args.concurrent, keep)
+        tiles = config.detector.tiles if config else "auto"
+        mode = (f"rtsp (live agent over a GStreamer RTSP server, {args.concurrent} cameras at once, keyframe-only "
+                f"decode of quiet cameras, overload policy on, tiles {tiles})")
+    else:
+        results, mode = evaluate(cases, config, model, keep), REPLAY_MODE
+    print("\n".join(format_report(results, f"{len(cases)} cases, model {model}", mode)))
     if args.json:
-        Path(args.json).write_text(json.dumps({"model": model, **summary(results)}, indent=1))
+        Path(args.json).write_text(json.dumps({"model": model, "mode": mode, **summary(results)}, indent=1))
     return 1 if summary(results)["failed_required"] else 0

@@ -90,3 +90,18 @@ def test_load_cases_needs_case_files(tmp_path):
     (tmp_path / "a.expected.yaml").write_text("clip: a.mp4\n")
     with pytest.raises(EdgeAgentError, match="a.expected.yaml: a case needs zones, expect, video"):
         load_cases([tmp_path])
+
+
+def _timed_case(path: str, spec: dict) -> Case:
+    return Case(Path(path), {"video": {"frames": 50, "fps": 10}, **spec})
+
+
+def test_rtsp_batches_share_time_zone_and_start_and_camera_ids_stay_unique():
+    from edge_agent.evaluate.live import batches, camera_ids
+
+    cases = [_timed_case("a/x.expected.yaml", {}), _timed_case("b/x.expected.yaml", {"video": {"frames": 10, "fps": 10}}),
+             _timed_case("c/night.expected.yaml", {"timezone": "Europe/Amsterdam", "start": "2026-06-01T20:00:00Z"}),
+             _timed_case("d/y.expected.yaml", {})]
+    assert camera_ids(cases) == ["x", "x.2", "night", "y"]
+    # the night case gets an agent (a wall clock and a time zone) of its own; the shortest clips go together
+    assert sorted(batches(cases, 2)) == sorted([[1, 0], [3], [2]])
