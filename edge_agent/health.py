@@ -48,7 +48,8 @@ class CameraHealth:
     counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
     alarms: dict[str, int] = field(default_factory=dict)  # alarm type -> alarms started
     # what the stages say of how they treat the camera: gop_s, decode (full | keyframes),
-    # hw_decode, effective_fps (detect fps after the overload policy)
+    # hw_decode, effective_fps (detect fps after the overload policy), steady_motion (share of the
+    # zones' region the motion gate learned as moving steadily: water, rain)
     info: dict[str, Any] = field(default_factory=dict)
 
 
