@@ -168,6 +168,8 @@ def run_ours(cams: dict[str, str], clips: dict[str, Path], detector, seconds: fl
         "detector": health["detector"], "first_alarm": first_alarms(sink.starts, busy),
         "degraded": sum(1 for e in sink.starts if e.type == "analysis_degraded"),
         "keyframes_only": sum(1 for c in cams if health["cameras"][c].get("decode") == "keyframes"),
+        "decode": {c: (kind, health["cameras"][c].get("decode"), health["cameras"][c].get("steady_motion"))
+                   for c, kind in cams.items()},
         "tiles_setting": tiles,
         "tiles": {kind: sum(tiles1[c] - tiles0[c] for c, k in cams.items() if k == kind) for kind in ("busy", "quiet")},
     }
