@@ -74,6 +74,13 @@ def test_learned_glitter_no_longer_opens_the_gate(glitter):
         shares[learn] = sum(urgent) / len(urgent)
     assert shares[False] >= 0.9 and shares[True] <= 0.2, shares
     assert watch.observe(pictures[0][1], 100.0).steady >= 0.5  # health: the bay is learned as steady
+    # a new picture size, or a view a technician accepted, is learned afresh: glitter opens it again
+    for forget in ("resize", "accept_view"):
+        watch = _learned(pictures, where)
+        getattr(watch, forget)()
+        watch.observe(pictures[1][1], 101.0)
+        decision = watch.observe(pictures[2][1], 101.2)
+        assert decision.urgent and decision.steady == 0.0
 
 
 def test_a_boat_on_learned_glitter_opens_the_gate(glitter):
