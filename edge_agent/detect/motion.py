@@ -242,8 +242,8 @@ class SceneWatch:
 
     def accept_view(self) -> None:
         """A technician moved the camera on purpose: the next picture becomes the usual view
-        (the background and the steady motion are learned afresh from it). Called from another thread: only sets an
-        Event the decode thread reads."""
+        (the background and the steady motion are learned afresh from it). Called from another
+        thread: only sets an Event the decode thread reads."""
         self._accept.set()
 
     def force_next(self) -> None:

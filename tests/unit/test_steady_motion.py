@@ -147,3 +147,27 @@ def test_rain_is_learned_and_a_person_walking_in_still_opens_the_gate():
         if entry is not None and decision.urgent:
             break
     assert entry is not None and t - entry <= 2 / FPS + 1e-6, (entry, t)
+
+
+def test_health_and_metrics_show_the_share_learned_as_steady():
+    """A technician sees why a glitter camera is gated: health's steady_motion and /metrics'
+    edge_agent_camera_steady_motion give the share of the zones' region learned as steady."""
+    from edge_agent.health import Health
+    from edge_agent.ops.metrics import AgentCollector
+    from edge_agent.sources.gate import FrameGate
+
+    with av.open(str(HARD / "glitter_empty.mp4")) as c:
+        stream = c.streams.video[0]
+        frames = [(float(f.pts * stream.time_base), f) for f in c.decode(stream)]
+    health = Health()
+    gate = FrameGate("bay", FPS, health, lambda frame: None,
+                     SceneWatch(idle_interval_s=30.0, regions=regions("glitter_empty"), phase=0.0))
+    period = frames[-1][0] + 0.1
+    for loop in range(int(LEARN_S / period) + 1):
+        for t, frame in frames:
+            gate.offer(frame, loop * period + t, lambda m: m)
+    share = health.snapshot()["cameras"]["bay"]["steady_motion"]
+    assert share >= 0.5
+    metrics = AgentCollector(lambda: {"cameras": health.snapshot()["cameras"]}, lambda: None).collect()
+    steady = next(m for m in metrics if m.name == "edge_agent_camera_steady_motion")
+    assert [(s.labels, s.value) for s in steady.samples] == [({"camera": "bay"}, share)]
