@@ -41,6 +41,7 @@ STEADY_QUANTILE = 0.95  # a cell's usual change: the count it stays under on 95 
 # least STEADY_MIN pixels: water and rain do (sparse rain changes a cell on 10-30 % of samples),
 # a person crossing a cell does not (the slowest far walker stays about 6 s in one: 0.14).
 STEADY_DUTY, STEADY_DUTY_S, STEADY_MIN = 0.15, 40.0, 2.0
+SOMETIMES_DUTY = 0.02
 STEADY_GAIN, STEADY_FLOOR = 1.5, 6.0  # change counts in such a cell only above gain x usual + floor
 # The usual level climbs by 0.95 x this share of a cell's area per second while the cell changes
 # more (a full 32 px cell: about 1.6 px/s, so a bay is learned in tens of seconds and a person
@@ -151,6 +152,9 @@ class SteadyMotion:
             weights = np.ones(changes.shape, np.float32) if region is None else region.astype(np.float32)
             self._weights = cell_sums(weights)
         excess = counts - np.where(self._steady(), STEADY_GAIN * self.level + STEADY_FLOOR, 0.0)
+        # a cell that now and then changes a pixel or two (sparse rain): such specks count only
+        # where a cell holds MIN_CHANGED_PIXELS of them, as any object's change does
+        excess[(self.duty >= SOMETIMES_DUTY) & (counts < MIN_CHANGED_PIXELS)] = 0.0
         dt = 0.0 if self.last_t is None else min(max(t - self.last_t, 0.0), MAX_LEARN_STEP_S)
         self.last_t = t
         self.duty += (1.0 - np.exp(-dt / STEADY_DUTY_S)) * ((counts > 0) - self.duty)
