@@ -41,7 +41,7 @@ STEADY_QUANTILE = 0.95  # a cell's usual change: the count it stays under on 95 
 # least STEADY_MIN pixels: water and rain do (sparse rain changes a cell on 10-30 % of samples),
 # a person crossing a cell does not (the slowest far walker stays about 6 s in one: 0.14).
 STEADY_DUTY, STEADY_DUTY_S, STEADY_MIN = 0.15, 40.0, 2.0
-SOMETIMES_DUTY = 0.02
+SOMETIMES_DUTY = 0.02  # below STEADY_DUTY: a cell that changes now and then (sparse rain)
 STEADY_GAIN, STEADY_FLOOR = 1.5, 6.0  # change counts in such a cell only above gain x usual + floor
 # The usual level climbs by 0.95 x this share of a cell's area per second while the cell changes
 # more (a full 32 px cell: about 1.6 px/s, so a bay is learned in tens of seconds and a person
