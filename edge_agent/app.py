@@ -113,7 +113,8 @@ class LiveAgent:
         ctx = EventContext(self.cfg.site.id, self.cfg.device.id, cam.id, self.cfg.site.timezone, location, run_id)
         pipeline = CameraPipeline(ctx, zones, a, ring)
         watch = SceneWatch(cam.idle_interval_s, active=pipeline.busy.is_set, regions=pipeline.motion_regions(),
-                           phase=idle_phase(cam.id), idle_stretch=self.policy.idle_stretch)
+                           phase=idle_phase(cam.id), idle_stretch=self.policy.idle_stretch,
+                           learn=cam.motion_learning)
         tiles = cam.tiles or self.cfg.detector.tiles
         self.tiling.set_camera(cam.id, tiles, zones, idle_phase(cam.id))
         gate = FrameGate(cam.id, cam.detect_fps, self.health, self.batcher.submit, watch, self._on_tamper,

@@ -49,7 +49,8 @@ class CameraHealth:
     alarms: dict[str, int] = field(default_factory=dict)  # alarm type -> alarms started
     # what the stages say of how they treat the camera: gop_s, decode (full | keyframes),
     # decode_reason (gop | overload: why keyframes only), hw_decode, effective_fps (detect fps
-    # after the overload policy)
+    # after the overload policy), steady_motion (share of the zones' region the motion gate learned
+    # as moving steadily: water, rain)
     info: dict[str, Any] = field(default_factory=dict)
 
 

@@ -216,6 +216,9 @@ class Camera(Strict):
     stall_timeout_s: float = Field(10.0, gt=0, description="No frame this long: the camera is stalled.")
     offline_alarm_s: float = Field(60.0, ge=0, description="Offline or stalled this long: camera_offline alarm.")
     idle_interval_s: float = Field(2.0, ge=0, description="No motion, no track: analyse only this often.")
+    motion_learning: bool = Field(True, description="The motion gate learns where the picture moves steadily "
+                                  "(water, glitter, rain; in about half a minute) and opens only for motion unusual "
+                                  "there; health: steady_motion. false: any motion opens it.")
     loop: bool = Field(False, description="File sources only: start again at the end (demo cameras).")
     keyframe_decode_max_gop_s: float = Field(
         2.0, ge=0, description="RTSP: while the camera is quiet (no motion, no track for 3 s), decode only its "

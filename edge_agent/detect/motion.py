@@ -9,7 +9,10 @@ millisecond), inside the zones' regions, and counted in changed pixels, not as a
 frame: a person 28 px tall far down a 720p track bed is 7 px tall there and changes a dozen
 pixels between samples, where a 64-px-wide picture and a 0.2 % threshold saw one pixel and kept
 the gate shut. The area averaging of the downscale (16 camera pixels to one) keeps sensor noise
-well under the change threshold. A TAMPER_WIDTH-wide copy of the same picture tells when a
+well under the change threshold. Water, sun glitter and rain change some pixels on every frame:
+`SteadyMotion` learns, per cell, how much each cell usually changes, and only change unusual for
+its cell opens the gate, so a restless bay is checked every idle interval like a still one while
+a boat crossing it still opens the gate. A TAMPER_WIDTH-wide copy of the same picture tells when a
 camera is covered, blinded or turned away: `camera_tampered`.
 """
 
@@ -28,6 +31,24 @@ TAMPER_WIDTH = 64  # the whole view's look, for covered / blinded / turned away
 CHANGE_LEVEL = 12.0  # a pixel changed when its brightness moved by more than this (of 255)
 MIN_CHANGED_PIXELS = 3  # changed pixels inside the zones' regions that open the gate
 REGION_MARGIN = 0.1  # zones' regions grow by this fraction of the frame: what approaches counts
+# Steady motion (water, glitter, rain) is learned per CELL x CELL square of the grey copy (10
+# across): large enough that rain's random streaks average into a steady count per cell, small
+# enough that a boat or a person fills a good part of one.
+CELL = 32
+STEADY_QUANTILE = 0.95  # a cell's usual change: the count it stays under on 95 % of samples
+# A cell moves steadily when it changed on at least STEADY_DUTY of its samples (a running share
+# with a STEADY_DUTY_S time constant: learned in about half a minute) and its usual change is at
+# least STEADY_MIN pixels: water and rain do (sparse rain changes a cell on 10-30 % of samples),
+# a person crossing a cell does not (the slowest far walker stays about 6 s in one: 0.14).
+STEADY_DUTY, STEADY_DUTY_S, STEADY_MIN = 0.15, 40.0, 2.0
+SOMETIMES_DUTY = 0.02  # below STEADY_DUTY: a cell that changes now and then (sparse rain)
+STEADY_GAIN, STEADY_FLOOR = 1.5, 6.0  # change counts in such a cell only above gain x usual + floor
+# The usual level climbs by 0.95 x this share of a cell's area per second while the cell changes
+# more (a full 32 px cell: about 1.6 px/s, so a bay is learned in tens of seconds and a person
+# crossing a cell in a few seconds raises it little) and falls by 0.05 x it otherwise (a calmed
+# cell forgets in minutes).
+LEARN_RATE = 1 / 600
+MAX_LEARN_STEP_S = 2.0  # a gap (reconnect, keyframe-only decode) learns like this long at most
 
 
 def small_grey(frame) -> np.ndarray:
@@ -98,6 +119,63 @@ def region_mask(regions: Sequence[Box] | None, shape: tuple[int, int]) -> np.nda
     return mask
 
 
+def cell_sums(picture: np.ndarray, cell: int = CELL) -> np.ndarray:
+    """Sums over `cell` x `cell` squares (the last row and column may be partial)."""
+    h, w = picture.shape
+    padded = np.zeros((-(-h // cell) * cell, -(-w // cell) * cell), np.float32)
+    padded[:h, :w] = picture
+    return padded.reshape(padded.shape[0] // cell, cell, padded.shape[1] // cell, cell).sum(axis=(1, 3))
+
+
+class SteadyMotion:
+    """What each cell of a camera's zones' region usually changes between samples, learned as a
+    running 95th percentile of its changed-pixel count (a percentile, not a mean, so rain's bursty
+    streaks and a rare passer-by do not decide it), and the change that is unusual for it."""
+
+    def __init__(self) -> None:
+        self.level: np.ndarray | None = None  # per cell: changed pixels seen on 95 % of samples
+        self.duty: np.ndarray | None = None  # per cell: running share of samples with any change
+        self.last_t: float | None = None
+        self._weights: np.ndarray | None = None  # region pixels per cell, for `steady_share`
+
+    def reset(self) -> None:
+        self.level = self.duty = self._weights = None
+        self.last_t = None
+
+    def unusual(self, changes: np.ndarray, region: np.ndarray | None, t: float) -> int:
+        """Changed pixels of `changes` (a bool `change_map`) inside `region` beyond what their
+        cells usually change; learns from them."""
+        inside = changes if region is None else changes & region
+        counts = cell_sums(inside.astype(np.float32))
+        if self.level is None or self.duty is None or self.level.shape != counts.shape:
+            self.level, self.duty = np.zeros_like(counts), np.zeros_like(counts)
+            weights = np.ones(changes.shape, np.float32) if region is None else region.astype(np.float32)
+            self._weights = cell_sums(weights)
+        excess = counts - np.where(self._steady(), STEADY_GAIN * self.level + STEADY_FLOOR, 0.0)
+        # a cell that now and then changes a pixel or two (sparse rain): such specks count only
+        # where a cell holds MIN_CHANGED_PIXELS of them, as any object's change does
+        excess[(self.duty >= SOMETIMES_DUTY) & (counts < MIN_CHANGED_PIXELS)] = 0.0
+        dt = 0.0 if self.last_t is None else min(max(t - self.last_t, 0.0), MAX_LEARN_STEP_S)
+        self.last_t = t
+        self.duty += (1.0 - np.exp(-dt / STEADY_DUTY_S)) * ((counts > 0) - self.duty)
+        step = CELL * CELL * LEARN_RATE * dt
+        self.level += np.where(counts > self.level, STEADY_QUANTILE * step, -(1 - STEADY_QUANTILE) * step)
+        np.maximum(self.level, 0.0, out=self.level)
+        return int(np.clip(excess, 0, None).sum())
+
+    def _steady(self) -> np.ndarray:
+        assert self.level is not None and self.duty is not None
+        return (self.level >= STEADY_MIN) & (self.duty >= STEADY_DUTY)
+
+    def steady_share(self) -> float:
+        """Share of the region's pixels in cells learned as moving steadily (health: why a camera
+        whose picture moves is gated)."""
+        if self.level is None or self._weights is None:
+            return 0.0
+        total = float(self._weights.sum())
+        return float(self._weights[self._steady()].sum()) / total if total else 0.0
+
+
 @dataclass
 class GateDecision:
     analyse: bool
@@ -105,6 +183,7 @@ class GateDecision:
     tamper: str | None  # reason while the picture looks tampered, else None
     urgent: bool = True  # motion, an open track or a forced frame; False for an idle check only
     changes: np.ndarray | None = None  # where the picture changed (bool, grey-copy size): tiles look here
+    steady: float = 0.0  # share of the zones' region learned as moving steadily (water, rain)
 
 
 class SceneWatch:
@@ -129,12 +208,14 @@ class SceneWatch:
         background_rate: float = 0.02,
         phase: float | None = None,
         idle_stretch: Callable[[], float] = lambda: 1.0,
+        learn: bool = True,
     ) -> None:
         self.idle_interval_s = float(idle_interval_s)
         self.idle_stretch = idle_stretch  # > 1 while an overloaded agent sheds idle checks
         self.active = active  # True while the camera has a tracked object inside a zone
         self.regions = list(regions) if regions else None  # where motion opens the gate (None: anywhere)
         self.min_changed = min_changed
+        self.steady = SteadyMotion() if learn else None  # None: every change counts (before issue 15)
         self._mask: np.ndarray | None = None
         self.uniform_std = uniform_std
         self.changed_fraction = changed_fraction
@@ -160,11 +241,13 @@ class SceneWatch:
         """The picture changed size: start motion afresh; the tamper background is rescaled at the
         next frame (not forgotten: a camera turned away while unplugged must still be noticed)."""
         self.prev = None
+        if self.steady is not None:
+            self.steady.reset()
 
     def accept_view(self) -> None:
         """A technician moved the camera on purpose: the next picture becomes the usual view
-        (the background is learned afresh from it). Called from another thread: only sets an
-        Event the decode thread reads."""
+        (the background and the steady motion are learned afresh from it). Called from another
+        thread: only sets an Event the decode thread reads."""
         self._accept.set()
 
     def force_next(self) -> None:
@@ -179,14 +262,19 @@ class SceneWatch:
             self.prev = None
         if self._mask is None or self._mask.shape != picture.shape:
             self._mask = region_mask(self.regions, picture.shape[:2])
+        if self._accept.is_set() and self.steady is not None:  # _tamper clears the Event
+            self.steady.reset()
         first = self.prev is None
         changes = None if first else change_map(self.prev, picture)
         changed = 0 if changes is None else changed_pixels(changes, self._mask)
+        unusual = changed
+        if changes is not None and self.steady is not None:
+            unusual = self.steady.unusual(changes, self._mask, t)
         area = int(self._mask.sum()) if self._mask is not None else picture.size
         motion = 1.0 if first else changed / max(1, area)
         self.prev = picture
         tamper = self._tamper(small_from_grey(picture, TAMPER_WIDTH), t)
-        urgent = first or changed >= self.min_changed or self._force.is_set() or self.active()
+        urgent = first or unusual >= self.min_changed or self._force.is_set() or self.active()
         analyse = urgent or t - self.last_analysed >= self.idle_interval_s * self.idle_stretch()
         if analyse:
             self.last_analysed = t
@@ -195,7 +283,8 @@ class SceneWatch:
             # Cameras started together would re-check together, a burst every idle interval that
             # makes busy cameras drop frames: start each one's idle clock at a random phase.
             self.last_analysed = t - self.phase * self.idle_interval_s
-        return GateDecision(analyse, motion, tamper, urgent, changes)
+        steady = self.steady.steady_share() if self.steady is not None else 0.0
+        return GateDecision(analyse, motion, tamper, urgent, changes, steady)
 
     def _tamper(self, small: np.ndarray, t: float) -> str | None:
         if self._accept.is_set():

@@ -49,6 +49,8 @@ def _cameras(cams: dict[str, Any]) -> Iterator[Metric]:
     frames = CounterMetricFamily("edge_agent_frames", "Frames per camera and stage", labels=["camera", "stage"])
     fps = GaugeMetricFamily("edge_agent_camera_fps", "Frames per second over the last 10 s", labels=["camera", "stage"])
     alarms = CounterMetricFamily("edge_agent_alarms", "Alarms started", labels=["camera", "type"])
+    steady = GaugeMetricFamily("edge_agent_camera_steady_motion", "Share of the zones' region the motion gate "
+                               "learned as moving steadily (water, rain)", labels=["camera"])
     for cam, h in cams.items():
         up.add_metric([cam], 1.0 if h["state"] == "online" else 0.0)
         for stage, key in STAGES.items():
@@ -57,9 +59,11 @@ def _cameras(cams: dict[str, Any]) -> Iterator[Metric]:
         fps.add_metric([cam, "analysed"], h["fps_analysed"])
         if "effective_fps" in h:  # the detect fps the overload policy lets this camera have now
             fps.add_metric([cam, "effective"], h["effective_fps"])
+        if "steady_motion" in h:
+            steady.add_metric([cam], h["steady_motion"])
         for type_, n in h.get("alarms", {}).items():
             alarms.add_metric([cam, type_], n)
-    yield from (up, frames, fps, alarms)
+    yield from (up, frames, fps, alarms, steady)
 
 
 def _mqtt(stats: dict[str, Any] | None) -> Iterator[Metric]:

@@ -79,6 +79,7 @@ class FrameGate:
         self.watch = watch
         self.on_tamper = on_tamper
         self.size: tuple[int, int] | None = None
+        self.steady: float | None = None  # the share last put in health
         self.tamper: str | None = None
         self.seq = 0  # frames converted and passed on (analysed, or shown to the tamper alarm)
         self.sampled = 0
@@ -109,6 +110,9 @@ class FrameGate:
         if (frame.width, frame.height) != self.size:
             self.reset((frame.width, frame.height))
         decision = self.watch.observe(small_grey(frame), t) if self.watch else GateDecision(True, 0.0, None)
+        if round(decision.steady, 2) != self.steady:
+            self.steady = round(decision.steady, 2)
+            self.health.set_info(self.camera, steady_motion=self.steady)
         if not decision.analyse and decision.tamper == self.tamper:
             self.health.count(self.camera, "frames_gated")
             return None
