@@ -31,11 +31,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from footage.empty import CONDITIONS, empty_scene, render_empty  # noqa: E402
+from footage.empty import (CI_FPS, CI_SECONDS_EACH, CI_SEEDS, CONDITIONS, SIZES, empty_scene,  # noqa: E402
+                          render_empty)
 
 
 def one_clip(condition: str, seed: int, seconds: float, size: tuple[int, int] | None = None,
-             fps: int | None = None) -> dict:
+             fps: int | None = None, model: str | None = None) -> dict:
     """Render, replay and count one empty clip (in a worker process)."""
     import logging
 
@@ -46,7 +47,7 @@ def one_clip(condition: str, seed: int, seconds: float, size: tuple[int, int] | 
     with tempfile.TemporaryDirectory(prefix="budget-") as tmp:
         clip, zones = render_empty(scene, Path(tmp))
         began = time.perf_counter()
-        result = run_replay(clip, zones, Path(tmp) / "out")
+        result = run_replay(clip, zones, Path(tmp) / "out", model=model)
         replay_s = time.perf_counter() - began
     starts = [{"type": e.type, "zone": e.zone, "label": e.label, "media_time": e.media_time}
               for e in result.events if e.phase == "start"]
@@ -61,8 +62,18 @@ def schedule(hours: float, seconds: float, seed: int):
     return [(CONDITIONS[i % len(CONDITIONS)], seed + i // len(CONDITIONS)) for i in range(n)]
 
 
+def ci_schedule() -> list[tuple[str, int]]:
+    """The CI slice's clips (tests/footage/test_false_alarm_budget.py), to compare models on them."""
+    return list(CI_SEEDS.items())
+
+
 def run(args: argparse.Namespace) -> list[dict]:
-    todo = schedule(args.hours, args.clip_s, args.seed)
+    if args.ci_slice:  # the test's scenes, size and rate
+        args.clip_s, args.size, args.fps = CI_SECONDS_EACH, SIZES[0], CI_FPS
+        todo = ci_schedule()
+        args.hours = len(todo) * args.clip_s / 3600  # what the report calls asked
+    else:
+        todo = schedule(args.hours, args.clip_s, args.seed)
     deadline = time.monotonic() + args.max_wall_min * 60
     done: list[dict] = []
     # spawn: each worker loads its own detector; nothing is shared through a fork
@@ -71,7 +82,8 @@ def run(args: argparse.Namespace) -> list[dict]:
         while todo or running:
             while todo and len(running) < args.jobs and time.monotonic() < deadline:
                 condition, seed = todo.pop(0)
-                running.add(pool.submit(one_clip, condition, seed, args.clip_s, args.size, args.fps))
+                running.add(pool.submit(one_clip, condition, seed, args.clip_s, args.size, args.fps,
+                                         args.model))
             if not running:
                 break  # past the deadline with clips left: reported as not covered
             finished, running = wait(running, return_when=FIRST_COMPLETED)
@@ -120,6 +132,9 @@ def main() -> int:
     ap.add_argument("--size", type=lambda v: tuple(int(x) for x in v.split("x")),
                     help="every clip at WxH (default: the seed picks 640x360, 960x540 or 1280x720)")
     ap.add_argument("--fps", type=int, help="every clip at this rate (default: the seed picks 10-25)")
+    ap.add_argument("--model", help="model name or path (default: the shipped default model)")
+    ap.add_argument("--ci-slice", action="store_true",
+                    help="run the CI slice's clips instead (fixed seeds, 640x360, 5 fps; --hours ignored)")
     ap.add_argument("--json", type=Path, help="write the results here")
     args = ap.parse_args()
     began = time.perf_counter()

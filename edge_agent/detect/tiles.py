@@ -258,8 +258,8 @@ class Tiling:
         results = detector.detect([f.image for f in frames] + [crop(frames[i].image, tile) for i, tile in jobs])
         self.frames += len(frames)
         self.tiles += len(jobs)
-        if not jobs:
-            return results
+        # every frame is merged, with tiles or without: a model that also boxes part of an object
+        # (NanoDet: a hull inside its whole boat) must not make two tracks on a frame no tile ran on
         out = []
         for i, frame in enumerate(frames):
             size = (frame.width, frame.height)

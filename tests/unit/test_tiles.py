@@ -179,6 +179,22 @@ def test_tiles_ride_the_frames_detector_call_and_come_back_in_frame_pixels():
     assert (tiling.frames, tiling.tiles) == (2, 4)
 
 
+class HullAndBoat:
+    """Boxes a whole boat and, inside it, its hull (as NanoDet does on the moored vessel)."""
+
+    def detect(self, images):
+        return [dets([(100, 250, 400, 330, 0.5, 8), (120, 260, 380, 300, 0.35, 8)]) for _ in images]
+
+
+def test_a_frame_no_tile_runs_on_is_merged_too():
+    """640x360 gets no tiles: the hull inside its boat must still not become a second track."""
+    tiling = Tiling((416, 416))
+    tiling.set_camera("cam", "auto", LOWER_HALF)
+    got = tiling.detect(HullAndBoat(), [Frame("cam", 0, 0.0, 0.0, np.zeros((360, 640, 3), np.uint8))])
+    assert tiling.tiles == 0
+    assert got[0].xyxy.tolist() == [[100, 250, 400, 330]]
+
+
 @pytest.fixture(scope="module")
 def detector():
     from edge_agent.detect.common import DetectorOptions
