@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edge_agent.detect.batcher import DetectorBatcher
-from edge_agent.frames import Frame
+from edge_agent.frames import Detections, Frame
 from edge_agent.health import Health
 
 PHOTO = Path(__file__).resolve().parents[1] / "data" / "person.jpg"
@@ -107,7 +107,7 @@ def test_a_failing_batch_is_counted_and_the_thread_lives_on():
             self.calls += 1
             if self.calls == 1:
                 raise RuntimeError("boom")
-            return [None for _ in images]
+            return [Detections.empty() for _ in images]  # what a real detector gives on an empty picture
 
     got = []
     b = DetectorBatcher(Broken(), lambda f, d: got.append(f.seq), max_batch=1, max_wait_ms=0)
