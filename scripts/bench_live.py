@@ -5,7 +5,7 @@ and a naive baseline measured in the same run; the cameras sustained at the targ
     .venv/bin/python scripts/bench_live.py                      # N = 1, 4, 8, 16; about 4 minutes
     .venv/bin/python scripts/bench_live.py --cameras 4 --seconds 10
     .venv/bin/python scripts/bench_live.py --cameras --no-baseline --sustained 8 16 24 32 --overload 48:6
-    .venv/bin/python scripts/bench_live.py ... --max-gop-s 0 --model yolov3-tiny   # fp32, full decode
+    .venv/bin/python scripts/bench_live.py ... --max-gop-s 0   # full decode
     .venv/bin/python scripts/bench_live.py --cameras --no-baseline --overload 48:6 --overload-compare
 
 - ours: `LiveAgent` (one decode thread per camera, motion gate learning steady motion (given
@@ -91,7 +91,7 @@ class Server:
 # one camera in busy_every is busy; the detector's max batch; keyframe-only decode bound (0: off); model;
 # the overload decode bound; cameras[].motion_learning and the seconds the gate is given to learn the
 # quiet mix before measuring
-CONF: dict[str, Any] = {"busy_every": 4, "max_batch": 4, "max_gop_s": 2.0, "model": "yolov3-tiny",
+CONF: dict[str, Any] = {"busy_every": 4, "max_batch": 4, "max_gop_s": 2.0, "model": Detector().model,
                         "overload_gop_s": Camera.model_fields["keyframe_decode_overload_max_gop_s"].default,
                         "motion_learning": True, "learn_s": 40.0}
 
@@ -265,7 +265,7 @@ def baseline_worker(url: str, seconds: float) -> None:
     from edge_agent.detect.common import DetectorOptions
     from edge_agent.detect.registry import load_detector
 
-    detector = load_detector("yolov3-tiny", DetectorOptions())
+    detector = load_detector(Detector().model, DetectorOptions())
     c = av.open(url, options={"rtsp_transport": "tcp"}, timeout=(10, 5))
     s = c.streams.video[0]
     every = round(FPS / DETECT_FPS)
@@ -353,8 +353,8 @@ def parse_args() -> argparse.Namespace:
                    help="the overload row twice: first with keyframe_decode_overload_max_gop_s 0 (overload does "
                         "not shed decode), then with the default")
     p.add_argument("--compare", action="store_true",
-                   help="first climb the --sustained ladder with the product before issue 15 (fp32 yolov3-tiny, "
-                   "full decode, motion learning off), in this run")
+                   help="first climb the --sustained ladder as the product was before issue 15 (the same fp32 model, "
+                   "full decode, no overload decode step, motion learning off), in this run")
     p.add_argument("--learn-s", type=float, default=CONF["learn_s"],
                    help="seconds the motion gate learns steady motion before each measured run (learning on)")
     p.add_argument("--tiles-cost", action="store_true", help="only ours, each N with detector.tiles off and auto: "
@@ -410,7 +410,8 @@ def main() -> int:
     if args.compare and args.sustained:
         saved = dict(CONF)
         CONF.update(max_gop_s=0.0, motion_learning=False, overload_gop_s=0.0)  # the product before issue 15
-        reference, more = find_sustained(clips, load_detector("yolov3-tiny", DetectorOptions(threads=args.ort_threads)),
+        fp32 = args.model.removesuffix("-int8")
+        reference, more = find_sustained(clips, load_detector(fp32, DetectorOptions(threads=args.ort_threads)),
                                          args.seconds, args.sustained)
         rows += more
         CONF.update(saved)
@@ -426,7 +427,7 @@ def main() -> int:
             rows.append({"ours": overloads[-1]})
     report(rows, floor_decode, infer)
     if reference is not None:
-        print(f"reference (yolov3-tiny fp32, full decode, no overload decode step, motion learning off): {reference} cameras sustained "
+        print(f"reference ({args.model.removesuffix('-int8')} fp32, full decode, no overload decode step, motion learning off): {reference} cameras sustained "
               "at the target")
     if best is not None:
         print(f"cameras sustained at the target (one in eight busy; {args.model}, keyframe_decode_max_gop_s "

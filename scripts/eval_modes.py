@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The evaluation harness in replay and over RTSP (the live agent), in one run, side by side.
 
-    .venv/bin/python scripts/eval_modes.py tests/footage                       # yolov3-tiny, about 5 minutes
+    .venv/bin/python scripts/eval_modes.py tests/footage                       # the default model, about 5 minutes
     .venv/bin/python scripts/eval_modes.py tests/footage --models yolov3-tiny yolov3-tiny-int8 --concurrent 4
 
 Replay (`edge-agent eval`) decodes every frame of each file and has no overload policy; RTSP
@@ -25,6 +25,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from edge_agent.config.models import Detector  # noqa: E402
 from edge_agent.evaluate import evaluate, load_cases  # noqa: E402
 from edge_agent.evaluate.report import CaseResult, evaluate_rtsp, live_lines, pct, summary  # noqa: E402
 from edge_agent.evaluate.score import BUCKETS  # noqa: E402
@@ -58,7 +59,7 @@ def differences(a: list[CaseResult], b: list[CaseResult], names: tuple[str, str]
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="+", help="case files or folders (e.g. tests/footage)")
-    p.add_argument("--models", nargs="+", default=["yolov3-tiny"])
+    p.add_argument("--models", nargs="+", default=[Detector().model], help="default: the shipped default")
     p.add_argument("--concurrent", type=int, default=4, help="RTSP: cases at once (default: %(default)s)")
     p.add_argument("--json", help="also write every summary here")
     args = p.parse_args(argv)

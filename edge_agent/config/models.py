@@ -173,7 +173,7 @@ class TileGrid(Strict):
     """Tiles of a set size instead of the `auto` ones: each is detected at the model's input size."""
 
     size: int = Field(ge=64, le=4096, description="Tile width and height in stream pixels; the model's input "
-                      "size (416 for yolov3-tiny) detects each tile without shrinking it.")
+                      "size (416 for nanodet-g-416 and yolov3-tiny) detects each tile without shrinking it.")
     overlap: float = Field(0.25, ge=0, le=0.75, description="Share of a tile its neighbour covers too: an object "
                            "smaller than size x overlap lies whole inside some tile.")
     sweep_s: float = Field(10.0, gt=0, description="Every tile runs at least this often; between sweeps only "
@@ -247,7 +247,7 @@ class Camera(Strict):
 
 
 class Detector(Strict):
-    model: str = Field("yolov3-tiny", description="A name from models/models.yaml or a path to .onnx/.pt/.engine.")
+    model: str = Field("nanodet-g-416", description="A name from models/models.yaml or a path to .onnx/.pt/.engine.")
     providers: list[Literal["cpu", "cuda", "tensorrt"]] = Field(default_factory=lambda: ["cpu"])
     min_score: float = Field(0.25, ge=0, le=1, description="Lowest score the detector reports.")
     trt_fp16: bool = True

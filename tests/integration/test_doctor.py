@@ -64,7 +64,7 @@ def test_good_site(site):
     assert any(x.startswith("ok    camera cam") and "320x240" in x and "25 fps" in x and "GOP 25" in x
                for x in lines["ok"]), lines["ok"]  # the clip's real size, rate and keyframe interval
     assert any("mqtt as box: connected" in x for x in lines["ok"])
-    assert any("model yolov3-tiny" in x and "matches the manifest" in x for x in lines["ok"])
+    assert any("model nanodet-g-416" in x and "matches the manifest" in x for x in lines["ok"])
 
 
 def test_unreachable_camera_is_a_warning_naming_it(site):
@@ -87,8 +87,8 @@ def test_missing_model_would_stop_the_agent(site, tmp_path):
     empty.mkdir()
     code, lines = doctor(site(), EDGE_AGENT_MODELS=str(empty))
     (fail,) = lines["FAIL"]
-    assert code == 1 and "model yolov3-tiny" in fail and "missing" in fail
-    assert "edge-agent models fetch yolov3-tiny" in fail
+    assert code == 1 and "model nanodet-g-416" in fail and "missing" in fail
+    assert "edge-agent models fetch nanodet-g-416" in fail
 
 
 def test_clock_against_the_broker_says_why_mosquitto_shows_no_offset(site):

@@ -178,7 +178,7 @@ def test_test_counts_the_person_in_the_track_zone(browser, editor_factory, tmp_p
     assert people.count() == 1, page.inner_text("#test-result")
     assert people.get_attribute("data-counted") == "track-bed"
     _screenshot(page, "zone-editor-test.png")
-    # the box is the walker's (yolov3-tiny's box on this clip stops at the knees: its bottom may sit
+    # the box is the walker's (a detector's box on this clip may stop at the knees: its bottom may sit
     # up to 0.1 of the height above the true feet) and the anchor shown is its bottom centre
     x1, y1, x2, y2 = (float(v) for v in people.get_attribute("data-box").split(","))
     feet = [float(v) for v in people.get_attribute("data-anchor").split(",")]
@@ -198,7 +198,8 @@ def test_test_counts_the_person_in_the_track_zone(browser, editor_factory, tmp_p
     tiles = yaml.safe_load(dataset(page, "tiles"))
     # `auto`: tiles of the model's input size over the zone grown by the overlap (a quarter of a
     # tile), spread evenly, neighbours sharing at least the overlap
-    size = yaml.safe_load((ROOT / "models" / "models.yaml").read_text())["models"]["yolov3-tiny"]["input_size"][0]
+    manifest = yaml.safe_load((ROOT / "models" / "models.yaml").read_text())
+    size = manifest["models"][manifest["default"]]["input_size"][0]  # the editor runs the default model
     grow = 0.25 * size
     xs, ys = zip(*((x * 1280, y * 720) for x, y in clicked(page, half)))
     spans = [min(limit, max(v) + grow) - max(0, min(v) - grow) for v, limit in ((xs, 1280), (ys, 720))]

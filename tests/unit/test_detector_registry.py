@@ -44,10 +44,10 @@ def _sandbox(tmp_path: Path, real: Registry, edit=None, with_sources: bool = Tru
 
 def test_manifest_default_entry_is_complete(real: Registry) -> None:
     entry = real.entry(real.default)
-    assert real.default == "yolov3-tiny" and entry["format"] == "darknet"
+    assert real.default == "nanodet-g-416" and entry["format"] == "nanodet"
     assert len(entry["names"]) == 80 and entry["names"][0] == "person" and entry["names"][8] == "boat"
-    assert len(entry["onnx_sha256"]) == 64 and entry["source"]["registry"] == "pypi"
-    assert sha256_file(real.path_of("yolov3-tiny")) == entry["onnx_sha256"]
+    assert len(entry["onnx_sha256"]) == 64 and entry["source"]["registry"] == "npm"
+    assert sha256_file(real.path_of("nanodet-g-416")) == entry["onnx_sha256"]
 
 
 def test_fetch_converts_reproducibly_and_then_skips(tmp_path, real) -> None:
@@ -138,7 +138,7 @@ def test_cli_list_and_fetch_errors_without_traceback(tmp_path, real, monkeypatch
     monkeypatch.setenv("EDGE_AGENT_MODELS", str(tmp_path))
     assert main(["models", "list"]) == 0
     out = capsys.readouterr().out
-    assert "yolov3-tiny (default)" in out and "missing" in out and str(tmp_path) in out
+    assert "nanodet-g-416 (default)" in out and "missing" in out and str(tmp_path) in out
     monkeypatch.setenv("EDGE_AGENT_MANIFEST", str(tmp_path / "nope.yaml"))
     assert main(["models", "fetch"]) == 2
     err = capsys.readouterr().err
