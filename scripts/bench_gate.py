@@ -26,22 +26,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 from footage.bench import QUIET_KINDS, SECONDS, ZONE, render_clips  # noqa: E402
 
-from edge_agent.detect.motion import SceneWatch, small_grey, zone_regions  # noqa: E402
-from edge_agent.sources.gate import Sampler  # noqa: E402
+from edge_agent.detect.motion import SceneWatch, zone_regions  # noqa: E402
+from edge_agent.sources.gate import sampled_grey  # noqa: E402
 
 
 def sampled(path: Path, fps: float) -> list[tuple[float, object]]:
-    """(media time, grey copy) of the frames a gate at `fps` samples from one pass of the clip."""
-    import av
-
-    sampler, out = Sampler(fps), []
-    with av.open(str(path)) as c:
-        stream = c.streams.video[0]
-        for frame in c.decode(stream):
-            t = float(frame.pts * stream.time_base)
-            if sampler.take(t):
-                out.append((t, small_grey(frame)))
-    return out
+    return sampled_grey(str(path), fps)
 
 
 def urgent_share(pictures, learn: bool, learn_s: float, measure_s: float) -> float:

@@ -56,6 +56,19 @@ class Sampler:
         self.next_t = float("-inf")
 
 
+def sampled_grey(path: str, fps: float) -> list[tuple[float, object]]:
+    """(media time, motion-gate grey copy) of the frames a gate at `fps` samples from one pass of
+    a clip file: what the gate sees, for the gate's tests and `scripts/bench_gate.py`."""
+    sampler, out = Sampler(fps), []
+    with av.open(path) as c:
+        stream = c.streams.video[0]
+        for frame in c.decode(stream):
+            t = float(frame.pts * stream.time_base)
+            if sampler.take(t):
+                out.append((t, small_grey(frame)))
+    return out
+
+
 def idle_phase(camera: str) -> float:
     """Where in its idle interval a quiet camera is re-checked, as a fraction: fixed per camera
     (so replay and live agree) yet spread across cameras (so they do not all re-check at once)."""

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import yaml
 
-from edge_agent.detect.motion import SceneWatch, small_from_bgr, small_grey, zone_regions
-from edge_agent.sources.gate import Sampler
+from edge_agent.detect.motion import SceneWatch, small_from_bgr, zone_regions
+from edge_agent.sources.gate import sampled_grey
 
 ROOT = Path(__file__).resolve().parents[2]
 HARD = ROOT / "tests" / "footage" / "hard"
@@ -23,14 +23,7 @@ LEARN_S = 48.0  # past the half minute the gate needs to learn (STEADY_DUTY_S: 4
 
 def sampled(name: str) -> list[tuple[float, np.ndarray]]:
     """(media time, grey copy) of the frames a 5 fps gate samples from a committed hard clip."""
-    sampler, out = Sampler(FPS), []
-    with av.open(str(HARD / f"{name}.mp4")) as c:
-        stream = c.streams.video[0]
-        for frame in c.decode(stream):
-            t = float(frame.pts * stream.time_base)
-            if sampler.take(t):
-                out.append((t, small_grey(frame)))
-    return out
+    return sampled_grey(str(HARD / f"{name}.mp4"), FPS)
 
 
 def regions(name: str):
