@@ -39,10 +39,11 @@ GAP_AT, GAP_S, RATE = 1.0, 2.0, 7
 
 @pytest.fixture(scope="module")
 def detector():
+    from edge_agent.config.models import Detector
     from edge_agent.detect.common import DetectorOptions
     from edge_agent.detect.registry import load_detector
 
-    return load_detector("yolov3-tiny", DetectorOptions())
+    return load_detector(Detector().model, DetectorOptions())  # the model replay runs without --config
 
 
 @pytest.fixture(scope="module")
