@@ -259,7 +259,14 @@ def test_an_unexpected_error_opening_the_stream_is_retried(rtsp_server, small_cl
     health = Health()
     src, sink = make_source("a", srv.url("a"), health)
     try:
-        assert wait_for(lambda: len(sink.frames) >= 3, 15), health.snapshot()
+        ok = wait_for(lambda: len(sink.frames) >= 3, 15)
+        if not ok and srv.why_dead():
+            # The test server died under a loaded CI machine (once: refused for 15 s): the source
+            # must still pick the camera up when it is back, which is the retry this test is about.
+            print(srv.why_dead())
+            srv.restart()
+            ok = wait_for(lambda: len(sink.frames) >= 3, 15)
+        assert ok, (health.snapshot(), srv.why_dead())
         assert len(calls) >= 2 and health.counters("a")["reconnects"] >= 1
     finally:
         assert src.stop(5)
