@@ -9,7 +9,9 @@ finds what is too big for a tile.
 
 Which tiles run on a frame (the cost): those where the motion gate saw change, those that found
 an object lately (a moored vessel, a person who stopped), and every tile once per sweep, so a
-still object is found at all. Detections of all of them merge into one `Detections`: a box cut
+still object is found at all. Change that an object the full frame already sees large explains
+(a near walker, a passing train) opens no tile: tiles are for what the full frame would lose, and
+without this one busy camera's tiles cost several full frames' inference. Detections of all of them merge into one `Detections`: a box cut
 by a tile's inner side is dropped (its whole is in a neighbour or the full frame), then per
 class the best-scored box wins over a box that overlaps it (NMS) or lies mostly inside it (a
 hull and its whole boat must not become two tracks).
@@ -39,6 +41,11 @@ INSIDE = 0.8  # share of a box inside a better-scored box of its class that make
 SEAM_PX = 2.0  # a box this close to a tile's inner side was cut by it
 GLOBAL_SHARE = 0.5  # change in more than this share of a camera's tiles is the whole picture's, not an object's
 MAP_SCALE = 8  # the map of where zones are is this many times smaller than the frame
+# A full-frame box this many model-input pixels long (a person about 150 px tall in 720p, at
+# 416 px input) is one the full frame finds without help: the change around it is its own.
+FULL_FRAME_SEES_PX = 48.0
+EXPLAINED_GROW = 0.25  # grown by this share of its size on each side: where it moves to by the next sample
+EXPLAINED_FOR_S = 1.0  # the last frame's boxes explain change for this long (media time)
 
 
 def _spans(lo: float, hi: float, size: int, overlap: float, limit: int) -> list[tuple[int, int]]:
@@ -183,6 +190,7 @@ class CameraTiles:
     _layouts: dict[tuple[int, int], list[Tile]] = field(default_factory=dict)
     _last_sweep: float | None = None
     _held: dict[Tile, float] = field(default_factory=dict)  # tile -> media time it runs until
+    _seen: tuple[float, np.ndarray] | None = None  # (media time, grown boxes) the full frame saw large
     detected: int = 0  # tiles of this camera detected so far
 
     @property
@@ -207,29 +215,55 @@ class CameraTiles:
             self._last_sweep = t - (self.phase * self.sweep_s if first else 0.0)
             chosen = tiles
         else:
-            moving = _moving(frame, tiles)
+            seen = self._seen[1] if self._seen and 0 <= t - self._seen[0] <= EXPLAINED_FOR_S else None
+            moving = _moving(frame, tiles, seen)
             chosen = [tile for tile in tiles if t <= self._held.get(tile, -math.inf) or tile in moving]
         self.detected += len(chosen)
         return chosen
 
+    def full_frame(self, dets: Detections, frame: Frame) -> None:
+        """The full frame's own detections of this frame: those it sees large explain the change
+        around them on the next frame."""
+        if self.input_size is None:
+            return
+        shrink = min(self.input_size[0] / frame.width, self.input_size[1] / frame.height)
+        b = dets.xyxy.astype(np.float64)
+        wh = b[:, 2:] - b[:, :2]
+        big = b[wh.max(axis=1) * shrink >= FULL_FRAME_SEES_PX] if len(b) else b
+        grow = (big[:, 2:] - big[:, :2]).max(axis=1, keepdims=True) * EXPLAINED_GROW  # a walker is tall, not wide
+        self._seen = (frame.media_time, np.hstack([big[:, :2] - grow, big[:, 2:] + grow]))
+
+    def _part_of_seen(self, box: np.ndarray, t: float) -> bool:
+        """A box centred on an object the full frame saw large on this frame: a part of it (a
+        tile sees a cut-off head as a person), or something beside it whose motion it hides."""
+        if self._seen is None or self._seen[0] != t or not len(self._seen[1]):
+            return False
+        cx, cy, seen = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, self._seen[1]
+        return bool(((seen[:, 0] <= cx) & (cx <= seen[:, 2]) & (seen[:, 1] <= cy) & (cy <= seen[:, 3])).any())
+
     def found(self, tile: Tile, box: np.ndarray, t: float) -> None:
         """An object from this tile is in the merged result: keep running the tile for a sweep's
-        time, if the object is small (one the full frame would lose; a larger one is its job)."""
+        time, if the object is small (one the full frame would lose; a larger one is its job) and
+        not part of one the full frame sees large."""
         overlap = self.setting.overlap if isinstance(self.setting, TileGrid) else AUTO_OVERLAP
-        if max(box[2] - box[0], box[3] - box[1]) <= overlap * max(tile[2] - tile[0], tile[3] - tile[1]):
+        if max(box[2] - box[0], box[3] - box[1]) <= overlap * max(tile[2] - tile[0], tile[3] - tile[1]) \
+                and not self._part_of_seen(box, t):
             self._held[tile] = t + self.sweep_s
 
 
-def _moving(frame: Frame, tiles: Sequence[Tile]) -> list[Tile]:
+def _moving(frame: Frame, tiles: Sequence[Tile], seen: np.ndarray | None = None) -> list[Tile]:
     """Tiles where the motion gate saw an object-sized change (all of them without a change map:
-    a frame the gate did not see). Single changed cells (sensor noise, compression) are opened
-    away first; a far 28 px walker is a blob of several cells and stays. When most tiles change at
+    a frame the gate did not see) that no box in `seen` (frame pixels: objects the full frame
+    sees large) explains. Single changed cells (sensor noise, compression) are opened away
+    first; a far 28 px walker is a blob of several cells and stays. When most tiles change at
     once (shake, rain, a light switching, a keyframe's pulse) change says nothing about where
     objects are: then none counts, and held tiles and the sweep carry on alone."""
     if frame.changes is None:
         return list(tiles)
     changes = cv2.erode(frame.changes.astype(np.uint8), np.ones((2, 2), np.uint8))
     sx, sy = changes.shape[1] / frame.width, changes.shape[0] / frame.height
+    for x1, y1, x2, y2 in seen if seen is not None else ():
+        changes[max(0, int(y1 * sy)): max(0, math.ceil(y2 * sy)), max(0, int(x1 * sx)): max(0, math.ceil(x2 * sx))] = 0
     out = [(x1, y1, x2, y2) for x1, y1, x2, y2 in tiles
            if int(np.count_nonzero(changes[int(y1 * sy): math.ceil(y2 * sy), int(x1 * sx): math.ceil(x2 * sx)]))
            >= MIN_CHANGED_PIXELS]
@@ -263,6 +297,8 @@ class Tiling:
         out = []
         for i, frame in enumerate(frames):
             size = (frame.width, frame.height)
+            if frame.camera in self.cameras:
+                self.cameras[frame.camera].full_frame(results[i], frame)
             mine = [(tile, results[len(frames) + j]) for j, (k, tile) in enumerate(jobs) if k == i]
             merged, source = merge([results[i]] + [from_tile(d, tile, size) for tile, d in mine])
             for s, box in zip(source.tolist(), merged.xyxy):

@@ -148,6 +148,44 @@ def test_all_tiles_run_on_a_sweep_then_only_where_motion_is_or_an_object_was_fou
     assert cam.select(frame_at(10.6, still)) == []  # nothing found there for ten seconds
 
 
+
+def test_change_around_an_object_the_full_frame_sees_large_opens_no_tile_but_a_small_one_s_does():
+    """A near walker (300 px tall in 720p: 97 px in the 416 px input) is the full frame's: the change
+    around it opens no tile on the next frame; change beside it, or after it is gone, still does."""
+    cam = CameraTiles("auto", LOWER_HALF, (416, 416), phase=0.0)
+    tiles = cam.tiles((1280, 720))
+    cam.select(frame_at(0.0, None))  # the sweep
+    walker = np.zeros((180, 320), bool)
+    walker[105:180, 150:175] = True  # x 600-700, y 420-720 px: where the walker moved
+    near = frame_at(0.2, walker)
+    cam.full_frame(dets([(610, 420, 690, 720, 0.8, 0)]), near)
+    assert cam.select(frame_at(0.4, walker)) == []
+    far = walker.copy()
+    far[146:153, 300:302] = True  # and a far 28 px walker at x 1200 px
+    assert cam.select(frame_at(0.6, far)) == [tiles[-1]]
+    cam.full_frame(dets([(1200, 584, 1208, 612, 0.6, 0)]), near)  # small: not the full frame's alone
+    under_walker = [t for t in tiles if t[0] < 700 and t[2] > 600]
+    assert len(under_walker) == 2 and cam.select(frame_at(0.8, walker)) == under_walker
+    cam.full_frame(dets([(610, 420, 690, 720, 0.8, 0)]), frame_at(1.0, walker))
+    assert cam.select(frame_at(1.2, walker)) == []
+    assert cam.select(frame_at(2.5, walker)) == under_walker  # 1.5 s on, that box explains nothing
+
+
+def test_a_small_box_on_an_object_the_full_frame_sees_large_holds_no_tile():
+    """A tile sees the near walker's cut-off head as a small person: that must not keep the tile
+    running for ten seconds; a small object away from it still does."""
+    cam = CameraTiles("auto", LOWER_HALF, (416, 416), phase=0.0)
+    tiles = cam.tiles((1280, 720))
+    cam.select(frame_at(0.0, None))
+    still = np.zeros((180, 320), bool)
+    now = frame_at(0.2, still)
+    cam.full_frame(dets([(610, 420, 690, 720, 0.8, 0)]), now)
+    cam.found(tiles[1], np.array([630, 420, 660, 450]), 0.2)  # its head
+    assert cam.select(frame_at(0.4, still)) == []
+    cam.full_frame(dets([(610, 420, 690, 720, 0.8, 0)]), frame_at(0.6, still))
+    cam.found(tiles[-1], np.array([1200, 584, 1208, 612]), 0.6)  # a far walker
+    assert cam.select(frame_at(0.8, still)) == [tiles[-1]]
+
 class CropSeer:
     """Finds a 20x40 person at a fixed frame position, but only in pictures it is not shrunk in."""
 
