@@ -176,8 +176,9 @@ class TileGrid(Strict):
                       "size (416 for nanodet-g-416 and yolov3-tiny) detects each tile without shrinking it.")
     overlap: float = Field(0.25, ge=0, le=0.75, description="Share of a tile its neighbour covers too: an object "
                            "smaller than size x overlap lies whole inside some tile.")
-    sweep_s: float = Field(10.0, gt=0, description="Every tile runs at least this often; between sweeps only "
-                           "tiles with motion or with an object found in them last time run.")
+    sweep_s: float = Field(10.0, gt=0, description="Every tile runs at least this often, the sweep spread over the "
+                           "frames a tile or two at a time; besides it only tiles with motion or with a "
+                           "small object found in them lately run.")
 
 
 def _tiles_word(value: object) -> object:

@@ -8,8 +8,8 @@ an object smaller than the overlap lies whole inside some tile. The full frame s
 finds what is too big for a tile.
 
 Which tiles run on a frame (the cost): those where the motion gate saw change, those that found
-an object lately (a moored vessel, a person who stopped), and every tile once per sweep, so a
-still object is found at all. Change that an object the full frame already sees large explains
+an object lately (a moored vessel, a person who stopped), and every tile once per sweep (spread
+over the sweep's frames, a tile or two at a time), so a still object is found at all. Change that an object the full frame already sees large explains
 (a near walker, a passing train) opens no tile: tiles are for what the full frame would lose, and
 without this one busy camera's tiles cost several full frames' inference. Detections of all of them merge into one `Detections`: a box cut
 by a tile's inner side is dropped (its whole is in a neighbour or the full frame), then per
@@ -188,7 +188,9 @@ class CameraTiles:
     input_size: tuple[int, int] | None
     phase: float = 0.0  # fraction of a sweep: cameras started together sweep at different times
     _layouts: dict[tuple[int, int], list[Tile]] = field(default_factory=dict)
-    _last_sweep: float | None = None
+    _last_t: float | None = None  # media time of the camera's last selection
+    _owed: float = 0.0  # sweep tiles due and not yet run (a fraction of one carries over)
+    _next: int = 0  # the sweep's next tile, round the layout
     _held: dict[Tile, float] = field(default_factory=dict)  # tile -> media time it runs until
     _seen: tuple[float, np.ndarray] | None = None  # (media time, grown boxes) the full frame saw large
     detected: int = 0  # tiles of this camera detected so far
@@ -209,17 +211,30 @@ class CameraTiles:
         t = frame.media_time
         if not tiles:
             return []
-        due = self._last_sweep is None or not 0 <= t - self._last_sweep < self.sweep_s
-        if due and not (shed_sweep and self._last_sweep is not None):
-            first = self._last_sweep is None
-            self._last_sweep = t - (self.phase * self.sweep_s if first else 0.0)
-            chosen = tiles
-        else:
-            seen = self._seen[1] if self._seen and 0 <= t - self._seen[0] <= EXPLAINED_FOR_S else None
-            moving = _moving(frame, tiles, seen)
-            chosen = [tile for tile in tiles if t <= self._held.get(tile, -math.inf) or tile in moving]
+        sweep = self._sweep(tiles, t, shed_sweep)
+        seen = self._seen[1] if self._seen and 0 <= t - self._seen[0] <= EXPLAINED_FOR_S else None
+        moving = _moving(frame, tiles, seen)
+        chosen = [tile for tile in tiles if tile in sweep or t <= self._held.get(tile, -math.inf) or tile in moving]
         self.detected += len(chosen)
         return chosen
+
+    def _sweep(self, tiles: list[Tile], t: float, shed: bool) -> list[Tile]:
+        """The sweep's share of this frame: every tile once per `sweep_s`, spread evenly over the
+        frames analysed (all of a 720p camera's 8 tiles in one batch held the detector for half a
+        second, and a busy camera's next frames were replaced behind it); all of them on the
+        camera's first frame and when its media time goes back (a new connection)."""
+        last, self._last_t = self._last_t, t
+        if last is None or t < last:
+            self._owed, self._next = (self.phase * len(tiles) if last is None else 0.0), 0
+            return list(tiles)
+        if shed:
+            return []  # nothing owed piles up while overloaded: the sweep resumes at its pace after
+        self._owed = min(self._owed + len(tiles) * (t - last) / self.sweep_s, float(len(tiles)))
+        k = int(self._owed + 1e-9)
+        self._owed -= k
+        out = [tiles[(self._next + i) % len(tiles)] for i in range(k)]
+        self._next = (self._next + k) % len(tiles)
+        return out
 
     def full_frame(self, dets: Detections, frame: Frame) -> None:
         """The full frame's own detections of this frame: those it sees large explain the change

@@ -123,30 +123,45 @@ def frame_at(t: float, changes: np.ndarray | None, size=(1280, 720)) -> Frame:
     return Frame("cam", int(t * 5), t, t, np.zeros((size[1], size[0], 3), np.uint8), None, changes=changes)
 
 
-def test_all_tiles_run_on_a_sweep_then_only_where_motion_is_or_an_object_was_found():
+def test_all_tiles_run_on_the_first_frame_then_only_where_motion_is_or_an_object_was_found():
+    """The sweep shed (as the overload policy does) leaves what motion and holds run."""
     cam = CameraTiles("auto", LOWER_HALF, (416, 416), phase=0.0)
     tiles = cam.tiles((1280, 720))
     still = np.zeros((180, 320), bool)
     assert cam.select(frame_at(0.0, None)) == tiles  # the first frame sweeps
-    assert cam.select(frame_at(0.2, still)) == []
+    assert cam.select(frame_at(0.2, still), True) == []
     moving = still.copy()
     moving[146:153, 300:302] = True  # a far walker, 28 px tall: 7 grey-copy cells at x 1200-1208 px
-    assert cam.select(frame_at(0.4, moving)) == [tiles[-1]]
+    assert cam.select(frame_at(0.4, moving), True) == [tiles[-1]]
     speckle = still.copy()
     speckle[100::7, ::5] = True  # single changed cells all over: noise, not an object
-    assert cam.select(frame_at(0.5, speckle)) == []
+    assert cam.select(frame_at(0.5, speckle), True) == []
     shaken = still.copy()
     shaken[100::10, :] = True
     shaken[101::10, :] = True  # every tile has blobs: the whole picture moved (shake)
-    assert cam.select(frame_at(0.55, shaken)) == []
+    assert cam.select(frame_at(0.55, shaken), True) == []
     cam.found(tiles[2], np.array([600, 400, 900, 700]), 0.4)  # a big one: the full frame's job
     cam.found(tiles[1], np.array([400, 500, 460, 530]), 0.4)  # a small still boat: its tile runs on
-    assert cam.select(frame_at(0.6, still)) == [tiles[1]]
-    assert cam.select(frame_at(9.9, still)) == [tiles[1]]
-    assert cam.select(frame_at(10.0, still)) == tiles  # ten seconds after the last sweep: all again
-    assert cam.select(frame_at(10.2, still)) == [tiles[1]]
-    assert cam.select(frame_at(10.6, still)) == []  # nothing found there for ten seconds
+    assert cam.select(frame_at(0.6, still), True) == [tiles[1]]
+    assert cam.select(frame_at(10.4, still), True) == [tiles[1]]
+    assert cam.select(frame_at(10.6, still), True) == []  # nothing found there for ten seconds
 
+
+def test_the_sweep_runs_every_tile_once_per_sweep_a_tile_at_a_time():
+    """A 720p camera's 4 tiles over 20 s at 5 fps: 8 sweep tiles, never two on one frame (all at
+    once held the detector for half a second), each tile within every 10 s."""
+    cam = CameraTiles("auto", LOWER_HALF, (416, 416), phase=0.0)
+    tiles = cam.tiles((1280, 720))
+    still = np.zeros((180, 320), bool)
+    assert len(tiles) == 4 and cam.select(frame_at(0.0, None)) == tiles
+    runs = [cam.select(frame_at(i / 5, still)) for i in range(1, 101)]
+    assert max(map(len, runs)) == 1 and sum(map(len, runs)) == 8
+    for start in range(len(runs) - 50):
+        assert {t for r in runs[start:start + 50] for t in r} == set(tiles), start
+    slow = CameraTiles("auto", LOWER_HALF, (416, 416))  # a quiet camera analysed every 5 s
+    slow.select(frame_at(0.0, None))
+    assert [len(slow.select(frame_at(t, still))) for t in (5.0, 10.0, 30.0)] == [2, 2, 4]
+    assert slow.select(frame_at(1.0, None)) == tiles  # media time went back: a new connection sweeps
 
 
 def test_change_around_an_object_the_full_frame_sees_large_opens_no_tile_but_a_small_one_s_does():
@@ -159,16 +174,16 @@ def test_change_around_an_object_the_full_frame_sees_large_opens_no_tile_but_a_s
     walker[105:180, 150:175] = True  # x 600-700, y 420-720 px: where the walker moved
     near = frame_at(0.2, walker)
     cam.full_frame(dets([(610, 420, 690, 720, 0.8, 0)]), near)
-    assert cam.select(frame_at(0.4, walker)) == []
+    assert cam.select(frame_at(0.4, walker), True) == []
     far = walker.copy()
     far[146:153, 300:302] = True  # and a far 28 px walker at x 1200 px
-    assert cam.select(frame_at(0.6, far)) == [tiles[-1]]
+    assert cam.select(frame_at(0.6, far), True) == [tiles[-1]]
     cam.full_frame(dets([(1200, 584, 1208, 612, 0.6, 0)]), near)  # small: not the full frame's alone
     under_walker = [t for t in tiles if t[0] < 700 and t[2] > 600]
-    assert len(under_walker) == 2 and cam.select(frame_at(0.8, walker)) == under_walker
+    assert len(under_walker) == 2 and cam.select(frame_at(0.8, walker), True) == under_walker
     cam.full_frame(dets([(610, 420, 690, 720, 0.8, 0)]), frame_at(1.0, walker))
-    assert cam.select(frame_at(1.2, walker)) == []
-    assert cam.select(frame_at(2.5, walker)) == under_walker  # 1.5 s on, that box explains nothing
+    assert cam.select(frame_at(1.2, walker), True) == []
+    assert cam.select(frame_at(2.5, walker), True) == under_walker  # 1.5 s on, that box explains nothing
 
 
 def test_a_small_box_on_an_object_the_full_frame_sees_large_holds_no_tile():
@@ -181,10 +196,10 @@ def test_a_small_box_on_an_object_the_full_frame_sees_large_holds_no_tile():
     now = frame_at(0.2, still)
     cam.full_frame(dets([(610, 420, 690, 720, 0.8, 0)]), now)
     cam.found(tiles[1], np.array([630, 420, 660, 450]), 0.2)  # its head
-    assert cam.select(frame_at(0.4, still)) == []
+    assert cam.select(frame_at(0.4, still), True) == []
     cam.full_frame(dets([(610, 420, 690, 720, 0.8, 0)]), frame_at(0.6, still))
     cam.found(tiles[-1], np.array([1200, 584, 1208, 612]), 0.6)  # a far walker
-    assert cam.select(frame_at(0.8, still)) == [tiles[-1]]
+    assert cam.select(frame_at(0.8, still), True) == [tiles[-1]]
 
 class CropSeer:
     """Finds a 20x40 person at a fixed frame position, but only in pictures it is not shrunk in."""
@@ -284,4 +299,5 @@ def test_an_overloaded_box_sheds_the_sweep_but_keeps_moving_tiles():
     moving = still.copy()
     moving[146:153, 300:302] = True
     assert cam.select(frame_at(late + 0.2, moving), shed_sweep=True) == [tiles[-1]]
-    assert cam.select(frame_at(late + 0.4, still)) == tiles  # relieved: the overdue sweep runs
+    # relieved: the sweep resumes at its pace, a tile at a time, nothing piled up while shed
+    assert [len(cam.select(frame_at(late + 0.4 + i / 5, still))) for i in range(13)] == [0] * 12 + [1]
