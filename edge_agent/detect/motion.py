@@ -137,9 +137,18 @@ class SteadyMotion:
         self.duty: np.ndarray | None = None  # per cell: running share of samples with any change
         self.last_t: float | None = None
         self._weights: np.ndarray | None = None  # region pixels per cell, for `steady_share`
+        self.usual: np.ndarray | None = None  # per cell, last call: no change beyond its usual
+
+    def objects_only(self, changes: np.ndarray) -> np.ndarray:
+        """`changes` less the cells whose change was their usual (water, rain) on the last call:
+        where an object may have moved, for the tiles to look at."""
+        if self.usual is None:
+            return changes
+        cells = np.repeat(np.repeat(self.usual, CELL, axis=0), CELL, axis=1)[: changes.shape[0], : changes.shape[1]]
+        return changes & ~cells
 
     def reset(self) -> None:
-        self.level = self.duty = self._weights = None
+        self.level = self.duty = self._weights = self.usual = None
         self.last_t = None
 
     def unusual(self, changes: np.ndarray, region: np.ndarray | None, t: float) -> int:
@@ -155,6 +164,7 @@ class SteadyMotion:
         # a cell that now and then changes a pixel or two (sparse rain): such specks count only
         # where a cell holds MIN_CHANGED_PIXELS of them, as any object's change does
         excess[(self.duty >= SOMETIMES_DUTY) & (counts < MIN_CHANGED_PIXELS)] = 0.0
+        self.usual = excess <= 0
         dt = 0.0 if self.last_t is None else min(max(t - self.last_t, 0.0), MAX_LEARN_STEP_S)
         self.last_t = t
         self.duty += (1.0 - np.exp(-dt / STEADY_DUTY_S)) * ((counts > 0) - self.duty)
@@ -270,6 +280,7 @@ class SceneWatch:
         unusual = changed
         if changes is not None and self.steady is not None:
             unusual = self.steady.unusual(changes, self._mask, t)
+            changes = self.steady.objects_only(changes)  # tiles open where objects move, not water
         area = int(self._mask.sum()) if self._mask is not None else picture.size
         motion = 1.0 if first else changed / max(1, area)
         self.prev = picture

@@ -164,3 +164,36 @@ def test_health_and_metrics_show_the_share_learned_as_steady():
     metrics = AgentCollector(lambda: {"cameras": health.snapshot()["cameras"]}, lambda: None).collect()
     steady = next(m for m in metrics if m.name == "edge_agent_camera_steady_motion")
     assert [(s.labels, s.value) for s in steady.samples] == [({"camera": "bay"}, share)]
+
+
+def test_the_change_map_the_tiles_see_drops_learned_water_but_keeps_the_boat(glitter):
+    """What a frame hands the tiles (`changes`): on the learned empty bay at most a quarter of the raw
+    change is left (tiles would otherwise open on the water on every frame); while the backlit boat
+    crosses, change is left inside its truth box (grown by a cell) on every sampled frame but the first."""
+    from edge_agent.detect.motion import change_map
+
+    pictures, where = glitter
+    watch = _learned(pictures, where)
+    raw = kept = 0
+    prev = None
+    for t, p in looped(pictures, 12.0, start=LEARN_S):
+        decision = watch.observe(p, t)
+        if prev is not None:
+            raw += int(change_map(prev, p).sum())
+            kept += int(decision.changes.sum())
+        prev = p
+    assert raw > 0 and kept <= 0.25 * raw, (kept, raw)
+    boat = sampled("glitter_backlit_boat")
+    truth = yaml.safe_load((HARD / "glitter_backlit_boat.expected.yaml").read_text())["truth"]["objects"]["boat-1"]
+    boxes = {round(b[0], 1): b[1:] for b in truth["boxes"]}
+    inside = []
+    for t, p in boat[1:]:
+        if round(t, 1) not in boxes:
+            continue
+        changes = watch.observe(p, 2 * LEARN_S + t).changes
+        h, w = changes.shape
+        x1, y1, x2, y2 = boxes[round(t, 1)]
+        grow = 32
+        box = changes[max(0, int(y1 * h) - grow): int(y2 * h) + grow, max(0, int(x1 * w) - grow): int(x2 * w) + grow]
+        inside.append(int(box.sum()))
+    assert len(inside) >= 20 and all(n > 0 for n in inside[1:]), inside
