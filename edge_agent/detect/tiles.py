@@ -9,9 +9,10 @@ finds what is too big for a tile.
 
 Which tiles run on a frame (the cost): those where the motion gate saw change, those that found
 an object lately (a moored vessel, a person who stopped), and every tile once per sweep (spread
-over the sweep's frames, a tile or two at a time), so a still object is found at all. Change that an object the full frame already sees large explains
-(a near walker, a passing train) opens no tile: tiles are for what the full frame would lose, and
-without this one busy camera's tiles cost several full frames' inference. Detections of all of them merge into one `Detections`: a box cut
+over the sweep's frames, a tile or two at a time), so a still object is found at all. Change
+that an object the full frame already sees large and surely explains (a near walker) opens no
+tile: tiles are for what the full frame would lose, and without this one busy camera's tiles cost
+several full frames' inference. Detections of all of them merge into one `Detections`: a box cut
 by a tile's inner side is dropped (its whole is in a neighbour or the full frame), then per
 class the best-scored box wins over a box that overlaps it (NMS) or lies mostly inside it (a
 hull and its whole boat must not become two tracks).
@@ -44,6 +45,11 @@ MAP_SCALE = 8  # the map of where zones are is this many times smaller than the 
 # A full-frame box this many model-input pixels long (a person about 150 px tall in 720p, at
 # 416 px input) is one the full frame finds without help: the change around it is its own.
 FULL_FRAME_SEES_PX = 48.0
+# Only a sure box explains change (the bench's near walker scores 0.37-0.82; NanoDet's 0.25-0.3
+# boxes over half a rail scene do not), and never one over a quarter of the frame: a false box
+# must not hide where a small object moves. A box that explains nothing only costs tiles.
+EXPLAINS_SCORE = 0.4
+EXPLAINS_MAX_AREA = 0.25
 EXPLAINED_GROW = 0.25  # grown by this share of its size on each side: where it moves to by the next sample
 EXPLAINED_FOR_S = 1.0  # the last frame's boxes explain change for this long (media time)
 
@@ -244,7 +250,8 @@ class CameraTiles:
         shrink = min(self.input_size[0] / frame.width, self.input_size[1] / frame.height)
         b = dets.xyxy.astype(np.float64)
         wh = b[:, 2:] - b[:, :2]
-        big = b[wh.max(axis=1) * shrink >= FULL_FRAME_SEES_PX] if len(b) else b
+        sure = (dets.confidence >= EXPLAINS_SCORE) & (wh.prod(axis=1) <= EXPLAINS_MAX_AREA * frame.width * frame.height)
+        big = b[sure & (wh.max(axis=1) * shrink >= FULL_FRAME_SEES_PX)] if len(b) else b
         grow = (big[:, 2:] - big[:, :2]).max(axis=1, keepdims=True) * EXPLAINED_GROW  # a walker is tall, not wide
         self._seen = (frame.media_time, np.hstack([big[:, :2] - grow, big[:, 2:] + grow]))
 

@@ -181,7 +181,11 @@ def test_change_around_an_object_the_full_frame_sees_large_opens_no_tile_but_a_s
     cam.full_frame(dets([(1200, 584, 1208, 612, 0.6, 0)]), near)  # small: not the full frame's alone
     under_walker = [t for t in tiles if t[0] < 700 and t[2] > 600]
     assert len(under_walker) == 2 and cam.select(frame_at(0.8, walker), True) == under_walker
-    cam.full_frame(dets([(610, 420, 690, 720, 0.8, 0)]), frame_at(1.0, walker))
+    cam.full_frame(dets([(610, 420, 690, 720, 0.3, 0)]), near)  # unsure: explains nothing
+    assert cam.select(frame_at(0.9, walker), True) == under_walker
+    cam.full_frame(dets([(0, 300, 1280, 720, 0.9, 8)]), near)  # over a quarter of the frame: nor that
+    assert cam.select(frame_at(1.0, walker), True) == under_walker
+    cam.full_frame(dets([(610, 420, 690, 720, 0.8, 0)]), frame_at(1.1, walker))
     assert cam.select(frame_at(1.2, walker), True) == []
     assert cam.select(frame_at(2.5, walker), True) == under_walker  # 1.5 s on, that box explains nothing
 
