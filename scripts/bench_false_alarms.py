@@ -114,7 +114,8 @@ def report(done: list[dict], asked_hours: float) -> dict:
     rate = total_fa / total_h if total_h else float("nan")
     print(f"| all | {len(done)} | {total_h:.2f} | {total_fa} | {rate:.2f} |")
     if total_h < asked_hours:
-        print(f"covered {total_h:.2f} of the {asked_hours:g} media-hours asked (stopped by --max-wall-min)")
+        print(f"covered {total_h:.2f} of the {asked_hours:g} media-hours asked"
+              + (" (stopped by --max-wall-min)" if total_h < asked_hours - 1e-6 else ""))
     if total_fa == 0:
         print(f"0 false alarms in {total_h:.2f} camera-hours: under about {3 / total_h:.2f} per camera-hour "
               "at 95 % confidence (rule of three), not proof of zero")
