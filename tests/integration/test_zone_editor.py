@@ -65,7 +65,7 @@ def click_shape(page, mode: str, points: list[tuple[float, float]]) -> None:
 def save(page, expect: str) -> None:
     before = dataset(page, "saves")
     page.click("#save")
-    assert wait_for(lambda: dataset(page, "saves") != before or dataset(page, "saveState") == "refused", 15)
+    assert wait_for(lambda: dataset(page, "saves") != before or dataset(page, "saveState") in ("refused", "failed"), 15)
     assert dataset(page, "saveState") == expect, page.inner_text("#message") + page.inner_text("#problems")
 
 

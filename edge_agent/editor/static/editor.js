@@ -201,9 +201,14 @@
     canvas.draw();
   }
   async function save() {
+    // the state says a save is under way: an earlier save's "refused" must not read as this one's
+    root.dataset.saveState = "saving";
     say("Saving...");
     const r = await web.post(`/api/save/${camera}`, {version, doc: payload(true)});
-    if (!r.ok) return say(r.body.detail || `save refused (HTTP ${r.status})`, "bad");
+    if (!r.ok) {
+      root.dataset.saveState = "failed";
+      return say(r.body.detail || `save refused (HTTP ${r.status})`, "bad");
+    }
     if (!r.body.saved) {
       showProblems(r.body.problems, r.body.conflict ? "Not saved: the file changed since this page loaded it."
         : "Not saved: the zone file would have problems:");
