@@ -2,9 +2,7 @@
 
 Each camera has a slot holding only its newest frame: a camera the detector cannot keep up with
 loses its older frames (counted as dropped) instead of queueing them, so latency stays bounded
-and memory never grows. An urgent camera's slot (motion or an open track) holds two: one batch
-of several cameras and their tiles can take longer than one frame interval though the detector
-keeps up on average, and the busy camera must not lose a frame to that jitter. A batch takes at most one frame per camera, the slots that have waited
+and memory never grows. A batch takes at most one frame per camera, the slots that have waited
 longest first; a slot keeps its place in line when a newer frame replaces the one in it, so a
 busy camera neither jumps the queue nor loses its turn (round-robin in the order slots filled,
 which serves the camera about to lose a frame first). Like DeepStream's `batch-size` and
@@ -34,7 +32,6 @@ log = logging.getLogger(__name__)
 
 ResultCallback = Callable[[Frame, Detections], None]
 WARM_UP_SIZE = (640, 360)  # width, height of the blank warm-up picture
-URGENT_DEPTH = 2  # frames an urgent camera's slot holds (one batch's jitter); a quiet camera's holds one
 
 
 class DetectorBatcher:
@@ -57,7 +54,7 @@ class DetectorBatcher:
         self.max_batch = max(1, int(max_batch))
         self.max_wait = max(0.0, float(max_wait_ms)) / 1000.0
         self.policy = policy or OverloadPolicy()
-        self._slots: dict[str, list[tuple[Frame, float]]] = {}  # camera -> [(frame, in line since)], oldest first
+        self._slots: dict[str, tuple[Frame, float]] = {}  # camera -> (frame, submitted at)
         self._urgent_wait: dict[str, float] = {}  # camera -> longest wait of an urgent frame since last asked
         self._order: list[str] = []  # cameras in the order first seen (ties in line)
         self._cond = threading.Condition()
@@ -71,21 +68,18 @@ class DetectorBatcher:
 
     # --- producer side ---------------------------------------------------------------------
     def submit(self, frame: Frame) -> None:
-        """Put a camera's newest frame in its slot; past the slot's depth the oldest waiting
-        there is dropped."""
+        """Put a camera's newest frame in its slot; a frame still waiting there is dropped."""
         with self._cond:
             if frame.camera not in self._order:
                 self._order.append(frame.camera)
-            queue = self._slots.setdefault(frame.camera, [])
-            queue.append((frame, time.monotonic()))
-            depth = URGENT_DEPTH if frame.urgent and queue[0][0].urgent else 1
-            while len(queue) > depth:
-                old, since = queue.pop(0)
-                queue[0] = (queue[0][0], since)  # the newer frame keeps the camera's place in line
+            since = time.monotonic()
+            if frame.camera in self._slots:
                 self.dropped += 1
                 if self.health is not None:
                     self.health.count(frame.camera, "frames_dropped")
+                old, since = self._slots[frame.camera]  # keep its place in line
                 self.policy.frame_lost(old.urgent)
+            self._slots[frame.camera] = (frame, since)
             self._cond.notify()
 
     # --- consumer side ---------------------------------------------------------------------
@@ -116,7 +110,7 @@ class DetectorBatcher:
     def waiting(self) -> int:
         """Frames waiting in their slots (never blocks on a detector stuck in a batch: it holds no lock)."""
         with self._cond:
-            return sum(map(len, self._slots.values()))
+            return len(self._slots)
 
     def take_batch(self, timeout: float | None = None) -> list[Frame]:
         """Wait for frames, then up to `max_wait` for a fuller batch; one frame per camera, fairly."""
@@ -132,15 +126,11 @@ class DetectorBatcher:
 
     def _pick(self) -> list[Frame]:
         rank = {cam: i for i, cam in enumerate(self._order)}
-        waiting = sorted(self._slots,
-                         key=lambda cam: (not self._slots[cam][0][0].urgent, self._slots[cam][0][1], rank[cam]))
+        waiting = sorted(self._slots, key=lambda cam: (not self._slots[cam][0].urgent, self._slots[cam][1], rank[cam]))
         now = time.monotonic()
         picked = []
         for cam in waiting[: self.max_batch]:
-            queue = self._slots[cam]
-            frame, since = queue.pop(0)
-            if not queue:
-                del self._slots[cam]
+            frame, since = self._slots.pop(cam)
             if frame.urgent:
                 self._urgent_wait[cam] = max(self._urgent_wait.get(cam, 0.0), now - since)
             picked.append(frame)
@@ -152,8 +142,7 @@ class DetectorBatcher:
         with self._cond:
             now = time.monotonic()
             out, self._urgent_wait = self._urgent_wait, {}
-            for cam, queue in self._slots.items():
-                frame, since = queue[0]
+            for cam, (frame, since) in self._slots.items():
                 if frame.urgent:
                     out[cam] = max(out.get(cam, 0.0), now - since)
             return out
