@@ -30,10 +30,6 @@ from edge_agent.detect.motion import SceneWatch, zone_regions  # noqa: E402
 from edge_agent.sources.gate import sampled_grey  # noqa: E402
 
 
-def sampled(path: Path, fps: float) -> list[tuple[float, object]]:
-    return sampled_grey(str(path), fps)
-
-
 def urgent_share(pictures, learn: bool, learn_s: float, measure_s: float) -> float:
     """Share of the samples after `learn_s` seconds that the gate found urgent."""
     watch = SceneWatch(idle_interval_s=2.0, regions=zone_regions([ZONE["polygon"]]), phase=0.0, learn=learn)
@@ -65,7 +61,7 @@ def main() -> int:
     print(f"{'camera':8s} {'fps':>4s} {'off':>6s} {'on':>6s}")
     for kind in (*QUIET_KINDS, "busy"):
         for fps in args.fps:
-            pictures = sampled(clips[kind], fps)
+            pictures = sampled_grey(str(clips[kind]), fps)
             off = urgent_share(pictures, False, args.learn_s, args.measure_s)
             on = urgent_share(pictures, True, args.learn_s, args.measure_s)
             print(f"{kind:8s} {fps:4.0f} {100 * off:5.1f}% {100 * on:5.1f}%", flush=True)

@@ -224,8 +224,9 @@ def with_unprinted(loops: list[float], start: float, stop: float) -> list[float]
     """The loop times a server printed, with any it did not print filled in: the server plays in
     real time, so a gap of two or more loop lengths between prints (or since the stream started)
     held that many loops, and so does the time from the last print to `stop` (a full loop's
-    length past it, with a second's slack for the server's pace). (In one 30-minute run two of six streams on one server printed 58 of their
-    75 loops, while the other four printed all 75 and every camera raised 75 alarms.)"""
+    length past it, with a second's slack for the server's pace). In one 30-minute run two of six
+    streams on one server printed 58 of their 75 loops, while the other four printed all 75 and
+    every camera raised 75 alarms."""
     out, last = [], start
     for t in loops:
         missing = round((t - last) / LOOP_S) - 1
