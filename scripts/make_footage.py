@@ -23,7 +23,7 @@ from edge_agent.config.models import Line
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from footage import hard, patrol, vtest  # noqa: E402
+from footage import bench, hard, patrol, vtest  # noqa: E402
 from footage.check import check_clip, print_report  # noqa: E402
 from footage.render import Encoder, SceneRender, Sprites, render_frames  # noqa: E402
 from footage.scenes import Scene, scenes  # noqa: E402
@@ -31,7 +31,7 @@ from footage.truth import intrusion_expectation, line_expectation, object_truth,
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEDULE_TZ = "Europe/Amsterdam"
-NAMES = [*scenes(), "vtest_restricted", *patrol.NAMES, *hard.hard_scenes(), vtest.SMALL]
+NAMES = [*scenes(), "vtest_restricted", *patrol.NAMES, *hard.hard_scenes(), vtest.SMALL, bench.REFLECTIONS]
 
 
 def dump_yaml(path: Path, data: dict[str, Any], header: str) -> None:
@@ -149,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         elif name == vtest.SMALL:  # hard case: the same hand labels, a small, short, camera-rate cut
             vtest.render(args.media, args.out / "hard", (384, 288), 10, dump_yaml, name=vtest.SMALL,
                          length_s=8.0, bitrate_kbps=1000)
+        elif name == bench.REFLECTIONS:  # hard case: a cut of the capacity bench's water camera
+            bench.render_reflections(args.out / "hard", dump_yaml)
         elif name in hard_cases:
             render_scene(hard_cases[name], args.media, args.out / "hard", 0, 0, 0, args.check)
         elif name in patrol.NAMES:  # patrol scenes: scripts/footage/patrol.py

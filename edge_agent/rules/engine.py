@@ -55,7 +55,7 @@ from ..alarms.event import Event, EventContext
 from ..clock import iso_utc
 from ..config.models import Background, Zone, ZoneFile
 from ..frames import Detections
-from .filters import Places, TrackMemo, masked, may_alarm, update_tracks
+from .filters import Places, TrackMemo, held, masked, may_alarm, update_tracks
 from .lines import Crossing, LineGeometry, step_line
 from .schedule import check_timezone, in_schedule
 from .zones import ZoneGeometry, compile_masks, compile_zones, unique_names
@@ -226,7 +226,7 @@ def _maybe_start(geo: ZoneGeometry, rec: Presence, t: float, media_time: float, 
                  memo: TrackMemo | None) -> tuple[Presence, list[Event]]:
     if not rec.present or rec.open is not None or rec.last_inside_media != media_time:
         return rec, []
-    if not may_alarm(memo, geo.zone):
+    if not may_alarm(memo, geo.zone, still=geo.zone.stationary_s is not None):
         return rec, []
     if rec.ended_media is not None and media_time - rec.ended_media < geo.zone.cooldown_s - _EPS:
         return rec, []
@@ -349,8 +349,9 @@ class RuleEngine:
         """Tracks currently in any armed zone (including ones waiting out their dwell), but not
         background: a rock called "person" must not keep the camera analysed at full rate."""
         tracks = self.state.tracks
-        return {tid for (_, tid), rec in self.state.records.items()
-                if rec.present and not (tid in tracks and tracks[tid].background)}
+        still = {geo.name for geo in self.state.zones if geo.zone.stationary_s is not None}
+        return {tid for (name, tid), rec in self.state.records.items()
+                if rec.present and not (tid in tracks and held(tracks[tid], name in still))}
 
     def close(self, t: float, media_time: float, reason: str = "shutdown") -> list[Event]:
         self.state, events = close(self.state, t, media_time, reason)

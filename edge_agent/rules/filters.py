@@ -10,23 +10,30 @@
   `min_score`) or more. Missing detections of a track younger than `window` count as 0, so a
   track born on one lucky frame must first earn it.
 - Background, per camera: a track first seen within `learn_s` of the camera's first analysed
-  frame is background while its box centre stays within `radius` (fraction of frame width) of
-  where it was first seen. A rock the detector calls "person" never moves, so it never counts.
+  frame is background until it travels: the median of its latest box centres lies more than
+  `radius` (fraction of frame width) from where it was first seen, and, while fewer than half of
+  its recent detections reach `weak_below`, more than its first box was wide (a reflection's box
+  flickers between one trunk and two for frames on end; such a jump is no travel). A rock the detector calls "person" never moves, so it never counts.
   A person who walks in and then stands still on the tracks was first seen later (or moved since
-  first seen) and counts as any other track. Once a background track moves past the radius it
-  counts for good and its place is forgotten. Background holds the alarm, not the presence (as
-  the median rule does): the walker's dwell runs from its entry, so it alarms on time. The places of background tracks are remembered:
-  a track born later on such a place (same label, IoU >= 0.5 with its first box) is the same
-  still object found again after the tracker lost it (a flickering detection at dusk), and is
-  background too, under the same rule. What this cannot tell apart: a person standing still from
-  the moment the camera starts is background until they move; a rock first detected hours after
-  the start (at dusk) is not background; draw a mask for it.
+  first seen) and counts as any other track. Once a background track travels it counts for good
+  and its place is forgotten. Background holds the alarm, not the presence (as the median rule
+  does): the walker's dwell runs from its entry, so it alarms on time. The places of background
+  tracks are remembered: a track born later on such a place (same label, IoU >= 0.5 with its
+  first box) is the same still object found again after the tracker lost it (a flickering
+  detection at dusk), and is background too, under the same rule. What this cannot tell apart: a
+  person standing still from the moment the camera starts is background until they move; a rock
+  first detected hours after the start (at dusk) is not background unless weak; draw a mask for it.
+- Weak newcomers, per camera (`background.weak_below`, 0.4): a track born later whose first
+  detection scores below it is held the same way (no place remembered) until it travels or half
+  its recent detections reach `weak_below`. A wave-broken reflection of a tree trunk in moving
+  water is called "person" at 0.2-0.37 for seconds on end, in place; a far person scored that low
+  walks or is seen better. The price: a far person who appears and stands still, scored under
+  0.4 throughout, does not alarm.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from math import hypot
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -37,6 +44,7 @@ from ..frames import Detections, iou_matrix
 
 _EMPTY = np.zeros(0, dtype=bool)
 SAME_PLACE_IOU = 0.5  # a re-detected still object: its box is where it was
+GAP_S = 1.0  # a held track unseen for longer is placed anew where it is seen again
 FORGET_S = 30.0  # track memory outlives any tracker grace (seconds), then goes: bounded memory
 
 
@@ -73,8 +81,9 @@ class TrackMemo:
 
     label: str
     last_media: float
-    origin: tuple[float, float]  # box centre when first seen, in pixels / frame width
+    first: tuple[float, float, float]  # centre x, y and width of its first box, in frame widths
     scores: tuple[float, ...] = ()  # its latest detections' scores, oldest first
+    recent: tuple[tuple[float, float, float], ...] = ()  # the same of its latest boxes, oldest first
     background: bool = False
     place: int | None = None  # key of the background place it holds, if any
 
@@ -94,10 +103,17 @@ class Places:
         return keys[best] if iou[best] >= SAME_PLACE_IOU else None
 
 
-def may_alarm(memo: TrackMemo | None, flt: ObjectFilter) -> bool:
-    """Not background, and at least half (rounded up) of the track's last `window` detections reach
+def held(memo: TrackMemo, still: bool = False) -> bool:
+    """Background for this zone. A `still` zone (a no-mooring zone's `stationary_s`) is about
+    objects that stop: there a weak newcomer is not held (a far boat that moors, scored 0.3),
+    only what was there at start-up."""
+    return memo.background and not (still and memo.place is None)
+
+
+def may_alarm(memo: TrackMemo | None, flt: ObjectFilter, still: bool = False) -> bool:
+    """Not `held`, and at least half (rounded up) of the track's last `window` detections reach
     the median threshold."""
-    if memo is None or memo.background:
+    if memo is None or held(memo, still):
         return False
     rule = flt.track_score
     threshold = flt.min_score if rule.median is None else rule.median
@@ -115,21 +131,58 @@ def best_rows(dets: Detections, rows: np.ndarray) -> dict[int, int]:
     return best
 
 
+def _strong(scores: tuple[float, ...], threshold: float, keep: int) -> bool:
+    """At least half (rounded up) of the last `keep` scores reach `threshold` (a young track's
+    missing ones count as below it)."""
+    return sum(s >= threshold - 1e-6 for s in scores[-keep:]) >= (keep + 1) // 2
+
+
+def _median(boxes: tuple[tuple[float, float, float], ...]) -> np.ndarray:
+    return np.median(np.asarray(boxes, np.float64), axis=0)
+
+
+def travelled(memo: TrackMemo, radius: float, weak: bool) -> bool:
+    """Its usual place now (the median of its latest boxes) is more than `radius` from where it was
+    first seen, and a `weak` track's more than its first box was wide too. A reflection (scored
+    under 0.4) flickers between one trunk and two for frames on end: its centre jumps by more
+    than the radius and back, by less than a box's width; a walker moves on, past where it stood."""
+    now = _median(memo.recent)
+    return bool(np.hypot(now[0] - memo.first[0], now[1] - memo.first[1]) > max(radius, memo.first[2] * weak))
+
+
+def _born(places: dict, tid: int, label: str, box: np.ndarray, centre: tuple[float, float], score: float,
+          media_time: float, since_start: float, cfg: Background) -> TrackMemo:
+    place = None
+    if cfg.enabled and since_start <= cfg.learn_s + 1e-6:
+        place = tid
+        places[tid] = (label, tuple(float(v) for v in box))
+    elif cfg.enabled:
+        place = Places(places).find(label, box)
+    weak = cfg.enabled and place is None and cfg.weak_below is not None and score < cfg.weak_below
+    return TrackMemo(label, media_time, (*centre, float(box[2] - box[0])), background=place is not None or weak,
+                     place=place)
+
+
 def _step(memo: TrackMemo | None, places: dict, tid: int, label: str, box: np.ndarray, centre: tuple[float, float],
           score: float, media_time: float, since_start: float, cfg: Background, keep: int) -> TrackMemo:
     if memo is None:
-        place = None
-        if cfg.enabled and since_start <= cfg.learn_s + 1e-6:
-            place = tid
-            places[tid] = (label, tuple(float(v) for v in box))
-        elif cfg.enabled:
-            place = Places(places).find(label, box)
-        memo = TrackMemo(label, media_time, centre, background=place is not None, place=place)
-    elif memo.background and hypot(centre[0] - memo.origin[0], centre[1] - memo.origin[1]) > cfg.radius:
-        if memo.place is not None:  # it was no still object: its place is free again
-            places.pop(memo.place, None)
-        memo = replace(memo, background=False, place=None)
-    return replace(memo, last_media=media_time, scores=(memo.scores + (score,))[-keep:])
+        memo = _born(places, tid, label, box, centre, score, media_time, since_start, cfg)
+    seen = (*centre, float(box[2] - box[0]))  # box is normalised by the frame width in x
+    if memo.background and media_time - memo.last_media > GAP_S:
+        # Unseen for a while, it may have been continued on another still object within the
+        # tracker's reach (a second reflection a trunk away): that jump is no travel.
+        memo = replace(memo, first=seen, recent=())
+    memo = replace(memo, last_media=media_time, scores=(memo.scores + (score,))[-keep:],
+                   recent=(memo.recent + (seen,))[-keep:])
+    if memo.background:
+        # Only a weak track (no place) is let go by its scores: a start-up place is a still object
+        # whatever the detector thinks of it, until it moves.
+        strong = cfg.weak_below is None or _strong(memo.scores, cfg.weak_below, keep)
+        if (memo.place is None and strong) or travelled(memo, cfg.radius, weak=not strong):
+            if memo.place is not None:  # it was no still object: its place is free again
+                places.pop(memo.place, None)
+            memo = replace(memo, background=False, place=None)
+    return memo
 
 
 def update_tracks(memos: Mapping[int, TrackMemo], places: Places, started_media: float, dets: Detections,

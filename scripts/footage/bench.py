@@ -10,7 +10,11 @@ overload row's alarm delays are measured from.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from typing import Any, Callable
+
+import av
 
 from .effects import rain, water
 from .hard import LAKE
@@ -71,3 +75,44 @@ def render_clips(folder: Path, kinds: tuple[str, ...] = ("busy", *QUIET_KINDS)) 
         enc.close()
         (folder / f"{kind}.part.mp4").rename(path)
     return out
+
+
+# An empty hard case cut from the water camera above, where it misled the live agent: NanoDet calls
+# the wave-broken reflections of the trunks at the picture's bottom edge "person" at 0.2-0.37 in
+# place for seconds on end, and their boxes flicker between one trunk and two (third 2026-12-02
+# session). Drawn as the bench streams it (CRF 23), then the cut re-encoded as a recorder would.
+REFLECTIONS = "lake_reflections_empty"
+REFLECTIONS_CUT_S = (14.0, 24.0)
+REFLECTIONS_ZONE = {"name": "waterfront", "kind": "shore", "polygon": ZONE["polygon"], "labels": ["person"],
+                    "dwell_s": 1.0}
+
+
+def render_reflections(out: Path, dump_yaml: Callable[[Path, dict[str, Any], str], None]) -> None:
+    """The clip, its zones (the bench's zone, to the picture's edge) and its expectation: no alarm."""
+    t0, t1 = REFLECTIONS_CUT_S
+    spec, gop = scene("water")
+    spec = replace(spec, duration=t1)
+    streamed = out / f"{REFLECTIONS}.streamed.mp4"
+    enc = Encoder(streamed, W, H, FPS, crf=23, gop=gop, preset="veryfast")
+    for img, _truth in render_frames(spec, Sprites(DATA), W, H, FPS):
+        enc.write(img)
+    enc.close()
+    clip = out / f"{REFLECTIONS}.mp4"
+    cut = Encoder(clip, W, H, FPS, crf=20, gop=gop, preset="veryfast")
+    with av.open(str(streamed)) as src:
+        for i, frame in enumerate(src.decode(video=0)):
+            if t0 - 1e-6 <= i / FPS < t1 - 1e-6:
+                cut.write(frame.to_ndarray(format="bgr24"))
+    frames = cut.count
+    cut.close()
+    streamed.unlink()
+    kbps = round(clip.stat().st_size * 8 / 1000 / (t1 - t0))
+    dump_yaml(out / "zones" / f"{REFLECTIONS}.yaml", {"zones": [REFLECTIONS_ZONE]},
+              f"Zones of {REFLECTIONS}.mp4, written by scripts/make_footage.py")
+    expect = [{"type": "intrusion", "zone": "waterfront", "label": "person", "count": [0, 0]}]
+    dump_yaml(out / f"{REFLECTIONS}.expected.yaml",
+              {"clip": f"{REFLECTIONS}.mp4", "zones": f"zones/{REFLECTIONS}.yaml", "fps": 5.0,
+               "video": {"width": W, "height": H, "fps": FPS, "frames": frames, "bitrate_kbps": kbps},
+               "expect": expect, "only_listed": True, "truth": {"objects": {}}},
+              "Expected alarms: nothing was drawn but water (scripts/footage/bench.py)")
+    print(f"{REFLECTIONS}: {frames} frames {W}x{H}@{FPS} {clip.stat().st_size / 1024:.0f} KiB, {kbps} kb/s")
