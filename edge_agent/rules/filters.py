@@ -116,9 +116,7 @@ def may_alarm(memo: TrackMemo | None, flt: ObjectFilter, still: bool = False) ->
     if memo is None or held(memo, still):
         return False
     rule = flt.track_score
-    threshold = flt.min_score if rule.median is None else rule.median
-    recent = memo.scores[-rule.window:]
-    return sum(s >= threshold - 1e-6 for s in recent) >= (rule.window + 1) // 2
+    return _strong(memo.scores, flt.min_score if rule.median is None else rule.median, rule.window)
 
 
 def best_rows(dets: Detections, rows: np.ndarray) -> dict[int, int]:
