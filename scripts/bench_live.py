@@ -175,6 +175,8 @@ def run_ours(cams: dict[str, str], clips: dict[str, Path], detector, seconds: fl
         "busy_dropped": sum(d[c]["frames_dropped"] for c in busy), "latencies": lat, "max_level": level,
         "detector": health["detector"], "first_alarm": first_alarms(sink.starts, busy),
         "degraded": sum(1 for e in sink.starts if e.type == "analysis_degraded"),
+        # nothing walks on a quiet camera: any intrusion there, settling included, is false
+        "false_alarms": sum(1 for e in sink.starts if e.type == "intrusion" and e.camera not in busy),
         "keyframes_only": sum(1 for c in cams if health["cameras"][c].get("decode") == "keyframes"),
         "keyframes_why": {why: sum(1 for c in cams if health["cameras"][c].get("decode_reason") == why)
                           for why in ("gop", "overload")},

@@ -8,8 +8,9 @@ busy camera neither jumps the queue nor loses its turn (round-robin in the order
 which serves the camera about to lose a frame first). Like DeepStream's `batch-size` and
 `batched-push-timeout`, a batch waits up to `max_wait_ms` for more cameras to fill it.
 
-Under overload (detect/overload.py) urgent frames (motion or an open track) are taken before a
-quiet camera's idle check, and the policy hears of every batch and every frame replaced; how long
+Urgent frames (motion or an open track) are taken before a quiet camera's idle check, and never
+in the same batch: idle checks wait for a batch of their own. The overload policy
+(detect/overload.py) hears of every batch and every frame replaced; how long
 urgent frames waited is kept per camera for the `analysis_degraded` alarm.
 """
 
@@ -127,6 +128,11 @@ class DetectorBatcher:
     def _pick(self) -> list[Frame]:
         rank = {cam: i for i, cam in enumerate(self._order)}
         waiting = sorted(self._slots, key=lambda cam: (not self._slots[cam][0].urgent, self._slots[cam][1], rank[cam]))
+        if self._slots[waiting[0]][0].urgent:
+            # Idle checks wait for a batch of their own: three of them (with their sweep tiles)
+            # beside a busy camera's frame held it for half a second, and its next two frames
+            # were replaced in the slot.
+            waiting = [cam for cam in waiting if self._slots[cam][0].urgent]
         now = time.monotonic()
         picked = []
         for cam in waiting[: self.max_batch]:

@@ -87,6 +87,17 @@ def test_urgent_frames_are_taken_before_idle_checks_that_waited_longer():
     assert [f.camera for f in b.take_batch(1)] == ["quiet1", "quiet2"]
 
 
+def test_idle_checks_never_ride_in_a_batch_with_an_urgent_frame():
+    # Room for four, but an idle check (and its sweep tiles) beside a busy camera's frame makes the
+    # batch long enough for the busy camera's next frames to be replaced behind it.
+    b = DetectorBatcher(detector=None, on_result=lambda f, d: None, max_batch=4, max_wait_ms=0)
+    for cam in ("still", "water", "rain"):
+        b.submit(frame(cam, 0, urgent=False))
+    b.submit(frame("busy", 0, urgent=True))
+    assert [f.camera for f in b.take_batch(1)] == ["busy"]
+    assert [f.camera for f in b.take_batch(1)] == ["still", "water", "rain"]
+
+
 def test_replaced_frames_tell_the_policy_whether_they_were_urgent():
     clock = FakeClock()
     policy = OverloadPolicy(clock=clock.monotonic)
