@@ -134,10 +134,10 @@ class Background(Strict):
     enabled: bool = True
     learn_s: float = Field(10.0, ge=0, description="Tracks first seen within this many seconds of the camera's "
                            "first analysed frame may be background.")
-    radius: float = Field(0.02, gt=0, le=1, description="Such a track stays background until the median of its "
-                          "latest box centres lies this far (fraction of frame width) from where it was first seen "
-                          "(a track scored under `weak_below`: and farther than its first box was wide); then it "
-                          "counts, for good.")
+    radius: float = Field(0.02, gt=0, le=1, description="Such a track stays background until its box centre lies "
+                          "this far (fraction of frame width) from where it was first seen (a track scored under "
+                          "`weak_below`: the median of its last centres, and farther than its first box was wide); "
+                          "then it counts, for good.")
     weak_below: float | None = Field(0.4, ge=0, le=1, description="A track born later whose first detection scores "
                                      "below this is held the same way until it travels as above or half its recent "
                                      "detections score this much (a reflection in moving water called \"person\" "

@@ -10,10 +10,12 @@
   `min_score`) or more. Missing detections of a track younger than `window` count as 0, so a
   track born on one lucky frame must first earn it.
 - Background, per camera: a track first seen within `learn_s` of the camera's first analysed
-  frame is background until it travels: the median of its latest box centres lies more than
-  `radius` (fraction of frame width) from where it was first seen, and, while fewer than half of
-  its recent detections reach `weak_below`, more than its first box was wide (a reflection's box
-  flickers between one trunk and two for frames on end; such a jump is no travel). A rock the detector calls "person" never moves, so it never counts.
+  frame is background until it travels: its box centre lies more than `radius` (fraction of
+  frame width) from where it was first seen; while fewer than half of its recent detections reach
+  `weak_below`, the median of its last centres must, and farther than its first box was wide (a
+  reflection's box flickers between one trunk and two for frames on end; such a jump is no
+  travel), and after it was lost on the frames analysed for over a second it is placed anew (the
+  tracker may have continued it on a second reflection). A rock the detector calls "person" never moves, so it never counts.
   A person who walks in and then stands still on the tracks was first seen later (or moved since
   first seen) and counts as any other track. Once a background track travels it counts for good
   and its place is forgotten. Background holds the alarm, not the presence (as the median rule
@@ -44,7 +46,7 @@ from ..frames import Detections, iou_matrix
 
 _EMPTY = np.zeros(0, dtype=bool)
 SAME_PLACE_IOU = 0.5  # a re-detected still object: its box is where it was
-GAP_S = 1.0  # a held track unseen for longer is placed anew where it is seen again
+GAP_S = 1.0  # a weak held track lost on the frames analysed for longer is placed anew where seen again
 FORGET_S = 30.0  # track memory outlives any tracker grace (seconds), then goes: bounded memory
 
 
@@ -86,6 +88,7 @@ class TrackMemo:
     recent: tuple[tuple[float, float, float], ...] = ()  # the same of its latest boxes, oldest first
     background: bool = False
     place: int | None = None  # key of the background place it holds, if any
+    missed: bool = False  # an analysed frame since it was last seen did not show it
 
 
 @dataclass(frozen=True)
@@ -140,11 +143,13 @@ def _median(boxes: tuple[tuple[float, float, float], ...]) -> np.ndarray:
 
 
 def travelled(memo: TrackMemo, radius: float, weak: bool) -> bool:
-    """Its usual place now (the median of its latest boxes) is more than `radius` from where it was
-    first seen, and a `weak` track's more than its first box was wide too. A reflection (scored
-    under 0.4) flickers between one trunk and two for frames on end: its centre jumps by more
-    than the radius and back, by less than a box's width; a walker moves on, past where it stood."""
-    now = _median(memo.recent)
+    """Its box centre is more than `radius` from where it was first seen. A `weak` track's usual
+    place (the median of its latest boxes) must be, and farther than its first box was wide: a
+    reflection (scored under 0.4) flickers between one trunk and two for frames on end, its
+    centre jumping by more than the radius and back, by less than a box's width; a walker moves
+    on, past where it stood. (A sure track's box moves at once: under overload a camera may be
+    analysed once a second, and a median of five would hold a walker's alarm for seconds.)"""
+    now = _median(memo.recent) if weak else memo.recent[-1]
     return bool(np.hypot(now[0] - memo.first[0], now[1] - memo.first[1]) > max(radius, memo.first[2] * weak))
 
 
@@ -166,11 +171,12 @@ def _step(memo: TrackMemo | None, places: dict, tid: int, label: str, box: np.nd
     if memo is None:
         memo = _born(places, tid, label, box, centre, score, media_time, since_start, cfg)
     seen = (*centre, float(box[2] - box[0]))  # box is normalised by the frame width in x
-    if memo.background and media_time - memo.last_media > GAP_S:
-        # Unseen for a while, it may have been continued on another still object within the
-        # tracker's reach (a second reflection a trunk away): that jump is no travel.
+    sure = cfg.weak_below is None or _strong(memo.scores, cfg.weak_below, keep)
+    if memo.background and not sure and memo.missed and media_time - memo.last_media > GAP_S:
+        # Lost on the frames between, it may have been continued on another still object within
+        # the tracker's reach (a second reflection a trunk away): that jump is no travel.
         memo = replace(memo, first=seen, recent=())
-    memo = replace(memo, last_media=media_time, scores=(memo.scores + (score,))[-keep:],
+    memo = replace(memo, last_media=media_time, missed=False, scores=(memo.scores + (score,))[-keep:],
                    recent=(memo.recent + (seen,))[-keep:])
     if memo.background:
         # Only a weak track (no place) is let go by its scores: a start-up place is a still object
@@ -202,4 +208,7 @@ def update_tracks(memos: Mapping[int, TrackMemo], places: Places, started_media:
         out[tid] = _step(out.get(tid), boxes, tid, str(dets.class_name[i]), dets.xyxy[i] / scale,
                          (float(centres[i, 0]), float(centres[i, 1])), float(dets.confidence[i]), media_time,
                          media_time - started_media, cfg, keep)
+    for tid, m in out.items():
+        if m.last_media != media_time and not m.missed:  # not on this frame
+            out[tid] = replace(m, missed=True)
     return out, Places(boxes)
