@@ -128,7 +128,7 @@ class DetectorBatcher:
     def _pick(self) -> list[Frame]:
         rank = {cam: i for i, cam in enumerate(self._order)}
         waiting = sorted(self._slots, key=lambda cam: (not self._slots[cam][0].urgent, self._slots[cam][1], rank[cam]))
-        if self._slots[waiting[0]][0].urgent:
+        if waiting and self._slots[waiting[0]][0].urgent:
             # Idle checks wait for a batch of their own: three of them (with their sweep tiles)
             # beside a busy camera's frame held it for half a second, and its next two frames
             # were replaced in the slot.
