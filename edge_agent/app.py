@@ -84,8 +84,12 @@ class LiveAgent:
         self._work: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=256)
         self.policy = OverloadPolicy(cfg.detector.max_motion_gap_s)
         self.tiling = Tiling(input_size_of(detector), self.policy)
+        # a call lasts at most half the shortest frame interval: an urgent frame that comes
+        # during one is taken before the camera's next frame replaces it
+        fastest = max((c.detect_fps for c in cfg.cameras if c.enabled), default=5.0)
         self.batcher = DetectorBatcher(detector, self._on_result, self.health, cfg.detector.max_batch,
-                                       cfg.detector.max_wait_ms, policy=self.policy, tiling=self.tiling)
+                                       cfg.detector.max_wait_ms, policy=self.policy, tiling=self.tiling,
+                                       call_budget_s=0.5 / fastest)
         self._analytics = threading.Thread(target=self._analyse_loop, name="analytics", daemon=True)
         self.analysed = 0  # jobs the analytics thread has done: its progress, for the watchdog
         self.failed_steps: collections.Counter[str] = collections.Counter()  # supervision steps that raised

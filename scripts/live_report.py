@@ -8,13 +8,17 @@ import numpy as np
 
 from footage.bench import FPS, ZONE
 
+from edge_agent.detect.overload import SHED_ORDER
+
 DETECT_FPS = 5.0
 
 
 def sustained(r: dict[str, Any]) -> bool:
-    """The target: no analysed-frame loss on busy cameras, alarm p95 under 1 s, fps never lowered."""
+    """The target: no analysed-frame loss on busy cameras, alarm p95 under 1 s, fps never lowered
+    (the policy's level past its `fps` step; the levels below it shed tiles, idle checks and quiet
+    cameras' decode, which the busy camera does not feel)."""
     p95 = pct(r["latencies"], 95)
-    return r["busy_dropped"] == 0 and r["max_level"] < 3 and (p95 < 1.0 or not r["latencies"])
+    return r["busy_dropped"] == 0 and r["max_level"] <= SHED_ORDER.index("fps") and (p95 < 1.0 or not r["latencies"])
 
 
 def pct(values: list[float], q: float) -> float:

@@ -199,6 +199,7 @@ class CameraTiles:
     _next: int = 0  # the sweep's next tile, round the layout
     _held: dict[Tile, float] = field(default_factory=dict)  # tile -> media time it runs until
     _seen: tuple[float, np.ndarray] | None = None  # (media time, grown boxes) the full frame saw large
+    _ran: dict[Tile, float] = field(default_factory=dict)  # tile -> media time it last ran
     detected: int = 0  # tiles of this camera detected so far
 
     @property
@@ -221,8 +222,14 @@ class CameraTiles:
         seen = self._seen[1] if self._seen and 0 <= t - self._seen[0] <= EXPLAINED_FOR_S else None
         moving = _moving(frame, tiles, seen)
         chosen = [tile for tile in tiles if tile in sweep or t <= self._held.get(tile, -math.inf) or tile in moving]
-        self.detected += len(chosen)
-        return chosen
+        # the tiles run longest ago first: when a frame's tiles are cut short (its camera's next
+        # frame came, detect/batcher.py), the ones it did not reach go first on the next
+        return sorted(chosen, key=lambda tile: self._ran.get(tile, -math.inf))
+
+    def ran(self, tiles: Sequence[Tile], t: float) -> None:
+        """`tiles` were detected on the frame of media time `t`."""
+        self.detected += len(tiles)
+        self._ran.update(dict.fromkeys(tiles, t))
 
     def _sweep(self, tiles: list[Tile], t: float, shed: bool) -> list[Tile]:
         """The sweep's share of this frame: every tile once per `sweep_s`, spread evenly over the
@@ -307,26 +314,39 @@ class Tiling:
         """A camera's tiles from its setting and its zone file (again when its zones change)."""
         self.cameras[camera] = CameraTiles(setting, rules, self.input_size, phase)
 
+    def select(self, frame: Frame, shed_sweep: bool = False) -> list[Tile]:
+        """The tiles to detect beside `frame`, those run longest ago first."""
+        return self.cameras[frame.camera].select(frame, shed_sweep) if frame.camera in self.cameras else []
+
+    def merge_frame(self, frame: Frame, tiles: Sequence[Tile], results: Sequence[Detections]) -> Detections:
+        """One frame's `Detections` from its full frame's (`results[0]`) and the results of the
+        `tiles` that ran (all it selected, or fewer when cut short).
+        Every frame is merged, with tiles or without: a model that also boxes part of an object
+        (NanoDet: a hull inside its whole boat) must not make two tracks on a frame no tile ran on."""
+        size = (frame.width, frame.height)
+        cam = self.cameras.get(frame.camera)
+        self.frames += 1
+        self.tiles += len(tiles)
+        if cam is not None:
+            cam.full_frame(results[0], frame)
+            cam.ran(tiles, frame.media_time)
+        merged, source = merge([results[0]] + [from_tile(d, tile, size) for tile, d in zip(tiles, results[1:])])
+        for s, box in zip(source.tolist(), merged.xyxy):
+            if s and cam is not None:
+                cam.found(tiles[s - 1], box, frame.media_time)
+        return merged
+
     def detect(self, detector: Any, frames: Sequence[Frame]) -> list[Detections]:
+        """Detect `frames` and their tiles in one detector call (replay; the live agent's detector
+        thread calls `select` and `merge_frame` itself, a few pictures per call)."""
         shed = self.policy is not None and self.policy.shedding("tiles")
-        jobs = [(i, tile) for i, f in enumerate(frames)
-                for tile in (self.cameras[f.camera].select(f, shed) if f.camera in self.cameras else [])]
-        results = detector.detect([f.image for f in frames] + [crop(frames[i].image, tile) for i, tile in jobs])
-        self.frames += len(frames)
-        self.tiles += len(jobs)
-        # every frame is merged, with tiles or without: a model that also boxes part of an object
-        # (NanoDet: a hull inside its whole boat) must not make two tracks on a frame no tile ran on
-        out = []
-        for i, frame in enumerate(frames):
-            size = (frame.width, frame.height)
-            if frame.camera in self.cameras:
-                self.cameras[frame.camera].full_frame(results[i], frame)
-            mine = [(tile, results[len(frames) + j]) for j, (k, tile) in enumerate(jobs) if k == i]
-            merged, source = merge([results[i]] + [from_tile(d, tile, size) for tile, d in mine])
-            for s, box in zip(source.tolist(), merged.xyxy):
-                if s:
-                    self.cameras[frame.camera].found(mine[s - 1][0], box, frame.media_time)
-            out.append(merged)
+        chosen = [self.select(f, shed) for f in frames]
+        results = detector.detect([f.image for f in frames] + [crop(f.image, t) for f, ts in zip(frames, chosen)
+                                                               for t in ts])
+        out, k = [], len(frames)
+        for i, (frame, tiles) in enumerate(zip(frames, chosen)):
+            out.append(self.merge_frame(frame, tiles, [results[i]] + list(results[k: k + len(tiles)])))
+            k += len(tiles)
         return out
 
 

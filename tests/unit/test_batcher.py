@@ -13,6 +13,7 @@ import pytest
 from edge_agent.detect.batcher import DetectorBatcher
 from edge_agent.frames import Detections, Frame
 from edge_agent.health import Health
+from tests.fixtures.detector_calls import TAGS, Recorder, calls, run_all, tagged
 
 PHOTO = Path(__file__).resolve().parents[1] / "data" / "person.jpg"
 ROOT_PHOTO = Path(__file__).resolve().parents[1] / "data" / "person.jpg"
@@ -23,44 +24,59 @@ def frame(cam: str, seq: int, image: np.ndarray | None = None) -> Frame:
 
 
 def test_a_frame_replaced_before_analysis_counts_as_dropped():
-    health = Health()
-    b = DetectorBatcher(detector=None, on_result=lambda f, d: None, health=health, max_batch=4, max_wait_ms=0)
+    health, rec = Health(), Recorder()
+    TAGS.clear()
+    b = DetectorBatcher(rec, on_result=lambda f, d: None, health=health, max_batch=4, max_wait_ms=0)
     for seq in range(3):
-        b.submit(frame("a", seq))
-    batch = b.take_batch(timeout=1)
-    assert [(f.camera, f.seq) for f in batch] == [("a", 2)]
+        b.submit(tagged("a", seq))
+    run_all(b)
+    assert calls(rec) == [[("a", 2)]]
     assert b.dropped == 2 and health.counters("a")["frames_dropped"] == 2
 
 
-def test_batches_take_one_frame_per_camera_longest_waiting_first():
-    b = DetectorBatcher(detector=None, on_result=lambda f, d: None, max_batch=4, max_wait_ms=0)
+def test_frames_go_longest_waiting_first_and_a_replaced_frame_keeps_its_place():
+    rec = Recorder()
+    TAGS.clear()
+    b = DetectorBatcher(rec, on_result=lambda f, d: None, max_batch=4, max_wait_ms=0)
     for cam in "abcdef":
-        b.submit(frame(cam, 0))
-    assert [f.camera for f in b.take_batch(1)] == list("abcd")
-    for cam in "ab":
-        b.submit(frame(cam, 1))
-    assert [f.camera for f in b.take_batch(1)] == list("efab")  # e, f waited longer than the new a, b
-    for cam in "cdef":
-        b.submit(frame(cam, 2))
+        b.submit(tagged(cam, 0))
+    b.step(timeout=0)
+    b.submit(tagged("a", 1))  # after b..f: it waits behind them
+    run_all(b)
+    assert [c[0] for call in calls(rec) for c in call] == list("abcdefa")
+    rec.calls.clear()
+    b.submit(tagged("c", 2))
     for seq in range(3, 8):  # a busy camera replacing its frame keeps its place, never jumps ahead
-        b.submit(frame("a", seq))
-    b.submit(frame("b", 2))
-    first = b.take_batch(1)
-    assert [f.camera for f in first] == list("cdef")
-    assert [(f.camera, f.seq) for f in b.take_batch(1)] == [("a", 7), ("b", 2)]
+        b.submit(tagged("a", seq))
+    b.submit(tagged("b", 2))
+    run_all(b)
+    assert [c for call in calls(rec) for c in call] == [("c", 2), ("a", 7), ("b", 2)]
+
+
+def test_a_call_holds_as_many_pictures_as_the_budget_at_the_measured_cost():
+    b = DetectorBatcher(Recorder(), on_result=lambda f, d: None, max_batch=4, call_budget_s=0.1)
+    assert b.room() == 1  # cost not measured yet: one picture
+    b.cost_s = 0.07  # a small CPU
+    assert b.room() == 1
+    b.cost_s = 0.03
+    assert b.room() == 3
+    b.cost_s = 0.002  # a GPU
+    assert b.room() == 4
 
 
 def test_a_lone_frame_waits_at_most_max_wait_for_company():
-    b = DetectorBatcher(detector=None, on_result=lambda f, d: None, max_batch=4, max_wait_ms=50)
-    for cam in "abc":  # three known cameras
-        b.submit(frame(cam, 0))
-    b.take_batch(1)
-    b.submit(frame("a", 1))
+    rec = Recorder()
+    TAGS.clear()
+    b = DetectorBatcher(rec, on_result=lambda f, d: None, max_batch=4, max_wait_ms=50)
+    b.cost_s = 0.001  # room for four
+    b.submit(tagged("a", 0))
+    b.submit(tagged("b", 0))
+    b.step(1)  # both cameras seen
+    b.submit(tagged("a", 1))
     began = time.monotonic()
-    batch = b.take_batch(1)
-    assert [f.camera for f in batch] == ["a"]
+    assert b.step(1) == 1
     assert time.monotonic() - began < 1.0  # bounded by max_wait, not by the other cameras
-    assert b.take_batch(timeout=0.05) == []  # nothing waiting: returns empty after the timeout
+    assert b.step(timeout=0.05) == 0  # nothing waiting: returns after the timeout
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,10 @@ from edge_agent.alarms.event import EventContext
 from edge_agent.clock import FakeClock
 from edge_agent.detect.batcher import DetectorBatcher
 from edge_agent.detect.overload import IDLE_STRETCH, OverloadPolicy
+from edge_agent.detect.tiles import Tiling
 from edge_agent.frames import Frame
 from edge_agent.health import Health
+from tests.fixtures.detector_calls import Recorder, calls, run_all, tagged
 
 
 def frame(cam: str, seq: int, urgent: bool) -> Frame:
@@ -77,27 +79,53 @@ def test_a_window_between_the_thresholds_holds_the_level():
     assert policy.level == 1
 
 
-def test_urgent_frames_are_taken_before_idle_checks_that_waited_longer():
-    b = DetectorBatcher(detector=None, on_result=lambda f, d: None, max_batch=2, max_wait_ms=0)
-    b.submit(frame("quiet1", 0, urgent=False))
-    b.submit(frame("quiet2", 0, urgent=False))
-    b.submit(frame("busy1", 0, urgent=True))
-    b.submit(frame("busy2", 0, urgent=True))
-    assert [f.camera for f in b.take_batch(1)] == ["busy1", "busy2"]
-    assert [f.camera for f in b.take_batch(1)] == ["quiet1", "quiet2"]
+def test_urgent_frames_are_detected_before_idle_checks_that_waited_longer():
+    rec = Recorder()
+    b = DetectorBatcher(rec, on_result=lambda f, d: None, max_batch=2, max_wait_ms=0)
+    b.cost_s = 0.04  # room for two
+    for cam, urgent in (("quiet1", False), ("quiet2", False), ("busy1", True), ("busy2", True)):
+        b.submit(tagged(cam, 0, urgent))
+    run_all(b)
+    assert [[cam for cam, _ in call] for call in calls(rec)] == [["busy1", "busy2"], ["quiet1", "quiet2"]]
 
 
-def test_idle_checks_never_ride_in_a_batch_with_an_urgent_frame():
-    # Room for four, but an idle check (and its sweep tiles) beside a busy camera's frame makes the
-    # batch long enough for the busy camera's next frames to be replaced behind it.
-    b = DetectorBatcher(detector=None, on_result=lambda f, d: None, max_batch=4, max_wait_ms=0)
-    for cam in ("still", "water", "rain"):
-        b.submit(frame(cam, 0, urgent=False))
-    b.submit(frame("busy", 0, urgent=True))
-    assert [f.camera for f in b.take_batch(1)] == ["busy"]
-    assert [f.camera for f in b.take_batch(1)] == ["still", "water", "rain"]
-    b.stop()  # stopping with every slot empty: the detector thread's last take is empty, no error
-    assert b.take_batch(1) == []
+class EightTiles(Tiling):
+    """The still camera's idle check carries its eight sweep tiles; the others none."""
+
+    def select(self, frame, shed_sweep=False):
+        return [(0, 0, 4, 4)] * 8 if frame.camera == "still" else []
+
+
+def test_an_urgent_frame_waits_one_call_not_an_idle_checks_eight_tiles():
+    # One call of an idle check and its sweep tiles held the detector for 600 ms, three of a busy
+    # camera's frame intervals; now the busy frame goes at the next call, alone.
+    rec, results = Recorder(), []
+    b = DetectorBatcher(rec, on_result=lambda f, d: results.append(f.camera), max_batch=4, max_wait_ms=0,
+                        tiling=EightTiles())
+    b.cost_s = 0.02  # room for four
+    b.submit(tagged("still", 0, urgent=False))
+    b.step(0)
+    b.submit(tagged("busy", 0, urgent=True))
+    run_all(b)
+    cams = [[cam for cam, _ in call] for call in calls(rec)]
+    assert cams == [["still"] * 4, ["busy"], ["still"] * 4, ["still"]]
+    assert results == ["busy", "still"]  # each frame handed on once, with all its pictures
+    b.stop()  # stopping with nothing waiting: the last step finds nothing, no error
+    assert b.step(timeout=0.1) == 0
+
+
+def test_a_cameras_next_frame_cuts_its_frames_tiles_short_and_is_not_lost():
+    rec, results = Recorder(), []
+    b = DetectorBatcher(rec, on_result=lambda f, d: results.append(f.seq), max_batch=1, max_wait_ms=0,
+                        tiling=EightTiles())
+    b.submit(tagged("still", 0, urgent=True))
+    b.step(0)
+    b.step(0)  # its full frame and one tile
+    b.submit(tagged("still", 1, urgent=True))  # frame 0 has seven tiles to go
+    run_all(b)
+    assert results == [0, 1] and b.dropped == 0
+    seqs = [seq for call in calls(rec) for _, seq in call]
+    assert seqs == [0, 0] + [1] * 9  # frame 0 handed on with the tile it ran; frame 1 whole
 
 
 def test_replaced_frames_tell_the_policy_whether_they_were_urgent():
@@ -116,14 +144,13 @@ def test_replaced_frames_tell_the_policy_whether_they_were_urgent():
     assert policy.level == 1
 
 
-def test_urgent_waits_report_taken_and_still_waiting_urgent_frames_only():
-    b = DetectorBatcher(detector=None, on_result=lambda f, d: None, max_batch=1, max_wait_ms=0)
+def test_urgent_waits_report_begun_and_still_waiting_urgent_frames_only():
+    b = DetectorBatcher(Recorder(), on_result=lambda f, d: None, max_batch=1, max_wait_ms=0)
     for cam, urgent in (("busy", True), ("other", True), ("quiet", False)):
-        b.submit(frame(cam, 0, urgent))
-    assert [f.camera for f in b.take_batch(1)] == ["busy"]
-    waits = b.urgent_waits()
-    assert set(waits) == {"busy", "other"}  # taken, and still waiting; never the idle check
-    assert b.take_batch(1)[0].camera == "other"
+        b.submit(tagged(cam, 0, urgent))
+    b.step(0)  # busy's analysis done; other's not begun
+    assert set(b.urgent_waits()) == {"busy", "other"}  # begun, and still waiting; never the idle check
+    b.step(0)
     assert set(b.urgent_waits()) == {"other"}
     assert b.urgent_waits() == {}  # reported once
 
