@@ -3,21 +3,22 @@ long by work that can wait.
 
 Each camera has a slot holding only its newest frame: a camera the detector cannot keep up with
 loses its older frames (counted as dropped) instead of queueing them, so latency stays bounded
-and memory never grows. A frame leaves its slot when its camera has no frame in analysis, and
-becomes work: the full frame and the tiles sliced inference picked for it (detect/tiles.py).
+and memory never grows. A frame leaves its slot when the detector begins it, as work: its full
+frame, then the tiles sliced inference picked for it (detect/tiles.py).
 
-The detector runs that work a few pictures at a time, as many as fit in `call_budget_s` by the
+The detector runs the work a few pictures at a time, as many as fit in `call_budget_s` by the
 measured cost per picture (one on a small CPU, a full `max_batch` on a GPU), and chooses anew
-before every call: urgent frames (motion or an open track) first, the longest waiting first, and
-a quiet camera's idle check only when no urgent work is left, never in the same call. A frame
-that arrives while an idle check's eight sweep tiles run waits for one call, not all eight
-(measured: whole batches of 200-600 ms, each the length of one to three of a busy camera's frame
-intervals, replaced 6 of its 57 frames in 15 s while the detector was idle 40 % of the time).
+before every call: urgent frames (motion or an open track) before a quiet camera's idle check,
+never both in one call; full frames, the longest waiting first, before tiles. A camera whose
+next frame is already waiting hands its frame on without the tiles not yet begun (fresh frames
+before old tiles; those tiles go first on the next frame). Measured before this: whole batches
+(frames and all their tiles, an idle check with eight sweep tiles among them) of 200-600 ms
+replaced 6 of a busy camera's 57 frames in 15 s while the detector was idle 40 % of the time.
 Like DeepStream's `batched-push-timeout`, a call with room for more waits up to `max_wait_ms`
 for more cameras to fill it.
 
 The overload policy (detect/overload.py) hears of every call and every frame replaced; how long
-urgent frames waited before their analysis began is kept per camera for `analysis_degraded`.
+urgent frames waited in their slots is kept per camera for `analysis_degraded`.
 """
 
 from __future__ import annotations
@@ -45,11 +46,10 @@ COST_WEIGHT = 0.2  # of the newest call in the running cost per picture
 class _Work:
     """One frame in analysis: its pictures (the full frame, then its tiles) and their results."""
 
-    __slots__ = ("frame", "tiles", "since", "started", "results")
+    __slots__ = ("frame", "tiles", "since", "results")
 
     def __init__(self, frame: Frame, tiles: list[Tile], since: float) -> None:
         self.frame, self.tiles, self.since = frame, list(tiles), since
-        self.started = False
         self.results: list[Detections] = []
 
     def pending(self) -> int:
@@ -92,6 +92,7 @@ class DetectorBatcher:
         self._stop = False
         self._thread: threading.Thread | None = None
         self._work: list[_Work] = []  # frames in analysis, oldest first; the detector thread's own
+        self._urgent = True  # whether the call being chosen is of urgent frames
         self.cost_s: float | None = None  # running detector seconds per picture
         self.batches = 0  # detector calls
         self.images = 0  # pictures detected: frames and tiles
@@ -159,9 +160,7 @@ class DetectorBatcher:
         with self._cond:
             now = time.monotonic()
             out, self._urgent_wait = self._urgent_wait, {}
-            waiting = [(f, since) for f, since in self._slots.values()]
-            waiting += [(w.frame, w.since) for w in list(self._work) if not w.started]
-            for frame, since in waiting:
+            for frame, since in self._slots.values():
                 if frame.urgent:
                     out[frame.camera] = max(out.get(frame.camera, 0.0), now - since)
             return out
@@ -175,11 +174,20 @@ class DetectorBatcher:
                         return
 
     def step(self, timeout: float | None = None) -> int:
-        """One detector call: take the frames whose cameras are free, choose the pictures, detect,
-        hand on the frames finished. Returns the pictures detected (0: nothing came in `timeout`)."""
-        self._cut()
-        self._take(timeout)
-        chosen = self._choose()
+        """One detector call: choose the pictures (taking frames from their slots only now, so a
+        frame waits where a newer one can replace it), detect, hand on the frames finished.
+        Returns the pictures detected (0: nothing came in `timeout`). The slots' lock is taken
+        once per call: with dozens of decode threads submitting, every extra round trip costs
+        the interpreter lock back (overload row: half a second between calls with five)."""
+        whole = self.policy.saturated()
+        with self._cond:
+            done = self._cut()
+            if not self._work:
+                self._wait(timeout, whole)
+            taken = self._take(whole)
+        for work in done:
+            self._finish(work)
+        chosen = self._choose(taken, whole)
         if not chosen:
             return 0
         self._detect(chosen)
@@ -191,65 +199,70 @@ class DetectorBatcher:
             return 1
         return max(1, min(self.max_batch, int(self.call_budget_s / self.cost_s)))
 
-    def _cut(self) -> None:
+    def _cut(self) -> list[_Work]:
         """A camera whose next frame waits in its slot is behind: its frame in analysis is handed
         on without the tiles not yet begun (they go first on the next frame), rather than the next
-        frame replaced behind them. Fresh frames before old tiles."""
-        with self._cond:
-            for work in self._work:
-                if work.frame.camera in self._slots:
-                    work.cut()
-            done = [w for w in self._work if w.pending() == 0]
-            self._work = [w for w in self._work if w.pending() > 0]
-        for work in done:
-            self._finish(work)
+        frame replaced behind them. Fresh frames before old tiles. Returns the frames done."""
+        for work in self._work:
+            if work.frame.camera in self._slots:
+                work.cut()
+        done = [w for w in self._work if w.pending() == 0]
+        self._work = [w for w in self._work if w.pending() > 0]
+        return done
 
-    def _take(self, timeout: float | None) -> None:
-        """Move the waiting frames of cameras with no frame in analysis into work (waiting up to
-        `timeout` when there is no work, then up to `max_wait` for company when a call has room)."""
-        with self._cond:
-            busy = {w.frame.camera for w in self._work}
-            if not self._work:
-                if not self._cond.wait_for(lambda: self._slots or self._stop, timeout):
-                    return
-                deadline = time.monotonic() + self.max_wait
-                want = min(self.room(), len(self._order))
-                while not self._stop and len(self._slots) < want:
-                    left = deadline - time.monotonic()
-                    if left <= 0 or not self._cond.wait(left):
-                        break
-            rank = {cam: i for i, cam in enumerate(self._order)}
-            free = sorted((cam for cam in self._slots if cam not in busy),
-                          key=lambda cam: (not self._slots[cam][0].urgent, self._slots[cam][1], rank[cam]))
-            taken = [self._slots.pop(cam) for cam in free]
+    def _wait(self, timeout: float | None, whole: bool) -> None:
+        """With nothing in analysis, wait up to `timeout` for a frame, then up to `max_wait` for
+        company when a call has room for more (the lock held)."""
+        if not self._cond.wait_for(lambda: self._slots or self._stop, timeout):
+            return
+        deadline = time.monotonic() + self.max_wait
+        want = min(self.max_batch if whole else self.room(), len(self._order))
+        while not self._stop and len(self._slots) < want:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._cond.wait(left):
+                break
+
+    def _take(self, whole: bool) -> list[tuple[Frame, float]]:
+        """The frames whose full pictures go in the next call (the lock held): urgent before idle
+        checks, never both in one call, the longest waiting first, cameras with a frame in
+        analysis left to wait."""
+        rank = {cam: i for i, cam in enumerate(self._order)}
+        busy = {w.frame.camera for w in self._work}
+        free = sorted((cam for cam in self._slots if cam not in busy),
+                      key=lambda cam: (not self._slots[cam][0].urgent, self._slots[cam][1], rank[cam]))
+        self._urgent = any(w.frame.urgent for w in self._work) or any(self._slots[c][0].urgent for c in free)
+        free = [cam for cam in free if self._slots[cam][0].urgent == self._urgent]
+        taken = [self._slots.pop(cam) for cam in free[: self.max_batch if whole else self.room()]]
+        now = time.monotonic()
+        for frame, since in taken:
+            if frame.urgent:
+                self._urgent_wait[frame.camera] = max(self._urgent_wait.get(frame.camera, 0.0), now - since)
+        return taken
+
+    def _choose(self, taken: list[tuple[Frame, float]], whole: bool) -> list[tuple[_Work, int]]:
+        """The next call's pictures, (work, picture index): the full pictures of the frames taken,
+        then tiles, of the frame that began first first; up to `room`, or, past keeping up (the
+        policy's `saturated`: fps lowered or decoders behind), every picture of up to `max_batch`
+        frames in one call, as before calls were cut to the budget: at 48 cameras, 6 busy, a
+        picture at a time analysed 1.2-2.9 frames/s against 2.9-4.3 in whole batches, and the
+        busy cameras' first alarms came late (the interpreter lock, contended by 48 decode
+        threads, is taken back once per call)."""
         shed = self.policy.shedding("tiles")
         # tiles are chosen on this thread, which owns the tiling
         new = [_Work(frame, self.tiling.select(frame, shed), since) for frame, since in taken]
-        with self._cond:
-            self._work += new
-
-    def _choose(self) -> list[tuple[_Work, int]]:
-        """The next call's pictures: (work, picture index), urgent work first, oldest first."""
-        urgent = [w for w in self._work if w.frame.urgent]
-        chosen: list[tuple[_Work, int]] = []
-        room = self.room()
-        for work in urgent or self._work:  # an idle check never rides with an urgent frame
-            first = len(work.results)
-            chosen += [(work, i) for i in range(first, first + min(work.pending(), room - len(chosen)))]
+        room = 1_000_000 if whole else self.room()
+        chosen = [(w, 0) for w in new]
+        for work in [w for w in self._work if w.frame.urgent == self._urgent] + new:
+            first = len(work.results) + (work in new)  # a new frame's full picture is chosen above
+            take = min(1 + len(work.tiles) - first, room - len(chosen))
+            chosen += [(work, i) for i in range(first, first + take)]
             if len(chosen) >= room:
                 break
+        self._work += new
         return chosen
 
     def _detect(self, chosen: list[tuple[_Work, int]]) -> None:
         """Detect `chosen` in one call; a detector error drops the frames it held, counted."""
-        now = time.monotonic()
-        for work, _ in chosen:
-            if not work.started:
-                work.started = True
-                if work.frame.urgent:
-                    with self._cond:
-                        cam = work.frame.camera
-                        self._urgent_wait[cam] = max(self._urgent_wait.get(cam, 0.0), now - work.since)
         began = time.perf_counter()
         try:
             results = self.detector.detect([work.image(i) for work, i in chosen])
@@ -257,8 +270,7 @@ class DetectorBatcher:
             self.errors += 1
             log.exception("detector failed on %d pictures", len(chosen))
             failed = {id(w) for w, _ in chosen}
-            with self._cond:
-                self._work = [w for w in self._work if id(w) not in failed]
+            self._work = [w for w in self._work if id(w) not in failed]
             return
         spent = time.perf_counter() - began
         per = spent / len(chosen)
@@ -272,8 +284,7 @@ class DetectorBatcher:
         for (work, _), dets in zip(chosen, results):
             work.results.append(dets)
         done = [w for w in self._work if w.pending() == 0]
-        with self._cond:
-            self._work = [w for w in self._work if w.pending() > 0]
+        self._work = [w for w in self._work if w.pending() > 0]
         for work in done:
             self._finish(work)
 

@@ -60,6 +60,7 @@ class OverloadPolicy:
         self._busy_s = 0.0
         self._urgent_lost = 0
         self._behind = 0  # frames decoded late in this window
+        self.decode_behind = False  # whether the last window judged had frames decoded late
         self.overloaded_windows = 0
 
     # --- reports from the detector thread and the decode threads ------------------------------
@@ -89,6 +90,7 @@ class OverloadPolicy:
                 return
             busy, lost, behind = self._busy_s / span, self._urgent_lost, self._behind
             self._window_start, self._busy_s, self._urgent_lost, self._behind = now, 0.0, 0, 0
+            self.decode_behind = behind > 0
             before = self.level
             if lost or behind or busy >= BUSY_HIGH:
                 self.overloaded_windows += 1
@@ -123,6 +125,11 @@ class OverloadPolicy:
 
     def idle_stretch(self) -> float:
         return IDLE_STRETCH if self.shedding("idle") else 1.0
+
+    def saturated(self) -> bool:
+        """Past keeping up: the fps is lowered, or the decoders fell behind real time in the last
+        window (the CPU is full; the detector thread works in whole batches then)."""
+        return self.shedding("fps") or self.decode_behind
 
     def effective_fps(self, detect_fps: float) -> float:
         """The detect fps a camera configured for `detect_fps` runs at now."""

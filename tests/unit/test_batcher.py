@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from edge_agent.detect.batcher import DetectorBatcher
+from edge_agent.detect.overload import SHED_ORDER
 from edge_agent.frames import Detections, Frame
 from edge_agent.health import Health
 from tests.fixtures.detector_calls import TAGS, Recorder, calls, run_all, tagged
@@ -139,3 +140,14 @@ def test_a_failing_batch_is_counted_and_the_thread_lives_on():
     finally:
         b.stop()
     assert b.errors == 1 and got == [1]
+
+
+def test_past_keeping_up_frames_go_in_whole_batches_with_their_tiles():
+    rec = Recorder()
+    TAGS.clear()
+    b = DetectorBatcher(rec, on_result=lambda f, d: None, max_batch=2, max_wait_ms=0)
+    b.policy.level = len(SHED_ORDER)  # fps lowered
+    for cam, urgent in (("quiet", False), ("a", True), ("b", True), ("c", True)):
+        b.submit(tagged(cam, 0, urgent))
+    run_all(b)
+    assert [[cam for cam, _ in call] for call in calls(rec)] == [["a", "b"], ["c"], ["quiet"]]

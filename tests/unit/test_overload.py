@@ -8,7 +8,7 @@ from edge_agent.alarms.degraded import DegradedMonitor
 from edge_agent.alarms.event import EventContext
 from edge_agent.clock import FakeClock
 from edge_agent.detect.batcher import DetectorBatcher
-from edge_agent.detect.overload import IDLE_STRETCH, OverloadPolicy
+from edge_agent.detect.overload import IDLE_STRETCH, SHED_ORDER, OverloadPolicy
 from edge_agent.detect.tiles import Tiling
 from edge_agent.frames import Frame
 from edge_agent.health import Health
@@ -199,3 +199,18 @@ def test_lateness_is_measured_from_the_connections_wall_anchor():
     clock.advance(2.0)
     assert conn.late(2.0) == 0.0  # on time
     assert conn.late(0.5) == 1.5  # decoded 1.5 s after real time allowed
+
+
+def test_decoders_behind_or_fps_lowered_is_saturated_and_a_calm_window_is_not():
+    clock = FakeClock()
+    policy = OverloadPolicy(clock=clock.monotonic)
+    assert not policy.saturated()
+    policy.decoded_late(2.0)
+    clock.advance(policy.window_s)
+    policy.tick()
+    assert policy.saturated() and not policy.shedding("fps")
+    relaxed_window(policy, clock)
+    assert not policy.saturated()
+    for _ in range(len(SHED_ORDER)):
+        overloaded_window(policy, clock)
+    assert policy.shedding("fps") and policy.saturated()
