@@ -199,7 +199,6 @@ class CameraTiles:
     _next: int = 0  # the sweep's next tile, round the layout
     _held: dict[Tile, float] = field(default_factory=dict)  # tile -> media time it runs until
     _seen: tuple[float, np.ndarray] | None = None  # (media time, grown boxes) the full frame saw large
-    _ran: dict[Tile, float] = field(default_factory=dict)  # tile -> media time it last ran
     detected: int = 0  # tiles of this camera detected so far
 
     @property
@@ -222,14 +221,8 @@ class CameraTiles:
         seen = self._seen[1] if self._seen and 0 <= t - self._seen[0] <= EXPLAINED_FOR_S else None
         moving = _moving(frame, tiles, seen)
         chosen = [tile for tile in tiles if tile in sweep or t <= self._held.get(tile, -math.inf) or tile in moving]
-        # the tiles run longest ago first: when a frame's tiles are cut short (its camera's next
-        # frame came, detect/batcher.py), the ones it did not reach go first on the next
-        return sorted(chosen, key=lambda tile: self._ran.get(tile, -math.inf))
-
-    def ran(self, tiles: Sequence[Tile], t: float) -> None:
-        """`tiles` were detected on the frame of media time `t`."""
-        self.detected += len(tiles)
-        self._ran.update(dict.fromkeys(tiles, t))
+        self.detected += len(chosen)
+        return chosen
 
     def _sweep(self, tiles: list[Tile], t: float, shed: bool) -> list[Tile]:
         """The sweep's share of this frame: every tile once per `sweep_s`, spread evenly over the
@@ -315,12 +308,11 @@ class Tiling:
         self.cameras[camera] = CameraTiles(setting, rules, self.input_size, phase)
 
     def select(self, frame: Frame, shed_sweep: bool = False) -> list[Tile]:
-        """The tiles to detect beside `frame`, those run longest ago first."""
+        """The tiles to detect beside `frame`."""
         return self.cameras[frame.camera].select(frame, shed_sweep) if frame.camera in self.cameras else []
 
     def merge_frame(self, frame: Frame, tiles: Sequence[Tile], results: Sequence[Detections]) -> Detections:
-        """One frame's `Detections` from its full frame's (`results[0]`) and the results of the
-        `tiles` that ran (all it selected, or fewer when cut short).
+        """One frame's `Detections` from its full frame's (`results[0]`) and its `tiles`' results.
         Every frame is merged, with tiles or without: a model that also boxes part of an object
         (NanoDet: a hull inside its whole boat) must not make two tracks on a frame no tile ran on."""
         size = (frame.width, frame.height)
@@ -329,7 +321,6 @@ class Tiling:
         self.tiles += len(tiles)
         if cam is not None:
             cam.full_frame(results[0], frame)
-            cam.ran(tiles, frame.media_time)
         merged, source = merge([results[0]] + [from_tile(d, tile, size) for tile, d in zip(tiles, results[1:])])
         for s, box in zip(source.tolist(), merged.xyxy):
             if s and cam is not None:

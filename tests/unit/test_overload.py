@@ -114,7 +114,9 @@ def test_an_urgent_frame_waits_one_call_not_an_idle_checks_eight_tiles():
     assert b.step(timeout=0.1) == 0
 
 
-def test_a_cameras_next_frame_cuts_its_frames_tiles_short_and_is_not_lost():
+def test_a_cameras_next_frame_waits_for_its_frames_tiles_and_is_not_lost():
+    # a far boat only a tile sees must keep its tiles: cutting them short for the camera's next
+    # frame lost the boat of boats_far_rough over RTSP
     rec, results = Recorder(), []
     b = DetectorBatcher(rec, on_result=lambda f, d: results.append(f.seq), max_batch=1, max_wait_ms=0,
                         tiling=EightTiles())
@@ -124,24 +126,7 @@ def test_a_cameras_next_frame_cuts_its_frames_tiles_short_and_is_not_lost():
     b.submit(tagged("still", 1, urgent=True))  # frame 0 has seven tiles to go
     run_all(b)
     assert results == [0, 1] and b.dropped == 0
-    seqs = [seq for call in calls(rec) for _, seq in call]
-    assert seqs == [0, 0] + [1] * 9  # frame 0 handed on with the tile it ran; frame 1 whole
-
-
-def test_replaced_frames_tell_the_policy_whether_they_were_urgent():
-    clock = FakeClock()
-    policy = OverloadPolicy(clock=clock.monotonic)
-    b = DetectorBatcher(detector=None, on_result=lambda f, d: None, policy=policy)
-    b.submit(frame("quiet", 0, urgent=False))
-    b.submit(frame("quiet", 1, urgent=False))
-    clock.advance(policy.window_s)
-    policy.tick()
-    assert policy.level == 0
-    b.submit(frame("busy", 0, urgent=True))
-    b.submit(frame("busy", 1, urgent=True))
-    clock.advance(policy.window_s)
-    policy.tick()
-    assert policy.level == 1
+    assert [seq for call in calls(rec) for _, seq in call] == [0] * 9 + [1] * 9
 
 
 def test_urgent_waits_report_begun_and_still_waiting_urgent_frames_only():

@@ -305,16 +305,3 @@ def test_an_overloaded_box_sheds_the_sweep_but_keeps_moving_tiles():
     assert cam.select(frame_at(late + 0.2, moving), shed_sweep=True) == [tiles[-1]]
     # relieved: the sweep resumes at its pace, a tile at a time, nothing piled up while shed
     assert [len(cam.select(frame_at(late + 0.4 + i / 5, still))) for i in range(13)] == [0] * 12 + [1]
-
-
-def test_tiles_cut_short_on_one_frame_go_first_on_the_next():
-    """The detector thread hands a frame on without the tiles it did not reach when the camera's
-    next frame is waiting (detect/batcher.py); those go first next time, so none is starved."""
-    cam = CameraTiles("auto", LOWER_HALF, (416, 416), phase=0.0)
-    tiles = cam.tiles((1280, 720))
-    assert cam.select(frame_at(0.0, None)) == tiles
-    cam.ran(tiles[:1], 0.0)  # cut after one tile
-    assert cam.select(frame_at(0.2, None)) == tiles[1:] + tiles[:1]  # no change map: every tile again
-    cam.ran(tiles[1:3], 0.2)
-    assert cam.select(frame_at(0.4, None)) == tiles[3:] + tiles[:1] + tiles[1:3]
-    assert cam.detected == 3
