@@ -9,7 +9,10 @@ frame, then the tiles sliced inference picked for it (detect/tiles.py).
 The detector runs the work a few pictures at a time, as many as fit in `call_budget_s` by the
 measured cost per picture (one on a small CPU, a full `max_batch` on a GPU), and chooses anew
 before every call: urgent frames (motion or an open track) before a quiet camera's idle check,
-never both in one call; full frames, the longest waiting first, before tiles. A camera's next
+never both in one call; frames begun before first, then new ones, the longest waiting first
+(a picture at a time, an urgent frame waits for one call, not for an idle check's eight sweep
+tiles; putting new full frames before older frames' tiles starved a camera's tiles while other
+cameras kept moving, and with them its next frame). A camera's next
 frame waits in its slot until its frame and all its tiles are done (cutting the tiles short for
 it, tried, lost the far boat of boats_far_rough over RTSP: found on 5 of 59 frames against 13 of
 13). Measured before this: whole batches
@@ -17,8 +20,8 @@ it, tried, lost the far boat of boats_far_rough over RTSP: found on 5 of 59 fram
 replaced 6 of a busy camera's 57 frames in 15 s while the detector was idle 40 % of the time.
 Once the box is saturated (the policy's `saturated`: fps lowered or decoders behind) throughput
 matters more than the wait of one call, and calls go back to whole batches: up to `max_batch`
-frames with all their tiles. Like DeepStream's `batched-push-timeout`, a call with room for more waits up to `max_wait_ms`
-for more cameras to fill it.
+frames with all their tiles. Like DeepStream's `batched-push-timeout`, a call with room for
+more waits up to `max_wait_ms` for more cameras to fill it.
 
 The overload policy (detect/overload.py) hears of every call and every frame replaced; how long
 urgent frames waited in their slots is kept per camera for `analysis_degraded`.
@@ -91,7 +94,6 @@ class DetectorBatcher:
         self._stop = False
         self._thread: threading.Thread | None = None
         self._work: list[_Work] = []  # frames in analysis, oldest first; the detector thread's own
-        self._urgent = True  # whether the call being chosen is of urgent frames
         self.cost_s: float | None = None  # running detector seconds per picture
         self.batches = 0  # detector calls
         self.images = 0  # pictures detected: frames and tiles
@@ -182,8 +184,8 @@ class DetectorBatcher:
         with self._cond:
             if not self._work:
                 self._wait(timeout, whole)
-            taken = self._take(whole)
-        chosen = self._choose(taken, whole)
+            taken, begun = self._take(whole)
+        chosen = self._choose(taken, begun, whole)
         if not chosen:
             return 0
         self._detect(chosen)
@@ -207,42 +209,45 @@ class DetectorBatcher:
             if left <= 0 or not self._cond.wait(left):
                 break
 
-    def _take(self, whole: bool) -> list[tuple[Frame, float]]:
-        """The frames whose full pictures go in the next call (the lock held): urgent before idle
-        checks, never both in one call, the longest waiting first, cameras with a frame in
-        analysis left to wait."""
+    def _take(self, whole: bool) -> tuple[list[tuple[Frame, float]], list[_Work]]:
+        """The frames whose analysis begins with the next call, and the frames in analysis it
+        continues (the lock held): urgent before idle checks, never both in one call; frames
+        begun before first (none waits behind newer ones for ever), then new ones, the longest
+        waiting first, while the call has room; cameras with a frame in analysis left to wait."""
         rank = {cam: i for i, cam in enumerate(self._order)}
         busy = {w.frame.camera for w in self._work}
         free = sorted((cam for cam in self._slots if cam not in busy),
                       key=lambda cam: (not self._slots[cam][0].urgent, self._slots[cam][1], rank[cam]))
-        self._urgent = any(w.frame.urgent for w in self._work) or any(self._slots[c][0].urgent for c in free)
-        free = [cam for cam in free if self._slots[cam][0].urgent == self._urgent]
-        taken = [self._slots.pop(cam) for cam in free[: self.max_batch if whole else self.room()]]
+        # an idle check whose camera has an urgent frame waiting behind it is urgent work: else
+        # another camera's motion would hold it, and that frame, back for as long as it lasts
+        promoted = {cam for cam in busy if cam in self._slots and self._slots[cam][0].urgent}
+        urgent = any(w.frame.urgent or w.frame.camera in promoted for w in self._work) \
+            or any(self._slots[c][0].urgent for c in free)
+        begun = [w for w in self._work if (w.frame.urgent or w.frame.camera in promoted) == urgent]
+        room = self.max_batch - len(begun) if whole else self.room() - sum(w.pending() for w in begun)
+        free = [cam for cam in free if self._slots[cam][0].urgent == urgent]
+        taken = [self._slots.pop(cam) for cam in free[: max(0, room)]]
         now = time.monotonic()
         for frame, since in taken:
             if frame.urgent:
                 self._urgent_wait[frame.camera] = max(self._urgent_wait.get(frame.camera, 0.0), now - since)
-        return taken
+        return taken, begun
 
-    def _choose(self, taken: list[tuple[Frame, float]], whole: bool) -> list[tuple[_Work, int]]:
-        """The next call's pictures, (work, picture index): the full pictures of the frames taken,
-        then tiles, of the frame that began first first; up to `room`, or, past keeping up (the
-        policy's `saturated`: fps lowered or decoders behind), every picture of up to `max_batch`
-        frames in one call, as before calls were cut to the budget: at 48 cameras, 6 busy, a
-        picture at a time analysed 1.2-2.9 frames/s against 2.9-4.3 in whole batches, and the
-        busy cameras' first alarms came late (the interpreter lock, contended by 48 decode
-        threads, is taken back once per call)."""
+    def _choose(self, taken: list[tuple[Frame, float]], begun: list[_Work], whole: bool) -> list[tuple[_Work, int]]:
+        """The next call's pictures, (work, picture index), in the order of `_take`: up to `room`,
+        or, past keeping up (the policy's `saturated`: fps lowered or decoders behind), every
+        picture of up to `max_batch` frames in one call, as before calls were cut to the budget:
+        at 48 cameras, 6 busy, versions that went a picture at a time analysed 1.2-2.9 frames/s
+        against 2.9-4.3 in whole batches, and the busy cameras' first alarms came late (the
+        interpreter lock, contended by 48 decode threads, is taken back once per call)."""
         shed = self.policy.shedding("tiles")
         # tiles are chosen on this thread, which owns the tiling
         new = [_Work(frame, self.tiling.select(frame, shed), since) for frame, since in taken]
         room = 1_000_000 if whole else self.room()
-        chosen = [(w, 0) for w in new]
-        for work in [w for w in self._work if w.frame.urgent == self._urgent] + new:
-            first = len(work.results) + (work in new)  # a new frame's full picture is chosen above
-            take = min(1 + len(work.tiles) - first, room - len(chosen))
-            chosen += [(work, i) for i in range(first, first + take)]
-            if len(chosen) >= room:
-                break
+        chosen: list[tuple[_Work, int]] = []
+        for work in begun + new:
+            first = len(work.results)
+            chosen += [(work, i) for i in range(first, first + min(work.pending(), room - len(chosen)))]
         self._work += new
         return chosen
 

@@ -199,3 +199,16 @@ def test_decoders_behind_or_fps_lowered_is_saturated_and_a_calm_window_is_not():
     for _ in range(len(SHED_ORDER)):
         overloaded_window(policy, clock)
     assert policy.shedding("fps") and policy.saturated()
+
+
+def test_an_idle_check_with_an_urgent_frame_behind_it_is_not_held_by_another_cameras_motion():
+    rec, results = Recorder(), []
+    b = DetectorBatcher(rec, on_result=lambda f, d: results.append((f.camera, f.seq)), max_batch=1, max_wait_ms=0,
+                        tiling=EightTiles())
+    b.submit(tagged("still", 0, urgent=False))
+    b.step(0)  # the idle check's full frame; eight sweep tiles to go
+    b.submit(tagged("still", 1, urgent=True))  # something moved there
+    for seq in range(40):  # a busy camera, urgent all along
+        b.submit(tagged("busy", seq, urgent=True))
+        b.step(0)
+    assert ("still", 0) in results and ("still", 1) in results
