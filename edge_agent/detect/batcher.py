@@ -9,19 +9,17 @@ frame, then the tiles sliced inference picked for it (detect/tiles.py).
 The detector runs the work a few pictures at a time, as many as fit in `call_budget_s` by the
 measured cost per picture (one on a small CPU, a full `max_batch` on a GPU), and chooses anew
 before every call: urgent frames (motion or an open track) before a quiet camera's idle check,
-never both in one call; frames begun before first, then new ones, the longest waiting first
-(a picture at a time, an urgent frame waits for one call, not for an idle check's eight sweep
-tiles; putting new full frames before older frames' tiles starved a camera's tiles while other
-cameras kept moving, and with them its next frame). A camera's next
-frame waits in its slot until its frame and all its tiles are done (cutting the tiles short for
-it, tried, lost the far boat of boats_far_rough over RTSP: found on 5 of 59 frames against 13 of
-13). Measured before this: whole batches
-(frames and all their tiles, an idle check with eight sweep tiles among them) of 200-600 ms
-replaced 6 of a busy camera's 57 frames in 15 s while the detector was idle 40 % of the time.
-Once the box is saturated (the policy's `saturated`: fps lowered or decoders behind) throughput
-matters more than the wait of one call, and calls go back to whole batches: up to `max_batch`
-frames with all their tiles. Like DeepStream's `batched-push-timeout`, a call with room for
-more waits up to `max_wait_ms` for more cameras to fill it.
+never both in one call; frames begun before first, then new ones, the longest waiting first. So
+an urgent frame waits for one call, not for an idle check's eight sweep tiles (whole batches of
+200-600 ms, an idle check's tiles among them, replaced 6 of a busy camera's 57 frames in 15 s
+while the detector was idle 40 % of the time). Putting new full frames before older frames'
+tiles starved a camera's tiles, and its next frame, while other cameras kept moving. A camera's
+next frame waits in its slot until its frame and all its tiles are done (cutting the tiles short
+for it, tried, lost the far boat of boats_far_rough over RTSP: found on 5 of 59 frames against
+13 of 13). Once the box is saturated (the policy's `saturated`: fps lowered or decoders behind)
+throughput matters more than the wait of one call, and calls go back to whole batches: up to
+`max_batch` frames with all their tiles. Like DeepStream's `batched-push-timeout`, a call with
+room for more waits up to `max_wait_ms` for more cameras to fill it.
 
 The overload policy (detect/overload.py) hears of every call and every frame replaced; how long
 urgent frames waited in their slots is kept per camera for `analysis_degraded`.
