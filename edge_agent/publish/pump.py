@@ -9,8 +9,11 @@ Packet Size from CONNACK is sent, and media chunked bigger than `chunk_cap` (the
 `chunk_size`, lowered by what the broker showed it refuses) is cut again before its manifest
 goes out, so rows chunked by an older release still get through. A broker that refuses a message
 by dropping the connection (mosquitto's PUBACK 0x95, which paho cannot parse, or its
-`max_packet_size`) shows as the same unacknowledged message at the head of the window at every
-drop: after POISON_STRIKES such drops it is isolated (a chunk or an event JSON lowers
+`max_packet_size`) shows as drop after drop with the same message unacknowledged. That message is
+the suspect: the largest in the window bigger than any packet the broker has acknowledged (the
+head is not: a reset can lose the PUBACK of a small message sent before the big one, and a
+manifest blamed for a chunk's size would drop its media). After POISON_STRIKES such drops it is
+isolated (a chunk or an event JSON lowers
 `chunk_cap` to a quarter of its size; the chunk is cut again, the event trimmed, anything else
 refused: media dropped and announced, retained state retried later), and the paho client is
 renewed with one clean start, so that neither its memory nor the MQTT 5 session re-sends it.
@@ -41,7 +44,7 @@ log = logging.getLogger("edge_agent.publish")
 
 PRUNE_EVERY_S = 30.0
 PUMP_ERROR_LOG_S = 300.0  # a pump error that repeats is logged with its traceback this often
-POISON_STRIKES = 2  # drops in a row with the same message at the head of the window
+POISON_STRIKES = 2  # drops in a row with the same suspect in the window
 MIN_CHUNK = 1024
 HEADER_ROOM = 16  # PUBLISH fixed header, packet id, MQTT 5 property length: at most 1+4+2+1 bytes, rounded up
 DOWN = -1  # the queued "connection dropped" mark (mids are 1..65535)
@@ -61,7 +64,8 @@ class OutboxPump:
         self.chunk_cap = chunk_size  # lowered when the broker refuses a chunk
         self._acks: queue.SimpleQueue[tuple[int, bool, str]] = queue.SimpleQueue()
         self._mids: dict[int, Message] = {}  # paho mid -> outbox message, in send order; pump thread only
-        self._strikes: dict[int, int] = {}  # outbox seq -> drops in a row with it at the head
+        self._strikes: dict[int, int] = {}  # outbox seq -> drops in a row with it the suspect
+        self._largest_taken = 0  # the biggest packet the broker acknowledged: nothing that big is over its limit
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -140,6 +144,7 @@ class OutboxPump:
             self._strikes.pop(seq, None)
             if ok:
                 done.append(seq)
+                self._largest_taken = max(self._largest_taken, packet_size(msg.topic, msg.payload))
             elif self.outbox.fail(seq):
                 log.error("broker refused outbox message %d %d times (%s): media is dropped, event JSON waits"
                           " %.0f s before the next try", seq, MAX_ATTEMPTS, reason, REFUSED_RETRY_S)
@@ -148,14 +153,16 @@ class OutboxPump:
         self.outbox.ack(done)
 
     def _dropped(self) -> None:
-        """The connection dropped with messages unacknowledged: paho re-sends them on reconnect, the
-        oldest first. The same one at the head drop after drop is what the broker will not take."""
+        """The connection dropped with messages unacknowledged: paho re-sends them on reconnect, in
+        order. The same suspect drop after drop is what the broker will not take."""
         if not self._mids:
             return
-        head = next(iter(self._mids.values()))
         window = {m.seq for m in self._mids.values()}
-        # only messages still in the window can be at its head again: the map stays that small
+        # only messages still in the window can be the suspect again: the map stays that small
         self._strikes = {seq: n for seq, n in self._strikes.items() if seq in window}
+        head = self._suspect()
+        if head is None:
+            return  # nothing bigger than the broker has taken: the link dropped, not a limit
         self._strikes[head.seq] = self._strikes.get(head.seq, 0) + 1
         if self._strikes[head.seq] < POISON_STRIKES:
             return
@@ -175,6 +182,12 @@ class OutboxPump:
                 self._trim(head, self._cap(head.topic))
         else:
             self._refuse(head.seq)
+
+    def _suspect(self) -> Message | None:
+        """The message a drop is blamed on: the largest in the window (the earliest of equals, the
+        first the broker met) that is bigger than every packet the broker has acknowledged."""
+        untried = [m for m in self._mids.values() if packet_size(m.topic, m.payload) > self._largest_taken]
+        return max(untried, key=lambda m: len(m.payload), default=None)
 
     def _send(self, room: int) -> None:
         claimed = self.outbox.claim(room)
