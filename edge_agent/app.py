@@ -118,7 +118,7 @@ class LiveAgent:
         pipeline = CameraPipeline(ctx, zones, a, ring)
         watch = SceneWatch(cam.idle_interval_s, active=pipeline.busy.is_set, regions=pipeline.motion_regions(),
                            phase=idle_phase(cam.id), idle_stretch=self.policy.idle_stretch,
-                           learn=cam.motion_learning)
+                           learn=cam.motion_learning, unchanged_max_s=cam.idle_unchanged_max_s)
         tiles = cam.tiles or self.cfg.detector.tiles
         self.tiling.set_camera(cam.id, tiles, zones, idle_phase(cam.id))
         gate = FrameGate(cam.id, cam.detect_fps, self.health, self.batcher.submit, watch, self._on_tamper,

@@ -111,6 +111,9 @@ class Frame:
     motion: float | None = None  # fraction of changed pixels, when the source measures it
     urgent: bool = True  # motion or an open track; False for a quiet camera's idle check (served last)
     changes: np.ndarray | None = None  # the motion gate's map of changed pixels (bool, its own small size)
+    # a quiet camera's idle check: where the picture changed since its last analysed frame (bool, the
+    # same small size); None for other frames, or when that could not be told
+    since: np.ndarray | None = None
 
     @property
     def height(self) -> int:

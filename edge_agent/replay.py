@@ -190,7 +190,8 @@ def _run(source: FileSource, camera: Camera, fps: float, analyse: _Analysis, bat
     pipeline, clock, delivery = analyse.pipeline, analyse.clock, analyse.delivery
     batch: list[Frame] = []
     watch = SceneWatch(camera.idle_interval_s, active=pipeline.busy.is_set, regions=pipeline.motion_regions(),
-                       phase=idle_phase(camera.id), learn=camera.motion_learning)
+                       phase=idle_phase(camera.id), learn=camera.motion_learning,
+                       unchanged_max_s=camera.idle_unchanged_max_s)
     gate = FrameGate(camera.id, fps, Health(clock), batch.append, watch,
                      lambda _cam, reason, frame: delivery.submit(pipeline.tamper_changed(reason, frame)))
     last: Frame | None = None

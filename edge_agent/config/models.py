@@ -223,6 +223,11 @@ class Camera(Strict):
     stall_timeout_s: float = Field(10.0, gt=0, description="No frame this long: the camera is stalled.")
     offline_alarm_s: float = Field(60.0, ge=0, description="Offline or stalled this long: camera_offline alarm.")
     idle_interval_s: float = Field(2.0, ge=0, description="No motion, no track: analyse only this often.")
+    idle_unchanged_max_s: float = Field(
+        10.0, ge=0, description="An idle check whose picture has not changed since the detector last saw it "
+        "(by 6 levels of 255 on a few pixels of the zones' region; water and rain only beyond their usual change) "
+        "is skipped until the last analysis is this old: it would find what that one found. 0: every idle check "
+        "runs.")
     motion_learning: bool = Field(True, description="The motion gate learns where the picture moves steadily "
                                   "(water, glitter, rain; in about half a minute) and opens only for motion unusual "
                                   "there; health: steady_motion. false: any motion opens it.")

@@ -11,9 +11,12 @@ pixels between samples, where a 64-px-wide picture and a 0.2 % threshold saw one
 the gate shut. The area averaging of the downscale (16 camera pixels to one) keeps sensor noise
 well under the change threshold. Water, sun glitter and rain change some pixels on every frame:
 `SteadyMotion` learns, per cell, how much each cell usually changes, and only change unusual for
-its cell opens the gate, so a restless bay is checked every idle interval like a still one while
-a boat crossing it still opens the gate. A TAMPER_WIDTH-wide copy of the same picture tells when a
-camera is covered, blinded or turned away: `camera_tampered`.
+its cell opens the gate, so a restless bay is checked like a still one while a boat crossing it
+still opens the gate. An idle check runs only when the picture changed since the detector last
+saw it (finer than motion, in blobs; water and rain beyond their usual), or `unchanged_max_s`
+after the last analysis: the same picture would give the same answer, and a still camera costs a
+fifth of the checks. A TAMPER_WIDTH-wide copy of the same picture tells when a camera is covered,
+blinded or turned away: `camera_tampered`.
 """
 
 from __future__ import annotations
@@ -26,29 +29,17 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
+from .steady import MIN_CHANGED_PIXELS, SteadyMotion, cell_pixels
+
 MOTION_WIDTH = 320  # 4x down from 1280: a 28 px person in 720p is several cells tall
 TAMPER_WIDTH = 64  # the whole view's look, for covered / blinded / turned away
 CHANGE_LEVEL = 12.0  # a pixel changed when its brightness moved by more than this (of 255)
-MIN_CHANGED_PIXELS = 3  # changed pixels inside the zones' regions that open the gate
+# An idle check re-detects a picture only where it changed since the detector last saw it, by more
+# than this: finer than CHANGE_LEVEL, since a slow or faint arrival (haze, dusk) builds its change
+# up over many samples, and an arrival the detector could find must not go unchecked. Sensor
+# noise is about 1 level on the area-averaged grey copy.
+IDLE_CHANGE_LEVEL = 6.0
 REGION_MARGIN = 0.1  # zones' regions grow by this fraction of the frame: what approaches counts
-# Steady motion (water, glitter, rain) is learned per CELL x CELL square of the grey copy (10
-# across): large enough that rain's random streaks average into a steady count per cell, small
-# enough that a boat or a person fills a good part of one.
-CELL = 32
-STEADY_QUANTILE = 0.95  # a cell's usual change: the count it stays under on 95 % of samples
-# A cell moves steadily when it changed on at least STEADY_DUTY of its samples (a running share
-# with a STEADY_DUTY_S time constant: learned in about half a minute) and its usual change is at
-# least STEADY_MIN pixels: water and rain do (sparse rain changes a cell on 10-30 % of samples),
-# a person crossing a cell does not (the slowest far walker stays about 6 s in one: 0.14).
-STEADY_DUTY, STEADY_DUTY_S, STEADY_MIN = 0.15, 40.0, 2.0
-SOMETIMES_DUTY = 0.02  # below STEADY_DUTY: a cell that changes now and then (sparse rain)
-STEADY_GAIN, STEADY_FLOOR = 1.5, 6.0  # change counts in such a cell only above gain x usual + floor
-# The usual level climbs by 0.95 x this share of a cell's area per second while the cell changes
-# more (a full 32 px cell: about 1.6 px/s, so a bay is learned in tens of seconds and a person
-# crossing a cell in a few seconds raises it little) and falls by 0.05 x it otherwise (a calmed
-# cell forgets in minutes).
-LEARN_RATE = 1 / 600
-MAX_LEARN_STEP_S = 2.0  # a gap (reconnect, keyframe-only decode) learns like this long at most
 
 
 def small_grey(frame) -> np.ndarray:
@@ -119,71 +110,15 @@ def region_mask(regions: Sequence[Box] | None, shape: tuple[int, int]) -> np.nda
     return mask
 
 
-def cell_sums(picture: np.ndarray, cell: int = CELL) -> np.ndarray:
-    """Sums over `cell` x `cell` squares (the last row and column may be partial)."""
-    h, w = picture.shape
-    padded = np.zeros((-(-h // cell) * cell, -(-w // cell) * cell), np.float32)
-    padded[:h, :w] = picture
-    return padded.reshape(padded.shape[0] // cell, cell, padded.shape[1] // cell, cell).sum(axis=(1, 3))
+def blobs(changes: np.ndarray) -> np.ndarray:
+    """Changed pixels with changed neighbours (a 2x2 erosion): an object's change is a blob, sensor
+    noise at the idle check's fine level is scattered single pixels."""
+    return cv2.erode(changes.astype(np.uint8), np.ones((2, 2), np.uint8)).astype(bool)
 
 
-class SteadyMotion:
-    """What each cell of a camera's zones' region usually changes between samples, learned as a
-    running 95th percentile of its changed-pixel count (a percentile, not a mean, so rain's bursty
-    streaks and a rare passer-by do not decide it), and the change that is unusual for it."""
+def _blobs(changes: np.ndarray) -> int:
+    return int(np.count_nonzero(blobs(changes)))
 
-    def __init__(self) -> None:
-        self.level: np.ndarray | None = None  # per cell: changed pixels seen on 95 % of samples
-        self.duty: np.ndarray | None = None  # per cell: running share of samples with any change
-        self.last_t: float | None = None
-        self._weights: np.ndarray | None = None  # region pixels per cell, for `steady_share`
-        self.usual: np.ndarray | None = None  # per cell, last call: no change beyond its usual
-
-    def objects_only(self, changes: np.ndarray) -> np.ndarray:
-        """`changes` less the cells whose change was their usual (water, rain) on the last call:
-        where an object may have moved, for the tiles to look at."""
-        if self.usual is None:
-            return changes
-        cells = np.repeat(np.repeat(self.usual, CELL, axis=0), CELL, axis=1)[: changes.shape[0], : changes.shape[1]]
-        return changes & ~cells
-
-    def reset(self) -> None:
-        self.level = self.duty = self._weights = self.usual = None
-        self.last_t = None
-
-    def unusual(self, changes: np.ndarray, region: np.ndarray | None, t: float) -> int:
-        """Changed pixels of `changes` (a bool `change_map`) inside `region` beyond what their
-        cells usually change; learns from them."""
-        inside = changes if region is None else changes & region
-        counts = cell_sums(inside.astype(np.float32))
-        if self.level is None or self.duty is None or self.level.shape != counts.shape:
-            self.level, self.duty = np.zeros_like(counts), np.zeros_like(counts)
-            weights = np.ones(changes.shape, np.float32) if region is None else region.astype(np.float32)
-            self._weights = cell_sums(weights)
-        excess = counts - np.where(self._steady(), STEADY_GAIN * self.level + STEADY_FLOOR, 0.0)
-        # a cell that now and then changes a pixel or two (sparse rain): such specks count only
-        # where a cell holds MIN_CHANGED_PIXELS of them, as any object's change does
-        excess[(self.duty >= SOMETIMES_DUTY) & (counts < MIN_CHANGED_PIXELS)] = 0.0
-        self.usual = excess <= 0
-        dt = 0.0 if self.last_t is None else min(max(t - self.last_t, 0.0), MAX_LEARN_STEP_S)
-        self.last_t = t
-        self.duty += (1.0 - np.exp(-dt / STEADY_DUTY_S)) * ((counts > 0) - self.duty)
-        step = CELL * CELL * LEARN_RATE * dt
-        self.level += np.where(counts > self.level, STEADY_QUANTILE * step, -(1 - STEADY_QUANTILE) * step)
-        np.maximum(self.level, 0.0, out=self.level)
-        return int(np.clip(excess, 0, None).sum())
-
-    def _steady(self) -> np.ndarray:
-        assert self.level is not None and self.duty is not None
-        return (self.level >= STEADY_MIN) & (self.duty >= STEADY_DUTY)
-
-    def steady_share(self) -> float:
-        """Share of the region's pixels in cells learned as moving steadily (health: why a camera
-        whose picture moves is gated)."""
-        if self.level is None or self._weights is None:
-            return 0.0
-        total = float(self._weights.sum())
-        return float(self._weights[self._steady()].sum()) / total if total else 0.0
 
 
 @dataclass
@@ -194,6 +129,7 @@ class GateDecision:
     urgent: bool = True  # motion, an open track or a forced frame; False for an idle check only
     changes: np.ndarray | None = None  # where the picture changed (bool, grey-copy size): tiles look here
     steady: float = 0.0  # share of the zones' region learned as moving steadily (water, rain)
+    since: np.ndarray | None = None  # an idle check: where the picture changed since the last analysis (bool)
 
 
 class SceneWatch:
@@ -219,8 +155,13 @@ class SceneWatch:
         phase: float | None = None,
         idle_stretch: Callable[[], float] = lambda: 1.0,
         learn: bool = True,
+        unchanged_max_s: float = 0.0,
     ) -> None:
         self.idle_interval_s = float(idle_interval_s)
+        # an idle check of a picture unchanged since the last analysis is skipped until this old
+        # (0: never skipped)
+        self.unchanged_max_s = float(unchanged_max_s)
+        self.analysed: np.ndarray | None = None  # the picture the detector was last given
         self.idle_stretch = idle_stretch  # > 1 while an overloaded agent sheds idle checks
         self.active = active  # True while the camera has a tracked object inside a zone
         self.regions = list(regions) if regions else None  # where motion opens the gate (None: anywhere)
@@ -286,16 +227,48 @@ class SceneWatch:
         self.prev = picture
         tamper = self._tamper(small_from_grey(picture, TAMPER_WIDTH), t)
         urgent = first or unusual >= self.min_changed or self._force.is_set() or self.active()
-        analyse = urgent or t - self.last_analysed >= self.idle_interval_s * self.idle_stretch()
+        idle, since = (False, None) if urgent else self._idle_check(picture, t)
+        analyse = urgent or idle
         if analyse:
-            self.last_analysed = t
+            self.last_analysed, self.analysed = t, picture
             self._force.clear()
         if first:
             # Cameras started together would re-check together, a burst every idle interval that
             # makes busy cameras drop frames: start each one's idle clock at a random phase.
             self.last_analysed = t - self.phase * self.idle_interval_s
         steady = self.steady.steady_share() if self.steady is not None else 0.0
-        return GateDecision(analyse, motion, tamper, urgent, changes, steady)
+        # an idle check's tiles look where the picture changed since it was last analysed
+        looked = since if since is not None and _blobs(since) else changes
+        return GateDecision(analyse, motion, tamper, urgent, looked, steady, since if idle else None)
+
+    def _idle_check(self, picture: np.ndarray, t: float) -> tuple[bool, np.ndarray | None]:
+        """Whether a quiet camera's idle check runs now, and where its picture changed since the
+        picture the detector last saw (None: cannot be told). It runs when due and that picture
+        changed, or `unchanged_max_s` after the last analysis: on the same picture the detector
+        would find what it found."""
+        age = t - self.last_analysed
+        if age < self.idle_interval_s * self.idle_stretch():
+            return False, None
+        ref = self.analysed
+        if self.idle_interval_s <= 0 or self.unchanged_max_s <= 0 or ref is None or ref.shape != picture.shape:
+            return True, None
+        since, n = self._changed_since(picture, ref)
+        return n >= self.min_changed or age >= self.unchanged_max_s, since
+
+    def _changed_since(self, picture: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, float]:
+        """Where `picture` differs from `ref` inside the zones' region, and how much: calm cells at
+        IDLE_CHANGE_LEVEL in blobs; water and rain only beyond what their cell usually does, at the
+        gate's own level."""
+        diff = np.abs(picture - ref)
+        fine = diff > IDLE_CHANGE_LEVEL
+        if self._mask is not None:
+            fine &= self._mask
+        restless = self.steady.restless() if self.steady is not None else None
+        excess = None if self.steady is None else self.steady.unusual_cells(diff > CHANGE_LEVEL, self._mask)
+        if restless is None or excess is None:
+            return fine, _blobs(fine)
+        calm = fine & ~cell_pixels(restless, fine.shape)
+        return calm | (fine & cell_pixels(excess > 0, fine.shape)), _blobs(calm) + float(excess.sum())
 
     def _tamper(self, small: np.ndarray, t: float) -> str | None:
         if self._accept.is_set():

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..config.models import AgentConfig, TileGrid, Tiles, ZoneFile
 from ..frames import Detections, Frame, iou_matrix
-from .motion import MIN_CHANGED_PIXELS
+from .motion import MIN_CHANGED_PIXELS, blobs
 from .overload import OverloadPolicy
 
 Tile = tuple[int, int, int, int]  # x1, y1, x2, y2 in stream pixels
@@ -37,6 +37,10 @@ Tile = tuple[int, int, int, int]  # x1, y1, x2, y2 in stream pixels
 AUTO_MIN_SHRINK = 2.0  # auto tiles a stream the full frame shrinks at least this much into the model input
 AUTO_OVERLAP = 0.25
 AUTO_SWEEP_S = 10.0
+# The sweep passes over a tile whose picture has not changed since it last ran (a quiet camera's
+# idle checks tell where it changed), but runs each at least this often: what a tile could find
+# that leaves no change a blob (a faint object that came with the light) is found this late.
+SWEEP_UNCHANGED_MAX_S = 60.0
 NMS_IOU = 0.5
 INSIDE = 0.8  # share of a box inside a better-scored box of its class that makes it the same object
 SEAM_PX = 2.0  # a box this close to a tile's inner side was cut by it
@@ -198,6 +202,8 @@ class CameraTiles:
     _owed: float = 0.0  # sweep tiles due and not yet run (a fraction of one carries over)
     _next: int = 0  # the sweep's next tile, round the layout
     _held: dict[Tile, float] = field(default_factory=dict)  # tile -> media time it runs until
+    _swept: dict[Tile, float] = field(default_factory=dict)  # tile -> media time the sweep last ran it
+    _changed: set[Tile] = field(default_factory=set)  # tiles whose picture changed since the sweep ran them
     _seen: tuple[float, np.ndarray] | None = None  # (media time, grown boxes) the full frame saw large
     detected: int = 0  # tiles of this camera detected so far
 
@@ -217,6 +223,7 @@ class CameraTiles:
         t = frame.media_time
         if not tiles:
             return []
+        self._note_change(frame, tiles)
         sweep = self._sweep(tiles, t, shed_sweep)
         seen = self._seen[1] if self._seen and 0 <= t - self._seen[0] <= EXPLAINED_FOR_S else None
         moving = _moving(frame, tiles, seen)
@@ -232,15 +239,30 @@ class CameraTiles:
         last, self._last_t = self._last_t, t
         if last is None or t < last:
             self._owed, self._next = (self.phase * len(tiles) if last is None else 0.0), 0
+            self._swept.update((tile, t) for tile in tiles)
+            self._changed.clear()
             return list(tiles)
         if shed:
             return []  # nothing owed piles up while overloaded: the sweep resumes at its pace after
         self._owed = min(self._owed + len(tiles) * (t - last) / self.sweep_s, float(len(tiles)))
         k = int(self._owed + 1e-9)
         self._owed -= k
-        out = [tiles[(self._next + i) % len(tiles)] for i in range(k)]
+        due = [tiles[(self._next + i) % len(tiles)] for i in range(k)]
         self._next = (self._next + k) % len(tiles)
+        # passing over an unchanged tile is its turn: the sweep keeps its pace, only cheaper
+        out = [tile for tile in due if tile in self._changed or t - self._swept.get(tile, -math.inf) >= SWEEP_UNCHANGED_MAX_S]
+        for tile in out:
+            self._swept[tile] = t
+            self._changed.discard(tile)
         return out
+
+    def _note_change(self, frame: Frame, tiles: list[Tile]) -> None:
+        """Which tiles' picture changed: where an idle check's picture differs from the camera's
+        last analysed one; all of them on any other frame (motion, a track, a first look)."""
+        if frame.urgent or frame.since is None:
+            self._changed.update(tiles)
+        else:
+            self._changed.update(_changed_tiles(blobs(frame.since), tiles, frame))
 
     def full_frame(self, dets: Detections, frame: Frame) -> None:
         """The full frame's own detections of this frame: those it sees large explain the change
@@ -273,6 +295,14 @@ class CameraTiles:
             self._held[tile] = t + self.sweep_s
 
 
+def _changed_tiles(changes: np.ndarray, tiles: Sequence[Tile], frame: Frame) -> list[Tile]:
+    """Tiles holding at least MIN_CHANGED_PIXELS of `changes` (a bool map at its own small size)."""
+    sx, sy = changes.shape[1] / frame.width, changes.shape[0] / frame.height
+    return [(x1, y1, x2, y2) for x1, y1, x2, y2 in tiles
+            if int(np.count_nonzero(changes[int(y1 * sy): math.ceil(y2 * sy), int(x1 * sx): math.ceil(x2 * sx)]))
+            >= MIN_CHANGED_PIXELS]
+
+
 def _moving(frame: Frame, tiles: Sequence[Tile], seen: np.ndarray | None = None) -> list[Tile]:
     """Tiles where the motion gate saw an object-sized change (all of them without a change map:
     a frame the gate did not see) that no box in `seen` (frame pixels: objects the full frame
@@ -286,9 +316,7 @@ def _moving(frame: Frame, tiles: Sequence[Tile], seen: np.ndarray | None = None)
     sx, sy = changes.shape[1] / frame.width, changes.shape[0] / frame.height
     for x1, y1, x2, y2 in seen if seen is not None else ():
         changes[max(0, int(y1 * sy)): max(0, math.ceil(y2 * sy)), max(0, int(x1 * sx)): max(0, math.ceil(x2 * sx))] = 0
-    out = [(x1, y1, x2, y2) for x1, y1, x2, y2 in tiles
-           if int(np.count_nonzero(changes[int(y1 * sy): math.ceil(y2 * sy), int(x1 * sx): math.ceil(x2 * sx)]))
-           >= MIN_CHANGED_PIXELS]
+    out = _changed_tiles(changes, tiles, frame)
     return [] if len(out) > max(2, GLOBAL_SHARE * len(tiles)) else out
 
 

@@ -132,7 +132,8 @@ class FrameGate:
         if decision.urgent:
             self.last_urgent = t
         out = Frame(self.camera, self.seq, t, wall(t), frame.to_ndarray(format="bgr24"), decision.motion,
-                    urgent=decision.urgent, changes=decision.changes)
+                    urgent=decision.urgent, changes=decision.changes,
+                    since=decision.since)
         self.seq += 1
         if decision.tamper != self.tamper:
             self.tamper = decision.tamper

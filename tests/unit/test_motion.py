@@ -166,3 +166,49 @@ def test_motion_away_from_the_zones_does_not_open_the_gate():
     frames = _walk_720p(noise=6.0)
     opened = [i for i, f in enumerate(frames) if watch.observe(small_from_bgr(f), 0.2 * i).analyse]
     assert opened == [0]
+
+
+def _fade_in(seconds: float = 12.0, fps: float = 5.0, start: float = 1.0, until: float = 3.0, most: float = 0.6):
+    """(t, 720p frame, truth box): the still rail scene with sensor noise; a 40 px person fades in
+    between `start` and `until` to `most` of their contrast (haze lifting, dusk light on them), so
+    no two samples differ by the motion gate's level, then stays."""
+    from tests.data.scenes import compose, cutout
+
+    bg = cv2.resize(scene(), (1280, 720), interpolation=cv2.INTER_CUBIC).astype(np.float32)
+    person, box = compose(bg.astype(np.uint8), cutout("dan1"), 560, 310, 40)
+    rng = np.random.default_rng(11)
+    for i in range(int(seconds * fps)):
+        t = i / fps
+        a = most * min(1.0, max(0.0, (t - start) / (until - start)))
+        img = bg * (1 - a) + person.astype(np.float32) * a + rng.normal(0, 3.0, bg.shape)
+        yield t, np.clip(img, 0, 255).astype(np.uint8), box
+
+
+def test_a_quiet_unchanged_picture_is_not_checked_again_until_unchanged_max_s():
+    """An idle check of the picture the detector saw last finds what it found: with sensor noise
+    and nothing else, a still camera is analysed every `unchanged_max_s`, not every idle interval."""
+    frames = _walk_720p(noise=3.0, seconds=24.0, person_px=0)
+    for max_s, expected in ((10.0, [0.0, 10.0, 20.0]), (0.0, list(np.arange(0.0, 24.0, 2.0)))):
+        watch = SceneWatch(idle_interval_s=2.0, regions=FAR_TRACK, phase=0.0, unchanged_max_s=max_s)
+        analysed = [0.2 * i for i, f in enumerate(frames) if watch.observe(small_from_bgr(f), 0.2 * i).analyse]
+        assert np.allclose(analysed, expected), (max_s, analysed)
+
+
+def test_a_faint_arrival_the_motion_gate_misses_is_checked_at_the_next_idle_check():
+    """The person fades in too slowly for the gate (no two samples differ enough), but the picture
+    differs from the one last analysed: each idle check runs while it does, its change map (what
+    the tiles look at) on the person, and none once the picture is still again."""
+    watch = SceneWatch(idle_interval_s=2.0, regions=FAR_TRACK, phase=0.0, unchanged_max_s=10.0)
+    analysed = {}
+    for t, frame, box in _fade_in():
+        decision = watch.observe(small_from_bgr(frame), t)
+        assert not decision.urgent or t == 0.0, t
+        if decision.analyse:
+            analysed[round(t, 1)] = decision
+    assert list(analysed) == [0.0, 2.0, 4.0]
+    x1, y1, x2, y2 = box
+    for t in (2.0, 4.0):
+        changes = analysed[t].changes
+        sy, sx = changes.shape[0] / 720, changes.shape[1] / 1280
+        inside = changes[int(y1 * sy): int(np.ceil(y2 * sy)), int(x1 * sx): int(np.ceil(x2 * sx))]
+        assert inside.sum() >= 3 and inside.sum() >= 0.8 * changes.sum(), (t, inside.sum(), changes.sum())

@@ -305,3 +305,30 @@ def test_an_overloaded_box_sheds_the_sweep_but_keeps_moving_tiles():
     assert cam.select(frame_at(late + 0.2, moving), shed_sweep=True) == [tiles[-1]]
     # relieved: the sweep resumes at its pace, a tile at a time, nothing piled up while shed
     assert [len(cam.select(frame_at(late + 0.4 + i / 5, still))) for i in range(13)] == [0] * 12 + [1]
+
+
+def idle_at(t: float, since: np.ndarray) -> Frame:
+    """A quiet camera's idle check: `since` is where its picture changed since its last analysis."""
+    frame = frame_at(t, since)
+    frame.urgent, frame.since = False, since
+    return frame
+
+
+def test_the_sweep_passes_over_tiles_whose_picture_has_not_changed_but_runs_each_every_minute():
+    """A still camera's idle checks every 10 s: a tile runs again once the picture in it changed,
+    or SWEEP_UNCHANGED_MAX_S after it last ran; motion or a track (an urgent frame) counts as a
+    change everywhere, as before."""
+    from edge_agent.detect.tiles import SWEEP_UNCHANGED_MAX_S
+
+    cam = CameraTiles("auto", LOWER_HALF, (416, 416), phase=0.0)
+    tiles = cam.tiles((1280, 720))
+    still = np.zeros((180, 320), bool)
+    assert SWEEP_UNCHANGED_MAX_S == 60.0 and cam.select(frame_at(0.0, None)) == tiles
+    assert [cam.select(idle_at(t, still)) for t in (10.0, 20.0, 30.0, 40.0, 50.0)] == [[]] * 5
+    assert cam.select(idle_at(60.0, still)) == tiles
+    arrived = still.copy()
+    arrived[146:153, 300:303] = True  # something far at x 1200-1212 px: only the last tile holds it
+    assert cam.select(idle_at(70.0, arrived)) == [tiles[-1]]
+    assert cam.select(idle_at(80.0, still)) == []
+    cam.select(frame_at(82.0, still))  # an urgent frame: the sweep cannot tell what changed
+    assert cam.select(idle_at(90.0, still)) == tiles
