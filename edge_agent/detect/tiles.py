@@ -8,7 +8,9 @@ an object smaller than the overlap lies whole inside some tile. The full frame s
 finds what is too big for a tile.
 
 Which tiles run on a frame (the cost): those where the motion gate saw change, those that found
-an object lately (a moored vessel, a person who stopped), and every tile once per sweep (spread
+an object of a class its zones watch lately (a moored vessel, a person who stopped) that the full
+frame does not find surely itself (scored EXPLAINS_SCORE or more: then the tile is let go), and
+every tile once per sweep (spread
 over the sweep's frames, a tile or two at a time), so a still object is found at all. Change
 that an object the full frame already sees large and surely explains (a near walker) opens no
 tile: tiles are for what the full frame would lose, and without this one busy camera's tiles cost
@@ -206,6 +208,7 @@ class CameraTiles:
     _changed: set[Tile] = field(default_factory=set)  # tiles whose picture changed since the sweep ran them
     _seen: tuple[float, np.ndarray] | None = None  # (media time, grown boxes) the full frame saw large
     detected: int = 0  # tiles of this camera detected so far
+    _watched: set[str] | None = None  # the class names its zones and lines judge
 
     @property
     def sweep_s(self) -> float:
@@ -224,18 +227,20 @@ class CameraTiles:
         if not tiles:
             return []
         self._note_change(frame, tiles)
-        sweep = self._sweep(tiles, t, shed_sweep)
+        sweep = self._sweep(tiles, t, shed_sweep, frame.urgent)
         seen = self._seen[1] if self._seen and 0 <= t - self._seen[0] <= EXPLAINED_FOR_S else None
         moving = _moving(frame, tiles, seen)
         chosen = [tile for tile in tiles if tile in sweep or t <= self._held.get(tile, -math.inf) or tile in moving]
         self.detected += len(chosen)
         return chosen
 
-    def _sweep(self, tiles: list[Tile], t: float, shed: bool) -> list[Tile]:
+    def _sweep(self, tiles: list[Tile], t: float, shed: bool, urgent: bool = False) -> list[Tile]:
         """The sweep's share of this frame: every tile once per `sweep_s`, spread evenly over the
         frames analysed (all of a 720p camera's 8 tiles in one batch held the detector for half a
         second, and a busy camera's next frames were replaced behind it); all of them on the
-        camera's first frame and when its media time goes back (a new connection)."""
+        camera's first frame and when its media time goes back (a new connection). An urgent frame
+        takes one at most: its camera's next frame comes a sample later and waits for its tiles,
+        while a camera quiet for a while owes several (the rest carries over)."""
         last, self._last_t = self._last_t, t
         if last is None or t < last:
             self._owed, self._next = (self.phase * len(tiles) if last is None else 0.0), 0
@@ -246,6 +251,7 @@ class CameraTiles:
             return []  # nothing owed piles up while overloaded: the sweep resumes at its pace after
         self._owed = min(self._owed + len(tiles) * (t - last) / self.sweep_s, float(len(tiles)))
         k = int(self._owed + 1e-9)
+        k = min(k, 1) if urgent else k
         self._owed -= k
         due = [tiles[(self._next + i) % len(tiles)] for i in range(k)]
         self._next = (self._next + k) % len(tiles)
@@ -285,6 +291,16 @@ class CameraTiles:
         cx, cy, seen = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, self._seen[1]
         return bool(((seen[:, 0] <= cx) & (cx <= seen[:, 2]) & (seen[:, 1] <= cy) & (cy <= seen[:, 3])).any())
 
+    def watches(self, name: str) -> bool:
+        """A zone or line of this camera judges objects of class `name` (a tile holds only for those)."""
+        if self._watched is None:
+            self._watched = {label for rule in [*self.rules.zones, *self.rules.lines] for label in rule.labels}
+        return name in self._watched
+
+    def release(self, tile: Tile) -> None:
+        """What the tile found the full frame sees surely too: it runs again only when due."""
+        self._held.pop(tile, None)
+
     def found(self, tile: Tile, box: np.ndarray, t: float) -> None:
         """An object from this tile is in the merged result: keep running the tile for a sweep's
         time, if the object is small (one the full frame would lose; a larger one is its job) and
@@ -293,6 +309,18 @@ class CameraTiles:
         if max(box[2] - box[0], box[3] - box[1]) <= overlap * max(tile[2] - tile[0], tile[3] - tile[1]) \
                 and not self._part_of_seen(box, t):
             self._held[tile] = t + self.sweep_s
+
+
+def _seen_in(sure: Detections, box: np.ndarray, cls: int) -> bool:
+    """`box` is an object of `sure` (the full frame's sure boxes): same class, overlapping as NMS or
+    one mostly inside the other."""
+    same = sure[sure.class_id == cls]
+    if not len(same):
+        return False
+    iou = iou_matrix(box[None, :], same.xyxy)[0]
+    area, areas = float(np.prod(box[2:] - box[:2])), same.area.astype(np.float64)
+    inter = iou * (area + areas) / (1.0 + iou)
+    return bool(((iou > NMS_IOU) | (inter >= INSIDE * np.minimum(area, areas))).any())
 
 
 def _changed_tiles(changes: np.ndarray, tiles: Sequence[Tile], frame: Frame) -> list[Tile]:
@@ -349,10 +377,20 @@ class Tiling:
         self.tiles += len(tiles)
         if cam is not None:
             cam.full_frame(results[0], frame)
-        merged, source = merge([results[0]] + [from_tile(d, tile, size) for tile, d in zip(tiles, results[1:])])
-        for s, box in zip(source.tolist(), merged.xyxy):
-            if s and cam is not None:
+        parts = [results[0]] + [from_tile(d, tile, size) for tile, d in zip(tiles, results[1:])]
+        merged, source = merge(parts)
+        if cam is None:
+            return merged
+        sure = results[0][results[0].confidence >= EXPLAINS_SCORE]
+        for s, box, cls, name in zip(source.tolist(), merged.xyxy, merged.class_id.tolist(), merged.class_name):
+            if s and cam.watches(name) and not _seen_in(sure, box, cls):
                 cam.found(tiles[s - 1], box, frame.media_time)
+        for tile, found in zip(tiles, parts[1:]):
+            # a tile that finds only what no zone watches, or what the full frame finds surely too
+            # (a near walker), is let go: held, it cost a busy camera a picture on every frame
+            if len(found) and not any(cam.watches(name) and not _seen_in(sure, box, cls)
+                                      for box, cls, name in zip(found.xyxy, found.class_id.tolist(), found.class_name)):
+                cam.release(tile)
         return merged
 
     def detect(self, detector: Any, frames: Sequence[Frame]) -> list[Detections]:
