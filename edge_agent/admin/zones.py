@@ -7,7 +7,7 @@ import argparse
 
 from ..config.models import Tiles
 from ..config.render import cli_zones as render_zones
-from ..detect.tiles import camera_setting, planner
+from ..detect.tile_layout import camera_setting, planner
 
 
 def _setting_and_model(args: argparse.Namespace) -> tuple[Tiles, str]:

@@ -37,7 +37,8 @@ import numpy as np
 from ..frames import Detections, Frame
 from ..health import Health
 from .overload import OverloadPolicy
-from .tiles import Tile, Tiling, crop
+from .tile_layout import Tile
+from .tiles import Tiling, crop
 
 log = logging.getLogger(__name__)
 

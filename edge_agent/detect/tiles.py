@@ -24,20 +24,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
 
-from ..config.models import AgentConfig, TileGrid, Tiles, ZoneFile
+from ..config.models import TileGrid, Tiles, ZoneFile
 from ..frames import Detections, Frame, iou_matrix
 from .motion import MIN_CHANGED_PIXELS, blobs
 from .overload import OverloadPolicy
+from .tile_layout import AUTO_OVERLAP, Tile, plan
 
-Tile = tuple[int, int, int, int]  # x1, y1, x2, y2 in stream pixels
 
-AUTO_MIN_SHRINK = 2.0  # auto tiles a stream the full frame shrinks at least this much into the model input
-AUTO_OVERLAP = 0.25
 AUTO_SWEEP_S = 10.0
 # The sweep passes over a tile whose picture has not changed since it last ran (a quiet camera's
 # idle checks tell where it changed), but runs each at least this often: what a tile could find
@@ -47,7 +45,6 @@ NMS_IOU = 0.5
 INSIDE = 0.8  # share of a box inside a better-scored box of its class that makes it the same object
 SEAM_PX = 2.0  # a box this close to a tile's inner side was cut by it
 GLOBAL_SHARE = 0.5  # change in more than this share of a camera's tiles is the whole picture's, not an object's
-MAP_SCALE = 8  # the map of where zones are is this many times smaller than the frame
 # A full-frame box this many model-input pixels long (a person about 150 px tall in 720p, at
 # 416 px input) is one the full frame finds without help: the change around it is its own.
 FULL_FRAME_SEES_PX = 48.0
@@ -58,83 +55,6 @@ EXPLAINS_SCORE = 0.4
 EXPLAINS_MAX_AREA = 0.25
 EXPLAINED_GROW = 0.25  # grown by this share of its size on each side: where it moves to by the next sample
 EXPLAINED_FOR_S = 1.0  # the last frame's boxes explain change for this long (media time)
-
-
-def _spans(lo: float, hi: float, size: int, overlap: float, limit: int) -> list[tuple[int, int]]:
-    """[start, end) of tiles of `size` covering lo..hi inside 0..limit, spread evenly, neighbours
-    sharing at least `overlap` of a tile."""
-    size = min(size, limit)
-    if hi - lo <= size:
-        start = min(max(0, round((lo + hi - size) / 2)), limit - size)
-        return [(start, start + size)]
-    step = size * (1.0 - overlap)
-    n = math.ceil((hi - lo - size) / step - 1e-9) + 1
-    starts = [min(max(0, round(lo + i * (hi - lo - size) / (n - 1))), limit - size) for i in range(n)]
-    return [(s, s + size) for s in starts]
-
-
-def near_zones(rules: ZoneFile, frame: tuple[int, int], grow_px: float) -> np.ndarray:
-    """Where objects that tiles are for can be: the zones and lines grown by `grow_px` (a small
-    person's head above the track bed), as a bool map at 1/MAP_SCALE of the frame."""
-    w, h = max(1, frame[0] // MAP_SCALE), max(1, frame[1] // MAP_SCALE)
-    near = np.zeros((h, w), np.uint8)
-    for zone in rules.zones:
-        cv2.fillPoly(near, [np.rint(np.asarray(zone.polygon) * (w - 1, h - 1)).astype(np.int32)], 1)
-    for line in rules.lines:
-        a, b = (tuple(int(v) for v in np.rint(np.asarray(p) * (w - 1, h - 1))) for p in line.points)
-        cv2.line(near, a, b, 1, 1)
-    grow = 2 * round(grow_px / MAP_SCALE) + 1
-    return cv2.dilate(near, np.ones((grow, grow), np.uint8)) > 0
-
-
-def layout(near: np.ndarray, frame: tuple[int, int], tile: tuple[int, int], overlap: float) -> list[Tile]:
-    """Tiles of `tile` (w, h) pixels over the bounding box of `near` (a bool map of the frame at
-    any scale) on a `frame` (w, h) picture; tiles over none of it (the sky above a rail's far
-    end, the gap between two far-apart zones) are left out."""
-    ys, xs = np.nonzero(near)
-    if not len(xs):
-        return []
-    w, h = frame
-    sx, sy = near.shape[1] / w, near.shape[0] / h
-    cols = _spans(xs.min() / sx, (xs.max() + 1) / sx, tile[0], overlap, w)
-    rows = _spans(ys.min() / sy, (ys.max() + 1) / sy, tile[1], overlap, h)
-    out = []
-    for y1, y2 in rows:
-        for x1, x2 in cols:
-            cell = near[int(y1 * sy): math.ceil(y2 * sy), int(x1 * sx): math.ceil(x2 * sx)]
-            if cell.any() and (x1, y1, x2, y2) not in out:
-                out.append((x1, y1, x2, y2))
-    return out
-
-
-def plan(setting: Tiles, rules: ZoneFile, frame: tuple[int, int], input_size: tuple[int, int] | None) -> list[Tile]:
-    """The tiles a camera's setting gives on a frame of this size (none: full frame only)."""
-    if setting == "off":
-        return []
-    if isinstance(setting, TileGrid):
-        tile, overlap = (setting.size, setting.size), setting.overlap
-    elif input_size is None or max(frame[0] / input_size[0], frame[1] / input_size[1]) < AUTO_MIN_SHRINK:
-        return []  # the full frame already shows small objects at half their size or more
-    else:
-        tile, overlap = input_size, AUTO_OVERLAP
-    # Tiles are for objects no bigger than the overlap (larger ones are the full frame's): a zone
-    # grown by that much holds every box such an object standing in it can have.
-    return layout(near_zones(rules, frame, overlap * max(tile)), frame, tile, overlap)
-
-
-def camera_setting(cfg: AgentConfig, camera: str) -> Tiles:
-    """A camera's tiles setting: its own `tiles`, else `detector.tiles`."""
-    cam = next((c for c in cfg.cameras if c.id == camera), None)
-    return (cam.tiles if cam else None) or cfg.detector.tiles
-
-
-def planner(setting: Tiles, model: str) -> Callable[[ZoneFile, tuple[int, int]], list[Tile]]:
-    """`plan` for one setting and model, as `edge-agent zones render` draws the tiles and the zone
-    editor shows them: the model's input size from its manifest entry (else its loaded file)."""
-    from .registry import input_size
-
-    size = input_size(model)
-    return lambda rules, frame: plan(setting, rules, frame, size)
 
 
 def _concat(parts: Sequence[Detections]) -> Detections:

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from ..config.loader import zones_path
 from ..config.models import AgentConfig, ZoneFile
-from ..detect.tiles import camera_setting, planner
+from ..detect.tile_layout import camera_setting, planner
 from ..errors import EdgeAgentError
 from ..rules.explain import explain
 from ..web.app import COOKIE, Web, WebOptions

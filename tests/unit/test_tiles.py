@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from edge_agent.config.models import TileGrid, Zone, ZoneFile
-from edge_agent.detect.tiles import CameraTiles, Tiling, from_tile, layout, merge, near_zones, plan
+from edge_agent.detect.tile_layout import layout, near_zones, plan
+from edge_agent.detect.tiles import CameraTiles, Tiling, from_tile, merge
 from edge_agent.frames import Detections, Frame
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
