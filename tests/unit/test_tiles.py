@@ -35,7 +35,7 @@ LOWER_HALF = zone_file([(0.0, 0.65), (1.0, 0.65), (1.0, 1.0), (0.0, 1.0)])
 
 
 def dets(rows: list[tuple[float, float, float, float, float, int]]) -> Detections:
-    names = {0: "person", 8: "boat"}
+    names = {0: "person", 8: "boat", 13: "bench"}
     return Detections(xyxy=[r[:4] for r in rows], confidence=[r[4] for r in rows], class_id=[r[5] for r in rows],
                       data={"class_name": np.array([names[r[5]] for r in rows], dtype=object)})
 
@@ -338,3 +338,27 @@ def test_the_sweep_passes_over_tiles_whose_picture_has_not_changed_but_runs_each
     assert cam.select(idle_at(80.0, still)) == []
     cam.select(frame_at(82.0, still))  # an urgent frame: the sweep cannot tell what changed
     assert cam.select(idle_at(90.0, still)) == tiles
+
+
+def test_a_tile_holds_for_what_the_zones_watch_and_the_full_frame_does_not_find_surely():
+    """On the capacity bench a static thing of a class no zone watches kept a busy camera's tile
+    running on every frame. A tile holds for a small person (the zones watch people) the full frame
+    misses; not for a bench; and it is let go once the full frame finds its person surely itself."""
+    tiling = Tiling((416, 416))
+    tiling.set_camera("cam", "auto", LOWER_HALF)
+    cam = tiling.cameras["cam"]
+    tiles = cam.tiles((1280, 720))
+    still = np.zeros((180, 320), bool)
+    assert cam.select(frame_at(0.0, None)) == tiles
+    x0, y0 = tiles[-1][:2]
+    person = (1000 - x0, 600 - y0, 1020 - x0, 640 - y0, 0.7, 0)  # 20x40 px at x 1000, in the last tile's pixels
+    bench = (10, 10, 60, 50, 0.6, 13)  # in the first tile
+    found = [dets([bench])] + [dets([])] * (len(tiles) - 2) + [dets([person])]
+    tiling.merge_frame(frame_at(0.0, None), tiles, [dets([])] + found)
+    assert cam.select(frame_at(0.2, still), True) == [tiles[-1]]
+    unsure = dets([(998, 598, 1022, 642, 0.3, 0)])  # the full frame's own box, scored under EXPLAINS_SCORE
+    tiling.merge_frame(frame_at(0.2, still), [tiles[-1]], [unsure, dets([person])])
+    assert cam.select(frame_at(0.4, still), True) == [tiles[-1]]
+    sure = dets([(998, 598, 1022, 642, 0.5, 0)])
+    tiling.merge_frame(frame_at(0.4, still), [tiles[-1]], [sure, dets([person])])
+    assert cam.select(frame_at(0.6, still), True) == []

@@ -225,3 +225,18 @@ def test_straddlers_sit_between_two_level_stronger_boxes():
     assert not straddlers(dets(near, woman, (box(210, 360, 40, 80), 0.5, PERSON)), np.array([2]), 0.75)[0]
     # only one stronger box beside it: nothing to straddle
     assert not straddlers(dets(man, between), np.array([1]), 0.75)[0]
+
+
+def test_a_weaker_second_box_of_a_tracked_person_starts_no_track_but_a_neighbour_does():
+    """rain_shake_rail's boxes at 2.0 s: the whole walker at 0.60 continuing track 1 and a
+    shoulder-to-knee box of the same walker at 0.39 (IoU 0.42) beside it. Under a zone's 0.35
+    floor the second box started track 3, and the walker alarmed twice. A person beside them
+    (IoU 0.1) still gets a track of their own."""
+    tr = Tracker(high_score=0.35, low_score=0.1)
+    walker = [732.8, 188.3, 786.3, 288.6]
+    assert ids(tr, 1.8, ([728.2, 190.5, 791.7, 291.9], 0.6, PERSON)) == [1]
+    assert ids(tr, 2.0, (walker, 0.6, PERSON), ([697.9, 186.4, 772.3, 283.0], 0.39, PERSON)) == [1, -1]
+    assert set(tr.tracks) == {1}
+    neighbour = [778.0, 190.0, 830.0, 290.0]
+    got = ids(tr, 2.2, (walker, 0.6, PERSON), (neighbour, 0.39, PERSON))
+    assert got[0] == 1 and got[1] not in (-1, 1)
