@@ -85,6 +85,16 @@ def from_tile(dets: Detections, tile: Tile, frame: tuple[int, int]) -> Detection
     return kept
 
 
+def same_object(a: Detections, b: Detections) -> np.ndarray:
+    """[i, j]: box i of `a` is box j of `b`'s object: the same class, and overlapping as NMS does
+    or lying mostly inside it (a hull inside its whole boat)."""
+    iou = iou_matrix(a.xyxy, b.xyxy)
+    area_a, area_b = a.area.astype(np.float64), b.area.astype(np.float64)
+    inter = iou * (area_a[:, None] + area_b[None, :]) / (1.0 + iou)  # from IoU = I / (A + B - I)
+    inside = inter / np.maximum(area_a[:, None], 1e-9)  # share of box i inside box j
+    return ((iou > NMS_IOU) | (inside >= INSIDE)) & (a.class_id[:, None] == b.class_id[None, :])
+
+
 def merge(parts: Sequence[Detections]) -> tuple[Detections, np.ndarray]:
     """One `Detections` from the full frame's and the tiles' (all in frame pixels), and for each
     kept row the index of the part it came from."""
@@ -92,12 +102,7 @@ def merge(parts: Sequence[Detections]) -> tuple[Detections, np.ndarray]:
     source = np.concatenate([np.full(len(p), i) for i, p in enumerate(parts)]) if parts else np.zeros(0, int)
     if len(both) == 0:
         return both, source
-    iou = iou_matrix(both.xyxy, both.xyxy)
-    area = both.area.astype(np.float64)
-    inter = iou * (area[:, None] + area[None, :]) / (1.0 + iou)  # from IoU = I / (A + B - I)
-    inside = inter / np.maximum(area[:, None], 1e-9)  # [i, j]: share of box i inside box j
-    same = (iou > NMS_IOU) | (inside >= INSIDE)
-    same &= both.class_id[:, None] == both.class_id[None, :]
+    same = same_object(both, both)
     keep: list[int] = []
     for i in np.argsort(-both.confidence, kind="stable"):
         if not any(same[i, k] for k in keep):
@@ -211,11 +216,15 @@ class CameraTiles:
         cx, cy, seen = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, self._seen[1]
         return bool(((seen[:, 0] <= cx) & (cx <= seen[:, 2]) & (seen[:, 1] <= cy) & (cy <= seen[:, 3])).any())
 
-    def watches(self, name: str) -> bool:
-        """A zone or line of this camera judges objects of class `name` (a tile holds only for those)."""
+    def tile_objects(self, dets: Detections, sure: Detections) -> np.ndarray:
+        """Which of `dets` a tile is needed for: a class this camera's zones or lines judge, and
+        not an object of `sure` (the full frame's boxes scored EXPLAINS_SCORE or more), either way."""
         if self._watched is None:
             self._watched = {label for rule in [*self.rules.zones, *self.rules.lines] for label in rule.labels}
-        return name in self._watched
+        watched = np.array([name in self._watched for name in dets.class_name], bool)
+        if not len(dets) or not len(sure):
+            return watched
+        return watched & ~(same_object(dets, sure).any(axis=1) | same_object(sure, dets).any(axis=0))
 
     def release(self, tile: Tile) -> None:
         """What the tile found the full frame sees surely too: it runs again only when due."""
@@ -229,18 +238,6 @@ class CameraTiles:
         if max(box[2] - box[0], box[3] - box[1]) <= overlap * max(tile[2] - tile[0], tile[3] - tile[1]) \
                 and not self._part_of_seen(box, t):
             self._held[tile] = t + self.sweep_s
-
-
-def _seen_in(sure: Detections, box: np.ndarray, cls: int) -> bool:
-    """`box` is an object of `sure` (the full frame's sure boxes): same class, overlapping as NMS or
-    one mostly inside the other."""
-    same = sure[sure.class_id == cls]
-    if not len(same):
-        return False
-    iou = iou_matrix(box[None, :], same.xyxy)[0]
-    area, areas = float(np.prod(box[2:] - box[:2])), same.area.astype(np.float64)
-    inter = iou * (area + areas) / (1.0 + iou)
-    return bool(((iou > NMS_IOU) | (inter >= INSIDE * np.minimum(area, areas))).any())
 
 
 def _changed_tiles(changes: np.ndarray, tiles: Sequence[Tile], frame: Frame) -> list[Tile]:
@@ -302,14 +299,13 @@ class Tiling:
         if cam is None:
             return merged
         sure = results[0][results[0].confidence >= EXPLAINS_SCORE]
-        for s, box, cls, name in zip(source.tolist(), merged.xyxy, merged.class_id.tolist(), merged.class_name):
-            if s and cam.watches(name) and not _seen_in(sure, box, cls):
+        for s, box, lost in zip(source.tolist(), merged.xyxy, cam.tile_objects(merged, sure)):
+            if s and lost:
                 cam.found(tiles[s - 1], box, frame.media_time)
         for tile, found in zip(tiles, parts[1:]):
             # a tile that finds only what no zone watches, or what the full frame finds surely too
             # (a near walker), is let go: held, it cost a busy camera a picture on every frame
-            if len(found) and not any(cam.watches(name) and not _seen_in(sure, box, cls)
-                                      for box, cls, name in zip(found.xyxy, found.class_id.tolist(), found.class_name)):
+            if len(found) and not cam.tile_objects(found, sure).any():
                 cam.release(tile)
         return merged
 
