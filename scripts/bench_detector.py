@@ -99,6 +99,8 @@ def main() -> int:
                     help="min_score values to score (0.25 is the config default)")
     ap.add_argument("--models", nargs="*", help="default: every model present")
     ap.add_argument("--show-misses", action="store_true")
+    ap.add_argument("--square-too", action="store_true",
+                    help="also run each model on its square input (detector.rect_input: false), as '<model> square'")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     scenes = load_scenes()
@@ -112,17 +114,19 @@ def main() -> int:
     frames = [photo, track, scenes.background("lake"), cv2.resize(photo, (1280, 720))]
     dets = {}
     for name in names:
-        options = DetectorOptions(min_score=min(args.thresholds), threads=args.threads)
-        try:
-            dets[name] = load_detector(name, options)
-        except EdgeAgentError as exc:
-            print(f"{name}: skipped ({exc})", file=sys.stderr)
+        for rect in (True, False) if args.square_too else (True,):
+            options = DetectorOptions(min_score=min(args.thresholds), threads=args.threads, rect=rect)
+            try:
+                dets[name if rect else f"{name} square"] = load_detector(name, options)
+            except EdgeAgentError as exc:
+                print(f"{name}: skipped ({exc})", file=sys.stderr)
     timing = speed(dets, frames, args.repeat)
     rows_speed, rows_acc, notes = [], [], []
     base_b1 = next(iter(timing.values()))["b1"]  # the first model (manifest order) is the reference
     for name, det in dets.items():
         s = timing[name]
-        rows_speed.append(f"| {name} | {det.input_size[0]}x{det.input_size[1]} | {s['b1']:.1f} | "
+        shape = f"{det.input_size[0]}x{det.input_size[1]}" + (" rect" if det.rect_multiple else "")
+        rows_speed.append(f"| {name} | {shape} | {s['b1']:.1f} | "
                           f"{s['b4']:.1f} | {s['b1'] / s['b4']:.2f}x | {s['b1'] / base_b1:.2f}x | "
                           f"{s['letterbox']:.2f} | {det.provider} |")
         for thr, a in accuracy(det, scenes, args.thresholds).items():

@@ -266,6 +266,9 @@ class Detector(Strict):
     trt_cache_dir: str = "models/cache"
     max_batch: int = Field(4, ge=1, le=64)
     max_wait_ms: float = Field(20.0, ge=0)
+    rect_input: bool = Field(True, description="Letterbox full frames into the smallest multiple of the model's "
+                             "stride that holds them (416x288 for 16:9 on a 416 model: 0.7x the work) where the "
+                             "model's graph allows; off: its square input. TensorRT always runs the square.")
     tiles: Tiles = Field("auto", description=TILES_HELP)
     stall_s: float = Field(30.0, gt=0, description="Frames waiting this long for the detector or analytics "
                            "thread: the agent is unhealthy (container health check, systemd watchdog).")

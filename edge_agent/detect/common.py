@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..frames import Detections, iou_matrix
+from .rect import free_input_shape, probe, rect_size, uses_rect
 
 if TYPE_CHECKING:  # config imports pydantic; keep detector imports light
     import onnxruntime as ort
@@ -54,6 +55,7 @@ class DetectorOptions:
     trt_fp16: bool = True
     trt_cache_dir: str = "models/cache"
     threads: int = 0  # intra-op threads; 0 = one per core, at most 4 (the box runs decode too)
+    rect: bool = True  # full frames into the smallest stride multiple that holds them (rect.py)
 
     @classmethod
     def from_config(cls, cfg: config_models.Detector) -> DetectorOptions:
@@ -62,6 +64,7 @@ class DetectorOptions:
             min_score=float(cfg.min_score),
             trt_fp16=bool(cfg.trt_fp16),
             trt_cache_dir=str(cfg.trt_cache_dir),
+            rect=bool(cfg.rect_input),
         )
 
 
@@ -159,8 +162,10 @@ def _provider_list(options: DetectorOptions, available: list[str]) -> tuple[list
     return providers, missing
 
 
-def make_session(path: Path | str, options: DetectorOptions) -> tuple[ort.InferenceSession, str]:
-    """Open an ONNX model with the best available requested provider; logs which one runs."""
+def make_session(path: Path | str, options: DetectorOptions, model: bytes | None = None,
+                 announce: bool = True) -> tuple[ort.InferenceSession, str]:
+    """Open an ONNX model (the file at `path`, or `model`: that file changed in memory) with the
+    best available requested provider; logs which one runs."""
     import onnxruntime as ort
 
     path = Path(path)
@@ -177,7 +182,7 @@ def make_session(path: Path | str, options: DetectorOptions) -> tuple[ort.Infere
     so.log_severity_level = 3  # ORT's own warnings (e.g. unused initialisers) are noise here
     try:
         try:
-            session = ort.InferenceSession(str(path), sess_options=so, providers=providers)
+            session = ort.InferenceSession(model or str(path), sess_options=so, providers=providers)
         except Exception as exc:
             if providers == [CPU]:
                 raise
@@ -185,13 +190,14 @@ def make_session(path: Path | str, options: DetectorOptions) -> tuple[ort.Infere
             # leave the site without detection: the CPU is slower but always there
             log.error("detector %s: %s failed to start (%s); falling back to the CPU", path.name,
                       _ort_name(providers[0]), _first_line(exc))
-            session = ort.InferenceSession(str(path), sess_options=so, providers=[CPU])
+            session = ort.InferenceSession(model or str(path), sess_options=so, providers=[CPU])
     except Exception as exc:  # ORT raises its own pybind types for bad protobufs, graphs, ops
         raise ModelError(f"model file {path} cannot be loaded ({_first_line(exc)}); it may be truncated or "
                          f"not an ONNX model; {FIX_HINT}") from exc
     running = session.get_providers()[0]
     note = f" (requested {', '.join(missing)} not available in this onnxruntime)" if missing else ""
-    log.info("detector %s runs on %s with %d threads%s", path.name, running, threads, note)
+    if announce:
+        log.info("detector %s runs on %s with %d threads%s", path.name, running, threads, note)
     return session, running
 
 
@@ -264,6 +270,8 @@ class OnnxDetector:
         self.options = options
         self.entry = dict(entry or {})
         self.session, self.provider = make_session(self.path, options)
+        self.rect_multiple = 0  # > 0: full frames take rect_size inputs (see _enable_rect)
+        self._model: bytes | None = None  # the model as the session runs it, when changed in memory
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         self.output_names = [o.name for o in self.session.get_outputs()]
@@ -298,27 +306,55 @@ class OnnxDetector:
         rgb = padded_bgr[:, :, ::-1]
         return np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32) * (1.0 / 255.0)
 
-    def decode(self, outputs: list[np.ndarray]) -> list[Candidates]:
-        """Raw outputs of one batch → per image (xyxy in input pixels, scores, class ids)."""
+    def decode(self, outputs: list[np.ndarray], size: tuple[int, int]) -> list[Candidates]:
+        """Raw outputs of one batch whose input was `size` (w, h) → per image (xyxy in input
+        pixels, scores, class ids)."""
         raise NotImplementedError
 
+    def _enable_rect(self, multiple: int) -> None:
+        """For backends whose decode follows the input's size, called at the end of their set-up
+        with the model's largest stride: free the input's height and width where the options,
+        the provider and the graph allow (rect.py); otherwise everything stays square."""
+        if self.fixed_batch or not uses_rect(self.options.rect, self.provider):
+            return
+        model = free_input_shape(self.path)
+        if model is None:
+            return
+        session, provider = make_session(self.path, self.options, model, announce=False)
+
+        def run(batch: np.ndarray) -> None:
+            self.decode(session.run(self.output_names, {self.input_name: batch}), (batch.shape[3], batch.shape[2]))
+
+        if probe(run, self.input_size, multiple):
+            self.session, self.provider, self._model, self.rect_multiple = session, provider, model, multiple
+
+    def input_for(self, image_shape: tuple[int, ...]) -> tuple[int, int]:
+        """The (w, h) a picture of `image_shape` is letterboxed into."""
+        if not self.rect_multiple:
+            return self.input_size
+        return rect_size(image_shape, self.input_size, self.rect_multiple)
+
     def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
-        """Detect in BGR uint8 images of any sizes; one `Detections` per image, in its pixels."""
+        """Detect in BGR uint8 images of any sizes; one `Detections` per image, in its pixels.
+        Pictures are run in batches of one input size (a tile's square beside a frame's rect)."""
         if not images:
             return []
         images = [_as_bgr(img) for img in images]
-        boxes = [letterbox(img, self.input_size) for img in images]
+        sizes = [self.input_for(img.shape) for img in images]
+        boxes = [letterbox(img, size) for img, size in zip(images, sizes)]
         tensors = [self.preprocess(b[0]) for b in boxes]
-        candidates: list[Candidates] = []
+        candidates: list[Candidates | None] = [None] * len(images)
         step = self.fixed_batch or self.max_run_batch
-        for start in range(0, len(tensors), step):
-            chunk = tensors[start : start + step]
-            n = len(chunk)
-            if self.fixed_batch and n < self.fixed_batch:  # fixed batch > n: pad with blanks
-                chunk = chunk + [np.zeros_like(chunk[0])] * (self.fixed_batch - n)
-            outputs = self._run(np.stack(chunk))
-            candidates.extend(self.decode(outputs)[:n])
-        return [self._finish(c, b, img) for c, b, img in zip(candidates, boxes, images)]
+        for size in dict.fromkeys(sizes):
+            same = [i for i, s in enumerate(sizes) if s == size]
+            for start in range(0, len(same), step):
+                part = same[start : start + step]
+                chunk = [tensors[i] for i in part]
+                if self.fixed_batch and len(part) < self.fixed_batch:  # fixed batch > n: pad with blanks
+                    chunk = chunk + [np.zeros_like(chunk[0])] * (self.fixed_batch - len(part))
+                for i, cand in zip(part, self.decode(self._run(np.stack(chunk)), size)):
+                    candidates[i] = cand
+        return [self._finish(c, b, img) for c, b, img in zip(candidates, boxes, images)]  # type: ignore[arg-type]
 
     def _run(self, batch: np.ndarray) -> list[np.ndarray]:
         """One session run; a GPU provider that fails while running (device lost, out of memory)
@@ -331,7 +367,8 @@ class OnnxDetector:
                 raise
             log.error("detector %s: %s failed while running (%s); falling back to the CPU", self.path.name,
                       self.provider, _first_line(exc))
-            self.session, self.provider = make_session(self.path, replace(self.options, providers=["cpu"]))
+            self.session, self.provider = make_session(self.path, replace(self.options, providers=["cpu"]),
+                                                       self._model)
             return self.session.run(self.output_names, {self.input_name: batch})
 
     def _finish(self, cand: Candidates, box: tuple, image: np.ndarray) -> Detections:

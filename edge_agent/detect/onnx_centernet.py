@@ -44,7 +44,7 @@ class CenterNetDetector(OnnxDetector):
     def preprocess(self, padded_bgr: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(padded_bgr[:, :, ::-1], dtype=np.float32)
 
-    def decode(self, outputs: list[np.ndarray]) -> list[Candidates]:
+    def decode(self, outputs: list[np.ndarray], size: tuple[int, int]) -> list[Candidates]:
         floor = np.float32(self.options.min_score)
         return [self._peaks(heat, wh, floor) for heat, wh in zip(outputs[self._heat], outputs[self._wh])]
 

@@ -11,7 +11,7 @@ from .common import Candidates, OnnxDetector
 class DarknetDetector(OnnxDetector):
     """Input RGB/255 letterboxed; outputs `boxes` (N, A, 4) xyxy and `scores` (N, A, C)."""
 
-    def decode(self, outputs: list[np.ndarray]) -> list[Candidates]:
+    def decode(self, outputs: list[np.ndarray], size: tuple[int, int]) -> list[Candidates]:
         boxes, scores = outputs[0], outputs[1]
         result: list[Candidates] = []
         floor = np.float32(self.options.min_score)

@@ -4,7 +4,8 @@ Input: BGR letterboxed, normalised per channel with NanoDet's mean and std. Outp
 one score tensor (N, H*W, C) already through sigmoid and one box tensor (N, H*W, 4 * bins) of
 distance distributions (left, top, right, bottom). The decode is done here in numpy: each side's
 distance is the softmax-weighted mean of its bin indices times the stride, measured from the
-cell centre ((x + 0.5) * stride, (y + 0.5) * stride).
+cell centre ((x + 0.5) * stride, (y + 0.5) * stride). The grids follow the input's size, so
+full frames can run rectangular (rect.py).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ class NanoDetDetector(OnnxDetector):
         self._scale = (1.0 / STD_BGR).reshape(3, 1, 1)
         self._mean = MEAN_BGR.reshape(3, 1, 1)
         self.heads = self._match_heads()
-        self._grids: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._grids: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._enable_rect(max(stride for _, _, stride in self.heads))
 
     def _match_heads(self) -> list[tuple[int, int, int]]:
         """[(score output index, box output index, stride)] from the outputs' static shapes.
@@ -59,25 +61,29 @@ class NanoDetDetector(OnnxDetector):
         chw = padded_bgr.transpose(2, 0, 1).astype(np.float32)
         return (chw - self._mean) * self._scale
 
-    def _centres(self, stride: int) -> tuple[np.ndarray, np.ndarray]:
-        if stride not in self._grids:
-            w, h = self.input_size
+    def _centres(self, stride: int, size: tuple[int, int], rows: int) -> tuple[np.ndarray, np.ndarray]:
+        w, h = size
+        key = (stride, w, h)
+        if key not in self._grids:
+            if (h // stride) * (w // stride) != rows:
+                raise ModelError(f"model file {self.path}: {rows} rows at stride {stride} do not fit input {w}x{h}")
             ys, xs = np.mgrid[0 : h // stride, 0 : w // stride].astype(np.float32)
-            self._grids[stride] = ((xs.ravel() + 0.5) * stride, (ys.ravel() + 0.5) * stride)
-        return self._grids[stride]
+            self._grids[key] = ((xs.ravel() + 0.5) * stride, (ys.ravel() + 0.5) * stride)
+        return self._grids[key]
 
-    def decode(self, outputs: list[np.ndarray]) -> list[Candidates]:
+    def decode(self, outputs: list[np.ndarray], size: tuple[int, int]) -> list[Candidates]:
         result: list[Candidates] = []
         floor = np.float32(self.options.min_score)
         for n in range(len(outputs[0])):
-            parts = [self._decode_head(outputs[si][n], outputs[bi][n], stride, floor)
+            parts = [self._decode_head(outputs[si][n], outputs[bi][n], stride, size, floor)
                      for si, bi, stride in self.heads]
             result.append(tuple(np.concatenate(p) for p in zip(*parts)))  # type: ignore[arg-type]
         return result
 
-    def _decode_head(self, scores: np.ndarray, dist: np.ndarray, stride: int,
+    def _decode_head(self, scores: np.ndarray, dist: np.ndarray, stride: int, size: tuple[int, int],
                      floor: np.float32) -> Candidates:
         """One image, one stride: keep cells whose best class passes `floor`, decode their boxes."""
+        centres = self._centres(stride, size, len(scores))
         cls = scores.argmax(axis=1)
         best = scores[np.arange(len(scores)), cls]
         keep = np.flatnonzero(best >= floor)
@@ -86,6 +92,6 @@ class NanoDetDetector(OnnxDetector):
         bins = dist[keep].reshape(len(keep), SIDES, -1)  # decode only the survivors
         e = np.exp(bins - bins.max(axis=2, keepdims=True))
         d = (e * np.arange(bins.shape[2], dtype=np.float32)).sum(axis=2) / e.sum(axis=2) * stride
-        cx, cy = (g[keep] for g in self._centres(stride))
+        cx, cy = (g[keep] for g in centres)
         xyxy = np.stack([cx - d[:, 0], cy - d[:, 1], cx + d[:, 2], cy + d[:, 3]], axis=1)
         return xyxy.astype(np.float32), best[keep].astype(np.float32), cls[keep].astype(np.int32)

@@ -84,7 +84,7 @@ class UltralyticsOnnxDetector(OnnxDetector):
                 det.xyxy *= np.array([gx, gy, gx, gy], dtype=np.float32)
         return results
 
-    def decode(self, outputs: list[np.ndarray]) -> list[Candidates]:
+    def decode(self, outputs: list[np.ndarray], size: tuple[int, int]) -> list[Candidates]:
         """(B, 4+nc, N) → per image the best class per anchor, boxes as xyxy in input pixels."""
         raw = outputs[0]
         if raw.ndim != 3:
