@@ -116,7 +116,8 @@ class LiveAgent:
         location = cam.location.model_dump() if cam.location else None
         ctx = EventContext(self.cfg.site.id, self.cfg.device.id, cam.id, self.cfg.site.timezone, location, run_id)
         pipeline = CameraPipeline(ctx, zones, a, ring)
-        watch = SceneWatch(cam.idle_interval_s, active=pipeline.busy.is_set, regions=pipeline.motion_regions(),
+        watch = SceneWatch(cam.idle_interval_s, active=pipeline.busy.is_set,
+                           following=pipeline.following.is_set, regions=pipeline.motion_regions(),
                            phase=idle_phase(cam.id), idle_stretch=self.policy.idle_stretch,
                            learn=cam.motion_learning, unchanged_max_s=cam.idle_unchanged_max_s)
         tiles = cam.tiles or self.cfg.detector.tiles

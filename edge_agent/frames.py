@@ -114,6 +114,10 @@ class Frame:
     # a quiet camera's idle check: where the picture changed since its last analysed frame (bool, the
     # same small size); None for other frames, or when that could not be told
     since: np.ndarray | None = None
+    # a watched object was followed (anywhere in the picture) when the frame was sampled: its
+    # camera's frames are served before frames urgent for motion alone (rain, waves), which wait
+    # up to half max_motion_gap_s
+    following: bool = False
 
     @property
     def height(self) -> int:

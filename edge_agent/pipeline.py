@@ -62,6 +62,9 @@ class CameraPipeline:
         # Set while something here needs every analysed frame (a track in a zone, a patrol
         # visit): the decode thread's motion gate reads it.
         self.busy = threading.Event()
+        # Set while a watched object is followed anywhere in the picture: the camera's frames go
+        # before frames urgent for motion alone (detect/batcher.py)
+        self.following = threading.Event()
         self._last: tuple[Frame, Detections] | None = None
         self._analysed = threading.Condition()  # guards _last for `next_frame` on other threads
 
@@ -74,10 +77,9 @@ class CameraPipeline:
         out = self.alarms.handle(events, frame.media_time, frame.wall_time)
         if self.patrol is not None:
             out += self.patrol.process(frame, tracked)
-        if self.engine.active_tracks() or (self.patrol is not None and self.patrol.active()):
-            self.busy.set()
-        else:
-            self.busy.clear()
+        busy = bool(self.engine.active_tracks()) or (self.patrol is not None and self.patrol.active())
+        for event, on in ((self.busy, busy), (self.following, busy or self.engine.following())):
+            event.set() if on else event.clear()
         with self._analysed:
             self._last = (frame, tracked)
             self._analysed.notify_all()

@@ -189,7 +189,8 @@ def _run(source: FileSource, camera: Camera, fps: float, analyse: _Analysis, bat
     """Frames through the camera's gate, detected in batches; returns the frames analysed."""
     pipeline, clock, delivery = analyse.pipeline, analyse.clock, analyse.delivery
     batch: list[Frame] = []
-    watch = SceneWatch(camera.idle_interval_s, active=pipeline.busy.is_set, regions=pipeline.motion_regions(),
+    watch = SceneWatch(camera.idle_interval_s, active=pipeline.busy.is_set,
+                       following=pipeline.following.is_set, regions=pipeline.motion_regions(),
                        phase=idle_phase(camera.id), learn=camera.motion_learning,
                        unchanged_max_s=camera.idle_unchanged_max_s)
     gate = FrameGate(camera.id, fps, Health(clock), batch.append, watch,

@@ -9,7 +9,8 @@ frame, then the tiles sliced inference picked for it (detect/tiles.py).
 The detector runs the work a few pictures at a time, as many as fit in `call_budget_s` by the
 measured cost per picture (one on a small CPU, a full `max_batch` on a GPU), and chooses anew
 before every call: urgent frames (motion or an open track) before a quiet camera's idle check,
-never both in one call; frames begun before first, then new ones, the longest waiting first. So
+never both in one call; frames begun before first, then new ones: a camera following a watched
+object first, then the longest waiting first (`_first`). So
 an urgent frame waits for one call, not for an idle check's eight sweep tiles (whole batches of
 200-600 ms, an idle check's tiles among them, replaced 6 of a busy camera's 57 frames in 15 s
 while the detector was idle 40 % of the time). Putting new full frames before older frames'
@@ -215,8 +216,10 @@ class DetectorBatcher:
         waiting first, while the call has room; cameras with a frame in analysis left to wait."""
         rank = {cam: i for i, cam in enumerate(self._order)}
         busy = {w.frame.camera for w in self._work}
+        now = time.monotonic()
         free = sorted((cam for cam in self._slots if cam not in busy),
-                      key=lambda cam: (not self._slots[cam][0].urgent, self._slots[cam][1], rank[cam]))
+                      key=lambda cam: (not self._slots[cam][0].urgent, not self._first(*self._slots[cam], now),
+                                       self._slots[cam][1], rank[cam]))
         # an idle check whose camera has an urgent frame waiting behind it is urgent work: else
         # another camera's motion would hold it, and that frame, back for as long as it lasts
         promoted = {cam for cam in busy if cam in self._slots and self._slots[cam][0].urgent}
@@ -226,11 +229,18 @@ class DetectorBatcher:
         room = self.max_batch - len(begun) if whole else self.room() - sum(w.pending() for w in begun)
         free = [cam for cam in free if self._slots[cam][0].urgent == urgent]
         taken = [self._slots.pop(cam) for cam in free[: max(0, room)]]
-        now = time.monotonic()
         for frame, since in taken:
             if frame.urgent:
                 self._urgent_wait[frame.camera] = max(self._urgent_wait.get(frame.camera, 0.0), now - since)
         return taken, begun
+
+    def _first(self, frame: Frame, since: float, now: float) -> bool:
+        """Whether an urgent frame goes before other urgent frames: its camera follows a watched
+        object (approaching or in a zone: the alarm is decided on its frames), or it has waited half of
+        `max_motion_gap_s` (motion alone: rain and waves move all day, and at 12 cameras with
+        three in rain the busy camera's frame waited behind their frames and tiles and was
+        replaced; waiting longer than that would starve them)."""
+        return frame.following or now - since >= self.policy.max_motion_gap_s / 2
 
     def _choose(self, taken: list[tuple[Frame, float]], begun: list[_Work], whole: bool) -> list[tuple[_Work, int]]:
         """The next call's pictures, (work, picture index), in the order of `_take`: up to `room`,

@@ -130,6 +130,7 @@ class GateDecision:
     changes: np.ndarray | None = None  # where the picture changed (bool, grey-copy size): tiles look here
     steady: float = 0.0  # share of the zones' region learned as moving steadily (water, rain)
     since: np.ndarray | None = None  # an idle check: where the picture changed since the last analysis (bool)
+    following: bool = False  # a watched object was followed: served before motion alone
 
 
 class SceneWatch:
@@ -146,6 +147,7 @@ class SceneWatch:
         self,
         idle_interval_s: float,
         active: Callable[[], bool] = lambda: False,
+        following: Callable[[], bool] = lambda: False,
         regions: Sequence[Box] | None = None,
         min_changed: int = MIN_CHANGED_PIXELS,
         uniform_std: float = 4.0,
@@ -164,6 +166,7 @@ class SceneWatch:
         self.analysed: np.ndarray | None = None  # the picture the detector was last given
         self.idle_stretch = idle_stretch  # > 1 while an overloaded agent sheds idle checks
         self.active = active  # True while the camera has a tracked object inside a zone
+        self.following = following  # True while it follows a watched object anywhere (or active)
         self.regions = list(regions) if regions else None  # where motion opens the gate (None: anywhere)
         self.min_changed = min_changed
         self.steady = SteadyMotion() if learn else None  # None: every change counts (before issue 15)
@@ -226,7 +229,8 @@ class SceneWatch:
         motion = 1.0 if first else changed / max(1, area)
         self.prev = picture
         tamper = self._tamper(small_from_grey(picture, TAMPER_WIDTH), t)
-        urgent = first or unusual >= self.min_changed or self._force.is_set() or self.active()
+        active = self.active()
+        urgent = first or unusual >= self.min_changed or self._force.is_set() or active
         idle, since = (False, None) if urgent else self._idle_check(picture, t)
         analyse = urgent or idle
         if analyse:
@@ -239,7 +243,8 @@ class SceneWatch:
         steady = self.steady.steady_share() if self.steady is not None else 0.0
         # an idle check's tiles look where the picture changed since it was last analysed
         looked = since if since is not None and _blobs(since) else changes
-        return GateDecision(analyse, motion, tamper, urgent, looked, steady, since if idle else None)
+        return GateDecision(analyse, motion, tamper, urgent, looked, steady, since if idle else None,
+                            active or self.following())
 
     def _idle_check(self, picture: np.ndarray, t: float) -> tuple[bool, np.ndarray | None]:
         """Whether a quiet camera's idle check runs now, and where its picture changed since the

@@ -353,6 +353,13 @@ class RuleEngine:
         return {tid for (name, tid), rec in self.state.records.items()
                 if rec.present and not (tid in tracks and held(tracks[tid], name in still))}
 
+    def following(self) -> bool:
+        """Whether the last analysed frame showed a track of a class the zones or lines judge that
+        is not background: something approaches or is inside (rain and waves have no track)."""
+        labels = {label for geo in self.state.zones for label in geo.zone.labels} | \
+            {label for geo in self.state.lines for label in geo.line.labels}
+        return any(not m.missed and not m.background and m.label in labels for m in self.state.tracks.values())
+
     def close(self, t: float, media_time: float, reason: str = "shutdown") -> list[Event]:
         self.state, events = close(self.state, t, media_time, reason)
         return events

@@ -42,12 +42,12 @@ def test_motion_and_active_tracks_keep_the_camera_analysed():
     watch = SceneWatch(idle_interval_s=10.0)
     watch.observe(small_from_bgr(base), 0.0)
     decisions = [watch.observe(small_from_bgr(with_person(base, 40 + 25 * i)), 0.2 * (i + 1)) for i in range(5)]
-    assert all(d.analyse and d.motion > 0 for d in decisions)
+    assert all(d.analyse and d.motion > 0 and not d.following for d in decisions)  # motion alone
     # a stationary object inside a zone: no motion, but the rules need to see it stay
     active = {"on": True}
     watch = SceneWatch(idle_interval_s=10.0, active=lambda: active["on"])
     still = small_from_bgr(with_person(base, 100))
-    assert all(watch.observe(still, 0.2 * i).analyse for i in range(10))
+    assert all(d.analyse and d.following for d in (watch.observe(still, 0.2 * i) for i in range(10)))
     active["on"] = False
     assert not watch.observe(still, 2.2).analyse
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from edge_agent.alarms.degraded import DegradedMonitor
@@ -87,6 +89,26 @@ def test_urgent_frames_are_detected_before_idle_checks_that_waited_longer():
         b.submit(tagged(cam, 0, urgent))
     run_all(b)
     assert [[cam for cam, _ in call] for call in calls(rec)] == [["busy1", "busy2"], ["quiet1", "quiet2"]]
+
+
+def test_a_camera_following_an_object_goes_before_motion_alone_until_that_waited_half_the_gap():
+    # three rain cameras' frames ahead of the busy camera's replaced its frame at 12 cameras
+    rec = Recorder()
+    b = DetectorBatcher(rec, on_result=lambda f, d: None, max_batch=1, max_wait_ms=0,
+                        policy=OverloadPolicy(max_motion_gap_s=0.2))
+    for cam in ("rain1", "rain2"):
+        b.submit(tagged(cam, 0, urgent=True))
+    b.submit(tagged("busy", 0, urgent=True, following=True))
+    b.submit(tagged("quiet", 0, urgent=False))
+    run_all(b)
+    assert [cam for call in calls(rec) for cam, _ in call] == ["busy", "rain1", "rain2", "quiet"]
+    rec.calls.clear()
+    b.submit(tagged("rain1", 1, urgent=True))
+    time.sleep(0.11)  # past half of max_motion_gap_s: motion alone is not held back any longer
+    b.submit(tagged("busy", 1, urgent=True, following=True))
+    b.submit(tagged("rain2", 1, urgent=True))
+    run_all(b)
+    assert [cam for call in calls(rec) for cam, _ in call] == ["rain1", "busy", "rain2"]
 
 
 class EightTiles(Tiling):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from edge_agent.config.models import Background, ZoneFile
 from edge_agent.rules.engine import RuleEngine
-from tests.fixtures.rules import CTX, IN, SIZE, T0, dets, every, obj, run, summary, zone
+from tests.fixtures.rules import CTX, IN, OUT, SIZE, T0, dets, every, obj, run, summary, zone
 
 ROCK = obj(1, x=300.0, y=700.0, score=0.6, h=120.0)
 
@@ -181,3 +181,17 @@ def test_a_weak_walker_analysed_once_a_second_is_not_placed_anew():
     walk = [(round(30.0 + k * 1.2, 6), [obj(8, x=IN + 15.0 * k, score=0.3)]) for k in range(12)]
     # the median of its last 5 centres is 45 px (> its 40 px width) from its first at k = 5, 36.0 s
     assert starts(run(RuleEngine([zone(min_score=0.25)], CTX), walk)) == [(36.0, 8)]
+
+
+def test_following_is_a_watched_track_anywhere_that_is_not_background():
+    # what the detector thread serves before motion alone (rain, waves: no track)
+    eng = RuleEngine([zone()], CTX)
+    run(eng, every(0.2, 0.0, 1.0, obj(1, x=OUT)))  # a person approaching, outside the zone
+    assert eng.following() and eng.active_tracks() == set()
+    run(eng, every(0.2, 1.2, 1.4))  # gone from the picture
+    assert not eng.following()
+    run(eng, every(0.2, 1.6, 3.0, obj(2, x=OUT, label="boat")))  # no zone watches boats
+    assert not eng.following()
+    rock = RuleEngine([zone()], CTX)
+    raw(rock, every(1.0, 0.0, 300.0, ROCK))  # background from start-up
+    assert not rock.following()
