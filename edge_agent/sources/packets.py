@@ -139,11 +139,16 @@ def _remux(packets: list[StoredPacket], template: Any, time_base: Fraction) -> b
     with av.open(buf, "w", format="mp4") as out:
         stream = out.add_stream_from_template(template)
         base = packets[0].dts
-        last_dts = None
+        last_dts, step = None, 1
         for p in packets:
             dts = p.dts - base
-            if last_dts is not None and dts <= last_dts:  # loops and reconnects repeat timestamps
-                dts = last_dts + 1
+            if last_dts is not None and dts <= last_dts:
+                # loops and reconnects repeat timestamps: one frame interval on, not one tick (the
+                # MP4 track's coarser timescale rounded a tick to the same dts, EINVAL, and every
+                # such clip was re-encoded: at 48 cameras alarms waited 13 s behind those encodes)
+                dts = last_dts + step
+            elif last_dts is not None:
+                step = dts - last_dts
             pkt = av.Packet(p.data)
             pkt.dts = dts
             pkt.pts = max(p.pts - base, dts)

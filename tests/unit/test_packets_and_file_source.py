@@ -120,3 +120,25 @@ def test_sampler_re_anchors_after_a_gap_and_on_restart():
     assert [t for t in times if sampler.take(t)] == [0.0, 0.2, 0.4, 2.43, 2.63]
     sampler.restart()
     assert sampler.take(2.64)  # a new connection: its first frame is sampled
+
+
+def test_a_clip_over_a_loop_of_repeated_timestamps_is_copied_not_re_encoded(clip):
+    """An RTSP loop or reconnect repeats a timestamp (90 kHz); the MP4 track's coarser timescale
+    must still see time go on, or the muxer refuses the packet and the clip is re-encoded."""
+    from fractions import Fraction
+
+    from edge_agent.sources.packets import StoredPacket, remux_clip
+
+    with av.open(str(clip)) as src:
+        stream = src.streams.video[0]
+        encoded = [p for p in src.demux(stream) if p.size]
+        ticks = [round(p.pts * stream.time_base * 90_000) for p in encoded]
+        first = [StoredPacket(bytes(p), t, t, p.is_keyframe, t / 90_000, 0) for p, t in zip(encoded[:20], ticks)]
+        again = ticks[19]  # the loop's first keyframe arrives with the last frame's timestamp
+        second = [StoredPacket(bytes(p), again + t, again + t, p.is_keyframe, 2.0 + t / 90_000, 0)
+                  for p, t in zip(encoded[:20], ticks)]
+        data = remux_clip(first + second, stream, Fraction(1, 90_000))
+    with av.open(io.BytesIO(data)) as out:
+        got = [p for p in out.demux(out.streams.video[0]) if p.size]
+    assert [bytes(p) for p in got] == [p.data for p in first + second]  # the camera's own bytes
+    assert all(b.dts > a.dts for a, b in zip(got, got[1:]))
