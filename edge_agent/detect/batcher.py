@@ -88,6 +88,7 @@ class DetectorBatcher:
         self.call_budget_s = float(call_budget_s)
         self.policy = policy or OverloadPolicy()
         self._slots: dict[str, tuple[Frame, float]] = {}  # camera -> (frame, submitted at)
+        self._next: dict[str, tuple[Frame, float]] = {}  # camera -> a following camera's frame behind its slot's
         self._urgent_wait: dict[str, float] = {}  # camera -> longest wait of an urgent frame since last asked
         self._order: list[str] = []  # cameras in the order first seen (ties in line)
         self._cond = threading.Condition()
@@ -104,19 +105,38 @@ class DetectorBatcher:
 
     # --- producer side ---------------------------------------------------------------------
     def submit(self, frame: Frame) -> None:
-        """Put a camera's newest frame in its slot; a frame still waiting there is dropped."""
+        """Put a camera's newest frame in its slot; a frame still waiting there is dropped, except
+        that a camera following a watched object keeps one frame behind the waiting one while the
+        box keeps up (`_keeps_two`)."""
         with self._cond:
             if frame.camera not in self._order:
                 self._order.append(frame.camera)
             since = time.monotonic()
-            if frame.camera in self._slots:
-                self.dropped += 1
-                if self.health is not None:
-                    self.health.count(frame.camera, "frames_dropped")
-                old, since = self._slots[frame.camera]  # keep its place in line
-                self.policy.frame_lost(old.urgent)
-            self._slots[frame.camera] = (frame, since)
+            if frame.camera in self._next or (frame.camera in self._slots and self._keeps_two(frame)):
+                if frame.camera in self._next:
+                    self._lose(self._next[frame.camera][0])
+                self._next[frame.camera] = (frame, since)
+            else:
+                if frame.camera in self._slots:
+                    old, since = self._slots[frame.camera]  # keep its place in line
+                    self._lose(old)
+                self._slots[frame.camera] = (frame, since)
             self._cond.notify()
+
+    def _keeps_two(self, frame: Frame) -> bool:
+        """Whether a frame arriving behind a waiting one of its camera waits too: the camera
+        follows a watched object, so each frame counts for the track and the dwell (at 16
+        cameras, two of them busy in step, a frame and its entry tiles now and then outlasted
+        the frame interval and the next frame replaced a busy frame), and the box is not
+        saturated (then throughput matters, and a frame behind would only add latency). One
+        frame behind at most: the wait stays within two frame intervals."""
+        return frame.following and self._slots[frame.camera][0].following and not self.policy.saturated()
+
+    def _lose(self, frame: Frame) -> None:
+        self.dropped += 1
+        if self.health is not None:
+            self.health.count(frame.camera, "frames_dropped")
+        self.policy.frame_lost(frame.urgent)
 
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -152,7 +172,7 @@ class DetectorBatcher:
         """Frames waiting in their slots or in analysis (never blocks on a detector stuck in a
         call: it holds no lock)."""
         with self._cond:
-            return len(self._slots) + len(self._work)
+            return len(self._slots) + len(self._next) + len(self._work)
 
     def urgent_waits(self) -> dict[str, float]:
         """Per camera, the longest an urgent frame waited before its analysis began (begun, or
@@ -228,7 +248,12 @@ class DetectorBatcher:
         begun = [w for w in self._work if (w.frame.urgent or w.frame.camera in promoted) == urgent]
         room = self.max_batch - len(begun) if whole else self.room() - sum(w.pending() for w in begun)
         free = [cam for cam in free if self._slots[cam][0].urgent == urgent]
+        if whole and urgent:
+            free = self._share(free, room)
         taken = [self._slots.pop(cam) for cam in free[: max(0, room)]]
+        for frame, _ in taken:
+            if frame.camera in self._next:
+                self._slots[frame.camera] = self._next.pop(frame.camera)
         for frame, since in taken:
             if frame.urgent:
                 self._urgent_wait[frame.camera] = max(self._urgent_wait.get(frame.camera, 0.0), now - since)
@@ -241,6 +266,18 @@ class DetectorBatcher:
         three in rain the busy camera's frame waited behind their frames and tiles and was
         replaced; waiting longer than that would starve them)."""
         return frame.following or now - since >= self.policy.max_motion_gap_s / 2
+
+    def _share(self, free: list[str], room: int) -> list[str]:
+        """Saturated, every urgent frame has waited past half the gap, so `_first` no longer tells
+        them apart: cameras following a watched object take all but one place of the call, the
+        camera with motion alone that waited longest the last (48 cameras, 6 busy: in turn by
+        wait, ten rain and water cameras took half the frames and the busy cameras were analysed
+        at 0.5 fps, first alarms up to 3.2 s after the entry). Motion alone is not starved: a new
+        intruder shows as motion before it is followed."""
+        following = [cam for cam in free if self._slots[cam][0].following]
+        alone = [cam for cam in free if not self._slots[cam][0].following]
+        ahead = following[: max(1, room - 1)] if alone else following
+        return ahead + alone + following[len(ahead):]
 
     def _choose(self, taken: list[tuple[Frame, float]], begun: list[_Work], whole: bool) -> list[tuple[_Work, int]]:
         """The next call's pictures, (work, picture index), in the order of `_take`: up to `room`,

@@ -169,8 +169,11 @@ class CameraTiles:
         last, self._last_t = self._last_t, t
         if last is None or t < last:
             self._owed, self._next = (self.phase * len(tiles) if last is None else 0.0), 0
-            self._swept.update((tile, t) for tile in tiles)
             self._changed.clear()
+            if shed and last is not None:  # overloaded, a reconnection's look waits like the rest
+                # of the sweep (48 cameras on looping clips: each loop brought 4 tiles of a quiet camera)
+                return []
+            self._swept.update((tile, t) for tile in tiles)
             return list(tiles)
         if shed:
             return []  # nothing owed piles up while overloaded: the sweep resumes at its pace after

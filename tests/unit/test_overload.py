@@ -111,6 +111,45 @@ def test_a_camera_following_an_object_goes_before_motion_alone_until_that_waited
     assert [cam for call in calls(rec) for cam, _ in call] == ["rain1", "busy", "rain2"]
 
 
+def test_a_following_camera_keeps_one_frame_behind_the_waiting_one_until_the_box_is_saturated():
+    # at 16 cameras, two busy in step, a busy frame was replaced while its camera's previous frame
+    # and entry tiles were still in the detector
+    rec = Recorder()
+    clock = FakeClock()
+    policy = OverloadPolicy(max_motion_gap_s=1.0, clock=clock.monotonic)
+    b = DetectorBatcher(rec, on_result=lambda f, d: None, max_batch=1, max_wait_ms=0, policy=policy)
+    for seq in range(4):  # 0 is waiting, 1 behind it; 2 and 3 each replace the one behind
+        b.submit(tagged("busy", seq, urgent=True, following=True))
+    b.submit(tagged("rain", 0, urgent=True))
+    b.submit(tagged("rain", 1, urgent=True))  # motion alone: replaced as before
+    run_all(b)
+    assert sorted(cam_seq for call in calls(rec) for cam_seq in call) == [("busy", 0), ("busy", 3), ("rain", 1)]
+    assert b.dropped == 3 and b.waiting() == 0
+    rec.calls.clear()
+    while not policy.saturated():  # urgent frames lost window after window: fps lowered
+        overloaded_window(policy, clock)
+    for seq in (4, 5):
+        b.submit(tagged("busy", seq, urgent=True, following=True))
+    run_all(b)
+    assert [cam_seq for call in calls(rec) for cam_seq in call] == [("busy", 5)]
+
+
+def test_saturated_following_cameras_take_all_but_one_place_of_a_call_motion_alone_the_last():
+    rec = Recorder()
+    clock = FakeClock()
+    policy = OverloadPolicy(max_motion_gap_s=1.0, clock=clock.monotonic)
+    while not policy.saturated():
+        overloaded_window(policy, clock)
+    b = DetectorBatcher(rec, on_result=lambda f, d: None, max_batch=4, max_wait_ms=0, policy=policy)
+    for cam in ("rain1", "rain2", "rain3"):  # waiting longest
+        b.submit(tagged(cam, 0, urgent=True))
+    for cam in ("busy1", "busy2", "busy3", "busy4"):
+        b.submit(tagged(cam, 0, urgent=True, following=True))
+    run_all(b)
+    assert [sorted(cam for cam, _ in call) for call in calls(rec)] == [
+        ["busy1", "busy2", "busy3", "rain1"], ["busy4", "rain2", "rain3"]]
+
+
 class EightTiles(Tiling):
     """The still camera's idle check carries its eight sweep tiles; the others none."""
 

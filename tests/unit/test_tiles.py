@@ -313,6 +313,17 @@ def test_an_overloaded_box_sheds_the_sweep_but_keeps_moving_tiles():
     assert [len(cam.select(frame_at(late + 0.4 + i / 5, still))) for i in range(13)] == [0] * 12 + [1]
 
 
+def test_a_reconnection_looks_at_every_tile_again_unless_the_box_is_overloaded():
+    """Media time going back is a new connection: its first look is sweep work, shed first."""
+    cam = CameraTiles("auto", LOWER_HALF, (416, 416), phase=0.0)
+    tiles = cam.tiles((1280, 720))
+    still = np.zeros((180, 320), bool)
+    assert cam.select(frame_at(0.0, None), shed_sweep=True) == tiles
+    assert cam.select(frame_at(30.0, still), shed_sweep=True) == []
+    assert cam.select(frame_at(1.0, still), shed_sweep=True) == []  # reconnected while overloaded
+    assert cam.select(frame_at(0.5, still)) == tiles  # reconnected again, relieved
+
+
 def idle_at(t: float, since: np.ndarray) -> Frame:
     """A quiet camera's idle check: `since` is where its picture changed since its last analysis."""
     frame = frame_at(t, since)
