@@ -3,7 +3,8 @@ long by work that can wait.
 
 Each camera has a slot holding only its newest frame: a camera the detector cannot keep up with
 loses its older frames (counted as dropped) instead of queueing them, so latency stays bounded
-and memory never grows. A frame leaves its slot when the detector begins it, as work: its full
+and memory never grows. A camera following a watched object keeps one frame more, behind the
+waiting one, while the box is not saturated (`_keeps_two`). A frame leaves its slot when the detector begins it, as work: its full
 frame, then the tiles sliced inference picked for it (detect/tiles.py).
 
 The detector runs the work a few pictures at a time, as many as fit in `call_budget_s` by the
