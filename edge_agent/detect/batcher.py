@@ -4,8 +4,9 @@ long by work that can wait.
 Each camera has a slot holding only its newest frame: a camera the detector cannot keep up with
 loses its older frames (counted as dropped) instead of queueing them, so latency stays bounded
 and memory never grows. A camera following a watched object keeps one frame more, behind the
-waiting one, while the box is not saturated (`_keeps_two`). A frame leaves its slot when the detector begins it, as work: its full
-frame, then the tiles sliced inference picked for it (detect/tiles.py).
+waiting one, while the box is not saturated (`_keeps_two`). A frame leaves its slot when the
+detector begins it, as work: its full frame, then the tiles sliced inference picked for it
+(detect/tiles.py).
 
 The detector runs the work a few pictures at a time, as many as fit in `call_budget_s` by the
 measured cost per picture (one on a small CPU, a full `max_batch` on a GPU), and chooses anew
@@ -130,7 +131,7 @@ class DetectorBatcher:
         cameras, two of them busy in step, a frame and its entry tiles now and then outlasted
         the frame interval and the next frame replaced a busy frame), and the box is not
         saturated (then throughput matters, and a frame behind would only add latency). One
-        frame behind at most: the wait stays within two frame intervals."""
+        frame behind at most, so memory and latency stay bounded."""
         return frame.following and self._slots[frame.camera][0].following and not self.policy.saturated()
 
     def _lose(self, frame: Frame) -> None:
@@ -252,10 +253,9 @@ class DetectorBatcher:
         if whole and urgent:
             free = self._share(free, room)
         taken = [self._slots.pop(cam) for cam in free[: max(0, room)]]
-        for frame, _ in taken:
+        for frame, since in taken:
             if frame.camera in self._next:
                 self._slots[frame.camera] = self._next.pop(frame.camera)
-        for frame, since in taken:
             if frame.urgent:
                 self._urgent_wait[frame.camera] = max(self._urgent_wait.get(frame.camera, 0.0), now - since)
         return taken, begun
@@ -274,10 +274,13 @@ class DetectorBatcher:
         camera with motion alone that waited longest the last (48 cameras, 6 busy: in turn by
         wait, ten rain and water cameras took half the frames and the busy cameras were analysed
         at 0.5 fps, first alarms up to 3.2 s after the entry). Motion alone is not starved: a new
-        intruder shows as motion before it is followed."""
+        intruder shows as motion before it is followed; with one place a call they all go by
+        their wait, as before."""
+        if room <= 1:
+            return free
         following = [cam for cam in free if self._slots[cam][0].following]
         alone = [cam for cam in free if not self._slots[cam][0].following]
-        ahead = following[: max(1, room - 1)] if alone else following
+        ahead = following[: room - 1] if alone else following
         return ahead + alone + following[len(ahead):]
 
     def _choose(self, taken: list[tuple[Frame, float]], begun: list[_Work], whole: bool) -> list[tuple[_Work, int]]:

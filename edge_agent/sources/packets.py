@@ -139,7 +139,7 @@ def _remux(packets: list[StoredPacket], template: Any, time_base: Fraction) -> b
     with av.open(buf, "w", format="mp4") as out:
         stream = out.add_stream_from_template(template)
         base = packets[0].dts
-        last_dts, step = None, 1
+        last_dts, step = None, max(1, round(1 / (100 * time_base)))  # 10 ms until a step is seen
         for p in packets:
             dts = p.dts - base
             if last_dts is not None and dts <= last_dts:
