@@ -151,6 +151,7 @@ def test_saturated_following_cameras_take_all_but_one_place_of_a_call_motion_alo
     rec.calls.clear()
     one = DetectorBatcher(rec, on_result=lambda f, d: None, max_batch=1, max_wait_ms=0, policy=policy)
     one.submit(tagged("rain1", 1, urgent=True))  # with one place a call, by their wait as before
+    time.sleep(0.55)  # past half the gap, as every frame of a saturated box
     one.submit(tagged("busy1", 1, urgent=True, following=True))
     run_all(one)
     assert [cam for call in calls(rec) for cam, _ in call] == ["rain1", "busy1"]
