@@ -118,6 +118,9 @@ class Frame:
     # camera's frames are served before frames urgent for motion alone (rain, waves), which wait
     # up to half max_motion_gap_s
     following: bool = False
+    # the gate saw object-sized change (a blob) near the zones, not the scatter of rain, waves or
+    # noise: a saturated box serves it before other motion alone (a new intruder before it is followed)
+    object_motion: bool = False
 
     @property
     def height(self) -> int:

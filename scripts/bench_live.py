@@ -176,6 +176,7 @@ def run_ours(cams: dict[str, str], clips: dict[str, Path], detector, seconds: fl
         "dropped": total["frames_dropped"], "frames_in": total["frames_in"], "reconnects": total["reconnects"],
         "busy_dropped": sum(d[c]["frames_dropped"] for c in busy), "latencies": lat, "max_level": level,
         "detector": health["detector"], "first_alarm": first_alarms(sink.starts, busy),
+        "entries": entry_alarms(sink.starts, busy),
         "degraded": sum(1 for e in sink.starts if e.type == "analysis_degraded"),
         # nothing walks on a quiet camera: any intrusion there, settling included, is false
         "false_alarms": sum(1 for e in sink.starts if e.type == "intrusion" and e.camera not in busy),
@@ -202,6 +203,17 @@ def first_alarms(starts: list[Any], busy: list[str]) -> dict[str, float | None]:
     for ev in starts:
         if ev.type == "intrusion" and ev.camera in out and out[ev.camera] is None:
             out[ev.camera] = round((ev.media_time - BUSY_ENTRY_S) % SECONDS, 2)
+    return out
+
+
+def entry_alarms(starts: list[Any], busy: list[str]) -> dict[str, list[tuple[int, float]]]:
+    """Per busy camera, (loop, delay after that loop's entry) of each intrusion in order: one per
+    walk through the zone (the cooldown is shorter than a loop), from the start-up to the end."""
+    out: dict[str, list[tuple[int, float]]] = {c: [] for c in busy}
+    for ev in starts:
+        if ev.type == "intrusion" and ev.camera in out:
+            loop, delay = divmod(ev.media_time - BUSY_ENTRY_S, SECONDS)
+            out[ev.camera].append((int(loop), round(delay, 2)))
     return out
 
 

@@ -73,6 +73,16 @@ def report_overload(o: dict[str, Any], gap_s: float) -> None:
     print("  first alarm after the truth entry, per busy camera (s): "
           + ", ".join(f"{c} {'none' if d is None else d}" for c, d in delays.items()))
     print(f"  every busy camera within dwell + max_motion_gap_s + 1 s = {bound:.1f} s: {'YES' if ok else 'NO'}")
+    entries = o.get("entries")
+    if entries:
+        every = [d for walks in entries.values() for _, d in walks]
+        # a walk the agent missed: its loop skipped between two alarmed ones (a new connection
+        # starts the loops over)
+        missed = sum(max(0, b - a - 1) for walks in entries.values() for (a, _), (b, _) in zip(walks, walks[1:]))
+        print("  every walk's alarm after its entry (s): " + "; ".join(
+            f"{c} {' '.join(str(d) for _, d in walks) or 'none'}" for c, walks in entries.items()))
+        print(f"  {len(every)} walks alarmed, {missed} skipped between them, worst {max(every, default=float('nan'))} s; "
+              f"every one within {bound:.1f} s: {'YES' if every and not missed and max(every) <= bound else 'NO'}")
 
 
 def report_tiles(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:

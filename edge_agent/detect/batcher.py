@@ -241,7 +241,7 @@ class DetectorBatcher:
         now = time.monotonic()
         free = sorted((cam for cam in self._slots if cam not in busy),
                       key=lambda cam: (not self._slots[cam][0].urgent, not self._first(*self._slots[cam], now),
-                                       self._slots[cam][1], rank[cam]))
+                                       not self._slots[cam][0].object_motion, self._slots[cam][1], rank[cam]))
         # an idle check whose camera has an urgent frame waiting behind it is urgent work: else
         # another camera's motion would hold it, and that frame, back for as long as it lasts
         promoted = {cam for cam in busy if cam in self._slots and self._slots[cam][0].urgent}
@@ -265,7 +265,10 @@ class DetectorBatcher:
         object (approaching or in a zone: the alarm is decided on its frames), or it has waited half of
         `max_motion_gap_s` (motion alone: rain and waves move all day, and at 12 cameras with
         three in rain the busy camera's frame waited behind their frames and tiles and was
-        replaced; waiting longer than that would starve them)."""
+        replaced; waiting longer than that would starve them). Among frames ranked alike,
+        object-sized motion (a new intruder before it is followed) goes before the rest (a first
+        look, rain, waves): 48 cameras starting together, every frame waited past the gap, and
+        by their wait alone a walker's first two analyses came 5 s apart."""
         return frame.following or now - since >= self.policy.max_motion_gap_s / 2
 
     def _share(self, free: list[str], room: int) -> list[str]:
@@ -291,8 +294,11 @@ class DetectorBatcher:
         against 2.9-4.3 in whole batches, and the busy cameras' first alarms came late (the
         interpreter lock, contended by 48 decode threads, is taken back once per call)."""
         shed = self.policy.shedding("tiles")
-        # tiles are chosen on this thread, which owns the tiling
-        new = [_Work(frame, self.tiling.select(frame, shed), since) for frame, since in taken]
+        # tiles are chosen on this thread, which owns the tiling; saturated, a following camera's
+        # moving tiles wait (busy cameras' moving tiles were half the pictures of a call at 48
+        # cameras, and a busy camera's first alarm came a sample late), its held tiles still run
+        new = [_Work(frame, self.tiling.select(frame, shed, whole and frame.following), since)
+               for frame, since in taken]
         room = 1_000_000 if whole else self.room()
         chosen: list[tuple[_Work, int]] = []
         for work in begun + new:

@@ -39,6 +39,7 @@ CHANGE_LEVEL = 12.0  # a pixel changed when its brightness moved by more than th
 # up over many samples, and an arrival the detector could find must not go unchecked. Sensor
 # noise is about 1 level on the area-averaged grey copy.
 IDLE_CHANGE_LEVEL = 6.0
+OBJECT_SHARE = 0.5  # of the change in one region: one object's, not rain's or noise's scatter
 REGION_MARGIN = 0.1  # zones' regions grow by this fraction of the frame: what approaches counts
 
 
@@ -116,6 +117,18 @@ def blobs(changes: np.ndarray) -> np.ndarray:
     return cv2.erode(changes.astype(np.uint8), np.ones((2, 2), np.uint8)).astype(bool)
 
 
+def object_motion(changes: np.ndarray) -> bool:
+    """Whether the change is an object's: its largest region (changed pixels a pixel apart joined)
+    holds OBJECT_SHARE of it. Measured on sampled frames: walkers of 28 px to half the picture
+    0.94-1.0, the benchmark's rain 0.06-0.17, denser streaks 0.18-0.39; a person in heavy rain is
+    lost in the scatter and waits like any motion."""
+    n = int(np.count_nonzero(changes))
+    if n < MIN_CHANGED_PIXELS:
+        return False
+    count, labels = cv2.connectedComponents(cv2.dilate(changes.astype(np.uint8), np.ones((3, 3), np.uint8)))
+    return int(np.bincount(labels[changes], minlength=count)[1:].max()) >= OBJECT_SHARE * n
+
+
 def _blobs(changes: np.ndarray) -> int:
     return int(np.count_nonzero(blobs(changes)))
 
@@ -131,6 +144,7 @@ class GateDecision:
     steady: float = 0.0  # share of the zones' region learned as moving steadily (water, rain)
     since: np.ndarray | None = None  # an idle check: where the picture changed since the last analysis (bool)
     following: bool = False  # a watched object was followed: served before motion alone
+    object_motion: bool = False  # object-sized change (a blob) near the zones, not rain's or noise's scatter
 
 
 class SceneWatch:
@@ -243,8 +257,9 @@ class SceneWatch:
         steady = self.steady.steady_share() if self.steady is not None else 0.0
         # an idle check's tiles look where the picture changed since it was last analysed
         looked = since if since is not None and _blobs(since) else changes
+        objects = changes is not None and object_motion(changes & self._mask if self._mask is not None else changes)
         return GateDecision(analyse, motion, tamper, urgent, looked, steady, since if idle else None,
-                            active or self.following())
+                            active or self.following(), objects)
 
     def _idle_check(self, picture: np.ndarray, t: float) -> tuple[bool, np.ndarray | None]:
         """Whether a quiet camera's idle check runs now, and where its picture changed since the

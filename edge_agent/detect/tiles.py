@@ -127,6 +127,7 @@ class CameraTiles:
     _layouts: dict[tuple[int, int], list[Tile]] = field(default_factory=dict)
     _last_t: float | None = None  # media time of the camera's last selection
     _owed: float = 0.0  # sweep tiles due and not yet run (a fraction of one carries over)
+    _look_owed: bool = False  # a first look at every tile (a new connection's) not run yet
     _next: int = 0  # the sweep's next tile, round the layout
     _held: dict[Tile, float] = field(default_factory=dict)  # tile -> media time it runs until
     _swept: dict[Tile, float] = field(default_factory=dict)  # tile -> media time the sweep last ran it
@@ -144,9 +145,12 @@ class CameraTiles:
             self._layouts[size] = plan(self.setting, self.rules, size, self.input_size)
         return self._layouts[size]
 
-    def select(self, frame: Frame, shed_sweep: bool = False) -> list[Tile]:
+    def select(self, frame: Frame, shed_sweep: bool = False, shed_moving: bool = False) -> list[Tile]:
         """The tiles to detect on this frame; `shed_sweep`: the box is overloaded, the slow
-        schedule waits (the overload policy sheds it first) while moving and held tiles still run."""
+        schedule waits (the overload policy sheds it first) while moving and held tiles still run;
+        `shed_moving`: the box is saturated and this camera follows a track, so only its held
+        tiles run (the far, small object it tracks); change elsewhere in its picture waits for
+        the box to catch up, as motion on a quiet camera waits its turn."""
         tiles = self.tiles((frame.width, frame.height))
         t = frame.media_time
         if not tiles:
@@ -154,7 +158,9 @@ class CameraTiles:
         self._note_change(frame, tiles)
         sweep = self._sweep(tiles, t, shed_sweep, frame.urgent)
         seen = self._seen[1] if self._seen and 0 <= t - self._seen[0] <= EXPLAINED_FOR_S else None
-        moving = _moving(frame, tiles, seen)
+        # a frame the gate did not see (a first frame) has no change map: every tile counts as
+        # moving, which is a first look, and sweep work is shed first
+        moving = [] if shed_moving or (shed_sweep and frame.changes is None) else _moving(frame, tiles, seen)
         chosen = [tile for tile in tiles if tile in sweep or t <= self._held.get(tile, -math.inf) or tile in moving]
         self.detected += len(chosen)
         return chosen
@@ -163,16 +169,21 @@ class CameraTiles:
         """The sweep's share of this frame: every tile once per `sweep_s`, spread evenly over the
         frames analysed (all of a 720p camera's 8 tiles in one batch held the detector for half a
         second, and a busy camera's next frames were replaced behind it); all of them on the
-        camera's first frame and when its media time goes back (a new connection). An urgent frame
+        camera's first frame and when its media time goes back (a new connection) unless the box
+        is overloaded. An urgent frame
         takes one at most: its camera's next frame comes a sample later and waits for its tiles,
         while a camera quiet for a while owes several (the rest carries over)."""
         last, self._last_t = self._last_t, t
         if last is None or t < last:
             self._owed, self._next = (self.phase * len(tiles) if last is None else 0.0), 0
             self._changed.clear()
-            if shed and last is not None:  # overloaded, a reconnection's look waits like the rest
-                # of the sweep (48 cameras on looping clips: each loop brought 4 tiles of a quiet camera)
+            self._look_owed = True
+        if self._look_owed:
+            if shed:  # overloaded, the look waits like the rest of the sweep, for the first frame
+                # after: 48 cameras starting together brought 4 tiles each while decoders were
+                # still on every frame, and a busy camera went 6 s between analyses
                 return []
+            self._look_owed = False
             self._swept.update((tile, t) for tile in tiles)
             return list(tiles)
         if shed:
@@ -283,9 +294,10 @@ class Tiling:
         """A camera's tiles from its setting and its zone file (again when its zones change)."""
         self.cameras[camera] = CameraTiles(setting, rules, self.input_size, phase)
 
-    def select(self, frame: Frame, shed_sweep: bool = False) -> list[Tile]:
+    def select(self, frame: Frame, shed_sweep: bool = False, shed_moving: bool = False) -> list[Tile]:
         """The tiles to detect beside `frame`."""
-        return self.cameras[frame.camera].select(frame, shed_sweep) if frame.camera in self.cameras else []
+        cam = self.cameras.get(frame.camera)
+        return cam.select(frame, shed_sweep, shed_moving) if cam is not None else []
 
     def merge_frame(self, frame: Frame, tiles: Sequence[Tile], results: Sequence[Detections]) -> Detections:
         """One frame's `Detections` from its full frame's (`results[0]`) and its `tiles`' results.

@@ -133,7 +133,7 @@ class FrameGate:
             self.last_urgent = t
         out = Frame(self.camera, self.seq, t, wall(t), frame.to_ndarray(format="bgr24"), decision.motion,
                     urgent=decision.urgent, changes=decision.changes,
-                    since=decision.since, following=decision.following)
+                    since=decision.since, following=decision.following, object_motion=decision.object_motion)
         self.seq += 1
         if decision.tamper != self.tamper:
             self.tamper = decision.tamper

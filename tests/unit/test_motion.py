@@ -212,3 +212,31 @@ def test_a_faint_arrival_the_motion_gate_misses_is_checked_at_the_next_idle_chec
         sy, sx = changes.shape[0] / 720, changes.shape[1] / 1280
         inside = changes[int(y1 * sy): int(np.ceil(y2 * sy)), int(x1 * sx): int(np.ceil(x2 * sx))]
         assert inside.sum() >= 3 and inside.sum() >= 0.8 * changes.sum(), (t, inside.sum(), changes.sum())
+
+
+def _rain_720p(n: int = 10) -> list[np.ndarray]:
+    """The still rail scene under rain: a few hundred thin bright streaks, new on every sample."""
+    bg = cv2.resize(scene(), (1280, 720), interpolation=cv2.INTER_CUBIC)
+    rng = np.random.default_rng(5)
+    frames = []
+    for _ in range(n):
+        img = bg.copy()
+        for x, y in zip(rng.integers(0, 1280, 260), rng.integers(0, 720, 260)):
+            cv2.line(img, (int(x), int(y)), (int(x) + 6, int(y) + 38), (235, 235, 235), 1)
+        frames.append(img)
+    return frames
+
+
+def test_a_walker_is_object_sized_motion_and_rain_and_noise_are_not():
+    """What a saturated box serves first among motion alone (detect/batcher.py): the change of an
+    object, a blob, not rain's streaks or sensor noise scattered over the picture."""
+    walk = SceneWatch(idle_interval_s=30.0, regions=FAR_TRACK, phase=0.0)
+    moves = [walk.observe(small_from_bgr(f), 0.2 * i) for i, f in enumerate(_walk_720p(noise=6.0))]
+    assert not moves[0].object_motion and all(d.object_motion for d in moves[1:])
+    rain = SceneWatch(idle_interval_s=30.0, regions=FAR_TRACK, phase=0.0, learn=False)
+    drops = [rain.observe(small_from_bgr(f), 0.2 * i) for i, f in enumerate(_rain_720p())]
+    assert all(d.urgent for d in drops)  # unlearned, rain opens the gate
+    assert not any(d.object_motion for d in drops)
+    still = SceneWatch(idle_interval_s=30.0, regions=FAR_TRACK, phase=0.0)
+    assert not any(still.observe(small_from_bgr(f), 0.2 * i).object_motion
+                   for i, f in enumerate(_walk_720p(noise=6.0, person_px=0)))

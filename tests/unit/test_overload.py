@@ -157,11 +157,59 @@ def test_saturated_following_cameras_take_all_but_one_place_of_a_call_motion_alo
     assert [cam for call in calls(rec) for cam, _ in call] == ["rain1", "busy1"]
 
 
+def test_among_frames_past_half_the_gap_object_motion_goes_before_other_motion_alone():
+    # 48 cameras starting together: every first look and the unlearned rain waited past the gap,
+    # and by their wait alone a walker's first two analyses came 5 s apart
+    rec = Recorder()
+    b = DetectorBatcher(rec, on_result=lambda f, d: None, max_batch=1, max_wait_ms=0,
+                        policy=OverloadPolicy(max_motion_gap_s=0.2))
+    b.submit(tagged("rain", 0, urgent=True))
+    b.submit(tagged("first", 0, urgent=True))
+    time.sleep(0.11)  # both past half the gap
+    b.submit(tagged("walker", 0, urgent=True, object_motion=True))  # not yet: by its wait
+    run_all(b)
+    assert [cam for call in calls(rec) for cam, _ in call] == ["rain", "first", "walker"]
+    rec.calls.clear()
+    b.submit(tagged("rain", 1, urgent=True))
+    b.submit(tagged("walker", 1, urgent=True, object_motion=True))
+    time.sleep(0.11)
+    run_all(b)
+    assert [cam for call in calls(rec) for cam, _ in call] == ["walker", "rain"]
+
+
 class EightTiles(Tiling):
     """The still camera's idle check carries its eight sweep tiles; the others none."""
 
-    def select(self, frame, shed_sweep=False):
+    def select(self, frame, shed_sweep=False, shed_moving=False):
         return [(0, 0, 4, 4)] * 8 if frame.camera == "still" else []
+
+
+class AskedTiles(Tiling):
+    """Records what each camera's frame was asked to shed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: dict[str, tuple[bool, bool]] = {}
+
+    def select(self, frame, shed_sweep=False, shed_moving=False):
+        self.asked[frame.camera] = (shed_sweep, shed_moving)
+        return []
+
+
+def test_saturated_a_following_camera_sheds_its_moving_tiles_and_motion_alone_keeps_them():
+    # 48 cameras, 6 busy: the busy cameras' moving tiles were half of each call's pictures, and a
+    # busy camera's first alarm came a sample past the bound; held tiles still run (tiles' tests)
+    rec, tiling = Recorder(), AskedTiles()
+    b = DetectorBatcher(rec, on_result=lambda f, d: None, max_batch=4, max_wait_ms=0, tiling=tiling)
+    b.submit(tagged("busy", 0, urgent=True, following=True))
+    b.submit(tagged("rain", 0, urgent=True))
+    run_all(b)
+    assert tiling.asked == {"busy": (False, False), "rain": (False, False)}  # keeping up: all tiles
+    b.policy.level = len(SHED_ORDER)  # fps lowered: saturated
+    b.submit(tagged("busy", 1, urgent=True, following=True))
+    b.submit(tagged("rain", 1, urgent=True))
+    run_all(b)
+    assert tiling.asked == {"busy": (True, True), "rain": (True, False)}
 
 
 def test_an_urgent_frame_waits_one_call_not_an_idle_checks_eight_tiles():

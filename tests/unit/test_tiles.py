@@ -303,7 +303,7 @@ def test_an_overloaded_box_sheds_the_sweep_but_keeps_moving_tiles():
     cam = CameraTiles("auto", LOWER_HALF, (416, 416), phase=0.0)
     tiles = cam.tiles((1280, 720))
     still = np.zeros((180, 320), bool)
-    assert cam.select(frame_at(0.0, None), shed_sweep=True) == tiles  # the first sweep always runs
+    assert cam.select(frame_at(0.0, None)) == tiles  # the first sweep runs while the box keeps up
     late = cam.sweep_s + 0.5
     assert cam.select(frame_at(late, still), shed_sweep=True) == []
     moving = still.copy()
@@ -313,12 +313,31 @@ def test_an_overloaded_box_sheds_the_sweep_but_keeps_moving_tiles():
     assert [len(cam.select(frame_at(late + 0.4 + i / 5, still))) for i in range(13)] == [0] * 12 + [1]
 
 
-def test_a_reconnection_looks_at_every_tile_again_unless_the_box_is_overloaded():
-    """Media time going back is a new connection: its first look is sweep work, shed first."""
+def test_a_saturated_following_camera_runs_its_held_tile_and_not_its_moving_ones():
+    """Saturated, a camera following a track keeps the tile on its far, small object; change
+    elsewhere in its picture waits for the box to catch up."""
     cam = CameraTiles("auto", LOWER_HALF, (416, 416), phase=0.0)
     tiles = cam.tiles((1280, 720))
     still = np.zeros((180, 320), bool)
-    assert cam.select(frame_at(0.0, None), shed_sweep=True) == tiles
+    cam.select(frame_at(0.0, None), shed_sweep=True)
+    cam.found(tiles[0], np.array([40, 500, 56, 530]), 0.0)  # a far walker, 30 px: its tile holds
+    moving = still.copy()
+    moving[146:153, 300:302] = True  # change in the last tile
+    assert cam.select(frame_at(0.2, moving), True, shed_moving=True) == [tiles[0]]
+    assert cam.select(frame_at(0.4, moving), True) == [tiles[0], tiles[-1]]  # relieved: both
+    assert cam.select(frame_at(cam.sweep_s + 1, moving), True, shed_moving=True) == []  # hold over
+
+
+def test_a_first_look_and_a_reconnection_look_at_every_tile_unless_the_box_is_overloaded():
+    """A camera's first frame and media time going back (a new connection) look at every tile:
+    sweep work, shed first (48 cameras starting together on a saturated box)."""
+    cam = CameraTiles("auto", LOWER_HALF, (416, 416), phase=0.0)
+    tiles = cam.tiles((1280, 720))
+    still = np.zeros((180, 320), bool)
+    assert cam.select(frame_at(0.0, None), shed_sweep=True) == []  # a first frame has no change map
+    assert cam.select(frame_at(0.2, still), shed_sweep=True) == []
+    assert cam.select(frame_at(0.4, still)) == tiles  # relieved: the first look is owed
+    assert cam.select(frame_at(0.6, still)) == []
     assert cam.select(frame_at(30.0, still), shed_sweep=True) == []
     assert cam.select(frame_at(1.0, still), shed_sweep=True) == []  # reconnected while overloaded
     assert cam.select(frame_at(0.5, still)) == tiles  # reconnected again, relieved
