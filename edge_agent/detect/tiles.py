@@ -169,10 +169,10 @@ class CameraTiles:
         """The sweep's share of this frame: every tile once per `sweep_s`, spread evenly over the
         frames analysed (all of a 720p camera's 8 tiles in one batch held the detector for half a
         second, and a busy camera's next frames were replaced behind it); all of them on the
-        camera's first frame and when its media time goes back (a new connection) unless the box
-        is overloaded. An urgent frame
-        takes one at most: its camera's next frame comes a sample later and waits for its tiles,
-        while a camera quiet for a while owes several (the rest carries over)."""
+        camera's first frame and when its media time goes back (a new connection), or, while the
+        box is overloaded, on its first frame after. An urgent frame takes one at most: its
+        camera's next frame comes a sample later and waits for its tiles, while a camera quiet
+        for a while owes several (the rest carries over)."""
         last, self._last_t = self._last_t, t
         if last is None or t < last:
             self._owed, self._next = (self.phase * len(tiles) if last is None else 0.0), 0
