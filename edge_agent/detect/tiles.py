@@ -169,19 +169,21 @@ class CameraTiles:
         """The sweep's share of this frame: every tile once per `sweep_s`, spread evenly over the
         frames analysed (all of a 720p camera's 8 tiles in one batch held the detector for half a
         second, and a busy camera's next frames were replaced behind it); all of them on the
-        camera's first frame and when its media time goes back (a new connection), or, while the
-        box is overloaded, on its first frame after. An urgent frame takes one at most: its
-        camera's next frame comes a sample later and waits for its tiles, while a camera quiet
-        for a while owes several (the rest carries over)."""
+        camera's first frame (overloaded: the first frame after) and when its media time goes
+        back (a new connection; overloaded: left to the sweep). An urgent frame takes one at
+        most: its camera's next frame comes a sample later and waits for its tiles, while a
+        camera quiet for a while owes several (the rest carries over)."""
         last, self._last_t = self._last_t, t
         if last is None or t < last:
             self._owed, self._next = (self.phase * len(tiles) if last is None else 0.0), 0
             self._changed.clear()
-            self._look_owed = True
+            # overloaded, a reconnection's look is left to the sweep (48 cameras on looping clips:
+            # each loop brought 4 tiles of a quiet camera), a first look waits for the first
+            # frame after (48 cameras starting together brought 4 tiles each while decoders were
+            # still on every frame, and a busy camera went 6 s between analyses)
+            self._look_owed = self._look_owed or last is None or not shed
         if self._look_owed:
-            if shed:  # overloaded, the look waits like the rest of the sweep, for the first frame
-                # after: 48 cameras starting together brought 4 tiles each while decoders were
-                # still on every frame, and a busy camera went 6 s between analyses
+            if shed:
                 return []
             self._look_owed = False
             self._swept.update((tile, t) for tile in tiles)
