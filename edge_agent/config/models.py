@@ -142,6 +142,10 @@ class Background(Strict):
                                      "below this is held the same way until it travels as above or half its recent "
                                      "detections score this much (a reflection in moving water called \"person\" "
                                      "appears in place and never travels); null: only start-up tracks are held.")
+    sure_above: float | None = Field(0.5, ge=0, le=1, description="A track there from the start counts, still or "
+                                     "not, once half its recent detections score this much: the detector is sure of "
+                                     "it (rocks called \"person\" on the project's footage score 0.29-0.44, far "
+                                     "people standing still 0.6-0.8); null: only moving lets it count.")
 
 
 class FrameSize(Strict):

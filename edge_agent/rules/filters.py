@@ -15,16 +15,20 @@
   `weak_below`, the median of its last centres must, and farther than its first box was wide (a
   reflection's box flickers between one trunk and two for frames on end; such a jump is no
   travel), and after it was lost on the frames analysed for over a second it is placed anew (the
-  tracker may have continued it on a second reflection). A rock the detector calls "person" never moves, so it never counts.
-  A person who walks in and then stands still on the tracks was first seen later (or moved since
+  tracker may have continued it on a second reflection). A rock the detector calls "person" never moves, so it never counts,
+  unless the detector is sure of it: half its recent detections score `sure_above` (0.5) or
+  more, as a far person standing on the tracks when the camera starts does (0.6-0.8 on the
+  project's footage) and the rocks NanoDet calls "person" do not (0.29-0.44); such a rock needs a
+  mask. A person who walks in and then stands still on the tracks was first seen later (or moved since
   first seen) and counts as any other track. Once a background track travels it counts for good
   and its place is forgotten. Background holds the alarm, not the presence (as the median rule
   does): the walker's dwell runs from its entry, so it alarms on time. The places of background
   tracks are remembered: a track born later on such a place (same label, IoU >= 0.5 with its
   first box) is the same still object found again after the tracker lost it (a flickering
   detection at dusk), and is background too, under the same rule. What this cannot tell apart: a
-  person standing still from the moment the camera starts is background until they move; a rock
-  first detected hours after the start (at dusk) is not background unless weak; draw a mask for it.
+  person standing still from the moment the camera starts, scored under `sure_above`, is
+  background until they move; a rock first detected hours after the start (at dusk) is not
+  background unless weak; draw a mask for it.
 - Weak newcomers, per camera (`background.weak_below`, 0.4): a track born later whose first
   detection scores below it is held the same way (no place remembered) until it travels or half
   its recent detections reach `weak_below`. A wave-broken reflection of a tree trunk in moving
@@ -179,10 +183,12 @@ def _step(memo: TrackMemo | None, places: dict, tid: int, label: str, box: np.nd
     memo = replace(memo, last_media=media_time, missed=False, scores=(memo.scores + (score,))[-keep:],
                    recent=(memo.recent + (seen,))[-keep:])
     if memo.background:
-        # Only a weak track (no place) is let go by its scores: a start-up place is a still object
-        # whatever the detector thinks of it, until it moves.
+        # A weak track (no place) is let go by its scores; a start-up place only when the detector
+        # is sure of it (`sure_above`): a far person standing on the tracks when the camera starts
+        # scores 0.6-0.8, the rocks NanoDet calls "person" 0.29-0.44.
         strong = cfg.weak_below is None or _strong(memo.scores, cfg.weak_below, keep)
-        if (memo.place is None and strong) or travelled(memo, cfg.radius, weak=not strong):
+        sure = memo.place is not None and cfg.sure_above is not None and _strong(memo.scores, cfg.sure_above, keep)
+        if (memo.place is None and strong) or sure or travelled(memo, cfg.radius, weak=not strong):
             if memo.place is not None:  # it was no still object: its place is free again
                 places.pop(memo.place, None)
             memo = replace(memo, background=False, place=None)
