@@ -127,7 +127,7 @@ class CameraTiles:
     _layouts: dict[tuple[int, int], list[Tile]] = field(default_factory=dict)
     _last_t: float | None = None  # media time of the camera's last selection
     _owed: float = 0.0  # sweep tiles due and not yet run (a fraction of one carries over)
-    _look_owed: bool = False  # a first look at every tile (a new connection's) not run yet
+    _look: list[Tile] = field(default_factory=list)  # tiles of a first look (every tile) not run yet
     _next: int = 0  # the sweep's next tile, round the layout
     _held: dict[Tile, float] = field(default_factory=dict)  # tile -> media time it runs until
     _swept: dict[Tile, float] = field(default_factory=dict)  # tile -> media time the sweep last ran it
@@ -169,8 +169,8 @@ class CameraTiles:
         """The sweep's share of this frame: every tile once per `sweep_s`, spread evenly over the
         frames analysed (all of a 720p camera's 8 tiles in one batch held the detector for half a
         second, and a busy camera's next frames were replaced behind it); all of them on the
-        camera's first frame (overloaded: the first frame after) and when its media time goes
-        back (a new connection; overloaded: left to the sweep). An urgent frame takes one at
+        camera's first frame (overloaded: one a frame) and when its media time goes back (a new
+        connection; overloaded: left to the sweep). An urgent frame takes one at
         most: its camera's next frame comes a sample later and waits for its tiles, while a
         camera quiet for a while owes several (the rest carries over)."""
         last, self._last_t = self._last_t, t
@@ -178,16 +178,16 @@ class CameraTiles:
             self._owed, self._next = (self.phase * len(tiles) if last is None else 0.0), 0
             self._changed.clear()
             # overloaded, a reconnection's look is left to the sweep (48 cameras on looping clips:
-            # each loop brought 4 tiles of a quiet camera), a first look waits for the first
-            # frame after (48 cameras starting together brought 4 tiles each while decoders were
-            # still on every frame, and a busy camera went 6 s between analyses)
-            self._look_owed = self._look_owed or last is None or not shed
-        if self._look_owed:
-            if shed:
-                return []
-            self._look_owed = False
-            self._swept.update((tile, t) for tile in tiles)
-            return list(tiles)
+            # each loop brought 4 tiles of a quiet camera); a first look goes a tile a frame (48
+            # cameras starting together brought 4 tiles each while decoders were still on every
+            # frame, and a busy camera went 6 s between analyses; none at all, tried, never found
+            # a far person standing on the tracks from the start on a box that stayed overloaded)
+            if last is None or not shed:
+                self._look = list(tiles)
+        if self._look:
+            look, self._look = (self._look[:1], self._look[1:]) if shed else (self._look, [])
+            self._swept.update((tile, t) for tile in look)
+            return look
         if shed:
             return []  # nothing owed piles up while overloaded: the sweep resumes at its pace after
         self._owed = min(self._owed + len(tiles) * (t - last) / self.sweep_s, float(len(tiles)))
